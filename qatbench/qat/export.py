@@ -1,0 +1,85 @@
+"""Keras -> .tflite in the three variants qatbench compares, with the int8 promise checked.
+
+``float32``: plain conversion. ``ptq_int8``: full-integer post-training quantization
+calibrated on the training split. ``qat_int8``: the tfmot-trained model converted
+full-integer. Both int8 variants take and return int8 tensors, and are refused the
+int8 label if any float compute op is left in them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qatbench.qat.errors import NotFullIntegerError
+from qatbench.targets.tflite_file import ModelInfo, inspect_tflite
+
+
+class Variant(str, enum.Enum):
+    FLOAT32 = "float32"
+    PTQ_INT8 = "ptq_int8"
+    QAT_INT8 = "qat_int8"
+
+    @property
+    def is_int8(self) -> bool:
+        return self is not Variant.FLOAT32
+
+
+def _representative(samples: np.ndarray) -> Iterator[list[np.ndarray]]:
+    for sample in samples:
+        yield [sample[np.newaxis].astype(np.float32)]
+
+
+def _full_integer_converter(model: Any, calibration: np.ndarray) -> Any:
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: _representative(calibration)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    return converter
+
+
+def convert(model: Any, variant: Variant, calibration: np.ndarray) -> bytes:
+    """The .tflite flatbuffer of ``model`` (the QAT-wrapped model for ``qat_int8``)."""
+    import tensorflow as tf
+
+    if variant is Variant.FLOAT32:
+        return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    return _full_integer_converter(model, calibration).convert()
+
+
+def verify_variant(path: Path, variant: Variant) -> ModelInfo:
+    """Inspect the written file; an int8 variant with float compute left is an error."""
+    info = inspect_tflite(path)
+    if variant.is_int8 and not (info.is_full_integer and info.has_integer_io):
+        reasons = []
+        if info.float_ops:
+            reasons.append(f"float compute ops left: {', '.join(sorted(set(info.float_ops)))}")
+        if not info.has_integer_io:
+            io = ", ".join(f"{t.name}={t.dtype}" for t in (*info.inputs, *info.outputs))
+            reasons.append(f"inputs/outputs are not all int8: {io}")
+        raise NotFullIntegerError(
+            f"{path.name} is not a full-integer model ({'; '.join(reasons)}); refusing to "
+            f"label it {variant.value}")
+    return info
+
+
+def export_variant(model: Any, variant: Variant, calibration: np.ndarray, path: Path
+                   ) -> ModelInfo:
+    """Convert, write atomically and verify one variant."""
+    flatbuffer = convert(model, variant, calibration)
+    temporary = path.with_suffix(".tflite.tmp")
+    temporary.write_bytes(flatbuffer)
+    temporary.replace(path)
+    try:
+        return verify_variant(path, variant)
+    except NotFullIntegerError:
+        path.rename(path.with_suffix(".rejected.tflite"))
+        raise

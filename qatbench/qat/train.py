@@ -1,0 +1,78 @@
+"""Float training and QAT fine-tuning with tfmot, deterministic for a given seed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from qatbench.models.datasets import Dataset, synthetic_inputs
+from qatbench.qat.budget import TrainingBudget
+from qatbench.qat.errors import QatModelError
+from qatbench.qat.validate import check_qat_ready, model_label
+
+
+def _compile(model: Any, learning_rate: float) -> None:
+    import tf_keras as keras
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+
+
+def seed_everything(seed: int) -> None:
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(seed)
+
+
+def train_float(model: Any, data: Dataset, budget: TrainingBudget) -> None:
+    """Train the float model in place on the training split."""
+    if budget.float_epochs == 0:
+        return
+    _compile(model, budget.learning_rate)
+    model.fit(data.x_train, data.y_train, epochs=budget.float_epochs,
+              batch_size=budget.batch_size, shuffle=True, verbose=0)
+
+
+def keras_top1(model: Any, data: Dataset) -> float:
+    """Top-1 of a Keras model on the eval split (the float reference before conversion)."""
+    logits = model.predict(data.x_eval, batch_size=256, verbose=0)
+    return float(np.mean(np.argmax(logits, axis=-1) == data.y_eval))
+
+
+def quantize_for_training(model: Any) -> Any:
+    """Wrap ``model`` for QAT with tfmot's default 8-bit scheme, after checking it.
+
+    >>> import tf_keras as keras
+    >>> float_model = keras.Sequential([keras.layers.Input((4,)), keras.layers.Dense(2)])
+    >>> qat_model = quantize_for_training(float_model)
+    >>> any("quant" in layer.name for layer in qat_model.layers)
+    True
+    """
+    import tensorflow_model_optimization as tfmot
+
+    check_qat_ready(model)
+    try:
+        return tfmot.quantization.keras.quantize_model(model)
+    except (ValueError, RuntimeError) as error:
+        raise QatModelError(f"tfmot could not quantize {model_label(model)!r}: {error}") from error
+
+
+def fine_tune_qat(qat_model: Any, data: Dataset | None, input_shape: tuple[int, ...],
+                  input_range: tuple[float, float], budget: TrainingBudget) -> None:
+    """Fine-tune with fake quantization; without data, a few synthetic steps set the ranges."""
+    _compile(qat_model, budget.qat_learning_rate)
+    if data is not None:
+        if budget.qat_epochs:
+            qat_model.fit(data.x_train, data.y_train, epochs=budget.qat_epochs,
+                          batch_size=budget.batch_size, shuffle=True, verbose=0)
+        return
+    steps = budget.synthetic_qat_steps
+    if steps == 0:
+        return
+    count = steps * budget.synthetic_batch_size
+    x = synthetic_inputs(input_shape, count, budget.seed, *input_range)
+    classes = int(qat_model.output_shape[-1])
+    y = np.random.default_rng(budget.seed).integers(0, classes, size=count)
+    qat_model.fit(x, y, epochs=1, batch_size=budget.synthetic_batch_size, verbose=0)

@@ -1,0 +1,78 @@
+"""CPU targets on the host's LiteRT interpreter: XNNPACK, and the builtin kernels as control.
+
+``cpu-xnnpack`` is what LiteRT runs by default. ``cpu-ref`` uses
+``OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES``: TFLite's builtin kernels with no
+delegate, the control that shows what XNNPACK itself contributes.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from qatbench.targets.base import Availability
+from qatbench.targets.interpreter_target import InterpreterTarget
+from qatbench.targets.runtime import Runtime, RuntimeMissing, resolve_runtime
+
+
+def _delegate_kernels(interpreter: Any) -> int:
+    """How many delegate kernels took over part of the graph after allocation."""
+    return sum(1 for op in interpreter._get_ops_details() if op["op_name"] == "DELEGATE")
+
+
+class CpuTarget(InterpreterTarget):
+    """The host CPU through LiteRT, with or without the XNNPACK delegate."""
+
+    def __init__(self, name: str, *, use_xnnpack: bool, description: str) -> None:
+        self.name = name
+        self.description = description
+        self.use_xnnpack = use_xnnpack
+        self._runtime: Runtime | None = None
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            self._runtime = resolve_runtime()
+        return self._runtime
+
+    def probe(self) -> Availability:
+        try:
+            runtime = self.runtime
+        except RuntimeMissing as error:
+            return Availability(False, reason=str(error), fix="pip install ai-edge-litert")
+        return Availability(True, details={"runtime": runtime.label,
+                                           "cpu": platform.machine(),
+                                           "cores": str(os.cpu_count())})
+
+    def build_interpreter(self, model: Path, threads: int) -> Any:
+        return self.runtime.interpreter(str(model), threads=threads,
+                                        use_default_delegates=self.use_xnnpack)
+
+    def delegate_label(self, interpreter: Any) -> str:
+        if not self.use_xnnpack:
+            return "none"
+        kernels = _delegate_kernels(interpreter)
+        return f"xnnpack ({kernels} kernels)" if kernels else "none (xnnpack took no ops)"
+
+    def measurement_extra(self, interpreter: Any) -> dict[str, Any]:
+        if not self.use_xnnpack:
+            return {}
+        return {"delegate_kernels": _delegate_kernels(interpreter)}
+
+    def device_label(self) -> str:
+        return f"host-{platform.machine()}"
+
+    def runtime_label(self) -> str:
+        return self.runtime.label
+
+
+def cpu_xnnpack(**_: Any) -> CpuTarget:
+    return CpuTarget("cpu-xnnpack", use_xnnpack=True,
+                     description="host CPU, LiteRT with the XNNPACK delegate")
+
+
+def cpu_ref(**_: Any) -> CpuTarget:
+    return CpuTarget("cpu-ref", use_xnnpack=False,
+                     description="host CPU, LiteRT builtin kernels without any delegate (control)")
