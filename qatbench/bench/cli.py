@@ -21,7 +21,7 @@ from qatbench.bench.store import RunDirError, RunStore
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Quantization-aware training benchmarks on the hardware you deploy to.")
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)  # paths in errors stay copyable
 
 
 def fail_usage(message: str) -> typer.Exit:

@@ -1,0 +1,95 @@
+"""The CLI as a user meets it: exit codes, messages naming the problem, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+
+def qatbench(*args: str, cwd: Path | None = None, timeout: float = 300
+             ) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "qatbench", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(None, "no such file"), (b"", "empty"), (b"hello world, not a model", "not a TFLite"),
+     ("truncate", "truncated or corrupt")],
+)
+def test_bench_rejects_bad_files_with_exit_2(tmp_path: Path, int8_tflite: Path, content,
+                                             expected: str) -> None:
+    path = tmp_path / "broken model.tflite"
+    if content == "truncate":
+        path.write_bytes(int8_tflite.read_bytes()[:300])
+    elif content is not None:
+        path.write_bytes(content)
+    result = qatbench("bench", str(path), "--out", str(tmp_path / "results"))
+    assert result.returncode == 2
+    assert str(path) in result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_bench_times_existing_models_of_both_kinds(tmp_path: Path, float_tflite: Path,
+                                                   int8_tflite: Path) -> None:
+    out = tmp_path / "results"
+    result = qatbench("bench", str(float_tflite), str(int8_tflite), "--targets",
+                      "cpu-xnnpack,cpu-ref", "--threads", "1,2", "--out", str(out),
+                      "--min-runs", "5", "--min-secs", "0", "--benchmark-json",
+                      str(tmp_path / "bench.json"))
+    assert result.returncode == 0, result.stderr + result.stdout
+    (run_dir,) = out.iterdir()
+    frame = pd.read_parquet(run_dir / "results.parquet")
+    assert len(frame) == 2 * 2 * 2
+    assert set(frame["variant"]) == {"float32", "int8"}
+    assert set(frame["status"]) == {"ok"}
+    assert (frame["n_samples"] >= 5).all()
+    assert (run_dir / "report.md").exists()
+    assert json.loads((tmp_path / "bench.json").read_text())["benchmarks"]
+
+
+def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[run]\ntargets = ["tpu9"]\n')
+    result = qatbench("run", "--config", str(config), "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert "run.targets" in result.stderr and "cpu-xnnpack" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args", [["run", "--models", "nope"], ["run", "--variants", "fp4"],
+                                  ["run", "--threads", "x"], ["run", "--shard", "5/4"],
+                                  ["run", "--bogus-flag"]])
+def test_bad_flags_exit_2(tmp_path: Path, args: list[str]) -> None:
+    result = qatbench(*args, "--out", str(tmp_path))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_targets_and_models_list_everything() -> None:
+    targets = qatbench("targets")
+    assert targets.returncode == 0
+    for name in ("cpu-xnnpack", "cpu-ref", "edgetpu", "nnapi", "android-cpu"):
+        assert name in targets.stdout
+    models = qatbench("models")
+    assert models.returncode == 0
+    assert "mnist_cnn" in models.stdout and "mobilenet_v2" in models.stdout
+
+
+def test_failed_job_exits_1_and_keeps_the_other_rows(tmp_path: Path, int8_tflite: Path) -> None:
+    out = tmp_path / "results"
+    result = qatbench("bench", str(int8_tflite), "--targets",
+                      "tests.targets.misbehaving:segfault,cpu-ref", "--out", str(out),
+                      "--min-runs", "3", "--min-secs", "0")
+    assert result.returncode == 1, result.stdout + result.stderr
+    (run_dir,) = out.iterdir()
+    frame = pd.read_parquet(run_dir / "results.parquet").set_index("target")
+    assert frame.loc["tests.targets.misbehaving:segfault", "status"] == "failed"
+    assert "SIGSEGV" in frame.loc["tests.targets.misbehaving:segfault", "error"]
+    assert frame.loc["cpu-ref", "status"] == "ok"

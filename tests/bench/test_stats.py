@@ -1,0 +1,50 @@
+"""Latency statistics on known samples: exact percentiles, an honest CI, noise flags."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qatbench.bench.stats import latency_stats, median_ci
+
+
+def test_percentiles_on_known_samples() -> None:
+    samples = np.arange(1, 101, dtype=float)  # 1..100 ms
+    s = latency_stats(samples)
+    assert (s.n, s.min, s.max) == (100, 1.0, 100.0)
+    assert s.p50 == pytest.approx(50.5)
+    assert s.mean == pytest.approx(50.5)
+    assert s.p90 == pytest.approx(90.1)
+    assert s.p99 == pytest.approx(99.01)
+    assert s.std == pytest.approx(np.std(samples, ddof=1))
+    assert s.p50_ci_low <= s.p50 <= s.p50_ci_high
+
+
+def test_median_ci_covers_the_true_median_about_95_percent_of_the_time() -> None:
+    rng = np.random.default_rng(7)
+    true_median = np.exp(0.0)  # lognormal(0, 0.25) has median 1
+    trials, covered = 200, 0
+    for _ in range(trials):
+        samples = rng.lognormal(0.0, 0.25, size=60)
+        low, high = median_ci(samples, resamples=500)
+        covered += low <= true_median <= high
+    assert 0.88 <= covered / trials <= 0.99
+
+
+def test_constant_samples_have_a_zero_width_ci() -> None:
+    s = latency_stats([2.0] * 10)
+    assert (s.p50_ci_low, s.p50_ci_high) == (2.0, 2.0)
+    assert not s.noisy
+
+
+def test_noisy_samples_are_flagged() -> None:
+    rng = np.random.default_rng(0)
+    quiet = latency_stats(10 + rng.normal(0, 0.05, 200))
+    noisy = latency_stats(10 + rng.exponential(5, 200))
+    assert not quiet.noisy
+    assert noisy.noisy
+
+
+def test_no_samples_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        latency_stats([])

@@ -1,0 +1,48 @@
+"""Shared fixtures: small real models built once per session, and a child-process path.
+
+The models are real TFLite files converted by the QAT core (scikit-learn's 8x8 digits,
+seconds to train), so every timing and parsing test runs against genuine models.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _children_can_import_tests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Child processes (the job worker) must import test-only targets from ``tests``."""
+    existing = os.environ.get("PYTHONPATH", "")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(REPO_ROOT), existing) if p))
+
+
+@pytest.fixture(scope="session")
+def digits_build(tmp_path_factory: pytest.TempPathFactory):
+    """float32 / ptq_int8 / qat_int8 .tflite files of the digits CNN, built once."""
+    pytest.importorskip("tensorflow")
+    from qatbench.models.zoo import get_model_spec
+    from qatbench.qat.budget import TrainingBudget
+    from qatbench.qat.pipeline import build_variants
+
+    out = tmp_path_factory.mktemp("digits_build")
+    budget = TrainingBudget(float_epochs=8, qat_epochs=2, batch_size=32,
+                            representative_samples=64)
+    build = build_variants(get_model_spec("digits_cnn"), ["float32", "ptq_int8", "qat_int8"],
+                           out, budget)
+    assert all(a.ok for a in build.variants.values()), build.variants
+    return build
+
+
+@pytest.fixture(scope="session")
+def float_tflite(digits_build) -> Path:
+    return Path(digits_build.variants["float32"].path)
+
+
+@pytest.fixture(scope="session")
+def int8_tflite(digits_build) -> Path:
+    return Path(digits_build.variants["qat_int8"].path)

@@ -1,0 +1,52 @@
+"""The CPU targets time real models and evaluate on their own interpreter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qatbench.targets.base import EvalSet, MeasureSpec, Status
+from qatbench.targets.cpu import cpu_ref, cpu_xnnpack
+
+FAST = MeasureSpec(warmup_runs=2, warmup_min_s=0, min_runs=20, min_s=0)
+
+
+@pytest.mark.parametrize("factory", [cpu_xnnpack, cpu_ref])
+def test_measure_keeps_every_sample(factory, int8_tflite: Path, tmp_path: Path) -> None:
+    target = factory()
+    assert target.probe().available
+    measurement = target.measure(target.prepare(int8_tflite, tmp_path), FAST)
+    assert measurement.status is Status.OK
+    assert len(measurement.samples_ms) == 20
+    assert measurement.init_ms is not None and measurement.init_ms > 0
+    assert measurement.first_inference_ms is not None
+    assert measurement.peak_memory_mb and measurement.peak_memory_mb > 10
+    assert measurement.runtime.startswith(("ai-edge-litert", "tflite-runtime"))
+
+
+def test_xnnpack_says_whether_it_took_the_graph(float_tflite: Path, tmp_path: Path) -> None:
+    xnn = cpu_xnnpack().measure(cpu_xnnpack().prepare(float_tflite, tmp_path), FAST)
+    ref = cpu_ref().measure(cpu_ref().prepare(float_tflite, tmp_path), FAST)
+    assert xnn.delegate.startswith("xnnpack (")
+    assert xnn.extra["delegate_kernels"] >= 1
+    assert ref.delegate == "none"
+
+
+@pytest.mark.parametrize("variant", ["float32", "ptq_int8", "qat_int8"])
+def test_on_target_top1_matches_keras(digits_build, variant: str, tmp_path: Path) -> None:
+    artifact = digits_build.variants[variant]
+    data = EvalSet.load(Path(digits_build.eval_path))
+    target = cpu_xnnpack()
+    top1 = target.evaluate(target.prepare(Path(artifact.path), tmp_path), data)
+    assert top1 is not None
+    # int8 inputs are quantized with the model's own scale: top-1 stays near Keras's.
+    assert abs(top1 - artifact.keras_top1) <= 0.03
+
+
+def test_evaluate_rejects_wrong_input_shape(float_tflite: Path, tmp_path: Path) -> None:
+    data = EvalSet(np.zeros((4, 28, 28, 1), np.float32), np.zeros(4, np.int64))
+    target = cpu_ref()
+    with pytest.raises(ValueError, match="expects"):
+        target.evaluate(target.prepare(float_tflite, tmp_path), data)
