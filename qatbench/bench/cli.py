@@ -7,6 +7,7 @@ written); 2 bad usage, a bad config or a bad input file.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,12 +16,13 @@ import typer
 from rich.console import Console
 
 from qatbench.bench.config import VARIANTS, ConfigError, RunConfig, build_config, load_config
-from qatbench.bench.session import EXIT_USAGE, execute, new_context, open_store
+from qatbench.bench.session import EXIT_FAILED, EXIT_USAGE, execute, new_context, open_store
 from qatbench.bench.store import RunDirError, RunStore
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Quantization-aware training benchmarks on the hardware you deploy to.")
-console = Console()
+# In a CI log (no terminal) rich would wrap tables at 80 columns; a log is wide.
+console = Console() if sys.stdout.isatty() else Console(width=200)
 errors = Console(stderr=True, soft_wrap=True)  # paths in errors stay copyable
 
 
@@ -74,7 +76,8 @@ MinSecs = Annotated[float | None, typer.Option(help="Minimum timed seconds (defa
 MaxSecs = Annotated[float | None, typer.Option(help="Cap per phase in s (default 150).")]
 Timeout = Annotated[float | None, typer.Option(help="Seconds per job before it is killed.")]
 BenchmarkJson = Annotated[Path | None, typer.Option(help="Also write pytest-benchmark JSON.")]
-ConfigFile = Annotated[Path | None, typer.Option(help="Run config TOML (default: shipped cpu).")]
+ConfigFile = Annotated[Path | None, typer.Option(
+    help="Run config TOML, or a shipped one by name: cpu, edgetpu, nnapi (default cpu).")]
 
 
 @app.command()
@@ -192,6 +195,139 @@ def list_models() -> None:
         table.add_row(spec.name, "x".join(map(str, spec.input_shape)), str(spec.num_classes),
                       data, spec.description)
     console.print(table)
+
+
+Runs = Annotated[list[Path] | None, typer.Argument(help="Run dirs (or results files).")]
+Latest = Annotated[Path | None, typer.Option(
+    help="Use the newest run under this results root.")]
+
+
+def _run_paths(runs: list[Path] | None, latest: Path | None) -> list[Path]:
+    from qatbench.bench.runs import RunsNotFound, latest_run
+
+    paths = list(runs or [])
+    if latest is not None:
+        try:
+            paths.append(latest_run(latest))
+        except RunsNotFound as error:
+            raise fail_usage(str(error)) from None
+    if not paths:
+        raise fail_usage("give at least one run directory (or --latest RESULTS_ROOT)")
+    return paths
+
+
+@app.command()
+def report(
+    runs: Runs = None,
+    latest: Latest = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Where to write (default: the run dir, or merged-report/ for several).")] = None,
+) -> None:
+    """report.md, self-contained report.html and plots; several runs (shards) merge."""
+    from qatbench.bench.report import write_report
+    from qatbench.bench.runs import RunsNotFound, load_runs
+    from qatbench.bench.summary import summary_frame
+    from qatbench.bench.tables import rich_table
+
+    paths = _run_paths(runs, latest)
+    try:
+        loaded = load_runs(paths)
+    except RunsNotFound as error:
+        raise fail_usage(str(error)) from None
+    target_dir = out or (loaded.run_dirs[0] if len(loaded.run_dirs) == 1
+                         else loaded.run_dirs[0].parent / "merged-report")
+    path = write_report(loaded.results, loaded.run_dirs, target_dir)
+    if not loaded.results.empty:
+        console.print(rich_table(summary_frame(loaded.results), "float → int8"))
+    console.print(f"{len(loaded.results)} rows from {len(loaded.run_dirs)} run(s); "
+                  f"report: {path} and {path.with_suffix('.html')}")
+
+
+def _fraction(value: str) -> float:
+    text = value.strip()
+    try:
+        number = float(text.rstrip("%"))
+    except ValueError:
+        raise fail_usage(f"--threshold takes a percentage like 5% (got {value!r})") from None
+    return number / 100 if text.endswith("%") or number >= 1 else number
+
+
+@app.command()
+def compare(
+    base: Annotated[Path, typer.Argument(help="Baseline run dir or results file.")],
+    current: Annotated[Path | None, typer.Argument(help="Current run dir or results file.")
+                       ] = None,
+    latest: Latest = None,
+    threshold: Annotated[str, typer.Option(help="Relative change that counts: 5%.")] = "5%",
+    metric: Annotated[str, typer.Option(help="p50 or p90.")] = "p50",
+    alpha: Annotated[float, typer.Option(help="Significance level of the test.")] = 0.001,
+    accuracy_drop: Annotated[float, typer.Option(
+        help="Top-1 drop in points that fails the gate.")] = 1.0,
+    out: Annotated[Path | None, typer.Option(
+        help="compare.md location (default: in CURRENT's run dir).")] = None,
+) -> None:
+    """Regression gate: exit 1 if anything is slower, bigger or less accurate than BASE."""
+    from qatbench.bench.compare import (
+        GateSettings,
+        NothingMatched,
+        comparison_markdown,
+        compare_runs,
+        regressed,
+        render_comparison,
+    )
+    from qatbench.bench.runs import RunsNotFound, load_runs
+    from qatbench.bench.store import atomic_write_text
+    from qatbench.bench.tables import rich_table
+
+    if metric not in {"p50", "p90"}:
+        raise fail_usage(f"--metric: {metric!r} is not one of p50, p90")
+    current_path = _run_paths([current] if current else None, latest)[0]
+    settings = GateSettings(threshold=_fraction(threshold), metric=metric, alpha=alpha,
+                            accuracy_drop_points=accuracy_drop)
+    try:
+        comparison = compare_runs(load_runs([base]), load_runs([current_path]), settings)
+    except (RunsNotFound, NothingMatched) as error:
+        raise fail_usage(str(error)) from None
+    markdown = comparison_markdown(comparison, settings, str(base), str(current_path))
+    destination = out or (current_path if current_path.is_dir() else current_path.parent) \
+        / "compare.md"
+    atomic_write_text(destination, markdown)
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file:
+        with open(summary_file, "a", encoding="utf-8") as handle:
+            handle.write(markdown + "\n")
+    console.print(rich_table(render_comparison(comparison, settings),
+                             f"{settings.metric}: BASE → CURRENT"))
+    failed = regressed(comparison)
+    console.print(("[red]REGRESSION[/]" if failed else "[green]no regression[/]")
+                  + f" — {destination}")
+    raise typer.Exit(EXIT_FAILED if failed else 0)
+
+
+plot_app = typer.Typer(help="Plots across runs.", no_args_is_help=True)
+app.add_typer(plot_app, name="plot")
+
+
+@plot_app.command("history")
+def plot_history_command(
+    root: Annotated[Path, typer.Argument(help="Results root holding many runs.")],
+    model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
+    target: Annotated[str | None, typer.Option(help="Only this target.")] = None,
+    out: Annotated[Path | None, typer.Option(help="PNG path.")] = None,
+    threshold: Annotated[str, typer.Option(help="Gate threshold for marking.")] = "5%",
+) -> None:
+    """p50 with its CI band across runs; runs the gate judged regressions are marked."""
+    from qatbench.bench.history import load_history
+    from qatbench.bench.plots import plot_history
+
+    history = load_history(root, model=model, target=target, threshold=_fraction(threshold))
+    if history.empty:
+        raise fail_usage(f"{root}: no measured rows"
+                         + (f" for model {model!r}" if model else "")
+                         + (f" on target {target!r}" if target else ""))
+    path = plot_history(history, out or root / "history.png")
+    flagged = int(history["regression"].sum())
+    console.print(f"{history['run_id'].nunique()} runs, {flagged} regression(s) marked: {path}")
 
 
 def main() -> None:

@@ -114,6 +114,9 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
 
 
+SHIPPED_CONFIGS = ("cpu", "edgetpu", "nnapi")
+
+
 def shipped_config(name: str) -> dict[str, Any]:
     """A config shipped inside the package (``cpu``, ``quick``, ``edgetpu``, ``nnapi``)."""
     text = resources.files("qatbench.bench.configs").joinpath(f"{name}.toml").read_text()
@@ -130,7 +133,12 @@ def build_config(data: dict[str, Any]) -> RunConfig:
 def load_config(path: Path | None = None, *, quick: bool = False,
                 overrides: dict[str, Any] | None = None) -> RunConfig:
     """The default CPU config, or ``path``, with ``--quick`` and CLI flags on top."""
-    data = read_toml(path) if path else shipped_config("cpu")
+    if path is None:
+        data = shipped_config("cpu")
+    elif not path.exists() and path.suffix == "" and str(path) in SHIPPED_CONFIGS:
+        data = shipped_config(str(path))  # `--config edgetpu`: a config shipped by name
+    else:
+        data = read_toml(path)
     if quick:
         data = deep_merge(data, shipped_config("quick"))
     if overrides:

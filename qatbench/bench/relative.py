@@ -27,24 +27,21 @@ def add_relative_columns(frame: pd.DataFrame) -> pd.DataFrame:
     size = out["size_bytes"].astype("Float64").to_numpy()
     out["size_ratio_vs_float"] = pd.array(float_size / size, dtype="Float64")
 
-    float_ok = (merged["status"] == "ok").to_numpy()
-    this_ok = (out["status"] == "ok").to_numpy()
-    f50, t50 = merged["latency_ms_p50"].to_numpy(), out["latency_ms_p50"].to_numpy()
-    fmean, tmean = merged["latency_ms_mean"].to_numpy(), out["latency_ms_mean"].to_numpy()
-    speedups, bases = [], []
-    for i in range(len(out)):
-        if not (float_ok[i] and this_ok[i]):
-            speedups.append(pd.NA)
-            bases.append(pd.NA)
-        elif pd.notna(f50[i]) and pd.notna(t50[i]):
-            speedups.append(float(f50[i]) / float(t50[i]))
-            bases.append("p50")
-        elif pd.notna(fmean[i]) and pd.notna(tmean[i]):
-            speedups.append(float(fmean[i]) / float(tmean[i]))
-            bases.append("mean")
-        else:
-            speedups.append(pd.NA)
-            bases.append(pd.NA)
-    out["speedup_vs_float"] = pd.array(speedups, dtype="Float64")
-    out["speedup_basis"] = pd.array(bases, dtype="string")
+    both_ok = (merged["status"].eq("ok") & out["status"].eq("ok")).fillna(False).to_numpy(bool)
+    p50 = _ratio(merged["latency_ms_p50"], out["latency_ms_p50"])
+    mean = _ratio(merged["latency_ms_mean"], out["latency_ms_mean"])
+    use_p50 = both_ok & p50.notna().to_numpy(bool)
+    use_mean = both_ok & ~use_p50 & mean.notna().to_numpy(bool)
+    speedups = p50.where(use_p50, mean.where(use_mean))
+    bases = pd.Series(pd.NA, index=out.index, dtype="string")
+    bases[use_p50] = "p50"
+    bases[use_mean] = "mean"
+    out["speedup_vs_float"] = pd.array(speedups.to_numpy(), dtype="Float64")
+    out["speedup_basis"] = bases
     return out
+
+
+def _ratio(reference: pd.Series, this: pd.Series) -> pd.Series:
+    """reference / this as a nullable float Series aligned on ``this``'s index."""
+    ref = pd.Series(reference.astype("Float64").to_numpy(), index=this.index)
+    return ref / this.astype("Float64")

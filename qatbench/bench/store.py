@@ -136,6 +136,9 @@ class RunStore:
         new = conform(pd.DataFrame([row]), RESULT_COLUMNS)
         self.results = pd.concat([self.results[keep], new], ignore_index=True) \
             if len(self.results) else new
+        if len(self.samples):  # a repeated job replaces its samples, never doubles them
+            self.samples = self.samples[
+                [key_of(r) != key for _, r in self.samples[KEY_COLUMNS].iterrows()]]
         if samples_ms:
             frame = pd.DataFrame({
                 **{column: row[column] for column in ["run_id", *KEY_COLUMNS]},
