@@ -70,6 +70,13 @@ def report(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def compare(session: nox.Session) -> None:
+    """The regression gate alone: `-- BASE CURRENT [--threshold 5%]` (exit 1 on regression)."""
+    session.install("-e", ".")
+    session.run("qatbench", "compare", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def regress(session: nox.Session) -> None:
     """Run the CPU matrix and gate it against a baseline run (`-- BASELINE_DIR`)."""
     if not session.posargs:

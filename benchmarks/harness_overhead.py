@@ -15,6 +15,7 @@ or builds MobileNetV2 ptq_int8 (needs the ``qat`` extra, about a minute).
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import subprocess
 import sys
@@ -99,7 +100,7 @@ def main() -> None:
                   f"bare invoke() loop p50 {bare[-1]:.3f} ms, "
                   f"ratio {suite[-1] / bare[-1]:.3f}")
     ratio = statistics.median(suite) / statistics.median(bare)
-    back_to_back = [a / b for a, b in zip(suite, suite[1:], strict=False)]
+    back_to_back = [a / b for a, b in itertools.pairwise(suite)]
     verdict = "within" if abs(ratio - 1) <= 0.03 else "OUTSIDE"
     print(f"\nharness overhead: suite/bare p50 ratio = {ratio:.3f} ({verdict} 1.00 ± 0.03)")
     print("back-to-back suite runs, ratio of medians: "

@@ -270,8 +270,8 @@ def compare(
     from qatbench.bench.compare import (
         GateSettings,
         NothingMatched,
-        comparison_markdown,
         compare_runs,
+        comparison_markdown,
         regressed,
         render_comparison,
     )

@@ -12,9 +12,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
 VARIANT_ORDER = ["float32", "ptq_int8", "qat_int8"]
 COLOURS = {"float32": "#4c72b0", "ptq_int8": "#dd8452", "qat_int8": "#55a868"}

@@ -13,13 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from qatbench.targets.base import Availability
-from qatbench.targets.interpreter_target import InterpreterTarget
+from qatbench.targets.interpreter_target import InterpreterTarget, delegate_kernels
 from qatbench.targets.runtime import Runtime, RuntimeMissing, resolve_runtime
-
-
-def _delegate_kernels(interpreter: Any) -> int:
-    """How many delegate kernels took over part of the graph after allocation."""
-    return sum(1 for op in interpreter._get_ops_details() if op["op_name"] == "DELEGATE")
 
 
 class CpuTarget(InterpreterTarget):
@@ -53,13 +48,13 @@ class CpuTarget(InterpreterTarget):
     def delegate_label(self, interpreter: Any) -> str:
         if not self.use_xnnpack:
             return "none"
-        kernels = _delegate_kernels(interpreter)
+        kernels = delegate_kernels(interpreter)
         return f"xnnpack ({kernels} kernels)" if kernels else "none (xnnpack took no ops)"
 
     def measurement_extra(self, interpreter: Any) -> dict[str, Any]:
         if not self.use_xnnpack:
             return {}
-        return {"delegate_kernels": _delegate_kernels(interpreter)}
+        return {"delegate_kernels": delegate_kernels(interpreter)}
 
     def device_label(self) -> str:
         return f"host-{platform.machine()}"

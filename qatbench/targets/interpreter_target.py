@@ -26,6 +26,11 @@ def peak_rss_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
+def delegate_kernels(interpreter: Any) -> int:
+    """How many delegate kernels took over part of the graph after allocation."""
+    return sum(1 for op in interpreter._get_ops_details() if op["op_name"] == "DELEGATE")
+
+
 class InterpreterTarget:
     """Base for targets whose model runs in a TFLite interpreter inside this process."""
 

@@ -51,7 +51,18 @@ def test_bench_times_existing_models_of_both_kinds(tmp_path: Path, float_tflite:
     assert set(frame["status"]) == {"ok"}
     assert (frame["n_samples"] >= 5).all()
     assert (run_dir / "report.md").exists()
-    assert json.loads((tmp_path / "bench.json").read_text())["benchmarks"]
+    document = json.loads((tmp_path / "bench.json").read_text())
+    assert len(document["benchmarks"]) == 8
+    first = document["benchmarks"][0]
+    assert {"model", "variant", "target", "threads", "size_bytes"} <= set(first["extra_info"])
+    assert len(first["stats"]["data"]) == first["stats"]["rounds"] >= 5
+    # pytest-benchmark's own reader accepts it
+    reader = Path(sys.executable).with_name("pytest-benchmark")
+    compare = subprocess.run([str(reader), "compare",
+                              str(tmp_path / "bench.json"), "--columns", "min,median,rounds"],
+                             capture_output=True, text=True, timeout=120)
+    assert compare.returncode == 0, compare.stderr
+    assert "float32" in compare.stdout and "Median" in compare.stdout
 
 
 def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:

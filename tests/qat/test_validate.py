@@ -6,11 +6,11 @@ import pytest
 
 pytest.importorskip("tensorflow_model_optimization")
 
-import tf_keras as keras  # noqa: E402
+import tf_keras as keras
 
-from qatbench.qat.errors import QatModelError, UnsupportedLayersError  # noqa: E402
-from qatbench.qat.train import quantize_for_training  # noqa: E402
-from qatbench.qat.validate import check_qat_ready  # noqa: E402
+from qatbench.qat.errors import QatModelError, UnsupportedLayersError
+from qatbench.qat.train import quantize_for_training
+from qatbench.qat.validate import check_qat_ready
 
 layers = keras.layers
 
