@@ -62,6 +62,17 @@ def _shard(value: str | None) -> tuple[int, int] | None:
     return index, count
 
 
+def _with_device(settings: RunConfig, device: str | None) -> RunConfig:
+    """``--device`` goes to every target of the run that talks to a device."""
+    if not device:
+        return settings
+    options = {name: dict(values) for name, values in settings.targets.items()}
+    for target in settings.run.targets:
+        if not target.startswith("cpu-"):
+            options.setdefault(target, {})["device"] = device
+    return settings.model_copy(update={"targets": options})
+
+
 def _measure_overrides(warmup_runs: int | None, min_runs: int | None, min_secs: float | None,
                        max_secs: float | None) -> dict[str, Any]:
     values = {"warmup_runs": warmup_runs, "min_runs": min_runs, "min_s": min_secs,
@@ -76,6 +87,9 @@ MinSecs = Annotated[float | None, typer.Option(help="Minimum timed seconds (defa
 MaxSecs = Annotated[float | None, typer.Option(help="Cap per phase in s (default 150).")]
 Timeout = Annotated[float | None, typer.Option(help="Seconds per job before it is killed.")]
 BenchmarkJson = Annotated[Path | None, typer.Option(help="Also write pytest-benchmark JSON.")]
+Device = Annotated[str | None, typer.Option(
+    help="Device for the hardware targets: a phone's adb serial, or usb:0 / pci:0 for the "
+         "Edge TPU.")]
 ConfigFile = Annotated[Path | None, typer.Option(
     help="Run config TOML, or a shipped one by name: cpu, edgetpu, nnapi (default cpu).")]
 
@@ -93,6 +107,7 @@ def run(
     resume: Annotated[Path | None, typer.Option(help="Finish an interrupted run dir.")] = None,
     shard: Annotated[str | None, typer.Option(help="Run slice I of N of the matrix: I/N.")] = None,
     benchmark_json: BenchmarkJson = None,
+    device: Device = None,
     warmup_runs: WarmupRuns = None,
     min_runs: MinRuns = None,
     min_secs: MinSecs = None,
@@ -109,7 +124,8 @@ def run(
             store = RunStore.open_existing(resume)
             settings = build_config(json.loads((resume / "config.json").read_text()))
         else:
-            settings = load_config(config, quick=quick, overrides=overrides)
+            settings = _with_device(load_config(config, quick=quick, overrides=overrides),
+                                    device)
             store = open_store(settings, None)
     except (ConfigError, RunDirError) as error:
         raise fail_usage(str(error)) from None
@@ -130,6 +146,7 @@ def bench(
     config: ConfigFile = None,
     timeout: Timeout = None,
     benchmark_json: BenchmarkJson = None,
+    device: Device = None,
     warmup_runs: WarmupRuns = None,
     min_runs: MinRuns = None,
     min_secs: MinSecs = None,
@@ -143,7 +160,7 @@ def bench(
                          "out": str(out), **({"timeout_s": timeout} if timeout else {})},
                  "measure": _measure_overrides(warmup_runs, min_runs, min_secs, max_secs)}
     try:
-        settings = load_config(config, overrides=overrides)
+        settings = _with_device(load_config(config, overrides=overrides), device)
         jobs, builds = plan_file_jobs(files, settings)
         store = open_store(settings, None)
     except (ConfigError, InvalidModelFile, RunDirError) as error:

@@ -76,7 +76,7 @@ def test_plots_carry_the_measured_values(tmp_path: Path, captured_figures) -> No
     assert band, "the claimed 1.5-4x band is drawn"
 
     pareto_ax = captured_figures["accuracy_vs_latency.png"].axes[0]
-    front = [line for line in pareto_ax.lines if line.get_label() == "Pareto front"][0]
+    front = next(line for line in pareto_ax.lines if line.get_label() == "Pareto front")
     # int8 is faster and more accurate here: it dominates float32, alone on the front
     qat_p50 = results.query("variant == 'qat_int8' and target == 'cpu-xnnpack'")
     assert list(front.get_xdata()) == pytest.approx(list(qat_p50["latency_ms_p50"]))
@@ -110,7 +110,7 @@ def test_history_marks_the_regressed_run(tmp_path: Path, captured_figures) -> No
     assert result.returncode == 0, result.stderr
     assert "1 regression(s) marked" in result.stdout
     assert (tmp_path / "history.png").stat().st_size > 10_000
-    path = plots.plot_history(history, tmp_path / "h.png")
+    plots.plot_history(history, tmp_path / "h.png")
     ax = captured_figures["h.png"].axes[0]
     assert len([line for line in ax.lines if len(line.get_xdata()) == 3]) == 2
 

@@ -1,0 +1,251 @@
+"""The Android targets against a simulated phone: a simulated adb with its own file tree,
+and a simulated benchmark_model that times the pushed model for real on the host."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from qatbench.targets.adb import parse_devices
+from qatbench.targets.android import android_cpu, nnapi
+from qatbench.targets.base import JobFailed, MeasureSpec, Status
+from tests.tools.install import install_tool
+
+QUICK = MeasureSpec(warmup_runs=1, warmup_min_s=0, min_runs=5, min_s=0)
+PIXEL = {"state": "device", "model": "Pixel_7",
+         "props": {"ro.product.manufacturer": "Google", "ro.product.model": "Pixel 7",
+                   "ro.product.cpu.abi": "arm64-v8a", "ro.build.version.sdk": "34",
+                   "ro.soc.model": "Tensor G2"}}
+
+
+class Phone:
+    def __init__(self, home: Path) -> None:
+        self.home = home
+
+    def set(self, devices: dict) -> None:
+        (self.home / "devices.json").write_text(json.dumps(devices))
+
+    @property
+    def shell_log(self) -> list[list[str]]:
+        path = self.home / "shell.log"
+        return [json.loads(line) for line in path.read_text().splitlines()] \
+            if path.exists() else []
+
+    def files(self, serial: str = "PIXEL7") -> list[Path]:
+        root = self.home / "fs" / serial
+        return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+@pytest.fixture
+def phone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Phone:
+    home = tmp_path / "adb-home"
+    home.mkdir()
+    bin_dir = tmp_path / "bin"
+    monkeypatch.setenv("QATBENCH_ADB", str(install_tool(bin_dir, "adb", "adb.py")))
+    monkeypatch.setenv("QATBENCH_BENCHMARK_MODEL",
+                       str(install_tool(bin_dir, "benchmark_model", "benchmark_model.py")))
+    monkeypatch.setenv("SIM_ADB_HOME", str(home))
+    monkeypatch.setenv("SIM_BM_ARGV_LOG", str(tmp_path / "bm_argv.log"))
+    result = Phone(home)
+    result.set({"PIXEL7": PIXEL})
+    return result
+
+
+def prepared_for(target, model: Path, tmp_path: Path):
+    work = tmp_path / "results" / "RUN1" / "jobs" / "job1"
+    work.mkdir(parents=True)
+    return target.prepare(model, work)
+
+
+def test_adb_devices_listing_is_parsed() -> None:
+    text = ("* daemon not running; starting now at tcp:5037\n* daemon started successfully\n"
+            "List of devices attached\n"
+            "0123456789ABCDEF       device usb:1-1 product:panther model:Pixel_7 "
+            "device:panther transport_id:2\n"
+            "emulator-5554          offline transport_id:3\n"
+            "R58M123               unauthorized usb:1-2 transport_id:4\n"
+            "XYZ                   no permissions (user in plugdev group); see [http://...]\n")
+    entries = parse_devices(text)
+    assert [(e.serial, e.state) for e in entries] == [
+        ("0123456789ABCDEF", "device"), ("emulator-5554", "offline"),
+        ("R58M123", "unauthorized"), ("XYZ", "no permissions")]
+    assert entries[0].attributes["model"] == "Pixel_7"
+
+
+def test_nnapi_measures_with_the_phones_properties_and_cleans_up(
+        phone: Phone, int8_tflite: Path, tmp_path: Path) -> None:
+    target = nnapi(accelerator="qti-dsp", execution_preference="sustained_speed")
+    assert target.probe().available
+    prepared = prepared_for(target, int8_tflite, tmp_path)
+    measurement = target.measure(prepared, QUICK)
+    assert measurement.status is Status.OK
+    assert measurement.reported.n_samples >= 5
+    assert measurement.reported.p50_ms is not None and measurement.reported.mean_ms > 0
+    assert measurement.init_ms > 0 and measurement.first_inference_ms > 0
+    assert measurement.peak_memory_mb > 0
+    assert measurement.device == "Google Pixel 7 (PIXEL7)"
+    assert measurement.delegate == "nnapi"
+    assert measurement.extra["device_properties"]["ro.soc.model"] == "Tensor G2"
+    argv = (tmp_path / "bm_argv.log").read_text()
+    for flag in ("--use_nnapi=true", "--nnapi_accelerator_name=qti-dsp",
+                 "--nnapi_execution_preference=sustained_speed", "--num_runs=5",
+                 "--warmup_runs=1", "--num_threads=1"):
+        assert flag in argv
+    assert phone.files() == []  # pushed binary and model removed
+    commands = [c[0] for c in phone.shell_log if c[0] != "getprop"]
+    assert commands == ["mkdir", "chmod", "/data/local/tmp/qatbench/RUN1/job1/benchmark_model",
+                        "rm"]
+
+
+@pytest.mark.parametrize(("style", "sci"), [("new", "0"), ("old", "1")])
+def test_android_cpu_figures_map_one_to_one(phone: Phone, int8_tflite: Path, tmp_path: Path,
+                                            monkeypatch, style: str, sci: str) -> None:
+    monkeypatch.setenv("SIM_BM_STYLE", style)
+    monkeypatch.setenv("SIM_BM_SCI", sci)
+    target = android_cpu(cpu_mask="f0")
+    measurement = target.measure(prepared_for(target, int8_tflite, tmp_path),
+                                 MeasureSpec(threads=2, warmup_runs=1, warmup_min_s=0,
+                                             min_runs=7, min_s=0))
+    assert measurement.status is Status.OK
+    assert measurement.reported.n_samples >= 7
+    if style == "old":
+        assert measurement.reported.p50_ms is None  # not printed by older builds
+    else:
+        assert measurement.reported.p50_ms is not None
+    assert measurement.delegate == "xnnpack"
+    assert "--use_xnnpack=true" in (tmp_path / "bm_argv.log").read_text()
+    assert "--num_threads=2" in (tmp_path / "bm_argv.log").read_text()
+    (pinned,) = [c for c in phone.shell_log if c[0] == "taskset"]
+    assert pinned[1] == "f0" and pinned[2].endswith("/benchmark_model")
+
+
+def test_nnapi_delegate_failure_is_failed_with_the_tools_errors(
+        phone: Phone, int8_tflite: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SIM_BM_NNAPI", "fail")  # exit status 0, as the real tool can
+    target = nnapi()
+    measurement = target.measure(prepared_for(target, int8_tflite, tmp_path), QUICK)
+    assert measurement.status is Status.FAILED
+    assert "ANEURALNETWORKS_BAD_DATA" in measurement.error
+    assert measurement.reported is None
+    assert phone.files() == []
+
+
+def test_cpu_fallback_is_never_reported_as_an_nnapi_figure(
+        phone: Phone, int8_tflite: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SIM_BM_NNAPI", "none")
+    target = nnapi()
+    measurement = target.measure(prepared_for(target, int8_tflite, tmp_path), QUICK)
+    assert measurement.status is Status.FAILED
+    assert "not NNAPI figures" in measurement.error
+    assert measurement.reported is None
+    assert measurement.extra["cpu_fallback_latency_ms"]["n_samples"] >= 5  # kept, labelled
+
+
+def test_partial_delegation_and_deprecated_nnapi_are_noted(
+        phone: Phone, int8_tflite: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SIM_BM_NNAPI", "partial")
+    phone.set({"PIXEL7": {**PIXEL, "props": {**PIXEL["props"],
+                                             "ro.build.version.sdk": "35"}}})
+    target = nnapi()
+    measurement = target.measure(prepared_for(target, int8_tflite, tmp_path), QUICK)
+    assert measurement.status is Status.OK
+    assert measurement.delegate == "nnapi (partial, 2 kernels)"
+    assert "deprecated" in measurement.extra["note"]
+    assert "took part of the graph" in measurement.extra["note"]
+
+
+@pytest.mark.parametrize(("devices", "expected"), [
+    ({}, "no Android device attached"),
+    ({"PIXEL7": {**PIXEL, "state": "unauthorized"}}, "accept the 'Allow USB debugging?'"),
+    ({"PIXEL7": {**PIXEL, "state": "offline"}}, "is offline"),
+    ({"A": PIXEL, "B": PIXEL}, "several devices attached (A (device, Pixel_7), B"),
+])
+def test_device_trouble_makes_the_target_unavailable_with_the_reason(
+        phone: Phone, devices: dict, expected: str) -> None:
+    phone.set(devices)
+    availability = nnapi().probe()
+    assert not availability.available
+    assert expected in availability.message()
+
+
+def test_missing_adb_and_missing_benchmark_model(monkeypatch, tmp_path: Path, phone) -> None:
+    monkeypatch.setenv("QATBENCH_BENCHMARK_MODEL", str(tmp_path / "nope"))
+    message = nnapi().probe().message()
+    assert "benchmark_model not found" in message and "QATBENCH_BENCHMARK_MODEL" in message
+    monkeypatch.undo()
+    monkeypatch.setenv("QATBENCH_BENCHMARK_MODEL", sys.executable)
+    monkeypatch.delenv("QATBENCH_ADB", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert "adb not found" in android_cpu().probe().message()
+
+
+def test_real_adb_with_no_phone_lists_nothing(monkeypatch) -> None:
+    real = shutil.which("adb")
+    if real is None:
+        pytest.skip("Debian's adb is not installed here")
+    monkeypatch.setenv("QATBENCH_ADB", real)
+    monkeypatch.setenv("QATBENCH_BENCHMARK_MODEL", sys.executable)
+    assert "no Android device attached" in nnapi().probe().message()
+
+
+def test_a_device_vanishing_mid_run_fails_the_job_and_says_so(
+        phone: Phone, int8_tflite: Path, tmp_path: Path) -> None:
+    phone.set({"PIXEL7": {**PIXEL, "vanish_after": 8}})  # 5 getprops, mkdir, 2 pushes ...
+    target = android_cpu()
+    with pytest.raises(JobFailed, match="PIXEL7 is gone"):
+        target.measure(prepared_for(target, int8_tflite, tmp_path), QUICK)
+
+
+def test_a_failed_push_fails_the_job_and_cleans_up(phone: Phone, int8_tflite: Path,
+                                                   tmp_path: Path) -> None:
+    phone.set({"PIXEL7": {**PIXEL, "push_fail": "No space left on device"}})
+    target = android_cpu()
+    with pytest.raises(JobFailed, match="No space left on device"):
+        target.measure(prepared_for(target, int8_tflite, tmp_path), QUICK)
+    assert phone.shell_log[-1][:2] == ["rm", "-rf"]
+
+
+def test_hostile_names_and_options_run_nothing_extra(phone: Phone, int8_tflite: Path,
+                                                    tmp_path: Path) -> None:
+    hostile = tmp_path / "it's a; touch PWNED && rm -rf $HOME `id` model.tflite"
+    shutil.copyfile(int8_tflite, hostile)
+    work = tmp_path / "results" / "RUN; reboot" / "jobs" / "job 'x'"
+    work.mkdir(parents=True)
+    # config values reach the device shell as they are: only quoting keeps them inert
+    target = nnapi(accelerator="qti-dsp; reboot", extra_flags=["--profiling_output_csv_file="
+                                                               "/sdcard/a b;id"])
+    measurement = target.measure(target.prepare(hostile, work), QUICK)
+    assert measurement.status is Status.OK
+    names = [c[0] for c in phone.shell_log if c[0] != "getprop"]
+    assert names[:2] == ["mkdir", "chmod"] and names[-1] == "rm"
+    assert len(names) == 4 and names[2].endswith("/benchmark_model")
+    run = next(c for c in phone.shell_log if c[0].endswith("/benchmark_model"))
+    assert "--nnapi_accelerator_name=qti-dsp; reboot" in run  # one word, as given
+    assert "--profiling_output_csv_file=/sdcard/a b;id" in run
+    assert not (phone.home / "fs" / "PIXEL7" / "PWNED").exists()
+
+
+def test_bench_on_the_phone_end_to_end_with_host_accuracy(phone: Phone, digits_build,
+                                                          tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    result = subprocess.run(
+        [sys.executable, "-m", "qatbench", "bench",
+         digits_build.variants["qat_int8"].path, digits_build.variants["float32"].path,
+         "--targets", "nnapi,android-cpu", "--device", "PIXEL7", "--out", str(out),
+         "--min-runs", "5", "--min-secs", "0"],
+        capture_output=True, text=True, timeout=300, env={**os.environ})
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run_dir,) = out.iterdir()
+    frame = pd.read_parquet(run_dir / "results.parquet")
+    assert set(frame["status"]) == {"ok"}
+    assert set(frame["device"]) == {"Google Pixel 7 (PIXEL7)"}
+    assert frame["latency_ms_mean"].notna().all()
+    assert (frame["speedup_basis"].dropna() == "p50").all()
+    assert phone.files() == []
