@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from qatbench.bench.config import VARIANTS, ConfigError, RunConfig, build_config, load_config
 from qatbench.bench.session import EXIT_FAILED, EXIT_USAGE, execute, new_context, open_store
@@ -27,7 +28,7 @@ errors = Console(stderr=True, soft_wrap=True)  # paths in errors stay copyable
 
 
 def fail_usage(message: str) -> typer.Exit:
-    errors.print(f"[red]error:[/] {message}", highlight=False)
+    errors.print(f"[red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(EXIT_USAGE)
 
 
@@ -189,13 +190,13 @@ def list_targets(
             target = create_target(name, settings.targets.get(name, {}))
             availability = target.probe()
         except Exception as error:
-            table.add_row(name, "[red]error[/]", f"{type(error).__name__}: {error}")
+            table.add_row(name, "[red]error[/]", escape(f"{type(error).__name__}: {error}"))
             continue
         if availability.available:
             details = ", ".join(f"{k}={v}" for k, v in availability.details.items())
-            table.add_row(name, "[green]available[/]", f"{target.description}; {details}")
+            table.add_row(name, "[green]available[/]", escape(f"{target.description}; {details}"))
         else:
-            table.add_row(name, "[yellow]unavailable[/]", availability.message())
+            table.add_row(name, "[yellow]unavailable[/]", escape(availability.message()))
     console.print(table)
 
 

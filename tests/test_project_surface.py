@@ -1,0 +1,37 @@
+"""The promises of the README and the device-lab workflow hold: the sessions they name exist."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def nox_sessions() -> set[str]:
+    text = (ROOT / "noxfile.py").read_text()
+    named = set(re.findall(r'@nox\.session\(name="([^"]+)"', text))
+    plain = set(re.findall(r"@nox\.session\((?!name=)[^)]*\)\ndef (\w+)", text))
+    return named | plain
+
+
+def test_readme_quickstart_commands_are_real_sessions() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "pip install nox && nox -s bench-cpu" in readme
+    assert "pip install nox && nox -s tests" in readme
+    for session in re.findall(r"nox -s ([\w-]+)", readme):
+        assert session in nox_sessions(), session
+
+
+def test_device_lab_workflow_runs_existing_sessions_per_target() -> None:
+    workflow = (ROOT / ".github" / "workflows" / "device-lab.yml").read_text()
+    for session in re.findall(r"session: ([\w-]+)", workflow):
+        assert session in nox_sessions(), session
+    for session in re.findall(r"nox -s ([\w-]+)", workflow):
+        assert session in nox_sessions(), session
+    assert "GITHUB_STEP_SUMMARY" in workflow or "job summary" in workflow
+    assert "runs-on: [self-hosted" in workflow
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    assert "nox -s tests" in (ROOT / ".ci" / "run").read_text()
