@@ -109,6 +109,8 @@ def run(
     shard: Annotated[str | None, typer.Option(help="Run slice I of N of the matrix: I/N.")] = None,
     benchmark_json: BenchmarkJson = None,
     device: Device = None,
+    imagenet_dir: Annotated[Path | None, typer.Option(
+        help="ImageNet-style folder (class subfolders) for top-1 of ImageNet models.")] = None,
     warmup_runs: WarmupRuns = None,
     min_runs: MinRuns = None,
     min_secs: MinSecs = None,
@@ -117,7 +119,8 @@ def run(
     """Build the models (float32, ptq_int8, qat_int8) and time them on every target."""
     run_overrides: dict[str, Any] = {
         "models": _split(models), "variants": _split(variants), "targets": _split(targets),
-        "threads": _threads(threads), "out": str(out) if out else None, "timeout_s": timeout}
+        "threads": _threads(threads), "out": str(out) if out else None, "timeout_s": timeout,
+        "imagenet_dir": str(imagenet_dir) if imagenet_dir else None}
     overrides = {"run": {k: v for k, v in run_overrides.items() if v is not None},
                  "measure": _measure_overrides(warmup_runs, min_runs, min_secs, max_secs)}
     try:

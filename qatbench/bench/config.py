@@ -16,7 +16,8 @@ from qatbench.qat.budget import TrainingBudget
 from qatbench.targets.base import MeasureSpec
 from qatbench.targets.registry import target_names
 
-VariantName = Literal["float32", "ptq_int8", "qat_int8"]
+# qat_selective (QAT on [training] qat_layers only, the rest float) is built when asked for
+VariantName = Literal["float32", "ptq_int8", "qat_int8", "qat_selective"]
 VARIANTS: tuple[str, ...] = ("float32", "ptq_int8", "qat_int8")
 
 
@@ -48,6 +49,8 @@ class RunSection(_Strict):
     threads: list[int] = Field(default_factory=lambda: [1], min_length=1)
     timeout_s: float = Field(900.0, gt=0)
     out: str = "results"
+    # an ImageNet-style folder (class subfolders of images) to evaluate ImageNet models on
+    imagenet_dir: str | None = None
 
     @field_validator("models")
     @classmethod

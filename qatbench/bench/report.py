@@ -96,15 +96,64 @@ def placement_frame(results: pd.DataFrame) -> pd.DataFrame:
     """Per-operator placement on accelerator targets (from the compiler or delegate)."""
     rows = []
     for _, row in results.iterrows():
-        try:
-            extra = json.loads(row["extra"]) if pd.notna(row["extra"]) else {}
-        except json.JSONDecodeError:
-            continue
-        for entry in extra.get("placement", []):
+        for entry in _extra(row).get("placement", []):
             rows.append({"model": row["model"], "variant": row["variant"],
                          "target": row["target"], "operator": entry.get("operator"),
                          "count": entry.get("count"), "status": entry.get("status")})
     return pd.DataFrame(rows)
+
+
+def _extra(row: pd.Series) -> dict:
+    try:
+        return json.loads(row["extra"]) if pd.notna(row["extra"]) else {}
+    except json.JSONDecodeError:
+        return {}
+
+
+def worst_layers_frame(results: pd.DataFrame) -> pd.DataFrame:
+    """The layers each int8 variant quantizes worst (one table across models)."""
+    rows, seen = [], set()
+    for _, row in results.iterrows():
+        key = (row["model"], row["variant"])
+        layers = _extra(row).get("worst_layers") or []
+        if key in seen or not layers:
+            continue
+        seen.add(key)
+        for rank, layer in enumerate(layers, 1):
+            rows.append({"model": row["model"], "variant": row["variant"], "rank": rank,
+                         "layer": layer.get("layer"), "op": layer.get("op"),
+                         "rmse (quant. steps)": _fmt(layer.get("rmse_over_scale"), ".3g"),
+                         "rmse / std": _fmt(layer.get("rel_rmse"), ".3g"),
+                         "method": layer.get("method")})
+    return pd.DataFrame(rows)
+
+
+def slower_than_float_frame(results: pd.DataFrame) -> pd.DataFrame:
+    """int8 rows slower than their float32 sibling, explained by what the delegate left out."""
+    rows = []
+    slow = results[(results["variant"] != "float32")
+                   & (results["speedup_vs_float"].astype("Float64") < 1.0).fillna(False)]
+    for _, row in slow.iterrows():
+        sibling = results[(results["model"] == row["model"]) & (results["target"] ==
+                          row["target"]) & (results["threads"] == row["threads"])
+                          & (results["variant"] == "float32")]
+        float_left = _extra(sibling.iloc[0]).get("ops_outside_delegate", {}) \
+            if not sibling.empty else {}
+        int8_left = _extra(row).get("ops_outside_delegate", {})
+        extra_ops = {op: n - float_left.get(op, 0) for op, n in int8_left.items()
+                     if n > float_left.get(op, 0)}
+        rows.append({
+            "model": row["model"], "variant": row["variant"], "target": row["target"],
+            "speedup": _fmt(row["speedup_vs_float"], ".2f") + "x",
+            "int8 delegate": row["delegate"],
+            "ops outside the delegate (int8)": _ops(int8_left),
+            "ops outside the delegate (float32)": _ops(float_left),
+            "left out only in int8": _ops(extra_ops) or "none: the slowdown is in the kernels"})
+    return pd.DataFrame(rows)
+
+
+def _ops(counts: dict[str, int]) -> str:
+    return ", ".join(f"{op}×{n}" for op, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def accelerator_frame(results: pd.DataFrame) -> pd.DataFrame:
@@ -154,6 +203,20 @@ def build_sections(results: pd.DataFrame, run_dirs: list[Path], plots: list[Path
         "p50 with its bootstrap 95% confidence interval, in ms; NOISY marks a coefficient "
         "of variation above 10% or a CI wider than 5% of the median.",
         table=latency_frame(results)))
+    slower = slower_than_float_frame(results)
+    if not slower.empty:
+        sections.append(Section(
+            "int8 slower than float32",
+            "These int8 models run slower than their float32 model on the same target. The "
+            "ops the delegate left to the builtin kernels in each model usually say why.",
+            table=slower))
+    worst = worst_layers_frame(results)
+    if not worst.empty:
+        sections.append(Section(
+            "Per-layer quantization error (worst layers)",
+            "RMS error of each layer's int8 output against the float model, in quantization "
+            "steps of that tensor (about 0.29 is rounding noise alone); full tables in "
+            "artifacts/<model>/layer_errors_<variant>.csv.", table=worst))
     accelerator = accelerator_frame(results)
     if not accelerator.empty:
         sections.append(Section("Ops on the accelerator", table=accelerator))

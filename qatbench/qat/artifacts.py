@@ -22,6 +22,8 @@ class VariantArtifact:
     size_bytes: int | None = None
     keras_top1: float | None = None
     error: str = ""
+    note: str = ""  # what was done to build it (layers kept float, configs applied, ...)
+    layer_errors: str | None = None  # CSV of per-layer quantization error, when computed
 
     @property
     def ok(self) -> bool:

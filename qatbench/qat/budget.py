@@ -23,3 +23,8 @@ class TrainingBudget(BaseModel):
     synthetic_qat_steps: int = Field(4, ge=0)
     synthetic_batch_size: int = Field(4, ge=1)
     seed: int = 0
+    # per-layer quantization error of each int8 variant on this many eval inputs (0: off)
+    layer_error_samples: int = Field(16, ge=0)
+    # qat_selective: quantize only layers whose name matches one of these patterns
+    # (fnmatch, e.g. "conv*") or whose class is named here (e.g. "Dense"); the rest stay float
+    qat_layers: tuple[str, ...] = ()

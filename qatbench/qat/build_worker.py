@@ -21,8 +21,10 @@ from qatbench.qat.pipeline import build_variants
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     request = json.loads(Path(args[0]).read_text())
+    imagenet_dir = request.get("imagenet_dir")
     build_variants(get_model_spec(request["model"]), request["variants"],
-                   Path(request["out_dir"]), TrainingBudget(**request["budget"]))
+                   Path(request["out_dir"]), TrainingBudget(**request["budget"]),
+                   Path(imagenet_dir) if imagenet_dir else None)
     return 0
 
 

@@ -23,10 +23,16 @@ class Variant(str, enum.Enum):
     FLOAT32 = "float32"
     PTQ_INT8 = "ptq_int8"
     QAT_INT8 = "qat_int8"
+    QAT_SELECTIVE = "qat_selective"  # QAT on chosen layers; the rest stays float
 
     @property
     def is_int8(self) -> bool:
-        return self is not Variant.FLOAT32
+        """Labelled full-integer: the promise ``verify_variant`` checks."""
+        return self in (Variant.PTQ_INT8, Variant.QAT_INT8)
+
+    @property
+    def is_qat(self) -> bool:
+        return self in (Variant.QAT_INT8, Variant.QAT_SELECTIVE)
 
 
 def _representative(samples: np.ndarray) -> Iterator[list[np.ndarray]]:
@@ -52,6 +58,12 @@ def convert(model: Any, variant: Variant, calibration: np.ndarray) -> bytes:
 
     if variant is Variant.FLOAT32:
         return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    if variant is Variant.QAT_SELECTIVE:
+        # no representative data: only the fake-quantized layers become int8, the layers
+        # kept float stay float (with QUANTIZE/DEQUANTIZE at the borders)
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        return converter.convert()
     return _full_integer_converter(model, calibration).convert()
 
 

@@ -8,8 +8,6 @@ import numpy as np
 
 from qatbench.models.datasets import Dataset, synthetic_inputs
 from qatbench.qat.budget import TrainingBudget
-from qatbench.qat.errors import QatModelError
-from qatbench.qat.validate import check_qat_ready, model_label
 
 
 def _compile(model: Any, learning_rate: float) -> None:
@@ -33,30 +31,6 @@ def train_float(model: Any, data: Dataset, budget: TrainingBudget) -> None:
     _compile(model, budget.learning_rate)
     model.fit(data.x_train, data.y_train, epochs=budget.float_epochs,
               batch_size=budget.batch_size, shuffle=True, verbose=0)
-
-
-def keras_top1(model: Any, data: Dataset) -> float:
-    """Top-1 of a Keras model on the eval split (the float reference before conversion)."""
-    logits = model.predict(data.x_eval, batch_size=256, verbose=0)
-    return float(np.mean(np.argmax(logits, axis=-1) == data.y_eval))
-
-
-def quantize_for_training(model: Any) -> Any:
-    """Wrap ``model`` for QAT with tfmot's default 8-bit scheme, after checking it.
-
-    >>> import tf_keras as keras
-    >>> float_model = keras.Sequential([keras.layers.Input((4,)), keras.layers.Dense(2)])
-    >>> qat_model = quantize_for_training(float_model)
-    >>> any("quant" in layer.name for layer in qat_model.layers)
-    True
-    """
-    import tensorflow_model_optimization as tfmot
-
-    check_qat_ready(model)
-    try:
-        return tfmot.quantization.keras.quantize_model(model)
-    except (ValueError, RuntimeError) as error:
-        raise QatModelError(f"tfmot could not quantize {model_label(model)!r}: {error}") from error
 
 
 def fine_tune_qat(qat_model: Any, data: Dataset | None, input_shape: tuple[int, ...],

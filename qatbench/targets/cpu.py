@@ -13,7 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from qatbench.targets.base import Availability
-from qatbench.targets.interpreter_target import InterpreterTarget, delegate_kernels
+from qatbench.targets.interpreter_target import (
+    InterpreterTarget,
+    delegate_kernels,
+    ops_outside_delegate,
+)
 from qatbench.targets.runtime import Runtime, RuntimeMissing, resolve_runtime
 
 
@@ -54,7 +58,8 @@ class CpuTarget(InterpreterTarget):
     def measurement_extra(self, interpreter: Any) -> dict[str, Any]:
         if not self.use_xnnpack:
             return {}
-        return {"delegate_kernels": delegate_kernels(interpreter)}
+        return {"delegate_kernels": delegate_kernels(interpreter),
+                "ops_outside_delegate": ops_outside_delegate(interpreter)}
 
     def device_label(self) -> str:
         return f"host-{platform.machine()}"

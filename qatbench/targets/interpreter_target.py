@@ -31,6 +31,15 @@ def delegate_kernels(interpreter: Any) -> int:
     return sum(1 for op in interpreter._get_ops_details() if op["op_name"] == "DELEGATE")
 
 
+def ops_outside_delegate(interpreter: Any) -> dict[str, int]:
+    """Op counts the delegate left to the builtin kernels (what explains a slow int8 model)."""
+    counts: dict[str, int] = {}
+    for op in interpreter._get_ops_details():
+        if op["op_name"] != "DELEGATE":
+            counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
+    return counts
+
+
 class InterpreterTarget:
     """Base for targets whose model runs in a TFLite interpreter inside this process."""
 

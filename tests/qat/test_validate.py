@@ -9,7 +9,7 @@ pytest.importorskip("tensorflow_model_optimization")
 import tf_keras as keras
 
 from qatbench.qat.errors import QatModelError, UnsupportedLayersError
-from qatbench.qat.train import quantize_for_training
+from qatbench.qat.quantize import quantize_for_training
 from qatbench.qat.validate import check_qat_ready
 
 layers = keras.layers

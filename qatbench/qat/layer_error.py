@@ -1,0 +1,152 @@
+"""Per-layer quantization error: where an int8 model departs from its float model.
+
+What users reach for when int8 top-1 drops. For ``ptq_int8`` TFLite's own
+``QuantizationDebugger`` compares each quantized op with its float counterpart on the
+same inputs. For ``qat_int8`` the int8 model's intermediate tensors (kept with
+``experimental_preserve_all_tensors``) are dequantized and compared with the float
+Keras model's layer outputs, matched by layer name. Both report ``rmse_over_scale``:
+the RMS error in quantization steps of that tensor (≈0.29 is pure rounding noise).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+COLUMNS = ["layer", "op", "tensor", "rmse", "rel_rmse", "max_abs_error", "scale",
+           "rmse_over_scale", "method"]
+
+
+def _debug_inputs(samples: np.ndarray) -> Any:
+    def generate() -> Iterator[list[np.ndarray]]:
+        for sample in samples:
+            yield [sample[np.newaxis].astype(np.float32)]
+
+    return generate
+
+
+def ptq_layer_errors(model: Any, calibration: np.ndarray, samples: np.ndarray) -> pd.DataFrame:
+    """TFLite's QuantizationDebugger on the full-integer post-training conversion."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = _debug_inputs(calibration)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=_debug_inputs(samples))
+    debugger.run()
+    buffer = io.StringIO()
+    debugger.layer_statistics_dump(buffer)
+    stats = pd.read_csv(io.StringIO(buffer.getvalue()))
+    rmse = np.sqrt(stats["mean_squared_error"].astype(float))
+    frame = pd.DataFrame({
+        "layer": stats["tensor_name"].map(_layer_from_tensor),
+        "op": stats["op_name"], "tensor": stats["tensor_name"], "rmse": rmse,
+        "rel_rmse": rmse / stats["stddev"].replace(0, np.nan) if "stddev" in stats else np.nan,
+        "max_abs_error": stats["max_abs_error"], "scale": stats["scale"],
+        "rmse_over_scale": rmse / stats["scale"].replace(0, np.nan),
+        "method": "QuantizationDebugger"})
+    return _ordered(frame)
+
+
+def _layer_from_tensor(name: str) -> str:
+    """``model/block_1_conv/Conv2D;...`` -> ``block_1_conv`` (best effort, for reading)."""
+    first = str(name).split(";")[0]
+    parts = [p for p in first.split("/") if p]
+    return parts[1] if len(parts) > 2 else parts[-1] if parts else str(name)
+
+
+def _match_layer(tensor_name: str, layer_names: list[str]) -> str | None:
+    """The Keras layer a TFLite tensor belongs to: longest name found as a path segment."""
+    best = None
+    for part in str(tensor_name).split(";"):
+        segments = set(re.split(r"/", part))
+        for name in layer_names:
+            if (name in segments or f"quant_{name}" in segments) and \
+                    (best is None or len(name) > len(best)):
+                best = name
+    return best
+
+
+def qat_layer_errors(float_model: Any, int8_path: Path, samples: np.ndarray) -> pd.DataFrame:
+    """The int8 model's layer outputs, dequantized, against the float model's."""
+    from qatbench.targets.inputs import quantize_for_input
+    from qatbench.targets.runtime import resolve_runtime
+
+    module = resolve_runtime().module
+    interpreter = module.Interpreter(
+        model_path=str(int8_path), experimental_preserve_all_tensors=True,
+        experimental_op_resolver_type=module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter.allocate_tensors()
+    layer_names = [layer.name for layer in float_model.layers]
+    details = {t["index"]: t for t in interpreter.get_tensor_details()}
+    # the last op writing a layer's tensor gives that layer's output (fused ops included)
+    last_output: dict[str, int] = {}
+    ops: dict[str, str] = {}
+    # the model's outputs carry the signature's name, not the layer's: map them by position
+    output_layers = {detail["index"]: output._keras_history.layer.name
+                     for detail, output in zip(interpreter.get_output_details(),
+                                               float_model.outputs, strict=False)}
+    for op in interpreter._get_ops_details():
+        for index in op["outputs"]:
+            tensor = details.get(index)
+            if tensor is None or tensor["dtype"] not in (np.int8, np.uint8):
+                continue
+            layer = output_layers.get(index) or _match_layer(tensor["name"], layer_names)
+            if layer is not None:
+                last_output[layer] = index
+                ops[layer] = op["op_name"]
+    if not last_output:
+        return pd.DataFrame(columns=COLUMNS)
+    import tf_keras
+
+    matched = [name for name in layer_names if name in last_output]
+    probe = tf_keras.Model(float_model.inputs,
+                           [float_model.get_layer(name).output for name in matched])
+    reference = probe.predict(samples.astype(np.float32), verbose=0, batch_size=16)
+    if len(matched) == 1:
+        reference = [reference]
+    input_detail = interpreter.get_input_details()[0]
+    errors: dict[str, list[np.ndarray]] = {name: [] for name in matched}
+    for i, sample in enumerate(samples):
+        interpreter.set_tensor(input_detail["index"],
+                               quantize_for_input(sample[np.newaxis], input_detail))
+        interpreter.invoke()
+        for name, expected in zip(matched, reference, strict=True):
+            tensor = details[last_output[name]]
+            scale, zero_point = tensor["quantization"]
+            value = (interpreter.get_tensor(tensor["index"]).astype(np.float32) - zero_point) \
+                * scale
+            want = expected[i:i + 1]
+            if value.shape != want.shape:
+                continue
+            errors[name].append((value - want, want))
+    rows = []
+    for name in matched:
+        if not errors[name]:
+            continue
+        diff = np.concatenate([d.reshape(-1) for d, _ in errors[name]])
+        want = np.concatenate([w.reshape(-1) for _, w in errors[name]])
+        tensor = details[last_output[name]]
+        scale = float(tensor["quantization"][0])
+        rmse = float(np.sqrt(np.mean(diff ** 2)))
+        spread = float(np.std(want))
+        rows.append({"layer": name, "op": ops[name], "tensor": tensor["name"], "rmse": rmse,
+                     "rel_rmse": rmse / spread if spread > 0 else math.nan,
+                     "max_abs_error": float(np.max(np.abs(diff))), "scale": scale,
+                     "rmse_over_scale": rmse / scale if scale > 0 else math.nan,
+                     "method": "int8 vs float model layer outputs"})
+    return _ordered(pd.DataFrame(rows, columns=COLUMNS))
+
+
+def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[COLUMNS].sort_values("rmse_over_scale", ascending=False,
+                                      na_position="last").reset_index(drop=True)
