@@ -25,7 +25,8 @@ def _qatbench_run(session: nox.Session, config: str) -> None:
         args.remove("--pytest")
         session.run("pytest", "benchmarks/test_cpu_matrix.py", "--benchmark-only", *args)
         return
-    session.run("qatbench", "run", "--config", config, *args,
+    chosen = [] if "--config" in args else ["--config", config]
+    session.run("qatbench", "run", *chosen, *args,
                 success_codes=[0, 1] if os.environ.get("QATBENCH_ALLOW_FAILED") else [0])
 
 

@@ -117,7 +117,7 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
 
 
-SHIPPED_CONFIGS = ("cpu", "edgetpu", "nnapi")
+SHIPPED_CONFIGS = ("cpu", "edgetpu", "nnapi", "reference")
 
 
 def shipped_config(name: str) -> dict[str, Any]:

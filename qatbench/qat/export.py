@@ -35,20 +35,24 @@ class Variant(str, enum.Enum):
         return self in (Variant.QAT_INT8, Variant.QAT_SELECTIVE)
 
 
-def _representative(samples: np.ndarray) -> Iterator[list[np.ndarray]]:
+def representative_inputs(samples: np.ndarray) -> Iterator[list[np.ndarray]]:
     for sample in samples:
         yield [sample[np.newaxis].astype(np.float32)]
 
 
-def _full_integer_converter(model: Any, calibration: np.ndarray) -> Any:
+def full_integer_converter(model: Any, calibration: np.ndarray, integer_io: bool = True
+                           ) -> Any:
+    """Full-integer post-training conversion; int8 input/output unless ``integer_io=False``
+    (TFLite's QuantizationDebugger wants float I/O)."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: _representative(calibration)
+    converter.representative_dataset = lambda: representative_inputs(calibration)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    if integer_io:
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
     return converter
 
 
@@ -64,7 +68,7 @@ def convert(model: Any, variant: Variant, calibration: np.ndarray) -> bytes:
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         return converter.convert()
-    return _full_integer_converter(model, calibration).convert()
+    return full_integer_converter(model, calibration).convert()
 
 
 def verify_variant(path: Path, variant: Variant) -> ModelInfo:

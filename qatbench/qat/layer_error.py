@@ -13,35 +13,25 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from qatbench.qat.export import full_integer_converter, representative_inputs
+
 COLUMNS = ["layer", "op", "tensor", "rmse", "rel_rmse", "max_abs_error", "scale",
            "rmse_over_scale", "method"]
-
-
-def _debug_inputs(samples: np.ndarray) -> Any:
-    def generate() -> Iterator[list[np.ndarray]]:
-        for sample in samples:
-            yield [sample[np.newaxis].astype(np.float32)]
-
-    return generate
 
 
 def ptq_layer_errors(model: Any, calibration: np.ndarray, samples: np.ndarray) -> pd.DataFrame:
     """TFLite's QuantizationDebugger on the full-integer post-training conversion."""
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = _debug_inputs(calibration)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter = full_integer_converter(model, calibration, integer_io=False)
     debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=_debug_inputs(samples))
+        converter=converter, debug_dataset=lambda: representative_inputs(samples))
     debugger.run()
     buffer = io.StringIO()
     debugger.layer_statistics_dump(buffer)
@@ -50,7 +40,7 @@ def ptq_layer_errors(model: Any, calibration: np.ndarray, samples: np.ndarray) -
     frame = pd.DataFrame({
         "layer": stats["tensor_name"].map(_layer_from_tensor),
         "op": stats["op_name"], "tensor": stats["tensor_name"], "rmse": rmse,
-        "rel_rmse": rmse / stats["stddev"].replace(0, np.nan) if "stddev" in stats else np.nan,
+        "rel_rmse": np.nan,  # the debugger's stddev is the error's, not the output's
         "max_abs_error": stats["max_abs_error"], "scale": stats["scale"],
         "rmse_over_scale": rmse / stats["scale"].replace(0, np.nan),
         "method": "QuantizationDebugger"})

@@ -133,14 +133,14 @@ def plan_quantization(model: Any, selection: LayerSelection | None = None
     plan = QuantizePlan()
     import tf_keras
 
-    for layer in model.layers:
-        if isinstance(layer, tf_keras.layers.InputLayer):
-            continue
+    quantizable = [layer for layer in model.layers
+                   if not isinstance(layer, tf_keras.layers.InputLayer)]
+    for layer in quantizable:
         if not selected(layer):
             plan.kept_float.append(layer.name)
         elif layer.name in fixable:
             plan.configured[layer.name] = type(layer).__name__
-    if selection and len(plan.kept_float) == len(model.layers) - 1:
+    if selection and len(plan.kept_float) == len(quantizable):
         raise QatModelError(f"selective QAT on {model_label(model)!r}: no layer matches "
                             f"{selection}; nothing would be quantized")
     return plan, fixable

@@ -9,7 +9,6 @@ memory, no latency -- a useful report on its own, not an error.
 
 from __future__ import annotations
 
-from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from qatbench.targets.base import (
 )
 from qatbench.targets.edgetpu_report import CompilerReport, parse_compiler_output
 from qatbench.targets.interpreter_target import InterpreterTarget, delegate_kernels
+from qatbench.targets.registry import load_reference
 from qatbench.targets.runtime import resolve_runtime
 from qatbench.targets.tflite_file import inspect_tflite
 from qatbench.targets.tools import find_tool, run_tool
@@ -41,11 +41,6 @@ INSTALL_RUNTIME = (
 
 class NoEdgeTpu(RuntimeError):
     """The model compiled, but no Edge TPU (or no runtime for it) can be opened here."""
-
-
-def _load(reference: str) -> Any:
-    module, _, attribute = reference.partition(":")
-    return getattr(import_module(module), attribute)
 
 
 class EdgeTpuTarget(InterpreterTarget):
@@ -132,8 +127,8 @@ class EdgeTpuTarget(InterpreterTarget):
     def build_interpreter(self, model: Path, threads: int) -> Any:
         if self.interpreter_factory:
             self._runtime_label = self.interpreter_factory
-            return _load(self.interpreter_factory)(model_path=str(model), device=self.device,
-                                                   threads=threads)
+            factory = load_reference(self.interpreter_factory)
+            return factory(model_path=str(model), device=self.device, threads=threads)
         try:
             from pycoral.utils import edgetpu as coral  # the real pycoral, from Coral's repo
         except ImportError:

@@ -31,7 +31,8 @@ class UnknownTarget(KeyError):
         return str(self.args[0])
 
 
-def _load(reference: str) -> TargetFactory:
+def load_reference(reference: str) -> Any:
+    """The object named by ``"package.module:attribute"``."""
     module_name, _, attribute = reference.partition(":")
     return getattr(import_module(module_name), attribute)
 
@@ -50,10 +51,10 @@ def create_target(name: str, options: dict[str, Any] | None = None) -> Target:
     """Build the target called ``name`` with its options from the run config."""
     options = options or {}
     if name in _BUILTIN:
-        return _load(_BUILTIN[name])(**options)
+        return load_reference(_BUILTIN[name])(**options)
     if ":" in name:  # "package.module:factory": an unpackaged target, e.g. in a lab repo
         try:
-            return _load(name)(**options)
+            return load_reference(name)(**options)
         except (ImportError, AttributeError) as error:
             raise UnknownTarget(f"target {name!r} cannot be loaded: {error}") from error
     plugin = _plugins().get(name)

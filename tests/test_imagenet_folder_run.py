@@ -1,0 +1,34 @@
+"""`qatbench run --imagenet-dir` evaluates an ImageNet-shaped model on a local folder."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.slow
+
+
+def test_top1_is_measured_on_the_folder(tmp_path: Path) -> None:
+    pytest.importorskip("tensorflow")
+    root = tmp_path / "val"
+    for label in ("0", "1", "2"):
+        (root / label).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (64, 48), (40 * i, 80, 120)).save(root / label / f"{i}.jpg")
+    out = tmp_path / "results"
+    result = subprocess.run(
+        [sys.executable, "-m", "qatbench", "run", "--models", "mobilenet_v1", "--variants",
+         "float32,ptq_int8", "--targets", "cpu-ref", "--imagenet-dir", str(root), "--out",
+         str(out), "--min-runs", "2", "--min-secs", "0", "--warmup-runs", "1"],
+        capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    (run_dir,) = out.iterdir()
+    frame = pd.read_parquet(run_dir / "results.parquet").set_index("variant")
+    assert (frame["eval_samples"] == 6).all()
+    assert frame["accuracy_top1"].between(0, 1).all()  # measured (random weights: ~chance)
+    assert (frame["weights"] == "random").all()
