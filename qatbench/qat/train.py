@@ -10,11 +10,17 @@ from qatbench.models.datasets import Dataset, synthetic_inputs
 from qatbench.qat.budget import TrainingBudget
 
 
+def outputs_probabilities(model: Any) -> bool:
+    """Does the model end in a softmax (the ImageNet applications) rather than logits?"""
+    return all("softmax" in str(getattr(t, "name", "")).lower() for t in model.outputs)
+
+
 def _compile(model: Any, learning_rate: float) -> None:
     import tf_keras as keras
 
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    loss = keras.losses.SparseCategoricalCrossentropy(
+        from_logits=not outputs_probabilities(model))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss,
                   metrics=["accuracy"])
 
 
