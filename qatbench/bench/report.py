@@ -146,9 +146,11 @@ def slower_than_float_frame(results: pd.DataFrame) -> pd.DataFrame:
             "model": row["model"], "variant": row["variant"], "target": row["target"],
             "speedup": _fmt(row["speedup_vs_float"], ".2f") + "x",
             "int8 delegate": row["delegate"],
+            "float32 delegate": sibling.iloc[0]["delegate"] if not sibling.empty else "",
             "ops outside the delegate (int8)": _ops(int8_left),
             "ops outside the delegate (float32)": _ops(float_left),
-            "left out only in int8": _ops(extra_ops) or "none: the slowdown is in the kernels"})
+            "left out only in int8": _ops(extra_ops) or "none: compare the delegate "
+                                                        "partitions and kernels"})
     return pd.DataFrame(rows)
 
 
@@ -207,8 +209,10 @@ def build_sections(results: pd.DataFrame, run_dirs: list[Path], plots: list[Path
     if not slower.empty:
         sections.append(Section(
             "int8 slower than float32",
-            "These int8 models run slower than their float32 model on the same target. The "
-            "ops the delegate left to the builtin kernels in each model usually say why.",
+            "These int8 models run slower than their float32 model on the same target. What "
+            "the delegate did not take (ops left to the builtin kernels) and how many "
+            "partitions it split the graph into (kernels: each boundary costs a hand-over) "
+            "usually say why.",
             table=slower))
     worst = worst_layers_frame(results)
     if not worst.empty:

@@ -50,6 +50,8 @@ def ptq_layer_errors(model: Any, calibration: np.ndarray, samples: np.ndarray) -
 def _layer_from_tensor(name: str) -> str:
     """``model/block_1_conv/Conv2D;...`` -> ``block_1_conv`` (best effort, for reading)."""
     first = str(name).split(";")[0]
+    if first.startswith("StatefulPartitionedCall"):
+        return "(model output)"
     parts = [p for p in first.split("/") if p]
     return parts[1] if len(parts) > 2 else parts[-1] if parts else str(name)
 

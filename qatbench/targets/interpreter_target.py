@@ -32,10 +32,29 @@ def delegate_kernels(interpreter: Any) -> int:
 
 
 def ops_outside_delegate(interpreter: Any) -> dict[str, int]:
-    """Op counts the delegate left to the builtin kernels (what explains a slow int8 model)."""
+    """Op counts the delegates left to the builtin kernels (what explains a slow model).
+
+    The node list keeps every original op beside the DELEGATE nodes that replaced some
+    of them; an op is covered when it lies between a DELEGATE node's inputs and outputs.
+    """
+    ops = interpreter._get_ops_details()
+    by_index = {op["index"]: op for op in ops}
+    producer = {t: op["index"] for op in ops if op["op_name"] != "DELEGATE"
+                for t in op["outputs"]}
+    covered: set[int] = set()
+    for delegate in (op for op in ops if op["op_name"] == "DELEGATE"):
+        boundary = set(delegate["inputs"])
+        stack = [producer[t] for t in delegate["outputs"] if t in producer]
+        while stack:
+            index = stack.pop()
+            if index in covered:
+                continue
+            covered.add(index)
+            stack.extend(producer[t] for t in by_index[index]["inputs"]
+                         if t >= 0 and t not in boundary and t in producer)
     counts: dict[str, int] = {}
-    for op in interpreter._get_ops_details():
-        if op["op_name"] != "DELEGATE":
+    for op in ops:
+        if op["op_name"] != "DELEGATE" and op["index"] not in covered:
             counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
     return counts
 

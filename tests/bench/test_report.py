@@ -14,7 +14,7 @@ import pytest
 from qatbench.bench import plots
 from qatbench.bench.history import load_history
 from qatbench.bench.runs import load_runs
-from tests.bench.runs_helpers import matrix, write_run
+from tests.bench.runs_helpers import lognormal, matrix, write_run
 
 
 @pytest.fixture
@@ -149,3 +149,30 @@ def test_shards_merge_into_the_unsharded_rows(tmp_path: Path, digits_build) -> N
                             timeout=120)
     assert report.returncode == 0, report.stderr
     assert (tmp_path / "results" / "merged-report" / "report.html").exists()
+
+
+def test_an_int8_model_slower_than_float_stands_out_with_its_reason(tmp_path: Path) -> None:
+    import json
+
+    from qatbench.bench.report import slower_than_float_frame
+
+    def row(variant: str, scale: float, outside: dict, kernels: int) -> dict:
+        return {"model": "nasnet_mobile", "variant": variant, "target": "cpu-xnnpack",
+                "size_bytes": 1000, "delegate": f"xnnpack ({kernels} kernels)",
+                "extra": json.dumps({"ops_outside_delegate": outside}),
+                "samples": lognormal(16.0 * scale, 0.01, 50, 1)}
+
+    run = write_run(tmp_path, "r", [
+        row("float32", 1.0, {"AVERAGE_POOL_2D": 8}, 3),
+        row("qat_int8", 1.5, {"AVERAGE_POOL_2D": 40, "RELU": 48}, 37)])
+    results = load_runs([run]).results
+    table = slower_than_float_frame(results)
+    assert list(table["variant"]) == ["qat_int8"]
+    line = table.iloc[0]
+    assert line["left out only in int8"] == "RELU×48, AVERAGE_POOL_2D×32"
+    assert line["float32 delegate"] == "xnnpack (3 kernels)"
+    plots.write_run_plots(results, tmp_path / "plots")
+    from qatbench.bench.report import write_report
+
+    markdown = write_report(results, [run], run).read_text()
+    assert "## int8 slower than float32" in markdown

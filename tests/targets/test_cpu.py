@@ -32,6 +32,32 @@ def test_xnnpack_says_whether_it_took_the_graph(float_tflite: Path, tmp_path: Pa
     assert xnn.delegate.startswith("xnnpack (")
     assert xnn.extra["delegate_kernels"] >= 1
     assert ref.delegate == "none"
+    assert xnn.extra["ops_outside_delegate"] == {}  # XNNPACK took every op of this CNN
+
+
+class _Interpreter:
+    """Just the node list, as ``_get_ops_details`` gives it after delegation."""
+
+    def __init__(self, ops: list[dict]) -> None:
+        self.ops = [{"index": i, **op} for i, op in enumerate(ops)]
+
+    def _get_ops_details(self) -> list[dict]:
+        return self.ops
+
+
+def test_ops_outside_delegate_are_those_between_no_delegate_boundaries() -> None:
+    from qatbench.targets.interpreter_target import ops_outside_delegate
+
+    # 0 -CONV-> 1 -RELU-> 2 -POOL-> 3 -CONV-> 4 ; the delegate took 0..2 and 3..4, not POOL
+    graph = _Interpreter([
+        {"op_name": "CONV_2D", "inputs": [0, 10], "outputs": [1]},
+        {"op_name": "RELU", "inputs": [1], "outputs": [2]},
+        {"op_name": "AVERAGE_POOL_2D", "inputs": [2], "outputs": [3]},
+        {"op_name": "CONV_2D", "inputs": [3, 11], "outputs": [4]},
+        {"op_name": "DELEGATE", "inputs": [0, 10], "outputs": [2]},
+        {"op_name": "DELEGATE", "inputs": [3, 11], "outputs": [4]},
+    ])
+    assert ops_outside_delegate(graph) == {"AVERAGE_POOL_2D": 1}
 
 
 @pytest.mark.parametrize("variant", ["float32", "ptq_int8", "qat_int8"])
