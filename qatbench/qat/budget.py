@@ -19,7 +19,7 @@ class TrainingBudget(BaseModel):
     max_eval_samples: int | None = Field(None, ge=1)
     representative_samples: int = Field(200, ge=1)
     # Models without labelled data: QAT only runs this many steps on synthetic inputs so
-    # the fake-quant ranges see data; accuracy is then reported missing, never invented.
+    # the quantizer ranges see data; accuracy is then reported missing, never invented.
     synthetic_qat_steps: int = Field(4, ge=0)
     synthetic_batch_size: int = Field(4, ge=1)
     seed: int = 0

@@ -63,7 +63,7 @@ def convert(model: Any, variant: Variant, calibration: np.ndarray) -> bytes:
     if variant is Variant.FLOAT32:
         return tf.lite.TFLiteConverter.from_keras_model(model).convert()
     if variant is Variant.QAT_SELECTIVE:
-        # no representative data: only the fake-quantized layers become int8, the layers
+        # no representative data: only the layers trained with quantizers become int8, the layers
         # kept float stay float (with QUANTIZE/DEQUANTIZE at the borders)
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -35,7 +35,7 @@ def _output_only_config_class() -> type:
     quantizers = tfmot.quantization.keras.quantizers
 
     class OutputOnlyQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
-        """No weights to fake-quantize; the output gets an 8-bit moving-average quantizer."""
+        """No weights to quantize; the output gets an 8-bit moving-average quantizer."""
 
         def get_weights_and_quantizers(self, layer: Any) -> list:
             return []

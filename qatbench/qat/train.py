@@ -41,7 +41,7 @@ def train_float(model: Any, data: Dataset, budget: TrainingBudget) -> None:
 
 def fine_tune_qat(qat_model: Any, data: Dataset | None, input_shape: tuple[int, ...],
                   input_range: tuple[float, float], budget: TrainingBudget) -> None:
-    """Fine-tune with fake quantization; without data, a few synthetic steps set the ranges."""
+    """Fine-tune with quantizers in the graph; without data, synthetic steps set the ranges."""
     _compile(qat_model, budget.qat_learning_rate)
     if data is not None:
         if budget.qat_epochs:
