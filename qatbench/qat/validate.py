@@ -1,4 +1,4 @@
-"""Is a Keras model ready for tfmot's quantize_model? Every reason it is not, at once.
+"""Can tfmot quantize a Keras model? Every reason it cannot, at once.
 
 tfmot stops at the first unsupported layer, and only after cloning; users then fix one
 layer per attempt. This check mirrors ``quantize_apply``'s own order -- the layout
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qatbench.qat.errors import QatModelError, UnsupportedLayer, UnsupportedLayersError
+from qatbench.qat.errors import QatModelError, UnsupportedLayer
 
 _NEEDS = ("QAT needs a Sequential or Functional tf_keras model "
           "(build it with `import tf_keras as keras`)")
@@ -63,16 +63,3 @@ def find_unsupported_layers(model: Any, scheme: Any | None = None) -> list[Unsup
             continue
         unsupported.append(UnsupportedLayer(layer.name, type(layer).__name__))
     return unsupported
-
-
-def check_qat_ready(model: Any) -> None:
-    """Raise ``QatModelError`` (or ``UnsupportedLayersError``) if QAT cannot take ``model``.
-
-    >>> import tf_keras as keras
-    >>> model = keras.Sequential([keras.layers.Input((4,)), keras.layers.Dense(2)])
-    >>> check_qat_ready(model)  # fine: returns None
-    """
-    check_model_kind(model)
-    unsupported = find_unsupported_layers(model)
-    if unsupported:
-        raise UnsupportedLayersError(model_label(model), unsupported)

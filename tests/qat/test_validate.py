@@ -9,8 +9,8 @@ pytest.importorskip("tensorflow_model_optimization")
 import tf_keras as keras
 
 from qatbench.qat.errors import QatModelError, UnsupportedLayersError
-from qatbench.qat.quantize import quantize_for_training
-from qatbench.qat.validate import check_qat_ready
+from qatbench.qat.quantize import plan_quantization, quantize_for_training
+from qatbench.qat.validate import find_unsupported_layers
 
 layers = keras.layers
 
@@ -25,7 +25,7 @@ def test_subclassed_model_is_refused_by_name() -> None:
             return self.dense(x)
 
     with pytest.raises(QatModelError, match="Sequential or Functional tf_keras") as error:
-        check_qat_ready(TinyNet())
+        quantize_for_training(TinyNet())
     assert "'tiny_net'" in str(error.value) and "subclassed" in str(error.value)
 
 
@@ -33,7 +33,7 @@ def test_nested_model_is_refused_naming_the_inner_model() -> None:
     inner = keras.Sequential([layers.Input((4,)), layers.Dense(3)], name="backbone")
     outer = keras.Sequential([layers.Input((4,)), inner, layers.Dense(2)], name="outer")
     with pytest.raises(QatModelError, match="backbone") as error:
-        check_qat_ready(outer)
+        quantize_for_training(outer)
     assert "'outer'" in str(error.value)
 
 
@@ -43,7 +43,7 @@ def test_keras3_model_is_refused() -> None:
         pytest.skip("the installed keras is Keras 2")
     model = keras3.Sequential([keras3.Input((3,)), keras3.layers.Dense(2)], name="k3_model")
     with pytest.raises(QatModelError, match="Keras 3") as error:
-        check_qat_ready(model)
+        quantize_for_training(model)
     assert "'k3_model'" in str(error.value)
 
 
@@ -68,12 +68,14 @@ def test_conv_batchnorm_is_not_flagged_because_tfmot_folds_it() -> None:
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
     outputs = layers.Dense(2)(layers.Flatten()(x))
-    check_qat_ready(keras.Model(inputs, outputs))
+    assert find_unsupported_layers(keras.Model(inputs, outputs)) == []
 
 
-def test_standalone_batchnorm_is_flagged() -> None:
+def test_standalone_batchnorm_is_what_tfmot_rejects_and_qatbench_configures() -> None:
     inputs = layers.Input((8,))
     x = layers.BatchNormalization(name="preact_bn")(inputs)
     outputs = layers.Dense(2)(x)
-    with pytest.raises(UnsupportedLayersError, match="preact_bn"):
-        check_qat_ready(keras.Model(inputs, outputs))
+    model = keras.Model(inputs, outputs)
+    assert [u.name for u in find_unsupported_layers(model)] == ["preact_bn"]
+    plan, _ = plan_quantization(model)
+    assert plan.configured == {"preact_bn": "BatchNormalization"}
