@@ -11,6 +11,16 @@ import pandas as pd
 GROUP = ["model", "target", "device", "threads"]
 
 
+def with_shared_device(results: pd.DataFrame) -> pd.DataFrame:
+    """Rows that never reached the device (skipped, unavailable) have no device name; they
+    belong with the rows that did, for the same model, target and threads."""
+    out = results.copy()
+    named = out["device"].where(out["device"].fillna("") != "")
+    out["device"] = named.groupby([out["model"], out["target"], out["threads"]],
+                                  dropna=False).transform("first").fillna("")
+    return out
+
+
 def _float_reference(frame: pd.DataFrame) -> pd.DataFrame:
     reference = frame[frame["variant"] == "float32"]
     return reference[[*GROUP, "size_bytes", "latency_ms_p50", "latency_ms_mean", "status"]]
@@ -21,13 +31,15 @@ def add_relative_columns(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return frame
     out = frame.copy()
-    reference = _float_reference(out).drop_duplicates(GROUP, keep="last")
-    merged = out[GROUP].merge(reference, on=GROUP, how="left", suffixes=("", "_float"))
+    keyed = with_shared_device(out)  # matching only: the stored device stays as measured
+    reference = _float_reference(keyed).drop_duplicates(GROUP, keep="last")
+    merged = keyed[GROUP].merge(reference, on=GROUP, how="left", suffixes=("", "_float"))
     float_size = merged["size_bytes"].astype("Float64").to_numpy()
     size = out["size_bytes"].astype("Float64").to_numpy()
     out["size_ratio_vs_float"] = pd.array(float_size / size, dtype="Float64")
 
-    both_ok = (merged["status"].eq("ok") & out["status"].eq("ok")).fillna(False).to_numpy(bool)
+    both_ok = (merged["status"].eq("ok").fillna(False).to_numpy(bool)  # merged: RangeIndex
+               & out["status"].eq("ok").fillna(False).to_numpy(bool))
     p50 = _ratio(merged["latency_ms_p50"], out["latency_ms_p50"])
     mean = _ratio(merged["latency_ms_mean"], out["latency_ms_mean"])
     use_p50 = both_ok & p50.notna().to_numpy(bool)

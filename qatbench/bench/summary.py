@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from qatbench.bench.relative import with_shared_device
+
 GROUP = ["model", "target", "device", "threads"]
 
 
@@ -39,6 +41,7 @@ def summary_frame(results: pd.DataFrame) -> pd.DataFrame:
     Sizes in KB and p50 in ms, each ``float→int8 ratio`` (shrink, speedup).
     """
     rows = []
+    results = with_shared_device(results)
     for key, group in results.groupby(GROUP, dropna=False, sort=False):
         by_variant = {str(v): r for v, r in zip(group["variant"], group.to_dict("records"),
                                                 strict=True)}
@@ -72,5 +75,6 @@ def problems_frame(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "model": bad["model"], "variant": bad["variant"], "target": bad["target"],
         "threads": bad["threads"], "status": bad["status"],
-        "reason": bad["error"].fillna("").astype(str).str.split("\n").str[0].str.slice(0, 300),
+        "reason": bad["error"].fillna("").where(bad["error"].fillna("") != "", bad["note"])
+        .fillna("").astype(str).str.split("\n").str[0].str.slice(0, 300),
     })
