@@ -210,7 +210,7 @@ class JobRunner:
         return self._availability[target]
 
     def run(self, jobs: Sequence[Job]) -> RunSummary:
-        done = {tuple(k[i] for i in (0, 1, 2, 4)) for k in self.context.store.finished_keys()}
+        done = self.context.store.finished_jobs()
         pending = [job for job in jobs if job.key not in done]
         summary = RunSummary(total=len(jobs))
         try:

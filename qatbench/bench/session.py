@@ -51,8 +51,8 @@ def execute(context: RunContext, jobs: Sequence[Job], provider_factory: Any,
             console.print(f"  [{colour}]{row['status']:>11}[/] {job.label}")
 
         runner = JobRunner(context, provider, on_job_start=started, on_job_done=finished)
-        progress.update(task, completed=len(jobs) - len(
-            [j for j in jobs if j.key not in _finished(store)]))
+        done = store.finished_jobs()
+        progress.update(task, completed=sum(1 for job in jobs if job.key in done))
         summary = runner.run(jobs)
     store.flush()
     report = write_report(store.results, [store.run_dir], store.run_dir)
@@ -63,10 +63,6 @@ def execute(context: RunContext, jobs: Sequence[Job], provider_factory: Any,
         console.print(f"pytest-benchmark JSON: {benchmark_json}")
     store.close()
     return finish(console, store, summary, report)
-
-
-def _finished(store: RunStore) -> set[tuple[str, ...]]:
-    return {tuple(k[i] for i in (0, 1, 2, 4)) for k in store.finished_keys()}
 
 
 def finish(console: Console, store: RunStore, summary: RunSummary, report: Path) -> int:

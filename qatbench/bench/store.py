@@ -121,9 +121,14 @@ class RunStore:
             self._lock_handle = None
 
     # -- reading ---------------------------------------------------------------------------
-    def finished_keys(self) -> set[tuple]:
+    def finished_jobs(self) -> set[tuple[str, str, str, str]]:
+        """(model, variant, target, threads) of every finished job: ``Job.key``'s shape.
+
+        The device is left out: a job learns it only by running.
+        """
         done = self.results[self.results["status"].isin(FINISHED_STATUSES)]
-        return {key_of(row) for _, row in done.iterrows()}
+        return {(str(r["model"]), str(r["variant"]), str(r["target"]), str(r["threads"]))
+                for _, r in done.iterrows()}
 
     # -- writing ---------------------------------------------------------------------------
     def write_json(self, name: str, data: Any) -> None:

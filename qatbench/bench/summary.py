@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from qatbench.bench.relative import with_shared_device
-
-GROUP = ["model", "target", "device", "threads"]
+from qatbench.bench.relative import GROUP, with_shared_device
 
 
 def _kb(size: object) -> str:
