@@ -14,10 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from qatbench.bench.config import RunConfig
 from qatbench.bench.environment import Environment
@@ -125,8 +122,8 @@ def result_row(context: RunContext, job: Job, artifact: VariantArtifact, build: 
     extra = dict(m.extra)
     notes = [note for note in (artifact.note, extra.pop("note", ""), result.accuracy_note)
              if note]
-    if artifact.layer_errors:
-        extra["worst_layers"] = worst_layers(Path(artifact.layer_errors))
+    if artifact.worst_layers:
+        extra["worst_layers"] = artifact.worst_layers
     row.update({
         "status": m.status.value, "error": m.error, "device": m.device or row["device"],
         "size_bytes": artifact.size_bytes, "init_ms": m.init_ms,
@@ -155,17 +152,6 @@ def result_row(context: RunContext, job: Job, artifact: VariantArtifact, build: 
     row["note"] = "; ".join(notes)
     row["extra"] = json.dumps(extra, default=str, sort_keys=True)
     return row
-
-
-def worst_layers(csv: Path, count: int = 5) -> list[dict[str, Any]]:
-    """The layers with the largest quantization error (rmse in quantization steps)."""
-    try:
-        frame = pd.read_csv(csv)
-    except (OSError, ValueError):
-        return []
-    top = frame.head(count)
-    return [{"layer": r["layer"], "op": r["op"], "rmse_over_scale": r["rmse_over_scale"],
-             "rel_rmse": r["rel_rmse"], "method": r["method"]} for _, r in top.iterrows()]
 
 
 def outcome_row(context: RunContext, job: Job, status: Status, error: str,

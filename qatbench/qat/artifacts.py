@@ -24,6 +24,7 @@ class VariantArtifact:
     error: str = ""
     note: str = ""  # what was done to build it (layers kept float, configs applied, ...)
     layer_errors: str | None = None  # CSV of per-layer quantization error, when computed
+    worst_layers: list[dict] = field(default_factory=list)  # its first rows, for the report
 
     @property
     def ok(self) -> bool:

@@ -139,6 +139,14 @@ def qat_layer_errors(float_model: Any, int8_path: Path, samples: np.ndarray) -> 
     return _ordered(pd.DataFrame(rows, columns=COLUMNS))
 
 
+def worst_layers(frame: pd.DataFrame, count: int = 5) -> list[dict[str, Any]]:
+    """The layers with the largest error (rmse in quantization steps), JSON-ready."""
+    keep = ["layer", "op", "rmse_over_scale", "rel_rmse", "method"]
+    top = frame[keep].head(count).astype(object)
+    return [{k: (None if pd.isna(v) else v) for k, v in row.items()}
+            for row in top.to_dict("records")]
+
+
 def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[COLUMNS].sort_values("rmse_over_scale", ascending=False,
                                       na_position="last").reset_index(drop=True)

@@ -76,8 +76,9 @@ def keras_top1(model: Any, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def _layer_errors(variant: Variant, float_model: Any, path: Path, data: BuildData,
-                  budget: TrainingBudget, out_dir: Path) -> str:
-    from qatbench.qat.layer_error import ptq_layer_errors, qat_layer_errors
+                  budget: TrainingBudget, out_dir: Path) -> tuple[str, list[dict[str, Any]]]:
+    """Write the per-layer error table; return its path and its worst layers."""
+    from qatbench.qat.layer_error import ptq_layer_errors, qat_layer_errors, worst_layers
 
     pool = data.eval_x if data.eval_x is not None else data.calibration
     samples = pool[: budget.layer_error_samples]
@@ -87,7 +88,7 @@ def _layer_errors(variant: Variant, float_model: Any, path: Path, data: BuildDat
         frame = qat_layer_errors(float_model, path, samples)
     csv = out_dir / f"layer_errors_{variant.value}.csv"
     frame.to_csv(csv, index=False)
-    return str(csv)
+    return str(csv), worst_layers(frame)
 
 
 def _build_one(variant: Variant, model: Any, spec: ModelSpec, data: BuildData,
@@ -107,14 +108,15 @@ def _build_one(variant: Variant, model: Any, spec: ModelSpec, data: BuildData,
         if data.eval_x is not None else None
     path = out_dir / f"{variant.value}.tflite"
     info = export_variant(keras_model, variant, data.calibration, path)
-    layer_errors = None
+    layer_errors, worst = None, []
     if variant.is_int8 and budget.layer_error_samples:
         try:
-            layer_errors = _layer_errors(variant, model, path, data, budget, out_dir)
+            layer_errors, worst = _layer_errors(variant, model, path, data, budget, out_dir)
         except Exception as error:  # a diagnostic; the variant itself is fine
             notes.append(f"per-layer error not computed: {_error_text(error)}")
     return VariantArtifact(variant.value, str(path), info.size_bytes, top1,
-                           note="; ".join(n for n in notes if n), layer_errors=layer_errors)
+                           note="; ".join(n for n in notes if n), layer_errors=layer_errors,
+                           worst_layers=worst)
 
 
 def build_variants(spec: ModelSpec, variants: Sequence[str], out_dir: Path,

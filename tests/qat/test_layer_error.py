@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -44,12 +42,13 @@ def test_tensors_are_matched_to_layers_by_name(tensor: str, expected: str | None
     assert _match_layer(tensor, ["conv1", "block_1_conv", "block_1_conv_bn"]) == expected
 
 
-def test_worst_layers_reach_the_rows_and_the_report(tmp_path: Path, digits_build) -> None:
+def test_worst_layers_reach_the_rows_and_the_report(digits_build) -> None:
     from qatbench.bench.report import worst_layers_frame
-    from qatbench.bench.runner import worst_layers
 
-    top = worst_layers(Path(digits_build.variants["qat_int8"].layer_errors))
+    artifact = digits_build.variants["qat_int8"]
+    top = artifact.worst_layers
     assert 1 <= len(top) <= 5 and {"layer", "rmse_over_scale"} <= set(top[0])
+    assert [t["layer"] for t in top] == list(pd.read_csv(artifact.layer_errors)["layer"][:5])
     import json
 
     results = pd.DataFrame([{"model": "digits_cnn", "variant": "qat_int8",
