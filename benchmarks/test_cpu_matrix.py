@@ -42,7 +42,7 @@ def model_files(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str
     for model in MODELS:
         directory = _newest_run_with(model)
         if directory is None:
-            from qatbench.bench.config import load_config
+            from qatbench.bench.orchestration.config import load_config
             from qatbench.models.zoo import get_model_spec
             from qatbench.qat.budget import TrainingBudget
             from qatbench.qat.pipeline import build_variants

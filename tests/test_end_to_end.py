@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from qatbench.bench.schema import RESULT_COLUMNS, SAMPLE_COLUMNS
+from qatbench.bench.storage.schema import RESULT_COLUMNS, SAMPLE_COLUMNS
 
 pytestmark = pytest.mark.slow
 
@@ -70,3 +70,18 @@ def test_int8_files_are_at_least_3x_smaller(mnist_run: Path) -> None:
     int8 = frame[frame["variant"] != "float32"]
     assert (int8["size_ratio_vs_float"] >= 3.0).all(), int8[["variant", "size_ratio_vs_float"]]
     assert int8["speedup_vs_float"].notna().all()
+
+
+def test_int8_rows_carry_agreement_with_float_and_intervals(mnist_run: Path) -> None:
+    frame = pd.read_parquet(mnist_run / "results.parquet")
+    int8 = frame[frame["variant"] != "float32"]
+    for column in ("agreement_top1", "agreement_top1_ci_low", "agreement_top1_ci_high",
+                   "agreement_top5", "output_snr_db", "accuracy_top1_ci_low",
+                   "accuracy_top1_ci_high"):
+        assert int8[column].notna().all(), (column, int8[column].tolist())
+    assert int8["agreement_top1"].between(0.9, 1.0).all()
+    qat = frame[frame["variant"] == "qat_int8"]
+    assert qat["conversion_gap_points"].notna().all() and qat["keras_qat_top1"].notna().all()
+    assert len(list((mnist_run / "predictions").glob("*.npz"))) == len(frame)
+    report = (mnist_run / "report.md").read_text()
+    assert "## Accuracy differences" in report and "## Conversion gap" in report

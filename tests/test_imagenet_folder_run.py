@@ -29,6 +29,13 @@ def test_top1_is_measured_on_the_folder(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     (run_dir,) = out.iterdir()
     frame = pd.read_parquet(run_dir / "results.parquet").set_index("variant")
-    assert (frame["eval_samples"] == 6).all()
-    assert frame["accuracy_top1"].between(0, 1).all()  # measured (random weights: ~chance)
-    assert (frame["weights"] == "random").all()
+    assert len(frame) == 2
+    # nullable columns: NA compares to NA, which .all() skips -- so NA must count as False
+    samples = frame["eval_samples"]
+    assert samples.notna().all() and samples.nunique() == 1  # both variants, the same images
+    # the folder splits disjointly into eval and calibration; at least one image per class
+    # is evaluated (how many calibrate is the split's choice, see models/image_folder.py)
+    assert int(samples.iloc[0]) == 3  # 3 classes x 2 images: 1 evaluates, 1 calibrates
+    assert frame["accuracy_top1"].notna().all()  # measured (random weights: ~chance)
+    assert frame["accuracy_top1"].between(0, 1).fillna(False).all()
+    assert frame["weights"].eq("random").fillna(False).all()

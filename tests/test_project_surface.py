@@ -35,3 +35,23 @@ def test_device_lab_workflow_runs_existing_sessions_per_target() -> None:
 
 def test_ci_runs_the_readme_test_command() -> None:
     assert "nox -s tests" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_claimed_pythons_are_what_the_code_needs_and_what_nox_tests() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    claimed = [c.rsplit(" ", 1)[-1] for c in project["classifiers"]
+               if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)]
+    assert claimed and claimed[0] == "3.11"  # tomllib, enum.StrEnum
+    assert project["requires-python"] == f">={claimed[0]}"
+    noxfile = (ROOT / "noxfile.py").read_text()
+    assert "nox.project.python_versions(PYPROJECT)" in noxfile
+    assert "@nox.session(python=PYTHONS)\ndef tests" in noxfile
+
+
+def test_ci_installs_the_debian_tools_the_suite_drives() -> None:
+    script = (ROOT / ".ci" / "run").read_text()
+    assert "apt-get install -y" in script and "apt-get update" in script
+    assert "for package in adb chromium" in script
+    assert "--error-on-missing-interpreters" in script

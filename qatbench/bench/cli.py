@@ -6,8 +6,9 @@ written); 2 bad usage, a bad config or a bad input file.
 
 from __future__ import annotations
 
-import json
+import math
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,9 +17,21 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from qatbench.bench.config import VARIANTS, ConfigError, RunConfig, build_config, load_config
-from qatbench.bench.session import EXIT_FAILED, EXIT_USAGE, execute, new_context, open_store
-from qatbench.bench.store import RunDirError, RunStore
+from qatbench.bench.orchestration.config import (
+    VARIANTS,
+    ConfigError,
+    RunConfig,
+    build_config,
+    load_config,
+)
+from qatbench.bench.orchestration.session import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    execute,
+    new_context,
+    open_store,
+)
+from qatbench.bench.storage.store import RunDirError, RunStore, read_config
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Quantization-aware training benchmarks on the hardware you deploy to.")
@@ -64,14 +77,17 @@ def _shard(value: str | None) -> tuple[int, int] | None:
 
 
 def _with_device(settings: RunConfig, device: str | None) -> RunConfig:
-    """``--device`` goes to every target of the run that talks to a device."""
+    """``--device`` goes to every target of the run that talks to a device (a property of
+    the target, not of its name)."""
     if not device:
         return settings
+    from qatbench.targets.registry import target_takes_device
+
     options = {name: dict(values) for name, values in settings.targets.items()}
     for target in settings.run.targets:
-        if not target.startswith("cpu-"):
+        if target_takes_device(target, options.get(target)):
             options.setdefault(target, {})["device"] = device
-    return settings.model_copy(update={"targets": options})
+    return build_config({**settings.model_dump(), "targets": options})
 
 
 def _measure_overrides(warmup_runs: int | None, min_runs: int | None, min_secs: float | None,
@@ -88,6 +104,9 @@ MinSecs = Annotated[float | None, typer.Option(help="Minimum timed seconds (defa
 MaxSecs = Annotated[float | None, typer.Option(help="Cap per phase in s (default 150).")]
 Timeout = Annotated[float | None, typer.Option(help="Seconds per job before it is killed.")]
 BenchmarkJson = Annotated[Path | None, typer.Option(help="Also write pytest-benchmark JSON.")]
+Repeats = Annotated[int | None, typer.Option(
+    min=1, max=100, help="Run each measurement in K fresh child processes, interleaved "
+    "across the matrix (what the regression gate decides on; default 1).")]
 Device = Annotated[str | None, typer.Option(
     help="Device for the hardware targets: a phone's adb serial, or usb:0 / pci:0 for the "
          "Edge TPU.")]
@@ -107,6 +126,9 @@ def run(
     timeout: Timeout = None,
     resume: Annotated[Path | None, typer.Option(help="Finish an interrupted run dir.")] = None,
     shard: Annotated[str | None, typer.Option(help="Run slice I of N of the matrix: I/N.")] = None,
+    retry_failed: Annotated[bool, typer.Option(
+        help="With --resume: run failed and unavailable jobs again.")] = False,
+    repeats: Repeats = None,
     benchmark_json: BenchmarkJson = None,
     device: Device = None,
     imagenet_dir: Annotated[Path | None, typer.Option(
@@ -120,25 +142,40 @@ def run(
     run_overrides: dict[str, Any] = {
         "models": _split(models), "variants": _split(variants), "targets": _split(targets),
         "threads": _threads(threads), "out": str(out) if out else None, "timeout_s": timeout,
-        "imagenet_dir": str(imagenet_dir) if imagenet_dir else None}
+        "imagenet_dir": str(imagenet_dir) if imagenet_dir else None, "repeats": repeats,
+        "shard": _shard(shard)}
     overrides = {"run": {k: v for k, v in run_overrides.items() if v is not None},
                  "measure": _measure_overrides(warmup_runs, min_runs, min_secs, max_secs)}
+    if retry_failed and resume is None:
+        raise fail_usage("--retry-failed goes with --resume RUN_DIR")
     try:
         if resume is not None:
             store = RunStore.open_existing(resume)
-            settings = build_config(json.loads((resume / "config.json").read_text()))
+            settings = build_config(read_config(resume))
+            if shard is not None and _shard(shard) != settings.run.shard:
+                store.close()
+                raise fail_usage(f"--shard {shard}: the run was started with --shard "
+                                 f"{_shard_text(settings.run.shard)}; --resume keeps it")
+            if retry_failed:
+                store.forget({job for job, row in
+                              ((j, store.row(j)) for j in store.finished_jobs())
+                              if row and row.get("status") in ("failed", "unavailable")})
         else:
             settings = _with_device(load_config(config, quick=quick, overrides=overrides),
                                     device)
             store = open_store(settings, None)
     except (ConfigError, RunDirError) as error:
         raise fail_usage(str(error)) from None
-    from qatbench.bench.runner import plan_jobs, zoo_provider
+    from qatbench.bench.orchestration.runner import plan_jobs, zoo_provider
 
     jobs = plan_jobs(settings.run.models, settings.run.variants, settings.run.targets,
-                     settings.run.threads, _shard(shard))
+                     settings.run.threads, settings.run.shard)
     code = execute(new_context(settings, store), jobs, zoo_provider, console, benchmark_json)
     raise typer.Exit(code)
+
+
+def _shard_text(shard: tuple[int, int] | None) -> str:
+    return "(none)" if shard is None else f"{shard[0]}/{shard[1]}"
 
 
 @app.command()
@@ -149,6 +186,7 @@ def bench(
     out: Annotated[Path, typer.Option(help="Results root.")] = Path("results"),
     config: ConfigFile = None,
     timeout: Timeout = None,
+    repeats: Repeats = None,
     benchmark_json: BenchmarkJson = None,
     device: Device = None,
     warmup_runs: WarmupRuns = None,
@@ -157,11 +195,12 @@ def bench(
     max_secs: MaxSecs = None,
 ) -> None:
     """Time existing .tflite files (any tool's, float or quantized) on the given targets."""
-    from qatbench.bench.external import external_provider, plan_file_jobs
+    from qatbench.bench.orchestration.external import external_provider, plan_file_jobs
     from qatbench.targets.tflite_file import InvalidModelFile
 
     overrides = {"run": {"targets": _split(targets), "threads": _threads(threads),
-                         "out": str(out), **({"timeout_s": timeout} if timeout else {})},
+                         "out": str(out), **({"timeout_s": timeout} if timeout else {}),
+                         **({"repeats": repeats} if repeats else {})},
                  "measure": _measure_overrides(warmup_runs, min_runs, min_secs, max_secs)}
     try:
         settings = _with_device(load_config(config, overrides=overrides), device)
@@ -172,6 +211,52 @@ def bench(
     code = execute(new_context(settings, store), jobs, external_provider(builds), console,
                    benchmark_json)
     raise typer.Exit(code)
+
+
+@app.command()
+def profile(
+    model: Annotated[Path, typer.Argument(help="The .tflite file to profile op by op.")],
+    against: Annotated[Path | None, typer.Option(
+        help="A second .tflite (e.g. the float32 of an int8 MODEL), profiled beside it.")
+                       ] = None,
+    targets: Annotated[str, typer.Option(help="Comma-separated targets.")] = "cpu-xnnpack",
+    threads: Annotated[str, typer.Option(help="Thread counts, e.g. 1,2.")] = "1",
+    out: Annotated[Path, typer.Option(help="Results root.")] = Path("results"),
+    config: ConfigFile = None,
+    timeout: Timeout = None,
+    device: Device = None,
+    op_secs: Annotated[float | None, typer.Option(
+        min=0.0, help="Cap on each op's warm-up and timed seconds (default: as the whole "
+                      "model).")] = None,
+    warmup_runs: WarmupRuns = None,
+    min_runs: MinRuns = None,
+    min_secs: MinSecs = None,
+    max_secs: MaxSecs = None,
+) -> None:
+    """Where the time goes: each op's p50 (one-op models on the host CPU, benchmark_model's
+    op tables on a phone), the coverage of the sum, float and int8 side by side."""
+    from qatbench.bench.orchestration.profile_command import profile_files
+    from qatbench.bench.presentation.profile_report import coverage_frame
+    from qatbench.bench.presentation.tables import rich_table
+    from qatbench.targets.tflite_file import InvalidModelFile
+
+    overrides = {"run": {"targets": _split(targets), "threads": _threads(threads),
+                         "out": str(out), **({"timeout_s": timeout} if timeout else {}),
+                         **({"profile_op_s": op_secs} if op_secs else {})},
+                 "measure": _measure_overrides(warmup_runs, min_runs, min_secs, max_secs)}
+    files = [model] + ([against] if against is not None else [])
+    try:
+        settings = _with_device(load_config(config, overrides=overrides), device)
+        run = profile_files(files, settings)
+    except (ConfigError, InvalidModelFile) as error:
+        raise fail_usage(str(error)) from None
+    if not run.profiles.empty:
+        console.print(rich_table(coverage_frame(run.profiles), "per-op profiles"))
+    for failure in run.failures:
+        errors.print(f"[red]not profiled:[/] {escape(failure)}", highlight=False)
+    console.print(f"profile: {run.run_dir / 'profile.parquet'}"
+                  + (f"  report: {run.report}" if run.report else ""))
+    raise typer.Exit(EXIT_FAILED if run.failures else 0)
 
 
 @app.command("targets")
@@ -224,7 +309,7 @@ Latest = Annotated[Path | None, typer.Option(
 
 
 def _run_paths(runs: list[Path] | None, latest: Path | None) -> list[Path]:
-    from qatbench.bench.runs import RunsNotFound, latest_run
+    from qatbench.bench.storage.runs import RunsNotFound, latest_run
 
     paths = list(runs or [])
     if latest is not None:
@@ -245,10 +330,10 @@ def report(
         help="Where to write (default: the run dir, or merged-report/ for several).")] = None,
 ) -> None:
     """report.md, self-contained report.html and plots; several runs (shards) merge."""
-    from qatbench.bench.report import write_report
-    from qatbench.bench.runs import RunsNotFound, load_runs
-    from qatbench.bench.summary import summary_frame
-    from qatbench.bench.tables import rich_table
+    from qatbench.bench.presentation.report import write_report
+    from qatbench.bench.presentation.summary import summary_frame
+    from qatbench.bench.presentation.tables import rich_table
+    from qatbench.bench.storage.runs import RunsNotFound, load_runs
 
     paths = _run_paths(runs, latest)
     try:
@@ -264,13 +349,25 @@ def report(
                   f"report: {path} and {path.with_suffix('.html')}")
 
 
-def _fraction(value: str) -> float:
+def _fraction(value: str, option: str = "--threshold") -> float:
+    """A relative change: ``5%`` (a percentage, with the sign) or ``0.05`` (a fraction < 1).
+
+    A bare ``5`` is refused rather than guessed: it could mean 5% or 500%.
+    """
     text = value.strip()
+    percent = text.endswith("%")
     try:
-        number = float(text.rstrip("%"))
+        number = float(text[:-1] if percent else text)
     except ValueError:
-        raise fail_usage(f"--threshold takes a percentage like 5% (got {value!r})") from None
-    return number / 100 if text.endswith("%") or number >= 1 else number
+        raise fail_usage(f"{option} takes a percentage like 5% or a fraction like 0.05 "
+                         f"(got {value!r})") from None
+    if not math.isfinite(number) or number < 0:
+        raise fail_usage(f"{option} must be a non-negative finite change like 5% or 0.05 "
+                         f"(got {value!r})")
+    if not percent and number >= 1:
+        raise fail_usage(f"{option} {value}: write {text}% for a percentage, or a fraction "
+                         f"below 1 such as {number / 100:g}")
+    return number / 100 if percent else number
 
 
 @app.command()
@@ -279,39 +376,72 @@ def compare(
     current: Annotated[Path | None, typer.Argument(help="Current run dir or results file.")
                        ] = None,
     latest: Latest = None,
-    threshold: Annotated[str, typer.Option(help="Relative change that counts: 5%.")] = "5%",
+    threshold: Annotated[str, typer.Option(
+        help="Smallest latency change (and int8 size growth) that matters: 5% or 0.05.")
+                         ] = "5%",
     metric: Annotated[str, typer.Option(help="p50 or p90.")] = "p50",
-    alpha: Annotated[float, typer.Option(help="Significance level of the test.")] = 0.001,
+    alpha: Annotated[float, typer.Option(
+        help="1 - level of the repeat-level interval (K >= 2 on both sides), in (0, 1).")
+                     ] = 0.05,
     accuracy_drop: Annotated[float, typer.Option(
         help="Top-1 drop in points that fails the gate.")] = 1.0,
+    allow_missing: Annotated[bool, typer.Option(
+        help="Rows (or whole targets) absent from CURRENT do not fail the gate.")] = False,
+    allow_broken: Annotated[bool, typer.Option(
+        help="Rows ok in BASE and failed/unavailable in CURRENT do not fail the gate.")
+                            ] = False,
+    allow_host_change: Annotated[bool, typer.Option(
+        help="Gate rows whose host/runtime fingerprints differ (noted in compare.md).")
+                                 ] = False,
+    fail_on_unknown: Annotated[bool, typer.Option(
+        help="A timed row the gate cannot decide (noise) fails the gate.")] = False,
+    noise_floor: Annotated[Path | None, typer.Option(
+        help="This host's measured noise floor (JSON from benchmarks/gate_error_rates.py); "
+             "default: $QATBENCH_NOISE_FLOOR, else noise-floor.json in the results root.")
+                           ] = None,
     out: Annotated[Path | None, typer.Option(
         help="compare.md location (default: in CURRENT's run dir).")] = None,
 ) -> None:
-    """Regression gate: exit 1 if anything is slower, bigger or less accurate than BASE."""
-    from qatbench.bench.compare import (
+    """Regression gate: exit 1 if anything is missing, broken, slower, bigger or less
+    accurate than BASE; exit 2 if the rows were measured on different hosts."""
+    from qatbench.bench.presentation.comparison import comparison_markdown, render_comparison
+    from qatbench.bench.presentation.tables import rich_table
+    from qatbench.bench.statistics.compare import (
         GateSettings,
+        HostChanged,
         NothingMatched,
         compare_runs,
-        comparison_markdown,
         regressed,
-        render_comparison,
     )
-    from qatbench.bench.runs import RunsNotFound, load_runs
-    from qatbench.bench.store import atomic_write_text
-    from qatbench.bench.tables import rich_table
+    from qatbench.bench.statistics.noise import NoiseFloorError, find_noise_floor
+    from qatbench.bench.storage.runs import RunsNotFound, load_runs
+    from qatbench.bench.storage.store import atomic_write_text
 
     if metric not in {"p50", "p90"}:
         raise fail_usage(f"--metric: {metric!r} is not one of p50, p90")
+    if not 0 < alpha < 1:
+        raise fail_usage(f"--alpha must be between 0 and 1, exclusive (got {alpha:g})")
+    if not math.isfinite(accuracy_drop) or accuracy_drop < 0:
+        raise fail_usage(f"--accuracy-drop must be a non-negative number of points "
+                         f"(got {accuracy_drop:g})")
+    fraction = _fraction(threshold)
     current_path = _run_paths([current] if current else None, latest)[0]
-    settings = GateSettings(threshold=_fraction(threshold), metric=metric, alpha=alpha,
-                            accuracy_drop_points=accuracy_drop)
+    run_dir = current_path if current_path.is_dir() else current_path.parent
     try:
+        base_dir = base if base.is_dir() else base.parent
+        floor = find_noise_floor(noise_floor, run_dir.parent)
+        if floor.source == "built-in default":  # `nox -s regress` runs CURRENT in a tmp dir
+            floor = find_noise_floor(None, base_dir.parent)
+        settings = GateSettings(threshold=fraction, metric=metric, alpha=alpha,
+                                accuracy_drop_points=accuracy_drop,
+                                allow_missing=allow_missing, allow_broken=allow_broken,
+                                allow_host_change=allow_host_change,
+                                fail_on_unknown=fail_on_unknown, noise=floor)
         comparison = compare_runs(load_runs([base]), load_runs([current_path]), settings)
-    except (RunsNotFound, NothingMatched) as error:
+    except (RunsNotFound, NothingMatched, HostChanged, NoiseFloorError) as error:
         raise fail_usage(str(error)) from None
     markdown = comparison_markdown(comparison, settings, str(base), str(current_path))
-    destination = out or (current_path if current_path.is_dir() else current_path.parent) \
-        / "compare.md"
+    destination = out or run_dir / "compare.md"
     atomic_write_text(destination, markdown)
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
@@ -319,6 +449,8 @@ def compare(
             handle.write(markdown + "\n")
     console.print(rich_table(render_comparison(comparison, settings),
                              f"{settings.metric}: BASE → CURRENT"))
+    for note in comparison.attrs.get("notes", []):
+        console.print(f"[yellow]warning:[/] {escape(note)}")
     failed = regressed(comparison)
     console.print(("[red]REGRESSION[/]" if failed else "[green]no regression[/]")
                   + f" — {destination}")
@@ -329,29 +461,110 @@ plot_app = typer.Typer(help="Plots across runs.", no_args_is_help=True)
 app.add_typer(plot_app, name="plot")
 
 
+MinStep = Annotated[str, typer.Option(
+    help="Smallest step between run levels that counts: 2.5% or 0.025.")]
+StepRuns = Annotated[int, typer.Option(
+    help="Runs a new level must hold to be a step (one outlier run is not).")]
+
+
+def _history(root: Path, model: str | None, target: str | None, min_step: str,
+             min_runs: int) -> tuple[Any, Any]:
+    """(history, steps) under a results root, or exit 2 saying why there are none."""
+    from qatbench.bench.statistics.history import find_history_steps, load_history
+    from qatbench.bench.storage.runs import RunsNotFound
+
+    step = _fraction(min_step, "--min-step")
+    if min_runs < 1:
+        raise fail_usage(f"--min-runs must be at least 1 (got {min_runs})")
+    if not root.is_dir():
+        raise fail_usage(f"{root}: no such results root (a directory of run directories)")
+    try:
+        history = load_history(root, model=model, target=target)
+    except RunsNotFound as error:
+        raise fail_usage(str(error)) from None
+    if history.empty:
+        raise fail_usage(f"{root}: no measured rows"
+                         + (f" for model {model!r}" if model else "")
+                         + (f" on target {target!r}" if target else ""))
+    return history, find_history_steps(history, min_step=step, min_runs=min_runs)
+
+
+@app.command("history")
+def history_command(
+    root: Annotated[Path, typer.Argument(help="Results root holding many runs.")],
+    model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
+    target: Annotated[str | None, typer.Option(help="Only this target.")] = None,
+    min_step: MinStep = "2.5%",
+    min_runs: StepRuns = 2,
+) -> None:
+    """Which run made it slower: the steps in each series' latency across runs, with the
+    commit and date before and after (change points by ruptures' PELT)."""
+    from qatbench.bench.presentation.tables import rich_table
+
+    history, steps = _history(root, model, target, min_step, min_runs)
+    series = history.groupby(["model", "variant", "target", "device", "threads"]).ngroups
+    if steps.empty:
+        console.print(f"{history['run_id'].nunique()} runs, {series} series: no steps")
+        return
+    shown = steps.copy()
+    shown["change"] = shown["change"].map(lambda v: f"{v:+.1%}")
+    shown["before → after ms"] = [f"{b:.4g} → {a:.4g}" for b, a in
+                                  zip(shown["before_ms"], shown["after_ms"], strict=True)]
+    shown["between"] = [f"{cb} ({db}) → {ca} ({da})" for cb, db, ca, da in zip(
+        shown["commit_before"], shown["date_before"], shown["commit_after"],
+        shown["date_after"], strict=True)]
+    console.print(rich_table(shown[["model", "variant", "target", "device", "threads",
+                                    "change", "before → after ms", "between",
+                                    "first_run_after"]], "steps"))
+    console.print(f"{history['run_id'].nunique()} runs, {series} series, "
+                  f"{len(steps)} step(s)")
+
+
 @plot_app.command("history")
 def plot_history_command(
     root: Annotated[Path, typer.Argument(help="Results root holding many runs.")],
     model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
     target: Annotated[str | None, typer.Option(help="Only this target.")] = None,
     out: Annotated[Path | None, typer.Option(help="PNG path.")] = None,
-    threshold: Annotated[str, typer.Option(help="Gate threshold for marking.")] = "5%",
+    min_step: MinStep = "2.5%",
+    min_runs: StepRuns = 2,
 ) -> None:
-    """p50 with its CI band across runs; runs the gate judged regressions are marked."""
-    from qatbench.bench.history import load_history
-    from qatbench.bench.plots import plot_history
+    """Latency across runs, one panel per model, each series relative to its first run,
+    the repeat spread as a band and the detected steps drawn."""
+    from qatbench.bench.presentation.history_plot import plot_history
 
-    history = load_history(root, model=model, target=target, threshold=_fraction(threshold))
-    if history.empty:
-        raise fail_usage(f"{root}: no measured rows"
-                         + (f" for model {model!r}" if model else "")
-                         + (f" on target {target!r}" if target else ""))
-    path = plot_history(history, out or root / "history.png")
-    flagged = int(history["regression"].sum())
-    console.print(f"{history['run_id'].nunique()} runs, {flagged} regression(s) marked: {path}")
+    history, steps = _history(root, model, target, min_step, min_runs)
+    path = plot_history(history, out or root / "history.png", steps)
+    console.print(f"{history['run_id'].nunique()} runs, {len(steps)} step(s) drawn: {path}")
+
+
+@app.command()
+def fingerprint(
+    config: ConfigFile = None,
+    device: Device = None,
+) -> None:
+    """A short id of this host's fingerprint for the config's targets (CPU, cores, runtime
+    and tool versions, the device): a device lab keys its baselines by it."""
+    from qatbench.bench.orchestration.host_id import host_fingerprint
+
+    try:
+        settings = _with_device(load_config(config), device)
+    except ConfigError as error:
+        raise fail_usage(str(error)) from None
+    identity, parts = host_fingerprint(settings)
+    for name, value in parts.items():
+        errors.print(f"{name}: {value}", highlight=False, markup=False)
+    print(identity)
+
+
+def _terminate_as_interrupt(signum: int, frame: Any) -> None:
+    """A CI cancel (SIGTERM) stops a run as Ctrl-C does: children are taken down, what
+    finished is on disk, and the run can be resumed."""
+    raise KeyboardInterrupt
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         app()
     except KeyboardInterrupt:

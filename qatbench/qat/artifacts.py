@@ -23,8 +23,32 @@ class VariantArtifact:
     keras_top1: float | None = None
     error: str = ""
     note: str = ""  # what was done to build it (layers kept float, configs applied, ...)
-    layer_errors: str | None = None  # CSV of per-layer quantization error, when computed
+    # CSV of per-layer error, when computed: PTQ's QuantizationDebugger table, or for QAT
+    # the int8 file against the float model (quantization + fine-tuning), the same file as
+    # ``layer_errors_vs_float``
+    layer_errors: str | None = None
     worst_layers: list[dict] = field(default_factory=list)  # its first rows, for the report
+    # QAT only. What fine-tuning fitted: "labels" or "distill" (also in ``note``)
+    qat_objective: str | None = None
+    # the conversion gap, on the same inputs (fractions; eval set, else calibration inputs)
+    keras_qat_top1: float | None = None  # the fake-quant Keras model (labels needed)
+    tflite_top1: float | None = None  # its converted .tflite, reference kernels
+    keras_qat_agreement: float | None = None  # argmax agreement with the float Keras model
+    tflite_agreement: float | None = None
+    tflite_qat_keras_agreement: float | None = None  # .tflite vs the QAT Keras model
+    conversion_gap_points: float | None = None  # Keras minus .tflite, percentage points
+    conversion_gap_basis: str | None = None  # "top-1" or "agreement with float"
+    conversion_samples: int | None = None
+    # per-layer error of the int8 file against the QAT Keras model (what conversion
+    # changed) and against the float model (what quantization + fine-tuning changed)
+    layer_errors_vs_qat_keras: str | None = None
+    worst_layers_vs_qat_keras: list[dict] = field(default_factory=list)
+    layer_errors_vs_float: str | None = None
+    worst_layers_vs_float: list[dict] = field(default_factory=list)
+    # mixed_int8: the op types asked to stay float, and those that are float in the file
+    keep_float_ops: list[str] = field(default_factory=list)
+    float_ops_in_file: list[str] = field(default_factory=list)
+    skipped: bool = False  # not built by design (``error`` says why): a skipped row
 
     @property
     def ok(self) -> bool:
@@ -38,6 +62,9 @@ class ModelBuild:
     eval_path: str | None
     accuracy_note: str  # why accuracy is missing, when it is
     variants: dict[str, VariantArtifact] = field(default_factory=dict)
+    # what the model was trained, calibrated and evaluated on (e.g. an image folder's
+    # split: how many eval images, how many classes they cover, calibration images)
+    data_note: str = ""
 
     def save(self, directory: Path) -> None:
         data = asdict(self)
@@ -52,3 +79,44 @@ class ModelBuild:
         data = json.loads(path.read_text())
         data["variants"] = {k: VariantArtifact(**v) for k, v in data["variants"].items()}
         return cls(**data)
+
+
+MIXED_PROPOSAL = "keep_float_ops.json"
+
+
+@dataclass(frozen=True)
+class MixedProposal:
+    """Which op types ``mixed_int8`` keeps float, and why: written beside a model's build
+    (``keep_float_ops.json``) from a per-op profile, read by the build of ``mixed_int8``."""
+
+    ops: list[str]
+    reasons: dict[str, str] = field(default_factory=dict)  # op type -> what the profile showed
+    source: str = ""  # which profiles it came from
+
+    def save(self, directory: Path) -> None:
+        (directory / (MIXED_PROPOSAL + ".tmp")).write_text(json.dumps(asdict(self), indent=2))
+        (directory / (MIXED_PROPOSAL + ".tmp")).replace(directory / MIXED_PROPOSAL)
+
+    @classmethod
+    def load(cls, directory: Path) -> MixedProposal | None:
+        path = directory / MIXED_PROPOSAL
+        return cls(**json.loads(path.read_text())) if path.exists() else None
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What the build child (``python -m qatbench.qat.build_worker REQUEST.json``) is asked
+    to do: typed on both sides of the process boundary, as ``targets.worker.JobRequest``."""
+
+    model: str
+    variants: list[str]
+    out_dir: str
+    budget: dict = field(default_factory=dict)  # a TrainingBudget's fields
+    imagenet_dir: str | None = None
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> BuildRequest:
+        return cls(**json.loads(path.read_text()))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
+
+QatObjective = Literal["labels", "distill"]
 
 
 class TrainingBudget(BaseModel):
@@ -18,8 +22,16 @@ class TrainingBudget(BaseModel):
     max_train_samples: int | None = Field(None, ge=1)
     max_eval_samples: int | None = Field(None, ge=1)
     representative_samples: int = Field(200, ge=1)
-    # Models without labelled data: QAT only runs this many steps on synthetic inputs so
-    # the quantizer ranges see data; accuracy is then reported missing, never invented.
+    # What QAT fine-tuning fits: "labels" (cross-entropy on the training labels) or
+    # "distill" (the float model's softened outputs, no labels needed). None: labels where
+    # the model has labelled training data, distill otherwise.
+    qat_objective: QatObjective | None = None
+    # T of the softened KL; 1 matches the output distribution argmax and top-1 read
+    # (measured on mnist_cnn: T=1 lands nearer label QAT than T=2 or 4; see train.py)
+    distill_temperature: float = Field(1.0, gt=0)
+    # Models with no training inputs of their own (the ImageNet models): QAT distils for
+    # this many steps of this batch size over the image folder's non-eval images, else the
+    # calibration inputs. (Named from when those steps ran on synthetic inputs.)
     synthetic_qat_steps: int = Field(4, ge=0)
     synthetic_batch_size: int = Field(4, ge=1)
     seed: int = 0
@@ -28,3 +40,7 @@ class TrainingBudget(BaseModel):
     # qat_selective: quantize only layers whose name matches one of these patterns
     # (fnmatch, e.g. "conv*") or whose class is named here (e.g. "Dense"); the rest stay float
     qat_layers: tuple[str, ...] = ()
+    # mixed_int8: post-training int8 with these TFLite op types (e.g. "AVERAGE_POOL_2D")
+    # denied quantization, so they run in float; empty: the types a per-op profile found
+    # slower in int8 than in float (see qatbench.bench.orchestration.profiling)
+    keep_float_ops: tuple[str, ...] = ()

@@ -9,22 +9,21 @@ converter crash into failed rows for that model only.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from qatbench.models.zoo import get_model_spec
+from qatbench.qat.artifacts import BuildRequest
 from qatbench.qat.budget import TrainingBudget
 from qatbench.qat.pipeline import build_variants
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    request = json.loads(Path(args[0]).read_text())
-    imagenet_dir = request.get("imagenet_dir")
-    build_variants(get_model_spec(request["model"]), request["variants"],
-                   Path(request["out_dir"]), TrainingBudget(**request["budget"]),
-                   Path(imagenet_dir) if imagenet_dir else None)
+    request = BuildRequest.load(Path(args[0]))
+    build_variants(get_model_spec(request.model), request.variants, Path(request.out_dir),
+                   TrainingBudget(**request.budget),
+                   Path(request.imagenet_dir) if request.imagenet_dir else None)
     return 0
 
 

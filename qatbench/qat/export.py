@@ -9,7 +9,7 @@ int8 label if any float compute op is left in them.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,13 @@ from qatbench.qat.errors import NotFullIntegerError
 from qatbench.targets.tflite_file import ModelInfo, inspect_tflite
 
 
-class Variant(str, enum.Enum):
+class Variant(enum.StrEnum):
     FLOAT32 = "float32"
     PTQ_INT8 = "ptq_int8"
     QAT_INT8 = "qat_int8"
     QAT_SELECTIVE = "qat_selective"  # QAT on chosen layers; the rest stays float
+    # PTQ int8 with chosen op types denied quantization (kept float): "make it faster"
+    MIXED_INT8 = "mixed_int8"
 
     @property
     def is_int8(self) -> bool:
@@ -56,10 +58,31 @@ def full_integer_converter(model: Any, calibration: np.ndarray, integer_io: bool
     return converter
 
 
-def convert(model: Any, variant: Variant, calibration: np.ndarray) -> bytes:
+def mixed_int8_converted(model: Any, calibration: np.ndarray, keep_float_ops: Sequence[str]
+                         ) -> bytes:
+    """Full-integer PTQ (int8 in and out) except for ``keep_float_ops`` (TFLite op types),
+    denied quantization through the converter's QuantizationDebugger options. The
+    converter may still quantize an op it propagates scales through; the build records
+    which ops really stayed float."""
+    import tensorflow as tf
+
+    if not keep_float_ops:
+        raise ValueError("mixed_int8 needs op types to keep float")
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=full_integer_converter(model, calibration, integer_io=False),
+        debug_dataset=lambda: representative_inputs(calibration[:4]),
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(
+            denylisted_ops=list(keep_float_ops), fully_quantize=True))
+    return debugger.get_nondebug_quantized_model()
+
+
+def convert(model: Any, variant: Variant, calibration: np.ndarray,
+            keep_float_ops: Sequence[str] = ()) -> bytes:
     """The .tflite flatbuffer of ``model`` (the QAT-wrapped model for ``qat_int8``)."""
     import tensorflow as tf
 
+    if variant is Variant.MIXED_INT8:
+        return mixed_int8_converted(model, calibration, keep_float_ops)
     if variant is Variant.FLOAT32:
         return tf.lite.TFLiteConverter.from_keras_model(model).convert()
     if variant is Variant.QAT_SELECTIVE:
@@ -87,10 +110,10 @@ def verify_variant(path: Path, variant: Variant) -> ModelInfo:
     return info
 
 
-def export_variant(model: Any, variant: Variant, calibration: np.ndarray, path: Path
-                   ) -> ModelInfo:
+def export_variant(model: Any, variant: Variant, calibration: np.ndarray, path: Path,
+                   keep_float_ops: Sequence[str] = ()) -> ModelInfo:
     """Convert, write atomically and verify one variant."""
-    flatbuffer = convert(model, variant, calibration)
+    flatbuffer = convert(model, variant, calibration, keep_float_ops)
     temporary = path.with_suffix(".tflite.tmp")
     temporary.write_bytes(flatbuffer)
     temporary.replace(path)

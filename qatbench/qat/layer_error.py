@@ -3,9 +3,16 @@
 What users reach for when int8 top-1 drops. For ``ptq_int8`` TFLite's own
 ``QuantizationDebugger`` compares each quantized op with its float counterpart on the
 same inputs. For ``qat_int8`` the int8 model's intermediate tensors (kept with
-``experimental_preserve_all_tensors``) are dequantized and compared with the float
-Keras model's layer outputs, matched by layer name. Both report ``rmse_over_scale``:
-the RMS error in quantization steps of that tensor (≈0.29 is pure rounding noise).
+``experimental_preserve_all_tensors``) are dequantized and compared, layer by layer
+(matched by name), with two references, written as two tables:
+
+- ``vs_qat_keras``: the fake-quant QAT Keras model -- what *conversion* changed. The two
+  should agree to about rounding noise; a layer far above it is a conversion problem.
+- ``vs_float``: the float Keras model before QAT -- what quantization *and* fine-tuning
+  changed together (fine-tuning moves weights, so this is not quantization error alone).
+
+Every table reports ``rmse_over_scale``: the RMS error in quantization steps of that
+tensor (≈0.29 is pure rounding noise).
 """
 
 from __future__ import annotations
@@ -20,6 +27,9 @@ import numpy as np
 import pandas as pd
 
 from qatbench.qat.export import full_integer_converter, representative_inputs
+
+METHOD_VS_FLOAT = "int8 vs float model layer outputs"
+METHOD_VS_QAT_KERAS = "int8 vs QAT Keras model layer outputs"
 
 COLUMNS = ["layer", "op", "tensor", "rmse", "rel_rmse", "max_abs_error", "scale",
            "rmse_over_scale", "method"]
@@ -68,8 +78,19 @@ def _match_layer(tensor_name: str, layer_names: list[str]) -> str | None:
     return best
 
 
-def qat_layer_errors(float_model: Any, int8_path: Path, samples: np.ndarray) -> pd.DataFrame:
-    """The int8 model's layer outputs, dequantized, against the float model's."""
+def _plain_name(name: str) -> str:
+    """``quant_conv1`` (tfmot's wrapper) -> ``conv1``, so both tables name layers alike."""
+    return name[len("quant_"):] if name.startswith("quant_") else name
+
+
+def qat_layer_errors(reference_model: Any, int8_path: Path, samples: np.ndarray,
+                     method: str = METHOD_VS_FLOAT) -> pd.DataFrame:
+    """The int8 model's layer outputs, dequantized, against ``reference_model``'s.
+
+    ``reference_model``: the float model (``METHOD_VS_FLOAT``) or the QAT Keras model the
+    int8 file was converted from (``METHOD_VS_QAT_KERAS``).
+    """
+    float_model = reference_model
     from qatbench.targets.inputs import quantize_for_input
     from qatbench.targets.runtime import resolve_runtime
 
@@ -131,11 +152,12 @@ def qat_layer_errors(float_model: Any, int8_path: Path, samples: np.ndarray) -> 
         scale = float(tensor["quantization"][0])
         rmse = float(np.sqrt(np.mean(diff ** 2)))
         spread = float(np.std(want))
-        rows.append({"layer": name, "op": ops[name], "tensor": tensor["name"], "rmse": rmse,
+        rows.append({"layer": _plain_name(name), "op": ops[name], "tensor": tensor["name"],
+                     "rmse": rmse,
                      "rel_rmse": rmse / spread if spread > 0 else math.nan,
                      "max_abs_error": float(np.max(np.abs(diff))), "scale": scale,
                      "rmse_over_scale": rmse / scale if scale > 0 else math.nan,
-                     "method": "int8 vs float model layer outputs"})
+                     "method": method})
     return _ordered(pd.DataFrame(rows, columns=COLUMNS))
 
 

@@ -1,5 +1,10 @@
 """One zoo model -> its ``.tflite`` variants, an eval set, and per-layer error tables.
 
+QAT variants also get their conversion gap (the fake-quant Keras model beside its
+converted file, on the same inputs) and record which objective fine-tuning used: labels
+where the model has labelled training data, else distillation from the float model on
+inputs that are never the eval images (see ``train.py``).
+
 A variant that fails to build is recorded with its error and the others still build,
 so one bad conversion costs one row, not the run. A ``manifest.json`` beside the files
 lets an interrupted run reuse what was already built.
@@ -9,7 +14,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +22,18 @@ import numpy as np
 
 from qatbench.models.datasets import Dataset, synthetic_inputs
 from qatbench.models.zoo import ModelSpec
-from qatbench.qat.artifacts import ModelBuild, VariantArtifact
+from qatbench.qat.artifacts import MixedProposal, ModelBuild, VariantArtifact
 from qatbench.qat.budget import TrainingBudget
 from qatbench.qat.errors import QatModelError
 from qatbench.qat.export import Variant, export_variant
 from qatbench.qat.quantize import LayerSelection, quantize_for_training
 from qatbench.qat.train import fine_tune_qat, seed_everything, train_float
-from qatbench.targets.base import EvalSet
+from qatbench.targets.base import NO_LABEL, EvalSet
 
+FLOAT_WEIGHTS = "float_weights.h5"  # the trained float model, for a later mixed_int8 build
 IMAGE_FOLDER_DEFAULT_LIMIT = 500  # eval images kept from an --imagenet-dir (float16 on disk)
+# inputs of the label-free eval set of a model with no data (agreement with float only)
+SYNTHETIC_EVAL_DEFAULT = 200
 
 
 def _error_text(error: BaseException) -> str:
@@ -43,7 +51,23 @@ class BuildData:
     eval_x: np.ndarray | None
     eval_y: np.ndarray | None
     eval_name: str = ""
-    note: str = ""
+    note: str = ""  # why accuracy is missing, when it is
+    # inputs QAT may distil on when there is no training split: never the eval images
+    unlabelled: np.ndarray | None = None
+    unlabelled_source: str = "calibration inputs"
+    data_note: str = ""  # what the data is (folder split and coverage), for every row
+    # inputs without labels the targets run when there is no labelled eval set: drawn
+    # apart from the calibration inputs, so int8 is compared with float on inputs PTQ
+    # was not calibrated on (agreement and SNR only; top-1 stays empty)
+    unlabelled_eval: np.ndarray | None = field(default=None, repr=False)
+    float_outputs: np.ndarray | None = field(default=None, repr=False)  # on fidelity_inputs
+
+    @property
+    def fidelity_inputs(self) -> tuple[np.ndarray, np.ndarray | None, str]:
+        """Where Keras and .tflite are compared: the eval set, else the calibration inputs."""
+        if self.eval_x is not None:
+            return self.eval_x, self.eval_y, f"{len(self.eval_x)} eval inputs"
+        return self.calibration, None, f"{len(self.calibration)} {self.unlabelled_source}"
 
 
 def build_data(spec: ModelSpec, budget: TrainingBudget, weights: str,
@@ -51,22 +75,34 @@ def build_data(spec: ModelSpec, budget: TrainingBudget, weights: str,
     if spec.dataset is not None:
         data = spec.dataset().limited(budget.max_train_samples, budget.max_eval_samples)
         return BuildData(data, data.x_train[: budget.representative_samples], data.x_eval,
-                         data.y_eval, data.name)
+                         data.y_eval, data.name, unlabelled=data.x_train,
+                         unlabelled_source="training images")
+    synthetic = synthetic_inputs(spec.input_shape, budget.representative_samples,
+                                 budget.seed, *spec.input_range)
     preprocess = getattr(spec.build, "preprocess", None)
     if imagenet_dir is not None and preprocess is not None:
-        from qatbench.models.image_folder import load_image_folder
+        from qatbench.models.image_folder import load_image_folder_split
 
         limit = budget.max_eval_samples or IMAGE_FOLDER_DEFAULT_LIMIT
-        x, y = load_image_folder(imagenet_dir, spec.input_shape, preprocess, limit)
-        return BuildData(None, x[: budget.representative_samples], x, y,
-                         f"image folder {imagenet_dir}",
-                         note=f"calibrated on the {min(len(x), budget.representative_samples)} "
-                              "first images of the eval folder")
-    calibration = synthetic_inputs(spec.input_shape, budget.representative_samples,
-                                   budget.seed, *spec.input_range)
-    return BuildData(None, calibration, None, None,
+        folder = load_image_folder_split(imagenet_dir, spec.input_shape, preprocess, limit,
+                                         budget.representative_samples, budget.seed)
+        if len(folder.calibration_x):
+            calibration, source = folder.calibration_x, "image-folder images (not eval)"
+        else:
+            calibration, source = synthetic, "synthetic calibration inputs"
+        note = folder.note + ("" if len(folder.calibration_x) else
+                              "; calibrated on synthetic inputs")
+        return BuildData(None, calibration, folder.eval_x, folder.eval_y,
+                         f"image folder {imagenet_dir}", unlabelled=calibration,
+                         unlabelled_source=source, data_note=note)
+    eval_count = min(budget.max_eval_samples or SYNTHETIC_EVAL_DEFAULT, SYNTHETIC_EVAL_DEFAULT)
+    return BuildData(None, synthetic, None, None,
                      note=f"no labelled data for {spec.name} here ({weights} weights; "
-                          "calibrated on synthetic inputs): accuracy not measured")
+                          "calibrated on synthetic inputs): top-1 not measured; agreement "
+                          f"with the float model on {eval_count} other synthetic inputs",
+                     unlabelled=synthetic, unlabelled_source="synthetic calibration inputs",
+                     unlabelled_eval=synthetic_inputs(spec.input_shape, eval_count,
+                                                      budget.seed + 1, *spec.input_range))
 
 
 def keras_top1(model: Any, x: np.ndarray, y: np.ndarray) -> float:
@@ -75,25 +111,57 @@ def keras_top1(model: Any, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.argmax(logits, axis=-1) == y))
 
 
-def _layer_errors(variant: Variant, float_model: Any, path: Path, data: BuildData,
-                  budget: TrainingBudget, out_dir: Path) -> tuple[str, list[dict[str, Any]]]:
-    """Write the per-layer error table; return its path and its worst layers."""
-    from qatbench.qat.layer_error import ptq_layer_errors, qat_layer_errors, worst_layers
+def _write_layer_errors(frame: Any, csv: Path) -> tuple[str, list[dict[str, Any]]]:
+    from qatbench.qat.layer_error import worst_layers
 
-    pool = data.eval_x if data.eval_x is not None else data.calibration
-    samples = pool[: budget.layer_error_samples]
-    if variant is Variant.PTQ_INT8:
-        frame = ptq_layer_errors(float_model, data.calibration, samples)
-    else:
-        frame = qat_layer_errors(float_model, path, samples)
-    csv = out_dir / f"layer_errors_{variant.value}.csv"
     frame.to_csv(csv, index=False)
     return str(csv), worst_layers(frame)
 
 
+def _layer_errors(variant: Variant, float_model: Any, qat_model: Any, path: Path,
+                  data: BuildData, budget: TrainingBudget, out_dir: Path) -> dict[str, Any]:
+    """Write the per-layer error table(s); return the artifact fields that name them."""
+    from qatbench.qat.layer_error import (
+        METHOD_VS_QAT_KERAS,
+        ptq_layer_errors,
+        qat_layer_errors,
+    )
+
+    pool = data.eval_x if data.eval_x is not None else data.calibration
+    samples = pool[: budget.layer_error_samples]
+    if variant is Variant.PTQ_INT8:
+        csv, worst = _write_layer_errors(
+            ptq_layer_errors(float_model, data.calibration, samples),
+            out_dir / f"layer_errors_{variant.value}.csv")
+        return {"layer_errors": csv, "worst_layers": worst}
+    vs_float, worst_float = _write_layer_errors(
+        qat_layer_errors(float_model, path, samples),
+        out_dir / f"layer_errors_{variant.value}_vs_float.csv")
+    vs_qat, worst_qat = _write_layer_errors(
+        qat_layer_errors(qat_model, path, samples, METHOD_VS_QAT_KERAS),
+        out_dir / f"layer_errors_{variant.value}_vs_qat_keras.csv")
+    return {"layer_errors": vs_float, "worst_layers": worst_float,
+            "layer_errors_vs_float": vs_float, "worst_layers_vs_float": worst_float,
+            "layer_errors_vs_qat_keras": vs_qat, "worst_layers_vs_qat_keras": worst_qat}
+
+
+def _conversion_gap(qat_model: Any, float_model: Any, path: Path, data: BuildData
+                    ) -> dict[str, Any]:
+    from qatbench.qat.fidelity import conversion_gap
+
+    x, y, inputs = data.fidelity_inputs
+    if data.float_outputs is None:
+        data.float_outputs = float_model.predict(x.astype(np.float32), batch_size=64,
+                                                 verbose=0)
+    gap = conversion_gap(qat_model, path, data.float_outputs, x, y, inputs)
+    fields = gap.as_fields()
+    fields.pop("conversion_inputs")
+    return fields
+
+
 def _build_one(variant: Variant, model: Any, spec: ModelSpec, data: BuildData,
                budget: TrainingBudget, out_dir: Path) -> VariantArtifact:
-    keras_model, notes = model, []
+    keras_model, notes, extra = model, [], {}
     if variant.is_qat:
         selection = None
         if variant is Variant.QAT_SELECTIVE:
@@ -102,21 +170,83 @@ def _build_one(variant: Variant, model: Any, spec: ModelSpec, data: BuildData,
                                     "(e.g. \"conv*\") or layer classes (e.g. \"Dense\")")
             selection = LayerSelection(budget.qat_layers, budget.qat_layers)
         keras_model, plan = quantize_for_training(model, selection)
-        fine_tune_qat(keras_model, data.train, spec.input_shape, spec.input_range, budget)
-        notes.append(plan.describe())
+        unlabelled = data.unlabelled if data.unlabelled is not None else data.calibration
+        tuning = fine_tune_qat(keras_model, model, data.train, unlabelled,
+                               data.unlabelled_source, budget, spec.name)
+        notes += [tuning.describe(), plan.describe()]
+        extra["qat_objective"] = tuning.objective
+    keep_float = _keep_float_ops(budget, out_dir) if variant is Variant.MIXED_INT8 else ()
     top1 = keras_top1(keras_model, data.eval_x, data.eval_y) \
-        if data.eval_x is not None else None
+        if data.eval_x is not None and variant is not Variant.MIXED_INT8 else None
     path = out_dir / f"{variant.value}.tflite"
-    info = export_variant(keras_model, variant, data.calibration, path)
-    layer_errors, worst = None, []
+    info = export_variant(keras_model, variant, data.calibration, path, keep_float)
+    if variant is Variant.MIXED_INT8:
+        in_file = sorted(set(info.float_ops))
+        extra.update(keep_float_ops=list(keep_float), float_ops_in_file=in_file)
+        notes.append(f"mixed int8: asked to keep {', '.join(keep_float)} float; float in "
+                     f"the file: {', '.join(in_file) or 'none (the converter quantized them)'}")
+    if variant.is_qat:
+        try:
+            extra.update(_conversion_gap(keras_model, model, path, data))
+        except Exception as error:  # a diagnostic; the variant itself is fine
+            notes.append(f"conversion gap not measured: {_error_text(error)}")
     if variant.is_int8 and budget.layer_error_samples:
         try:
-            layer_errors, worst = _layer_errors(variant, model, path, data, budget, out_dir)
+            extra.update(_layer_errors(variant, model, keras_model, path, data, budget,
+                                       out_dir))
         except Exception as error:  # a diagnostic; the variant itself is fine
             notes.append(f"per-layer error not computed: {_error_text(error)}")
     return VariantArtifact(variant.value, str(path), info.size_bytes, top1,
-                           note="; ".join(n for n in notes if n), layer_errors=layer_errors,
-                           worst_layers=worst)
+                           note="; ".join(n for n in notes if n), **extra)
+
+
+def _keep_float_ops(budget: TrainingBudget, out_dir: Path) -> tuple[str, ...]:
+    """``[training] keep_float_ops``, else the op types a profile proposed for this model."""
+    if budget.keep_float_ops:
+        return tuple(budget.keep_float_ops)
+    proposal = MixedProposal.load(out_dir)
+    if proposal is None or not proposal.ops:
+        raise QatModelError("mixed_int8 needs op types to keep float: [training] "
+                            "keep_float_ops = [\"AVERAGE_POOL_2D\", ...], or [run] profile = "
+                            "true so that a per-op profile of float32 and int8 proposes them")
+    return tuple(proposal.ops)
+
+
+def _eval_set(data: BuildData, float_model: Any, float_artifact: VariantArtifact | None,
+              out_dir: Path) -> EvalSet | None:
+    """What every target runs: the labelled eval set, else unlabelled inputs (labels
+    ``NO_LABEL``), with the float32 model's outputs on exactly the stored inputs.
+
+    The reference is the float32 ``.tflite`` on TFLite's reference kernels when that
+    variant was built (the float row's own file, no delegate in between), else the float
+    Keras model. Inputs of a model without training data are stored as float16 (an image
+    folder's 500 images are 300 MB as float32), and the reference is computed on those
+    rounded inputs, so every target and the reference see the same numbers.
+    """
+    if data.eval_x is not None:
+        x, y = data.eval_x, data.eval_y
+    elif data.unlabelled_eval is not None:
+        x, y = data.unlabelled_eval, np.full(len(data.unlabelled_eval), NO_LABEL, np.int64)
+    else:
+        return None
+    stored = x if data.train is not None else x.astype(np.float16)
+    inputs = stored.astype(np.float32)
+    reference, source = None, ""
+    if float_artifact is not None and float_artifact.ok:
+        from qatbench.qat.fidelity import tflite_outputs
+
+        try:
+            reference = tflite_outputs(Path(str(float_artifact.path)), inputs)
+            source = f"{Path(str(float_artifact.path)).name}, TFLite reference kernels"
+        except Exception:  # the Keras model below is the same float model
+            reference = None
+    if reference is None:
+        reference = float_model.predict(inputs, batch_size=64, verbose=0)
+        source = "float Keras model"
+    reference = np.asarray(reference, dtype=np.float32).reshape(len(inputs), -1)
+    name = data.eval_name if data.eval_x is not None else \
+        f"{len(inputs)} synthetic inputs (no labels; not the calibration inputs)"
+    return EvalSet(stored, y, name, reference=reference, reference_source=source)
 
 
 def build_variants(spec: ModelSpec, variants: Sequence[str], out_dir: Path,
@@ -134,22 +264,29 @@ def build_variants(spec: ModelSpec, variants: Sequence[str], out_dir: Path,
     built = spec.build()
     model = built.model
     data = build_data(spec, budget, built.weights, imagenet_dir)
+    weights = out_dir / FLOAT_WEIGHTS
     if data.train is not None:
-        train_float(model, data.train, budget)
-    eval_path = None
-    if data.eval_x is not None:
-        eval_file = out_dir / "eval.npz"
-        stored = data.eval_x if data.train is not None else data.eval_x.astype(np.float16)
-        EvalSet(stored, data.eval_y, data.eval_name).save(eval_file)
-        eval_path = str(eval_file)
-
+        if Variant.MIXED_INT8.value in variants and weights.exists():
+            model.load_weights(weights)  # mixed_int8 after a profile: the same float model
+        else:
+            train_float(model, data.train, budget)
+            model.save_weights(weights)
     artifacts: dict[str, VariantArtifact] = {}
     for name in variants:
         try:
             artifacts[name] = _build_one(Variant(name), model, spec, data, budget, out_dir)
         except Exception as error:  # one bad variant must not cost the others
             artifacts[name] = VariantArtifact(name, error=_error_text(error))
+    previous = ModelBuild.load(out_dir)  # a later build (mixed_int8) adds to the first
+    if previous is not None:
+        artifacts = {**previous.variants, **artifacts}
+    eval_set = _eval_set(data, model, artifacts.get(Variant.FLOAT32.value), out_dir)
+    eval_path = None
+    if eval_set is not None:
+        eval_set.save(out_dir / "eval.npz")
+        eval_path = str(out_dir / "eval.npz")
     accuracy_note = data.note if data.eval_x is None else ""
-    build = ModelBuild(spec.name, built.weights, eval_path, accuracy_note, artifacts)
+    build = ModelBuild(spec.name, built.weights, eval_path, accuracy_note, artifacts,
+                       data_note=data.data_note)
     build.save(out_dir)
     return build

@@ -3,7 +3,9 @@
 Every device command goes through ``adb -s SERIAL shell`` as one string built with
 ``shlex.join``: nothing from a model name, a path or a config reaches the device's
 shell unquoted. adb's own failures (no device, ``unauthorized``, ``offline``, a device
-that vanished) become ``DeviceError`` with a message that says what to do.
+that vanished) become ``DeviceUnreachable`` with a message that says what to do. Only
+adb's own lines (``adb: ...``, ``error: ...``) are read for them: the output of the
+command that ran on the device is never mistaken for adb's, whatever words it contains.
 """
 
 from __future__ import annotations
@@ -34,7 +36,11 @@ _STATE_ADVICE = {
 
 
 class DeviceError(RuntimeError):
-    """adb could not reach the device; the message says why and what to do."""
+    """adb or a command on the device failed; the message says why and what to do."""
+
+
+class DeviceUnreachable(DeviceError):
+    """The device is not there to talk to (gone, offline, unauthorized, not answering)."""
 
 
 @dataclass(frozen=True)
@@ -63,22 +69,35 @@ def parse_devices(text: str) -> list[DeviceEntry]:
     return entries
 
 
-def _adb_error(run: ToolRun, serial: str | None) -> DeviceError | None:
-    """The adb-level failure in a command's output, if any (not the command's own)."""
-    text = (run.stderr + "\n" + run.stdout).strip()
+# adb's own messages, e.g. "adb: device 'X' not found" (newer), "error: device offline"
+# (older). Lower-case and at the start of a line: a benchmark's "ERROR: ..." is not one.
+_ADB_LINE = re.compile(r"^(?:adb: (?:error: )?|error: )(?P<message>.*)$")
+
+
+def _adb_error(run: ToolRun, serial: str | None) -> DeviceUnreachable | None:
+    """The adb-level failure of a command, if any (never the command's own words).
+
+    adb writes its own errors to stderr; stdout is the device command's (and with older
+    adb its stderr too), so stdout is never read here, and only lines in adb's own form
+    count on stderr (a benchmark's ``ERROR: ... not found`` is not adb speaking).
+    """
     if run.timed_out:
-        return DeviceError(f"adb did not answer in time ({' '.join(run.args[1:4])} ...); the "
-                           "device may have hung: reconnect it")
-    for line in text.splitlines():
-        lowered = line.lower()
-        if "device offline" in lowered:
-            return DeviceError(f"device {serial} is offline: {_STATE_ADVICE['offline']}")
-        if "unauthorized" in lowered and lowered.startswith(("error", "adb: error")):
-            return DeviceError(f"device {serial} is unauthorized: "
-                               f"{_STATE_ADVICE['unauthorized']}")
-        if re.search(r"device '?[^']*'? not found", lowered) or "no devices/emulators" in lowered:
-            return DeviceError(f"device {serial} is gone (adb: {line.strip()}); check the USB "
-                               "connection and `adb devices`")
+        return DeviceUnreachable(f"adb did not answer in time ({' '.join(run.args[1:4])} ...); "
+                                 "the device may have hung: reconnect it")
+    for line in run.stderr.splitlines():
+        match = _ADB_LINE.match(line.strip())
+        if not match:
+            continue
+        message = match.group("message").lower()
+        if message.startswith("device offline"):
+            return DeviceUnreachable(f"device {serial} is offline: {_STATE_ADVICE['offline']}")
+        if message.startswith("device unauthorized"):
+            return DeviceUnreachable(f"device {serial} is unauthorized: "
+                                     f"{_STATE_ADVICE['unauthorized']}")
+        if re.match(r"device '[^']*' not found", message) or message.startswith(
+                "no devices/emulators found"):
+            return DeviceUnreachable(f"device {serial} is gone (adb: {line.strip()}); check "
+                                     "the USB connection and `adb devices`")
     return None
 
 
@@ -95,8 +114,11 @@ class Adb:
         prefix = [str(self.executable)] + (["-s", self.serial] if self.serial else [])
         return run_tool([*prefix, *args], timeout_s or self.timeout_s)
 
-    def _checked(self, args: Sequence[str], timeout_s: float | None = None) -> ToolRun:
+    def _checked(self, args: Sequence[str], timeout_s: float | None = None,
+                 timeout_is_unreachable: bool = True) -> ToolRun:
         run = self._run(args, timeout_s)
+        if run.timed_out and not timeout_is_unreachable:
+            return run
         error = _adb_error(run, self.serial)
         if error is not None:
             raise error
@@ -106,7 +128,8 @@ class Adb:
     def devices(self) -> list[DeviceEntry]:
         run = run_tool([str(self.executable), "devices", "-l"], self.timeout_s)
         if run.timed_out or run.returncode != 0:
-            raise DeviceError(f"`adb devices -l` failed: {run.tail(4)}")
+            raise DeviceUnreachable(f"`adb devices -l` failed: {run.tail(4)}; restart the adb "
+                                    "server (`adb kill-server`)")
         return parse_devices(run.stdout)
 
     def choose(self, requested: str | None) -> DeviceEntry:
@@ -116,11 +139,12 @@ class Adb:
         if requested:
             matches = [e for e in found if e.serial == requested]
             if not matches:
-                raise DeviceError(f"device {requested} is not attached (adb sees: {listing})")
+                raise DeviceUnreachable(f"device {requested} is not attached (adb sees: "
+                                        f"{listing}); check the USB cable and `adb devices`")
             entry = matches[0]
         else:
             if not found:
-                raise DeviceError("no Android device attached (`adb devices` lists none): "
+                raise DeviceUnreachable("no Android device attached (`adb devices` lists none): "
                                   "connect a phone with USB debugging enabled")
             if len(found) > 1:
                 raise DeviceError(f"several devices attached ({listing}): choose one with "
@@ -128,17 +152,34 @@ class Adb:
             entry = found[0]
         if entry.state != "device":
             advice = _STATE_ADVICE.get(entry.state, "check `adb devices`")
-            raise DeviceError(f"device {entry.serial} is {entry.state}: {advice}")
+            raise DeviceUnreachable(f"device {entry.serial} is {entry.state}: {advice}")
         self.serial = entry.serial
         return entry
+
+    def ensure_present(self) -> None:
+        """Raise ``DeviceUnreachable`` unless adb still lists the chosen device as usable."""
+        entries = {e.serial: e for e in self.devices()}
+        entry = entries.get(self.serial or "")
+        if entry is None:
+            raise DeviceUnreachable(f"device {self.serial} vanished: `adb devices` no longer "
+                                    "lists it; reconnect it (USB cable, `adb reconnect`)")
+        if entry.state != "device":
+            advice = _STATE_ADVICE.get(entry.state, "check `adb devices`")
+            raise DeviceUnreachable(f"device {self.serial} is {entry.state}: {advice}")
 
     # -- commands on the chosen device -----------------------------------------------------
     def shell(self, argv: Sequence[str], timeout_s: float | None = None) -> ToolRun:
         """Run one command on the device; every word quoted for the device's shell."""
         return self._checked(["shell", shlex.join([str(a) for a in argv])], timeout_s)
 
-    def shell_ok(self, argv: Sequence[str]) -> str:
-        run = self.shell(argv)
+    def run_command(self, argv: Sequence[str], timeout_s: float) -> ToolRun:
+        """Like ``shell`` for a long-running command: reaching ``timeout_s`` is the command's
+        own outcome (``ToolRun.timed_out``), not a sign that the device is unreachable."""
+        return self._checked(["shell", shlex.join([str(a) for a in argv])], timeout_s,
+                             timeout_is_unreachable=False)
+
+    def shell_ok(self, argv: Sequence[str], timeout_s: float | None = None) -> str:
+        run = self.shell(argv, timeout_s)
         if run.returncode != 0:
             raise DeviceError(f"`{shlex.join(map(str, argv))}` failed on {self.serial} "
                               f"(exit {run.returncode}): {run.tail(4)}")

@@ -3,7 +3,11 @@
 Each job pushes the benchmark binary and the model to
 ``/data/local/tmp/qatbench/<run_id>/<job>/``, runs it with the run's warm-up and timing
 settings mapped onto benchmark_model's flags, parses what it prints, and removes what it
-pushed -- also after a failure. The figures are benchmark_model's own, one to one; what
+pushed -- also after a failure. The binary is started through ``sh -c 'echo $$ > PIDFILE;
+exec ...'`` so its pid on the phone is known: a run that reaches its timeout, or a job
+interrupted by the runner, kills exactly that process (``kill PID``), never every
+``benchmark_model`` on a shared phone. A phone that vanishes makes the target
+``unavailable``, not the job ``failed``. The figures are benchmark_model's own, one to one; what
 it did not print stays empty. A run in which NNAPI did not take the graph is never
 reported as an NNAPI figure.
 """
@@ -11,24 +15,40 @@ reported as an NNAPI figure.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import re
+import shlex
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from qatbench.targets.adb import ADB_ENV, INSTALL_ADB, Adb, DeviceEntry, DeviceError
+from pydantic import Field
+
+from qatbench.targets.adb import (
+    ADB_ENV,
+    INSTALL_ADB,
+    Adb,
+    DeviceEntry,
+    DeviceError,
+    DeviceUnreachable,
+)
 from qatbench.targets.base import (
     Availability,
     EvalSet,
+    Evaluation,
     JobFailed,
     Measurement,
     MeasureSpec,
     Prepared,
     ReportedLatency,
     Status,
+    TargetUnavailable,
 )
 from qatbench.targets.benchmark_model_output import BenchmarkOutput, parse_benchmark_output
+from qatbench.targets.op_profile import profile_from_benchmark_output
+from qatbench.targets.options import TargetOptions
 from qatbench.targets.tflite_file import inspect_tflite
-from qatbench.targets.tools import find_tool
+from qatbench.targets.tools import ToolRun, find_tool
 
 BENCHMARK_MODEL_ENV = "QATBENCH_BENCHMARK_MODEL"
 GET_BENCHMARK_MODEL = (
@@ -38,7 +58,28 @@ GET_BENCHMARK_MODEL = (
     f"{BENCHMARK_MODEL_ENV} to it, or `benchmark_model = \"PATH\"` under [targets.NAME]")
 REMOTE_ROOT = "/data/local/tmp/qatbench"
 NNAPI_MIN_SDK, NNAPI_DEPRECATED_SDK = 27, 35
-EXECUTION_PREFERENCES = ("fast_single_answer", "sustained_speed", "low_power", "undefined")
+CLEANUP_TIMEOUT_S = 10.0  # each clean-up command; the runner's grace after SIGTERM is short
+PID_FILE = "benchmark_model.pid"
+
+
+class AndroidOptions(TargetOptions):
+    """``[targets.nnapi]`` / ``[targets.android-cpu]``: which phone, which tools, how to run."""
+
+    device: str | None = None  # serial; default: the only device attached
+    adb: str | None = None  # else $QATBENCH_ADB, else PATH
+    benchmark_model: str | None = None  # else $QATBENCH_BENCHMARK_MODEL
+    accelerator: str | None = None  # --nnapi_accelerator_name
+    execution_preference: Literal["fast_single_answer", "sustained_speed", "low_power",
+                                  "undefined"] | None = None
+    cpu_mask: str | None = Field(default=None, pattern=r"^(0x)?[0-9a-fA-F]+$")  # taskset
+    # the benchmark run on the phone; default 2 * max_s + 120 s (warm-up and timed phases
+    # are each capped at max_s, plus start-up)
+    timeout_s: float | None = Field(default=None, gt=0)
+    adb_timeout_s: float = Field(default=120, gt=0)  # every other adb command
+    extra_flags: list[str] = Field(default_factory=list)
+    # a second benchmark_model run with --enable_op_profiling=true for the per-op profile;
+    # the timing row always comes from the first, unprofiled run (profiling costs time)
+    op_profiling: bool = False
 
 
 def _ms(microseconds: float | None) -> float | None:
@@ -53,35 +94,30 @@ def _safe_name(text: str) -> str:
 class AndroidTarget:
     """A phone over adb; ``use_nnapi`` picks NNAPI, otherwise XNNPACK on the phone's CPU."""
 
+    takes_device = True
+
     def __init__(self, name: str, *, use_nnapi: bool, description: str,
-                 device: str | None = None, adb: str | None = None,
-                 benchmark_model: str | None = None, accelerator: str | None = None,
-                 execution_preference: str | None = None, cpu_mask: str | None = None,
-                 timeout_s: float = 900, extra_flags: list[str] | None = None) -> None:
-        if execution_preference and execution_preference not in EXECUTION_PREFERENCES:
-            raise ValueError(f"execution_preference {execution_preference!r} is not one of "
-                             f"{', '.join(EXECUTION_PREFERENCES)}")
-        if cpu_mask and not re.fullmatch(r"(0x)?[0-9a-fA-F]+", cpu_mask):
-            raise ValueError(f"cpu_mask {cpu_mask!r} is not a hexadecimal affinity mask (f0)")
+                 options: AndroidOptions | None = None) -> None:
+        self.options = options or AndroidOptions()
         self.name = name
         self.description = description
         self.use_nnapi = use_nnapi
-        self.device = device
-        self.adb_path = adb
-        self.benchmark_model = benchmark_model
-        self.accelerator = accelerator
-        self.execution_preference = execution_preference
-        self.cpu_mask = cpu_mask
-        self.timeout_s = timeout_s
-        self.extra_flags = list(extra_flags or [])
-        self.host_accuracy = f"host cpu-xnnpack interpreter (same file; {name} is not evaluated)"
+        self.device = self.options.device
+        self.adb_path = self.options.adb
+        self.benchmark_model = self.options.benchmark_model
+        self.accelerator = self.options.accelerator
+        self.execution_preference = self.options.execution_preference
+        self.cpu_mask = self.options.cpu_mask
+        self.extra_flags = list(self.options.extra_flags)
+        self.accuracy_source = (f"host cpu-xnnpack interpreter (same file; {name} is not "
+                                "evaluated)")
 
     # -- tools and device ------------------------------------------------------------------
     def _adb(self) -> Adb:
         tool = find_tool("adb", ADB_ENV, self.adb_path)
         if not tool.found:
             raise DeviceError(f"adb not found ({tool.searched}); {INSTALL_ADB}")
-        return Adb(tool.path)
+        return Adb(tool.path, timeout_s=self.options.adb_timeout_s)
 
     def _binary(self) -> Path:
         tool = find_tool("benchmark_model", BENCHMARK_MODEL_ENV, self.benchmark_model)
@@ -133,34 +169,88 @@ class AndroidTarget:
             flags += ["--use_xnnpack=true", "--use_nnapi=false"]
         return flags + self.extra_flags
 
+    def support_files(self, remote: str) -> tuple[list[tuple[Path, str]], list[str]]:
+        """Files to push beside the binary, and words to run it under (``env VAR=...``).
+
+        benchmark_model needs neither; LiteRT's NPU benchmark pushes the vendor's
+        dispatch library and points the loader at it (``litert_phone``).
+        """
+        return [], []
+
     def measure(self, prepared: Prepared, spec: MeasureSpec) -> Measurement:
         try:
             binary = self._binary()
             adb = self._adb()
             entry = adb.choose(self.device)
             props = adb.properties()
-        except (DeviceError, FileNotFoundError) as error:
-            raise JobFailed(str(error)) from None
+        except FileNotFoundError as error:
+            raise TargetUnavailable(str(error)) from None
+        except DeviceError as error:
+            raise TargetUnavailable(f"{self.name}: {error}") from None
         remote = str(prepared.extra["remote_dir"])
         remote_binary = f"{remote}/benchmark_model"
         remote_model = f"{remote}/{_safe_name(prepared.model.stem)}.tflite"
-        command = [remote_binary, *self.flags(remote_model, spec)]
+        pid_file = f"{remote}/{PID_FILE}"
+        support, prefix = self.support_files(remote)
+        command = [*prefix, remote_binary, *self.flags(remote_model, spec)]
         if self.cpu_mask:
             command = ["taskset", self.cpu_mask, *command]
+        # the device shell records the pid, then becomes the command (exec keeps the pid)
+        launch = ["sh", "-c", f'echo $$ > {shlex.quote(pid_file)} && exec "$0" "$@"',
+                  *command]
+        timeout_s = self.options.timeout_s or 2 * spec.max_s + 120
+        finished, killed = False, ""
+        profiled: ToolRun | None = None
         try:
             adb.shell_ok(["mkdir", "-p", remote])
             adb.push(binary, remote_binary)
             adb.shell_ok(["chmod", "755", remote_binary])
             adb.push(prepared.model, remote_model)
-            run = adb.shell(command, timeout_s=self.timeout_s)
+            for local, remote_path in support:
+                adb.push(local, remote_path)
+            run = adb.run_command(launch, timeout_s=timeout_s)
+            finished = not run.timed_out
+            if finished and self.options.op_profiling:
+                profiled = adb.run_command([*launch, "--enable_op_profiling=true"],
+                                           timeout_s=timeout_s)
+                finished = not profiled.timed_out
+        except DeviceUnreachable as error:
+            raise TargetUnavailable(f"{self.name} on {entry.serial}: {error}") from None
         except DeviceError as error:
             raise JobFailed(f"{self.name} on {entry.serial}: {error}") from None
-        finally:
-            with contextlib.suppress(DeviceError):  # a device that is gone needs no cleaning
-                adb.shell(["rm", "-rf", remote])
+        finally:  # also on JobInterrupted: nothing of ours keeps running on the phone
+            killed = self._clean_up(adb, remote, pid_file, kill=not finished)
         Path(prepared.extra["log"]).write_text(run.stdout + run.stderr)
-        return self._measurement(parse_benchmark_output(run.stdout + "\n" + run.stderr),
-                                 run.returncode, run.tail(), entry, props)
+        if run.timed_out:
+            raise JobFailed(f"benchmark_model did not finish in {timeout_s:g} s on "
+                            f"{entry.serial} (timeout_s); {killed or 'no pid to kill'}"
+                            f"\n{run.tail()}")
+        out = parse_benchmark_output(run.stdout + "\n" + run.stderr)
+        if run.returncode != 0 and out.timed is None:
+            try:  # a run cut short: did the phone go away under it?
+                adb.ensure_present()
+            except DeviceError as error:
+                raise TargetUnavailable(f"{self.name}: {error}") from None
+        measurement = self._measurement(out, run.returncode, run.tail(), entry, props)
+        if profiled is None or measurement.status is not Status.OK:
+            return measurement
+        return with_op_profile(measurement, profiled, Path(prepared.extra["log"]).parent)
+
+    def _clean_up(self, adb: Adb, remote: str, pid_file: str, *, kill: bool) -> str:
+        """Stop our benchmark_model by its pid (when it may still run), remove our files.
+
+        Returns what was killed, for the row. A device that is gone needs no cleaning.
+        """
+        killed = ""
+        if kill:
+            with contextlib.suppress(DeviceError):
+                pid = adb.shell_ok(["cat", pid_file], CLEANUP_TIMEOUT_S).strip()
+                if pid.isdigit():
+                    adb.shell(["kill", pid], CLEANUP_TIMEOUT_S)
+                    killed = f"killed benchmark_model (pid {pid}) on the device"
+        with contextlib.suppress(DeviceError):
+            adb.shell(["rm", "-rf", remote], CLEANUP_TIMEOUT_S)
+        return killed
 
     def _measurement(self, out: BenchmarkOutput, returncode: int | None, tail: str,
                      entry: DeviceEntry, props: dict[str, str]) -> Measurement:
@@ -168,7 +258,8 @@ class AndroidTarget:
                                       props.get("ro.product.model")) if v)
         device = f"{device} ({entry.serial})" if device else entry.serial
         extra: dict[str, Any] = {"device_properties": props,
-                                 "benchmark_model_exit": returncode}
+                                 "benchmark_model_exit": returncode,
+                                 "fingerprint": device_fingerprint(props, self._binary())}
         notes = []
         sdk = int(props.get("ro.build.version.sdk", "0") or 0)
         if self.use_nnapi and sdk >= NNAPI_DEPRECATED_SDK:
@@ -216,24 +307,59 @@ class AndroidTarget:
             first_inference_ms=_ms(out.first_inference_us), peak_memory_mb=out.best_memory_mb,
             device=device, delegate=label, runtime="benchmark_model", extra=extra)
 
-    def evaluate(self, prepared: Prepared, data: EvalSet) -> float | None:
-        """benchmark_model does not evaluate: top-1 of the same file on the host's LiteRT."""
+    def evaluate(self, prepared: Prepared, data: EvalSet) -> Evaluation | None:
+        """benchmark_model does not evaluate: the same file's outputs on the host's LiteRT."""
         from qatbench.targets.cpu import cpu_xnnpack
 
         return cpu_xnnpack().evaluate(prepared, data)
 
-    @property
-    def accuracy_source(self) -> str:
-        return self.host_accuracy
+
+def with_op_profile(measurement: Measurement, profiled: ToolRun, work: Path) -> Measurement:
+    """The measurement (from the unprofiled run, untouched) plus the profiled run's op
+    tables, written to ``op_profile.json`` in the job's work dir; the row's extra names
+    the file. What the profiled run itself timed is kept apart, never as the result."""
+    text = profiled.stdout + "\n" + profiled.stderr
+    (work / "benchmark_model_profiled.log").write_text(text)
+    out = parse_benchmark_output(text)
+    reported = measurement.reported
+    whole_ms = None if reported is None else (
+        reported.p50_ms if reported.p50_ms is not None else reported.mean_ms)
+    extra = dict(measurement.extra)
+    if profiled.timed_out or not (out.op_run_order or out.op_top_by_time):
+        extra["op_profile_error"] = ("the op-profiling run printed no op tables"
+                                     f"{' (timed out)' if profiled.timed_out else ''}")
+        return dataclasses.replace(measurement, extra=extra)
+    profile = profile_from_benchmark_output(out.op_run_order, out.op_top_by_time, whole_ms,
+                                            delegate=measurement.delegate)
+    path = work / "op_profile.json"
+    path.write_text(profile.to_json())
+    extra["op_profile"] = str(path)
+    if out.profiled_runs is not None and out.profiled_runs.avg is not None:
+        extra["op_profiled_avg_ms"] = out.profiled_runs.avg / 1000.0  # not the result
+    return dataclasses.replace(measurement, extra=extra)
 
 
-def nnapi(**options: Any) -> AndroidTarget:
-    return AndroidTarget("nnapi", use_nnapi=True,
-                         description="Android NNAPI over adb, timed by benchmark_model",
-                         **options)
+def device_fingerprint(props: dict[str, str], binary: Path) -> dict[str, str]:
+    """What makes two phone rows comparable: the same model of phone and SoC on the same
+    Android build, timed by the same benchmark_model binary (not the same serial: a lab
+    swaps one phone for another of its kind)."""
+    digest = hashlib.sha256(binary.read_bytes()).hexdigest()[:12] if binary.is_file() else ""
+    return {"model": props.get("ro.product.model", ""),
+            "manufacturer": props.get("ro.product.manufacturer", ""),
+            "soc": props.get("ro.soc.model") or props.get("ro.board.platform", ""),
+            "android_build": props.get("ro.build.fingerprint")
+            or props.get("ro.build.display.id", ""),
+            "sdk": props.get("ro.build.version.sdk", ""),
+            "benchmark_model_sha256": digest}
 
 
-def android_cpu(**options: Any) -> AndroidTarget:
-    return AndroidTarget("android-cpu", use_nnapi=False,
+def nnapi(options: AndroidOptions | None = None, *, name: str = "nnapi") -> AndroidTarget:
+    return AndroidTarget(name, use_nnapi=True, options=options,
+                         description="Android NNAPI over adb, timed by benchmark_model")
+
+
+def android_cpu(options: AndroidOptions | None = None, *, name: str = "android-cpu"
+                ) -> AndroidTarget:
+    return AndroidTarget(name, use_nnapi=False, options=options,
                          description="the phone's CPU (XNNPACK) over adb, timed by "
-                                     "benchmark_model", **options)
+                                     "benchmark_model")

@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """What became of one job (a row of the results table)."""
 
     OK = "ok"
@@ -122,25 +122,76 @@ class Measurement:
             raise ValueError("latency samples must be finite and non-negative")
 
 
+NO_LABEL = -1  # the label of an eval input that has none (fidelity only, no top-1)
+
+
 @dataclass(frozen=True)
 class EvalSet:
-    """Evaluation inputs (float, in the model's training scale) and integer labels."""
+    """Evaluation inputs (float, in the model's training scale), their labels, and the
+    float32 model's outputs on them.
+
+    ``y`` holds ``NO_LABEL`` (-1) for inputs without a label: a model with no labelled
+    data still gets an eval set, so its int8 rows are compared with the float model
+    (agreement, SNR) where top-1 cannot be measured. ``reference`` is the float32
+    model's output for each input (computed once at build time on the host's reference
+    kernels), what every target's outputs are compared with.
+    """
 
     x: np.ndarray
     y: np.ndarray
     name: str = ""
+    reference: np.ndarray | None = None
+    reference_source: str = ""  # what produced ``reference`` (file and kernels)
 
     def __post_init__(self) -> None:
         if len(self.x) != len(self.y):
             raise ValueError(f"eval set has {len(self.x)} inputs but {len(self.y)} labels")
+        if self.reference is not None and len(self.reference) != len(self.x):
+            raise ValueError(f"eval set has {len(self.x)} inputs but {len(self.reference)} "
+                             "reference outputs")
+
+    @property
+    def has_labels(self) -> bool:
+        """Whether top-1 can be scored: every input carries a real label."""
+        return len(self.y) > 0 and bool(np.all(np.asarray(self.y) != NO_LABEL))
 
     @classmethod
     def load(cls, path: Path) -> EvalSet:
         with np.load(path) as data:
-            return cls(x=data["x"], y=data["y"], name=str(data.get("name", path.stem)))
+            reference = data["reference"] if "reference" in data.files else None
+            source = str(data["reference_source"]) if "reference_source" in data.files else ""
+            return cls(x=data["x"], y=data["y"], name=str(data.get("name", path.stem)),
+                       reference=reference, reference_source=source)
 
     def save(self, path: Path) -> None:
-        np.savez_compressed(path, x=self.x, y=self.y, name=np.array(self.name))
+        arrays: dict[str, np.ndarray] = {"x": self.x, "y": self.y, "name": np.array(self.name)}
+        if self.reference is not None:
+            arrays["reference"] = self.reference
+            arrays["reference_source"] = np.array(self.reference_source)
+        np.savez_compressed(path, **arrays)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What ``Target.evaluate`` measured on an eval set, on the target's own interpreter.
+
+    ``outputs`` (one dequantized output row per input, in eval-set order) is what makes
+    fidelity possible: the worker compares it with the float model's ``reference``
+    (agreement, SNR) and keeps its argmax per input for paired tests. A target that can
+    only count correct answers (a tool on a device) returns ``top1`` with no outputs.
+    """
+
+    top1: float | None = None
+    outputs: np.ndarray | None = field(default=None, repr=False)
+    samples: int | None = None  # how many inputs were run
+
+    @classmethod
+    def of_outputs(cls, outputs: np.ndarray, data: EvalSet) -> Evaluation:
+        """Top-1 from the outputs (None when the inputs carry no labels)."""
+        outputs = np.asarray(outputs, dtype=np.float32).reshape(len(data.x), -1)
+        top1 = float(np.mean(np.argmax(outputs, axis=-1) == np.asarray(data.y))) \
+            if data.has_labels else None
+        return cls(top1=top1, outputs=outputs, samples=len(data.x))
 
 
 class TargetError(Exception):
@@ -148,28 +199,118 @@ class TargetError(Exception):
 
 
 class JobSkipped(TargetError):
-    """The job makes no sense on this target; the message is the reason."""
+    """The job makes no sense on this target; the message is the reason (row ``skipped``)."""
 
 
 class TargetUnavailable(TargetError):
-    """The target cannot run here right now (tool missing, device gone)."""
+    """The target cannot run here right now (tool missing, device gone); row ``unavailable``.
+
+    The message says what is missing or vanished and how to bring it back.
+    """
 
 
 class JobFailed(TargetError):
-    """The tool or device reported a failure; the message carries its own words."""
+    """The tool or device reported a failure; the message carries its own words (``failed``)."""
+
+
+class JobInterrupted(BaseException):  # a signal, like KeyboardInterrupt
+    """The timing child was told to stop (SIGTERM at the job's timeout).
+
+    A ``BaseException`` so that ``except Exception`` in a target or a library does not
+    swallow it: it unwinds the stack, ``finally`` blocks clean up (a process on a phone,
+    pushed files), and the runner's own timeout row stands.
+    """
 
 
 @runtime_checkable
 class Target(Protocol):
-    """One hardware target. Implementations register by name (see ``registry``)."""
+    """One hardware target. Implementations register by name (see ``registry``).
+
+    The runner calls ``probe`` once per run in its own process, then for each job
+    ``prepare``, ``measure`` and (when the job has an eval set and the measurement is
+    ``ok``) ``evaluate`` in a fresh child process. A method reports an expected outcome
+    by raising a ``TargetError`` subclass, which becomes the row's status:
+
+    * ``JobSkipped`` -- this job makes no sense here (e.g. a float model on the Edge TPU);
+    * ``TargetUnavailable`` -- the tool or device is missing or vanished; the jobs after
+      it cannot run either until someone acts on the message;
+    * ``JobFailed`` -- the tool or device ran and reported a failure.
+
+    Any other exception is a bug or a crash and becomes a ``failed`` row with its
+    traceback. ``JobInterrupted`` (a ``BaseException``) may arrive at any point while
+    the child is stopped at its timeout; targets clean up in ``finally``, never catch it.
+
+    Attributes:
+      name: the name the run config and the results use (for a user-named target with
+        ``kind = ...`` this is the user's name, not the built-in's).
+      description: one line for ``qatbench targets``.
+      takes_device: whether the target runs on an attached device that ``--device``
+        selects (a phone, a TPU); answered without touching hardware.
+      accuracy_source: where ``evaluate`` runs the eval set (top-1 and agreement with
+        the float model), recorded in every row that has either (e.g.
+        ``"cpu-xnnpack interpreter"``, or the host interpreter for a phone that cannot
+        evaluate).
+    """
 
     name: str
     description: str
+    takes_device: bool
+    accuracy_source: str
 
-    def probe(self) -> Availability: ...
+    def probe(self) -> Availability:
+        """Whether this host can run the target now; never raises for a missing tool.
 
-    def prepare(self, model: Path, work: Path) -> Prepared: ...
+        Returns:
+          ``Availability(True, details=...)`` with what was found (tool versions,
+          device), or ``Availability(False, reason=..., fix=...)``.
+        """
+        ...
 
-    def measure(self, prepared: Prepared, spec: MeasureSpec) -> Measurement: ...
+    def prepare(self, model: Path, work: Path) -> Prepared:
+        """Make ``model`` ready for this target (compile it, plan where it goes on a device).
 
-    def evaluate(self, prepared: Prepared, data: EvalSet) -> float | None: ...
+        Args:
+          model: the ``.tflite`` file of the job, never modified.
+          work: an empty directory of this job for outputs and logs.
+
+        Returns:
+          ``Prepared`` with the file to measure and what was learnt (op placement ...).
+
+        Raises:
+          JobSkipped: the model does not suit the target (float on an int8-only chip).
+          TargetUnavailable: a tool or device this step needs is missing or gone.
+          JobFailed: a tool ran and failed (a compiler error); the message carries its lines.
+        """
+        ...
+
+    def measure(self, prepared: Prepared, spec: MeasureSpec) -> Measurement:
+        """Time ``prepared`` as ``spec`` says (warm-up, runs, durations, threads).
+
+        Returns:
+          A ``Measurement``: ``ok`` with every sample (or the tool's reported figures),
+          ``compiled`` when only preparation was possible (no accelerator attached), or
+          ``failed`` with the tool's own words when it ran but produced no valid figure.
+
+        Raises:
+          TargetUnavailable: the device or tool is gone (a phone unplugged mid-run).
+          JobFailed: the device or tool failed in a way that is not a result (a push
+            failed, the run hung past its own timeout).
+        """
+        ...
+
+    def evaluate(self, prepared: Prepared, data: EvalSet) -> Evaluation | None:
+        """Run ``prepared`` on every input of ``data``, where ``accuracy_source`` says.
+
+        Returns:
+          An ``Evaluation``: ideally the dequantized outputs of every input
+          (``Evaluation.of_outputs(outputs, data)``, which also scores top-1 when the
+          inputs carry labels), from which the worker derives agreement with the float
+          model and per-input predictions; or only ``top1`` when the target cannot hand
+          out outputs. ``None`` when the model is not a single-input classifier this can
+          run. (A bare float is still read as top-1, for plug-ins written before this.)
+
+        Raises:
+          Any exception: the runner keeps the latency row and notes the failure; a
+          budget (``eval_timeout_s``) stops it when it takes too long.
+        """
+        ...

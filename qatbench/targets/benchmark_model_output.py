@@ -2,9 +2,13 @@
 
 Builds differ: ``INFO:``/``WARN:``/``ERROR:`` prefixes or none (and logcat's own prefix),
 percentiles on the stats lines or not, averages in scientific notation, older and newer
-memory lines. The first standalone ``count=`` line is the warm-up, the second the timed
-runs; op-profiling tables (``Timings (microseconds): count=...``) are not results.
-Figures are microseconds as printed; a figure the tool did not print stays ``None``.
+memory lines. Lines are read by what they say, not where they stand: published logs are
+often tails that lost their first lines. The standalone ``count=`` line of the timed runs
+is the one whose average is the summary's ``Inference (avg)`` (the warm-up's is
+``Warmup (avg)``); only without a summary does order decide (warm-up first). The
+op-profiling tables end in ``Timings (microseconds): count=...`` lines: they are kept
+apart, by the section they close (initialisation or the regular runs), and never taken
+for the result. Figures are microseconds as printed; one not printed stays ``None``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,65 @@ _PARTIAL = re.compile(r"(\w+) delegate, and the model graph will be partially ex
 _NOT_EXECUTED = re.compile(r"Though (\w+) delegate is explicitly applied, the model graph will "
                            r"not be executed")
 _FAILED_APPLY = re.compile(r"Failed to apply (\w+) delegate")
+_PROFILE_TIMINGS = "Timings (microseconds): "
+_PROFILE_SECTIONS = {"Profiling Info for Benchmark Initialization": "init",
+                     "Operator-wise Profiling Info for Regular Benchmark Runs": "runs"}
+_PROFILE_TABLES = {"Run Order": "run_order", "Top by Computation Time": "top_by_time",
+                   "Summary by node type": "summary"}
+_TABLE_TITLE = re.compile(r"^=+ (.+?) =+$")
+_HEADER_CELL = re.compile(r"\[([^\]]+)\]")
+_NODE_INDEX = re.compile(r":(\d+)$")
+
+
+@dataclass(frozen=True)
+class OpRow:
+    """One row of an op-profiling table (``--enable_op_profiling``): an op the builtin
+    kernels ran, or a delegate partition (``TfLiteNnapiDelegate``, ...). Milliseconds
+    and percentages as printed; a column the build did not print stays ``None``."""
+
+    node_type: str
+    name: str
+    avg_ms: float | None
+    percent: float | None
+    cdf_percent: float | None
+    first_ms: float | None = None
+    start_ms: float | None = None
+    mem_kb: float | None = None
+    times_called: int | None = None
+    node_index: int | None = None  # the ``:N`` the name ends with
+
+    @property
+    def is_delegate(self) -> bool:
+        return "delegate" in self.node_type.lower()
+
+
+def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text.rstrip("%"))
+    except ValueError:
+        return None
+
+
+def _op_row(columns: list[str], line: str) -> OpRow | None:
+    """A table row by its header's columns (builds differ in which they print)."""
+    cells = line.split(None, len(columns) - 1)
+    if len(cells) != len(columns):
+        return None
+    by = dict(zip((c.lower() for c in columns), cells, strict=True))
+    avg = _number(by.get("avg ms"))
+    if avg is None or "node type" not in by:
+        return None
+    name = by.get("name", "")
+    index = _NODE_INDEX.search(name)
+    times = _number(by.get("times called"))
+    return OpRow(node_type=by["node type"], name=name, avg_ms=avg,
+                 percent=_number(by.get("%")), cdf_percent=_number(by.get("cdf%")),
+                 first_ms=_number(by.get("first")), start_ms=_number(by.get("start")),
+                 mem_kb=_number(by.get("mem kb")),
+                 times_called=None if times is None else int(times),
+                 node_index=int(index.group(1)) if index else None)
 
 
 @dataclass(frozen=True)
@@ -72,6 +135,10 @@ class Delegation:
 class BenchmarkOutput:
     warmup: StatsLine | None = None
     timed: StatsLine | None = None
+    stats: list[StatsLine] = field(default_factory=list)  # every standalone count= line
+    # op profiling (--enable_op_profiling): the profiler's own totals, not the result
+    profiled_init: StatsLine | None = None
+    profiled_runs: StatsLine | None = None
     init_us: float | None = None
     first_inference_us: float | None = None
     warmup_avg_us: float | None = None
@@ -82,6 +149,9 @@ class BenchmarkOutput:
     peak_memory_mb: float | None = None  # periodic monitoring, when asked for
     nnapi_accelerators: list[str] | None = None
     delegations: list[Delegation] = field(default_factory=list)
+    # the per-op tables of the regular runs (op profiling), in run order and by time
+    op_run_order: list[OpRow] = field(default_factory=list)
+    op_top_by_time: list[OpRow] = field(default_factory=list)
     failed: bool = False
     errors: list[str] = field(default_factory=list)
 
@@ -103,9 +173,31 @@ def _clean(line: str) -> tuple[str, bool]:
     return (line[level.end():] if level else line).strip(), is_error
 
 
+def _same(value: float | None, reported: float | None) -> bool:
+    """Whether a stats line's average is the summary's (both printed to ~6 digits)."""
+    if value is None or reported is None:
+        return False
+    return abs(value - reported) <= max(1.0, 1e-5 * abs(reported))
+
+
+def _assign_phases(out: BenchmarkOutput) -> None:
+    """Warm-up and timed lines by the summary's averages; by order only without one."""
+    stats = out.stats
+    timed = [i for i, s in enumerate(stats) if _same(s.avg, out.inference_avg_us)]
+    if timed:
+        out.timed = stats[timed[-1]]
+        warmup = [i for i in range(timed[-1]) if _same(stats[i].avg, out.warmup_avg_us)]
+        out.warmup = stats[warmup[-1]] if warmup else None
+    elif out.inference_avg_us is None and len(stats) >= 2:
+        out.warmup, out.timed = stats[0], stats[1]  # the order benchmark_model prints them
+    elif len(stats) == 1 and _same(stats[0].avg, out.warmup_avg_us):
+        out.warmup = stats[0]
+
+
 def parse_benchmark_output(text: str) -> BenchmarkOutput:
     out = BenchmarkOutput()
-    stats: list[StatsLine] = []
+    section = table = ""
+    columns: list[str] = []
     for raw in text.splitlines():
         if raw.startswith("#"):
             continue
@@ -114,8 +206,23 @@ def parse_benchmark_output(text: str) -> BenchmarkOutput:
             continue
         if is_error:
             out.errors.append(line)
-        if line.startswith("count="):
-            stats.append(StatsLine.parse(line))
+        if line.rstrip(":") in _PROFILE_SECTIONS:
+            section, table = _PROFILE_SECTIONS[line.rstrip(":")], ""
+        elif (title := _TABLE_TITLE.match(line)) and section:
+            table, columns = _PROFILE_TABLES.get(title.group(1).strip(), ""), []
+        elif table and line.startswith("[") and not columns:
+            columns = _HEADER_CELL.findall(line)
+        elif section == "runs" and table in ("run_order", "top_by_time") and columns and (
+                row := _op_row(columns, line)):
+            (out.op_run_order if table == "run_order" else out.op_top_by_time).append(row)
+        elif line.startswith(_PROFILE_TIMINGS):
+            profiled = StatsLine.parse(line[len(_PROFILE_TIMINGS):])
+            if section == "init":
+                out.profiled_init = profiled
+            elif section == "runs":
+                out.profiled_runs = profiled
+        elif line.startswith("count="):
+            out.stats.append(StatsLine.parse(line))
         elif match := _SUMMARY.search(line):
             out.init_us, out.first_inference_us, out.warmup_avg_us, out.inference_avg_us = (
                 float(v) for v in match.groups())
@@ -140,8 +247,5 @@ def parse_benchmark_output(text: str) -> BenchmarkOutput:
             out.errors.append(line)
         elif line.startswith("Benchmarking failed"):
             out.failed = True
-    if stats:
-        out.warmup = stats[0]
-    if len(stats) > 1:
-        out.timed = stats[1]
+    _assign_phases(out)
     return out

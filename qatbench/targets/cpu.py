@@ -18,16 +18,27 @@ from qatbench.targets.interpreter_target import (
     delegate_kernels,
     ops_outside_delegate,
 )
-from qatbench.targets.runtime import Runtime, RuntimeMissing, resolve_runtime
+from qatbench.targets.options import TargetOptions
+from qatbench.targets.runtime import Runtime, RuntimeMissing, resolve_runtime, runtime_label_in
+
+
+class CpuOptions(TargetOptions):
+    """The CPU targets have nothing to set beyond ``kind`` and ``python``: threads and
+    timing come from the run's measurement settings."""
 
 
 class CpuTarget(InterpreterTarget):
     """The host CPU through LiteRT, with or without the XNNPACK delegate."""
 
-    def __init__(self, name: str, *, use_xnnpack: bool, description: str) -> None:
+    takes_device = False
+
+    def __init__(self, name: str, *, use_xnnpack: bool, description: str,
+                 options: CpuOptions | None = None) -> None:
         self.name = name
         self.description = description
         self.use_xnnpack = use_xnnpack
+        self.options = options or CpuOptions()
+        self.accuracy_source = f"{name} interpreter"
         self._runtime: Runtime | None = None
 
     @property
@@ -37,11 +48,16 @@ class CpuTarget(InterpreterTarget):
         return self._runtime
 
     def probe(self) -> Availability:
+        """With ``python = ...`` the runtime is that interpreter's (asked of it), since the
+        timing child runs there, not here."""
         try:
-            runtime = self.runtime
+            label = (runtime_label_in(self.options.python) if self.options.python
+                     else self.runtime.label)
         except RuntimeMissing as error:
-            return Availability(False, reason=str(error), fix="pip install ai-edge-litert")
-        return Availability(True, details={"runtime": runtime.label,
+            fix = ("make a runtime venv: `nox -s runtime-venv -- SPEC` prints the path for "
+                   "python = ..." if self.options.python else "pip install ai-edge-litert")
+            return Availability(False, reason=str(error), fix=fix)
+        return Availability(True, details={"runtime": label,
                                            "cpu": platform.machine(),
                                            "cores": str(os.cpu_count())})
 
@@ -68,11 +84,11 @@ class CpuTarget(InterpreterTarget):
         return self.runtime.label
 
 
-def cpu_xnnpack(**_: Any) -> CpuTarget:
-    return CpuTarget("cpu-xnnpack", use_xnnpack=True,
+def cpu_xnnpack(options: CpuOptions | None = None, *, name: str = "cpu-xnnpack") -> CpuTarget:
+    return CpuTarget(name, use_xnnpack=True, options=options,
                      description="host CPU, LiteRT with the XNNPACK delegate")
 
 
-def cpu_ref(**_: Any) -> CpuTarget:
-    return CpuTarget("cpu-ref", use_xnnpack=False,
+def cpu_ref(options: CpuOptions | None = None, *, name: str = "cpu-ref") -> CpuTarget:
+    return CpuTarget(name, use_xnnpack=False, options=options,
                      description="host CPU, LiteRT builtin kernels without any delegate (control)")

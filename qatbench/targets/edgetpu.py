@@ -1,16 +1,25 @@
 """The Coral Edge TPU: ``edgetpu_compiler`` decides op placement, libedgetpu runs the model.
 
 ``prepare`` compiles the full-integer model and parses what the compiler reports (op
-placement, on-chip/off-chip parameter memory). ``measure`` opens the TPU with the real
-pycoral when it is importable, otherwise through LiteRT with ``libedgetpu.so.1`` as a
-delegate. A host with the compiler but no TPU gets ``compiled`` rows: placement and
-memory, no latency -- a useful report on its own, not an error.
+placement, on-chip/off-chip parameter memory). ``measure`` first finds out which
+libedgetpu will load and whether the chosen TFLite runtime survives it
+(``edgetpu_runtime``: a known-bad pair is ``unavailable`` with the fix, not a SIGSEGV),
+then opens the TPU through pycoral, ``tflite_runtime`` or LiteRT with libedgetpu as a
+delegate (``runtime = "auto"`` picks what the library supports). A host with the
+compiler but no TPU gets ``compiled`` rows: placement and memory, no latency -- a useful
+report on its own, not an error.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from pydantic import Field
 
 from qatbench.targets.base import (
     Availability,
@@ -20,10 +29,21 @@ from qatbench.targets.base import (
     MeasureSpec,
     Prepared,
     Status,
+    TargetUnavailable,
 )
 from qatbench.targets.edgetpu_report import CompilerReport, parse_compiler_output
+from qatbench.targets.edgetpu_runtime import (
+    FIX_MISMATCH,
+    WORKING_MATRIX,
+    EdgeTpuRuntime,
+    RuntimeChoice,
+    as_details,
+    detect,
+    run_detection,
+    with_retries,
+)
 from qatbench.targets.interpreter_target import InterpreterTarget, delegate_kernels
-from qatbench.targets.registry import load_reference
+from qatbench.targets.options import TargetOptions
 from qatbench.targets.runtime import resolve_runtime
 from qatbench.targets.tflite_file import inspect_tflite
 from qatbench.targets.tools import find_tool, run_tool
@@ -31,53 +51,100 @@ from qatbench.targets.tools import find_tool, run_tool
 COMPILER_ENV = "QATBENCH_EDGETPU_COMPILER"
 EDGETPU_LIBRARY = "libedgetpu.so.1"
 INSTALL_COMPILER = (
-    "install the Edge TPU compiler on an x86-64 Linux host: add Coral's apt repository "
+    "install the Edge TPU compiler (16.0, x86-64 Linux only): add Coral's apt repository "
     "(https://coral.ai/software/#debian-packages) and `sudo apt-get install edgetpu-compiler`"
-    f", or set {COMPILER_ENV} to the executable")
+    f", or set {COMPILER_ENV} to the executable. On an ARM board or a Mac, compile in an "
+    "x86-64 Linux container (`docker run --platform linux/amd64 ...` with edgetpu-compiler "
+    "installed, e.g. through a wrapper script named in compiler = ...) or on another host. "
+    "min_runtime_version = \"13\" (`edgetpu_compiler -m 13`) makes models that older "
+    "Edge TPU runtimes load as well")
 INSTALL_RUNTIME = (
-    "to time on the TPU, plug in the Coral accelerator and install its runtime: "
-    "`sudo apt-get install libedgetpu1-std` from Coral's apt repository")
+    "to time on the TPU, plug in the Coral accelerator and install a libedgetpu that "
+    "matches your TFLite runtime. " + WORKING_MATRIX)
 
 
 class NoEdgeTpu(RuntimeError):
     """The model compiled, but no Edge TPU (or no runtime for it) can be opened here."""
 
 
-class EdgeTpuTarget(InterpreterTarget):
-    name = "edgetpu"
-    description = "Coral Edge TPU: edgetpu_compiler placement, pycoral / libedgetpu timing"
+class EdgeTpuOptions(TargetOptions):
+    """``[targets.edgetpu]``: where the TPU is and how to call the compiler."""
 
-    def __init__(self, *, device: str = "usb", compiler: str | None = None,
-                 compile_timeout_s: float = 600, min_runtime_version: str | None = None,
-                 compiler_args: list[str] | None = None,
-                 interpreter_factory: str | None = None) -> None:
-        self.device = device
-        self.compiler = compiler
-        self.compile_timeout_s = compile_timeout_s
-        self.min_runtime_version = min_runtime_version
-        self.compiler_args = list(compiler_args or [])
-        # "module:function(model_path=, device=, threads=)" -> interpreter; for labs with
-        # their own way to open a TPU, and for tests
+    device: str = "usb"  # usb, usb:0, pci:0 (libedgetpu's device string)
+    compiler: str | None = None  # else $QATBENCH_EDGETPU_COMPILER, else PATH
+    compile_timeout_s: float = Field(default=600, gt=0)
+    min_runtime_version: str | None = None  # edgetpu_compiler -m
+    compiler_args: list[str] = Field(default_factory=list)
+    # true on a host that has a TPU: a missing TPU is then `unavailable` (it vanished),
+    # not a `compiled` row; false (the default) suits hosts with only the compiler
+    require_tpu: bool = False
+    # which TFLite runtime applies the delegate; auto: the safest one for the libedgetpu
+    # found (see edgetpu_runtime.compatibility)
+    runtime: RuntimeChoice = "auto"
+    library: str | None = None  # libedgetpu to load; else $QATBENCH_LIBEDGETPU, else soname
+    # a USB accelerator re-enumerates after use: load_delegate fails now and then
+    load_delegate_attempts: int = Field(default=3, ge=1, le=10)
+    load_delegate_backoff_s: float = Field(default=0.5, ge=0, le=30)
+
+
+# model_path=, device=, threads= -> an interpreter; how a test opens a stand-in TPU
+InterpreterFactory = Callable[..., Any]
+
+
+class EdgeTpuTarget(InterpreterTarget):
+    """The Edge TPU. ``interpreter_factory`` is for tests only and unreachable from a
+    config: a configured target always opens the real TPU, so its rows never carry CPU time.
+    """
+
+    description = "Coral Edge TPU: edgetpu_compiler placement, pycoral / libedgetpu timing"
+    takes_device = True
+
+    def __init__(self, options: EdgeTpuOptions | None = None, *, name: str = "edgetpu",
+                 interpreter_factory: InterpreterFactory | None = None) -> None:
+        self.options = options or EdgeTpuOptions()
+        self.name = name
+        self.device = self.options.device
+        self.compiler = self.options.compiler
+        self.compile_timeout_s = self.options.compile_timeout_s
+        self.min_runtime_version = self.options.min_runtime_version
+        self.compiler_args = list(self.options.compiler_args)
         self.interpreter_factory = interpreter_factory
+        self.accuracy_source = f"edgetpu interpreter ({self.device})"
         self._runtime_label = ""
+        self._facts: EdgeTpuRuntime | None = None
+        self._open_extra: dict[str, Any] = {}
+        self._retry_wait_ms = 0.0
 
     # -- availability ----------------------------------------------------------------------
     def probe(self) -> Availability:
+        """The compiler, plus the libedgetpu / runtime facts of the timing child's own
+        interpreter (asked in a child: the library never loads into the orchestrator)."""
+        facts = run_detection(self.options.python or sys.executable, self.options.runtime,
+                              self.options.library)
+        runtime: dict[str, str] = {}
+        if isinstance(facts, str):
+            runtime["runtime_verdict"] = facts
+        else:
+            runtime = as_details(facts)
+            runtime["crash_hint"] = facts.crash_hint()
+            if facts.verdict in ("crashes", "missing"):
+                runtime["runtime_fix"] = FIX_MISMATCH
         tool = find_tool("edgetpu_compiler", COMPILER_ENV, self.compiler)
         if not tool.found:
             return Availability(False, reason=f"edgetpu_compiler not found ({tool.searched})",
-                                fix=INSTALL_COMPILER)
+                                fix=INSTALL_COMPILER, details=runtime)
         version = run_tool([tool.path, "--version"], timeout_s=60)
         report = parse_compiler_output(version.stdout)
         return Availability(True, details={"compiler": str(tool.path),
                                            "version": report.version or "unknown",
-                                           "device": self.device})
+                                           "device": self.device, **runtime})
 
     # -- compile ---------------------------------------------------------------------------
     def _compile(self, model: Path, work: Path) -> tuple[Path, CompilerReport]:
         tool = find_tool("edgetpu_compiler", COMPILER_ENV, self.compiler)
         if not tool.found:
-            raise JobFailed(f"edgetpu_compiler not found ({tool.searched}); {INSTALL_COMPILER}")
+            raise TargetUnavailable(f"edgetpu_compiler not found ({tool.searched}); "
+                                    f"{INSTALL_COMPILER}")
         args: list[Any] = [tool.path, "-s", "-o", work]
         if self.min_runtime_version:
             args += ["-m", self.min_runtime_version]
@@ -117,46 +184,125 @@ class EdgeTpuTarget(InterpreterTarget):
             notes.append(f"{report.ops_on_cpu} of {report.ops_total} ops run on the CPU "
                          "(see the placement table)")
         extra: dict[str, Any] = {"compiler": report.summary(),
-                                 "placement": report.placement_by_status()}
+                                 "placement": report.placement_by_status(),
+                                 # placement depends on the compiler and its -m target
+                                 "fingerprint": {"edgetpu_compiler": report.version or "",
+                                                 "min_runtime": self.min_runtime_version
+                                                 or ""}}
         if notes:
             extra["note"] = "; ".join(notes)
         return Prepared(model=compiled, source=model, ops_total=report.ops_total,
                         ops_on_accelerator=report.ops_on_tpu, extra=extra)
 
     # -- run on the TPU --------------------------------------------------------------------
+    def runtime_facts(self) -> EdgeTpuRuntime:
+        """Which libedgetpu loads here, the TPUs it lists, the runtime chosen (once)."""
+        if self._facts is None:
+            self._facts = detect(self.options.runtime, self.options.library)
+        return self._facts
+
+    def _checked_facts(self) -> EdgeTpuRuntime:
+        """The facts, or why no TPU can be timed: ``NoEdgeTpu`` (a ``compiled`` row) or
+        ``TargetUnavailable`` (a TPU is there but the runtime pair would crash)."""
+        facts = self.runtime_facts()
+        library = facts.library
+        if not library.loaded or library.error:
+            raise NoEdgeTpu(f"cannot load {library.path}: {library.error}; {INSTALL_RUNTIME}")
+        kind = self.device.partition(":")[0]
+        listed = [d for d in library.devices if kind not in ("usb", "pci")
+                  or d.startswith(kind + ":")]
+        if not listed:
+            raise NoEdgeTpu(
+                f"{library.path} ({facts.build_label}) lists no {kind or 'Edge'} TPU "
+                f"(edgetpu_list_devices: {', '.join(library.devices) or 'none'}); check "
+                "`lsusb` for 1a6e:089a or 18d1:9302, `ls /dev/apex_0` for PCIe")
+        if facts.verdict == "missing":
+            raise TargetUnavailable(f"{facts.reason}; {INSTALL_RUNTIME}")
+        if facts.verdict == "crashes":
+            raise TargetUnavailable(f"not timed, because it would crash: {facts.reason}. "
+                                    f"Fix: {FIX_MISMATCH}")
+        return facts
+
     def build_interpreter(self, model: Path, threads: int) -> Any:
-        if self.interpreter_factory:
-            self._runtime_label = self.interpreter_factory
-            factory = load_reference(self.interpreter_factory)
-            return factory(model_path=str(model), device=self.device, threads=threads)
+        if self.interpreter_factory is not None:
+            self._runtime_label = getattr(self.interpreter_factory, "__qualname__", "injected")
+            return self.interpreter_factory(model_path=str(model), device=self.device,
+                                            threads=threads)
+        facts = self._checked_facts()
+        opener: Callable[[], Any]
+        if facts.chosen == "pycoral":
+            from pycoral.utils import edgetpu as coral  # Coral's (or feranick's) pycoral
+
+            def opener() -> Any:
+                return coral.make_interpreter(str(model), device=self.device or None)
+
+            label = facts.runtime_label
+        else:
+            runtime = resolve_runtime(facts.chosen)
+            options = {"device": self.device} if self.device else {}
+
+            def opener() -> Any:
+                delegate = runtime.load_delegate(facts.library.path, options)
+                return runtime.interpreter(str(model), threads=threads, delegates=[delegate])
+
+            label = f"{runtime.label} + {EDGETPU_LIBRARY}"
+        attempts = self.options.load_delegate_attempts
+        waited: list[float] = []
+
+        def sleep(seconds: float) -> None:
+            waited.append(seconds)
+            time.sleep(seconds)
+
         try:
-            from pycoral.utils import edgetpu as coral  # the real pycoral, from Coral's repo
-        except ImportError:
-            coral = None
-        if coral is not None and hasattr(coral, "make_interpreter"):
-            if not coral.list_edge_tpus():
-                raise NoEdgeTpu("pycoral finds no Edge TPU (list_edge_tpus() is empty); "
-                                + INSTALL_RUNTIME)
-            self._runtime_label = "pycoral"
-            return coral.make_interpreter(str(model), device=self.device or None)
-        runtime = resolve_runtime()
-        try:
-            delegate = runtime.load_delegate(EDGETPU_LIBRARY,
-                                             {"device": self.device} if self.device else {})
-        except (ValueError, OSError, RuntimeError) as error:
+            interpreter, errors = with_retries(opener, attempts,
+                                               self.options.load_delegate_backoff_s,
+                                               sleep=sleep)
+        except (ValueError, RuntimeError, OSError) as error:
             raise NoEdgeTpu(f"cannot open an Edge TPU ({self.device}) through "
-                            f"{EDGETPU_LIBRARY}: {error}; {INSTALL_RUNTIME}") from None
-        self._runtime_label = f"{runtime.label} + {EDGETPU_LIBRARY}"
-        return runtime.interpreter(str(model), threads=threads, delegates=[delegate])
+                            f"{facts.library.path} with {label} ({attempts} attempts): "
+                            f"{' '.join(str(error).split())}; {INSTALL_RUNTIME}") from None
+        self._runtime_label = label
+        self._retry_wait_ms = sum(waited) * 1000
+        self._open_extra = {"load_delegate_attempts": len(errors) + 1}
+        if errors:
+            self._open_extra["note"] = (
+                f"load_delegate needed {len(errors) + 1} attempts (a USB accelerator "
+                f"re-enumerates after use); first error: {errors[0]}")
+        return interpreter
+
+    def measurement_extra(self, interpreter: Any) -> dict[str, Any]:
+        if self._facts is None:  # an injected interpreter: nothing was detected
+            return dict(self._open_extra)
+        facts = self._facts.facts()
+        return {**self._open_extra, **facts, "tpus": list(self._facts.library.devices),
+                # the latency depends on the library build and its runtime version
+                "fingerprint": {"libedgetpu": facts["libedgetpu"],
+                                "edgetpu_runtime": facts["edgetpu_runtime"]}}
 
     def measure(self, prepared: Prepared, spec: MeasureSpec) -> Measurement:
         try:
-            return super().measure(prepared, spec)
+            if self.interpreter_factory is None:
+                self.runtime_facts()  # detected before the clock starts: not in init_ms
+            measured = super().measure(prepared, spec)
         except NoEdgeTpu as reason:
+            if self.options.require_tpu:
+                raise TargetUnavailable(
+                    f"no Edge TPU at {self.device!r}, and this target requires one "
+                    f"(require_tpu = true): {reason}. Reconnect the accelerator (check "
+                    "`lsusb` for 18d1:9302 or 1a6e:089a, `ls /dev/apex_0` for PCIe) or set "
+                    "require_tpu = false to get compiled rows") from None
             notes = [str(prepared.extra.get("note", "")), f"compiled only: {reason}"]
+            # placement does not depend on the library, so the facts stay out of the
+            # fingerprint of a compiled row; they are kept for the reader
+            facts = self._facts.facts() if self._facts is not None else {}
             return Measurement(status=Status.COMPILED, device=self.device,
-                               extra={**prepared.extra,
+                               extra={**prepared.extra, **facts,
                                       "note": "; ".join(n for n in notes if n)})
+        if self._retry_wait_ms and measured.init_ms is not None:
+            # the back-off sleeps are ours, not the runtime's interpreter creation
+            measured = dataclasses.replace(
+                measured, init_ms=max(0.0, measured.init_ms - self._retry_wait_ms))
+        return measured
 
     def delegate_label(self, interpreter: Any) -> str:
         return f"edgetpu ({delegate_kernels(interpreter)} kernels)"
@@ -167,10 +313,6 @@ class EdgeTpuTarget(InterpreterTarget):
     def runtime_label(self) -> str:
         return self._runtime_label
 
-    @property
-    def accuracy_source(self) -> str:
-        return f"edgetpu interpreter ({self.device})"
 
-
-def edgetpu(**options: Any) -> EdgeTpuTarget:
-    return EdgeTpuTarget(**options)
+def edgetpu(options: EdgeTpuOptions | None = None, *, name: str = "edgetpu") -> EdgeTpuTarget:
+    return EdgeTpuTarget(options, name=name)

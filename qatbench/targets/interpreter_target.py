@@ -10,20 +10,49 @@ from __future__ import annotations
 import resource
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qatbench.targets.base import EvalSet, Measurement, MeasureSpec, Prepared, Status
+from qatbench.targets.base import (
+    EvalSet,
+    Evaluation,
+    Measurement,
+    MeasureSpec,
+    Prepared,
+    Status,
+)
 from qatbench.targets.inputs import dequantize_output, quantize_for_input, random_input
+from qatbench.targets.runtime import runtime_facts
 from qatbench.targets.timing import time_invocations
 
+PROC_STATUS = Path("/proc/self/status")
+VMHWM_SOURCE = "VmHWM of the measuring process (/proc/self/status)"
+RU_MAXRSS_SOURCE = ("ru_maxrss (no /proc here): may include the high-water mark of the "
+                    "process that started the measurement")
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process (the child that measured) in MiB."""
+
+def peak_memory_mb(status_file: Path = PROC_STATUS) -> tuple[float, str]:
+    """Peak resident memory of this process in MiB, and where the figure comes from.
+
+    ``VmHWM`` belongs to the address space and starts fresh at exec, so it is the
+    measuring child's own. ``ru_maxrss`` is kept across fork and exec on Linux: a child
+    started by a large parent reports the parent's peak (1.5 GB for a 127 KB model), so
+    it is only the fallback where ``/proc`` is missing (macOS, some BSDs).
+    """
+    try:
+        text = status_file.read_text()
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        if line.startswith("VmHWM:"):
+            kib = float(line.split()[1])  # "VmHWM:     41236 kB"
+            return kib / 1024, VMHWM_SOURCE
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+    return (peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024), \
+        RU_MAXRSS_SOURCE
 
 
 def delegate_kernels(interpreter: Any) -> int:
@@ -31,8 +60,8 @@ def delegate_kernels(interpreter: Any) -> int:
     return sum(1 for op in interpreter._get_ops_details() if op["op_name"] == "DELEGATE")
 
 
-def ops_outside_delegate(interpreter: Any) -> dict[str, int]:
-    """Op counts the delegates left to the builtin kernels (what explains a slow model).
+def delegated_op_indices(interpreter: Any) -> set[int]:
+    """Indices of the original ops a delegate took (after allocation).
 
     The node list keeps every original op beside the DELEGATE nodes that replaced some
     of them; an op is covered when it lies between a DELEGATE node's inputs and outputs.
@@ -52,11 +81,32 @@ def ops_outside_delegate(interpreter: Any) -> dict[str, int]:
             covered.add(index)
             stack.extend(producer[t] for t in by_index[index]["inputs"]
                          if t >= 0 and t not in boundary and t in producer)
+    return covered
+
+
+def ops_outside_delegate(interpreter: Any) -> dict[str, int]:
+    """Op counts the delegates left to the builtin kernels (what explains a slow model)."""
+    covered = delegated_op_indices(interpreter)
     counts: dict[str, int] = {}
-    for op in ops:
+    for op in interpreter._get_ops_details():
         if op["op_name"] != "DELEGATE" and op["index"] not in covered:
             counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
     return counts
+
+
+def merge_extra(*parts: Mapping[str, Any]) -> dict[str, Any]:
+    """Later parts win, except ``note`` (joined) and ``fingerprint`` (merged): a
+    compiler's fingerprint from ``prepare`` and the runtime's from ``measure`` both stay."""
+    merged: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if key == "note" and merged.get("note") and value:
+                merged["note"] = f"{merged['note']}; {value}"
+            elif key == "fingerprint" and isinstance(merged.get(key), Mapping):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+    return merged
 
 
 class InterpreterTarget:
@@ -64,6 +114,8 @@ class InterpreterTarget:
 
     name = "interpreter"
     description = ""
+    takes_device = False
+    accuracy_source = "interpreter"
 
     def build_interpreter(self, model: Path, threads: int) -> Any:
         raise NotImplementedError
@@ -92,23 +144,28 @@ class InterpreterTarget:
         for detail in interpreter.get_input_details():
             interpreter.set_tensor(detail["index"], random_input(detail, rng))
         runs = time_invocations(interpreter.invoke, spec)
-        extra = {**prepared.extra, **self.measurement_extra(interpreter)}
+        extra = merge_extra(prepared.extra, self.measurement_extra(interpreter),
+                            {"fingerprint": runtime_facts()})  # this child's Python, numpy
+        peak_mb, peak_source = peak_memory_mb()
+        extra["peak_memory_source"] = peak_source
         if runs.hit_max_duration:
-            extra["note"] = f"stopped at max_s={spec.max_s}s before the run count was met"
+            extra = merge_extra(extra, {"note": f"stopped at max_s={spec.max_s}s before the "
+                                                "run count was met"})
         return Measurement(
             status=Status.OK,
             samples_ms=runs.samples_ms,
             init_ms=init_ms,
             first_inference_ms=runs.first_inference_ms,
-            peak_memory_mb=peak_rss_mb(),
+            peak_memory_mb=peak_mb,
             device=self.device_label(),
             delegate=self.delegate_label(interpreter),
             runtime=self.runtime_label(),
             extra=extra,
         )
 
-    def evaluate(self, prepared: Prepared, data: EvalSet) -> float | None:
-        """Top-1 on this target's own interpreter, one sample per invoke as deployed."""
+    def evaluate(self, prepared: Prepared, data: EvalSet) -> Evaluation | None:
+        """Every output on this target's own interpreter, one sample per invoke as
+        deployed (top-1 scored from them where the inputs carry labels)."""
         interpreter = self.build_interpreter(prepared.model, 1)
         interpreter.allocate_tensors()
         inputs = interpreter.get_input_details()
@@ -121,12 +178,11 @@ class InterpreterTarget:
             raise ValueError(
                 f"eval inputs have shape {data.x.shape[1:]} but the model expects {expected}"
             )
-        correct = 0
-        for x, label in zip(data.x, data.y, strict=True):
+        outputs = []
+        for x in data.x:
             interpreter.set_tensor(input_detail["index"],
                                    quantize_for_input(x[np.newaxis], input_detail))
             interpreter.invoke()
-            logits = dequantize_output(interpreter.get_tensor(output_detail["index"]),
-                                       output_detail)
-            correct += int(np.argmax(logits.reshape(-1)) == int(label))
-        return correct / len(data.y)
+            outputs.append(dequantize_output(interpreter.get_tensor(output_detail["index"]),
+                                             output_detail).reshape(-1))
+        return Evaluation.of_outputs(np.stack(outputs), data)

@@ -1,28 +1,82 @@
 """Targets by name: the built-in ones plus any installed under the ``qatbench.targets``
 entry-point group, so a third-party target plugs in without touching qatbench.
 
-A factory takes the target's options (a ``[targets.NAME]`` table of the run config)
-as keyword arguments and returns a ``Target``.
+A ``[targets.NAME]`` table of the run config holds a target's options. They are checked
+against the target's options model before anything is built (``validate_target_options``),
+so a misspelt key is an error that names the valid ones, never silently ignored.
+
+* A built-in factory is called as ``factory(options_model_instance, name=NAME)``.
+* A plug-in factory is called with the options as keyword arguments, minus ``kind`` and
+  ``python`` (the runner's). If the factory has an ``options_model`` attribute (a
+  subclass of ``TargetOptions``) the options are checked against it first; otherwise
+  any key passes (``PluginOptions``) and the plug-in checks its own.
+* ``kind = "BUILT-IN"`` makes a user-named target: ``[targets.cpu-xnnpack-nightly]
+  kind = "cpu-xnnpack"`` builds a ``cpu-xnnpack`` whose ``name`` is
+  ``cpu-xnnpack-nightly``, with the built-in's options model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from importlib import import_module, metadata
 from typing import Any
 
+from pydantic import BaseModel
+
 from qatbench.targets.base import Target
+from qatbench.targets.options import (
+    RUNNER_KEYS,
+    PluginOptions,
+    TargetOptionsError,
+    validate_options,
+)
+
+__all__ = ["ENTRY_POINT_GROUP", "TargetOptionsError", "UnknownTarget", "create_target",
+           "options_model", "resolve_kind", "target_names", "target_takes_device",
+           "validate_target_options"]
 
 TargetFactory = Callable[..., Target]
 ENTRY_POINT_GROUP = "qatbench.targets"
 
-# name -> "module:function"; imported on use so a host pays only for what it runs.
-_BUILTIN: dict[str, str] = {
-    "cpu-xnnpack": "qatbench.targets.cpu:cpu_xnnpack",
-    "cpu-ref": "qatbench.targets.cpu:cpu_ref",
-    "edgetpu": "qatbench.targets.edgetpu:edgetpu",
-    "nnapi": "qatbench.targets.android:nnapi",
-    "android-cpu": "qatbench.targets.android:android_cpu",
+
+@dataclass(frozen=True)
+class _Builtin:
+    """References imported on use, so a host pays only for the targets it runs."""
+
+    factory: str  # "module:function(options, *, name)"
+    options: str  # "module:OptionsModel"
+    target_class: str  # "module:Class", read for class attributes such as takes_device
+
+
+_BUILTIN: dict[str, _Builtin] = {
+    "cpu-xnnpack": _Builtin("qatbench.targets.cpu:cpu_xnnpack", "qatbench.targets.cpu:CpuOptions",
+                            "qatbench.targets.cpu:CpuTarget"),
+    "cpu-ref": _Builtin("qatbench.targets.cpu:cpu_ref", "qatbench.targets.cpu:CpuOptions",
+                        "qatbench.targets.cpu:CpuTarget"),
+    "edgetpu": _Builtin("qatbench.targets.edgetpu:edgetpu",
+                        "qatbench.targets.edgetpu:EdgeTpuOptions",
+                        "qatbench.targets.edgetpu:EdgeTpuTarget"),
+    "nnapi": _Builtin("qatbench.targets.android:nnapi", "qatbench.targets.android:AndroidOptions",
+                      "qatbench.targets.android:AndroidTarget"),
+    "android-cpu": _Builtin("qatbench.targets.android:android_cpu",
+                            "qatbench.targets.android:AndroidOptions",
+                            "qatbench.targets.android:AndroidTarget"),
+    **{f"litert-{vendor}": _Builtin(
+        f"qatbench.targets.litert_npu:litert_{vendor.replace('-', '_')}",
+        "qatbench.targets.litert_npu:LiteRtNpuOptions",
+        "qatbench.targets.litert_npu:LiteRtNpuTarget")
+       for vendor in ("qualcomm", "mediatek", "google-tensor", "samsung")},
+    "litert-intel": _Builtin("qatbench.targets.litert_npu:litert_intel",
+                             "qatbench.targets.litert_npu:OpenVinoOptions",
+                             "qatbench.targets.litert_npu:OpenVinoTarget"),
+    "litert-openvino-cpu": _Builtin("qatbench.targets.litert_npu:litert_openvino_cpu",
+                                    "qatbench.targets.litert_npu:OpenVinoOptions",
+                                    "qatbench.targets.litert_npu:OpenVinoTarget"),
+    "litert-cpu": _Builtin("qatbench.targets.litert_npu:litert_cpu",
+                           "qatbench.targets.litert_npu:LiteRtCpuOptions",
+                           "qatbench.targets.litert_npu:LiteRtCpuTarget"),
 }
 
 
@@ -47,20 +101,100 @@ def target_names() -> list[str]:
     return [*_BUILTIN, *plugins]
 
 
-def create_target(name: str, options: dict[str, Any] | None = None) -> Target:
-    """Build the target called ``name`` with its options from the run config."""
-    options = options or {}
-    if name in _BUILTIN:
-        return load_reference(_BUILTIN[name])(**options)
-    if ":" in name:  # "package.module:factory": an unpackaged target, e.g. in a lab repo
-        try:
-            return load_reference(name)(**options)
-        except (ImportError, AttributeError) as error:
-            raise UnknownTarget(f"target {name!r} cannot be loaded: {error}") from error
-    plugin = _plugins().get(name)
-    if plugin is None:
+def _is_registered(name: str) -> bool:
+    return name in _BUILTIN or ":" in name or name in _plugins()
+
+
+def resolve_kind(name: str, options: Mapping[str, Any] | None = None) -> str:
+    """The registered target ``name`` stands for: its ``kind`` option, else ``name`` itself.
+
+    >>> resolve_kind("cpu-xnnpack-nightly", {"kind": "cpu-xnnpack"})
+    'cpu-xnnpack'
+    """
+    kind = (options or {}).get("kind")
+    if kind is None:
+        if _is_registered(name):
+            return name
         raise UnknownTarget(
             f"target {name!r} is not registered; known targets: {', '.join(target_names())}. "
-            f"A plug-in registers under the entry-point group {ENTRY_POINT_GROUP!r}."
-        )
-    return plugin.load()(**options)
+            f"Give it `kind = \"<one of those>\"` under [targets.{name}] to reuse a built-in, "
+            f"or register a plug-in under the entry-point group {ENTRY_POINT_GROUP!r}.")
+    if not isinstance(kind, str):
+        raise TargetOptionsError(f"[targets.{name}]: option 'kind' must be a target name, "
+                                 f"got {kind!r}")
+    if kind != name and name in _BUILTIN:
+        raise TargetOptionsError(f"[targets.{name}]: kind = {kind!r} would redefine the "
+                                 f"built-in {name!r}; give the new target its own name")
+    if not _is_registered(kind):
+        raise UnknownTarget(f"[targets.{name}]: kind = {kind!r} is not a registered target; "
+                            f"known targets: {', '.join(target_names())}")
+    return kind
+
+
+def _factory(kind: str) -> Any:
+    if kind in _BUILTIN:
+        return load_reference(_BUILTIN[kind].factory)
+    if ":" in kind:  # "package.module:factory": an unpackaged target, e.g. in a lab repo
+        try:
+            return load_reference(kind)
+        except (ImportError, AttributeError) as error:
+            raise UnknownTarget(f"target {kind!r} cannot be loaded: {error}") from error
+    plugin = _plugins().get(kind)
+    if plugin is None:
+        raise UnknownTarget(f"target {kind!r} is not registered; known targets: "
+                            f"{', '.join(target_names())}")
+    return plugin.load()
+
+
+def options_model(name: str) -> type[BaseModel]:
+    """The options model of the registered target ``name`` (a built-in or a plug-in).
+
+    A plug-in without an ``options_model`` attribute on its factory gets ``PluginOptions``:
+    any key passes and the plug-in checks its own. For a user-named target, ask for
+    ``options_model(resolve_kind(name, options))``.
+    """
+    if name in _BUILTIN:
+        return load_reference(_BUILTIN[name].options)
+    model = getattr(_factory(name), "options_model", None)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return model
+    return PluginOptions
+
+
+def validate_target_options(name: str, options: Mapping[str, Any] | None = None
+                            ) -> BaseModel:
+    """``options`` checked against the model of the target ``name`` stands for.
+
+    Raises ``TargetOptionsError`` naming the target, each unknown key (with the closest
+    valid one) and the valid keys, or pydantic's words for a value of the wrong type.
+    """
+    options = dict(options or {})
+    return validate_options(name, options_model(resolve_kind(name, options)), options)
+
+
+def create_target(name: str, options: Mapping[str, Any] | None = None) -> Target:
+    """Build the target called ``name`` with its (validated) options from the run config."""
+    options = dict(options or {})
+    kind = resolve_kind(name, options)
+    validated = validate_target_options(name, options)
+    factory = _factory(kind)
+    if kind in _BUILTIN:
+        return factory(validated, name=name)
+    keyword = validated.model_dump(exclude=set(RUNNER_KEYS))
+    target = factory(**keyword)
+    if name != kind:
+        with contextlib.suppress(AttributeError):  # a plug-in with a read-only name keeps it
+            target.name = name
+    return target
+
+
+def target_takes_device(name: str, options: Mapping[str, Any] | None = None) -> bool:
+    """Whether the target runs on an attached device (``--device`` applies), without probing.
+
+    Built-ins answer from their class; a plug-in is built (never probed) and asked.
+    """
+    kind = resolve_kind(name, options)
+    if kind in _BUILTIN:
+        return bool(load_reference(_BUILTIN[kind].target_class).takes_device)
+    return bool(getattr(create_target(name, options), "takes_device", False))
+

@@ -1,12 +1,20 @@
 """Find the TFLite interpreter this host has: LiteRT first, the legacy name as a fallback.
 
 ``ai_edge_litert`` is the maintained runtime. ``tflite_runtime`` is its old name and
-breaks on NumPy 2, so it is accepted only on devices that have nothing else.
+breaks on NumPy 2, so it is accepted only on devices that have nothing else -- or when a
+target asks for it (the Edge TPU's ``runtime = "tflite-runtime"``), or when a target's
+``python = ...`` is a venv that has only it (``tflite-runtime`` 2.14 with numpy < 2 is the
+oldest supported). The label names the distribution actually imported
+(``ai-edge-litert-nightly`` provides ``ai_edge_litert`` too), and ``runtime_facts`` the
+Python and numpy beside it: a row records what ran, not what was meant to.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import platform
+import subprocess
 from dataclasses import dataclass
 from importlib import metadata
 from types import ModuleType
@@ -51,19 +59,58 @@ _CANDIDATES = (
 )
 
 
-def resolve_runtime() -> Runtime:
-    """The best interpreter available; raises ``RuntimeMissing`` with the fix otherwise."""
+@functools.cache
+def _distribution(module_name: str, family: str) -> tuple[str, str]:
+    """(distribution, version) that provides ``module_name``'s top-level package."""
+    top = module_name.partition(".")[0]
+    for name in (family, *metadata.packages_distributions().get(top, [])):
+        try:
+            return name, metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return family, "unknown"
+
+
+def resolve_runtime(family: str | None = None) -> Runtime:
+    """The best interpreter available, or the ``family`` asked for (``ai-edge-litert``,
+    ``tflite-runtime``); raises ``RuntimeMissing`` with the fix otherwise."""
     for module_name, package in _CANDIDATES:
+        if family is not None and package != family:
+            continue
         try:
             module = importlib.import_module(module_name)
         except ImportError:
             continue
-        try:
-            version = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            version = "unknown"
-        return Runtime(module=module, package=package, version=version)
+        name, version = _distribution(module_name, package)
+        return Runtime(module=module, package=name, version=version)
+    if family is not None:
+        raise RuntimeMissing(f"{family} is not installed: `pip install {family}`")
     raise RuntimeMissing(
         "no TFLite interpreter is installed: run `pip install ai-edge-litert` "
         "(tflite-runtime is accepted as a fallback on devices without it)"
     )
+
+
+def runtime_facts() -> dict[str, str]:
+    """The Python and numpy of this (timing) process, for the row's fingerprint: a
+    runtime venv differs from the orchestrator in more than the runtime package."""
+    import numpy
+
+    return {"python": platform.python_version(), "numpy": numpy.__version__}
+
+
+def runtime_label_in(python: str, timeout_s: float = 120) -> str:
+    """The runtime label a timing child under ``python`` would record (a target's
+    ``python = ...``), asked of that interpreter; ``RuntimeMissing`` with its own words
+    when it cannot time (no such file, no qatbench or no runtime installed there)."""
+    code = ("from qatbench.targets.runtime import resolve_runtime; "
+            "print(resolve_runtime().label)")
+    try:
+        done = subprocess.run([python, "-c", code], capture_output=True, text=True,
+                              timeout=timeout_s, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise RuntimeMissing(f"python = {python!r} cannot run: {error}") from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeMissing(f"python = {python!r} cannot time models: {last}")
+    return done.stdout.strip().splitlines()[-1]

@@ -55,7 +55,10 @@ def time_invocations(invoke: Callable[[], object], spec: MeasureSpec) -> TimedRu
     >>> len(runs.samples_ms)
     5
     """
-    warmup, warmup_capped = _run_phase(invoke, spec.warmup_runs, spec.warmup_min_s, spec.max_s)
+    # at least one warm-up run even with warmup_runs=0: the first inference (a delegate's
+    # lazy set-up, a USB transfer of the weights) is reported apart, never a sample
+    warmup, warmup_capped = _run_phase(invoke, max(1, spec.warmup_runs), spec.warmup_min_s,
+                                       spec.max_s)
     samples, capped = _run_phase(invoke, spec.min_runs, spec.min_s, spec.max_s)
     if not samples:  # the cap was hit before a single timed run: time one anyway
         samples, _ = _run_phase(invoke, 1, 0.0, float("inf"))

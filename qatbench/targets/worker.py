@@ -4,30 +4,56 @@ Run as ``python -m qatbench.targets.worker JOB.json``. Living in its own process
 point: a delegate that segfaults or a device that hangs takes down only this process,
 and the parent turns that into a ``failed`` row. Only the timing side is imported here,
 so the child starts fast and TensorFlow never shares the CPU with a measurement.
+
+At a job's timeout the parent sends SIGTERM, then SIGKILL after a grace period
+(``QATBENCH_KILL_GRACE_S``). SIGTERM becomes ``JobInterrupted`` here so ``finally``
+blocks run: a phone's benchmark process is killed and pushed files removed.
+
+Evaluation is a bonus on top of a latency row, never a threat to it: loading the eval
+set and scoring run in one guarded block with their own time budget
+(``eval_timeout_s``); a failure or overrun keeps the measurement with a note. Scoring is
+top-1 where the eval set has labels, and always (where the build saved the float32
+model's outputs as ``reference``) agreement with the float model and output SNR, all
+from the outputs the target's own interpreter produced; the predicted class of every
+input goes back too, so two rows can be compared input by input.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
 import json
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
+import numpy as np
+
+from qatbench.targets.agreement import fidelity
 from qatbench.targets.base import (
     EvalSet,
+    Evaluation,
     JobFailed,
+    JobInterrupted,
     JobSkipped,
     Measurement,
     MeasureSpec,
     Prepared,
     ReportedLatency,
     Status,
+    Target,
     TargetUnavailable,
 )
 from qatbench.targets.registry import create_target
+
+DEFAULT_EVAL_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +67,7 @@ class JobRequest:
     spec: dict[str, Any]
     target_options: dict[str, Any] = field(default_factory=dict)
     eval_path: str | None = None
+    eval_timeout_s: float = DEFAULT_EVAL_TIMEOUT_S  # evaluation's own budget, apart from timing
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(dataclasses.asdict(self), indent=2))
@@ -61,6 +88,13 @@ class JobResult:
     ops_on_accelerator: int | None = None
     accuracy_note: str = ""
     accuracy_source: str = ""
+    # against the float32 model's outputs on the same inputs (the eval set's reference)
+    agreement_top1: float | None = None
+    agreement_top5: float | None = None
+    output_snr_db: float | None = None
+    # the predicted class of every eval input, in order: for paired tests (McNemar)
+    predictions: list[int] | None = None
+    eval_digest: str = ""  # which inputs those were (see ``eval_digest``)
 
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
@@ -88,6 +122,104 @@ def _outcome_row(status: Status, error: str, prepared: Prepared | None = None) -
     )
 
 
+class EvaluationTimedOut(BaseException):  # a signal, not an error
+    """Evaluation reached ``eval_timeout_s``; a ``BaseException`` so no target swallows it."""
+
+
+@contextlib.contextmanager
+def _time_budget(seconds: float) -> Iterator[None]:
+    """Raise ``EvaluationTimedOut`` in this thread after ``seconds`` (SIGALRM).
+
+    Python runs the handler between bytecodes: a single long ``invoke()`` finishes first,
+    but the loop over the eval set stops. Without SIGALRM (another thread) there is no
+    budget, only the parent's job timeout.
+    """
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not \
+            threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        raise EvaluationTimedOut
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def eval_digest(data: EvalSet) -> str:
+    """A short hash of the eval inputs: two rows' predictions pair only on the same ones."""
+    digest = hashlib.sha256(np.ascontiguousarray(data.x).tobytes())
+    digest.update(np.ascontiguousarray(data.y).tobytes())
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class EvalOutcome:
+    """Everything evaluation adds to a row (all empty when it failed or did not apply)."""
+
+    top1: float | None = None
+    samples: int | None = None
+    note: str = ""
+    agreement_top1: float | None = None
+    agreement_top5: float | None = None
+    output_snr_db: float | None = None
+    predictions: list[int] | None = None
+    digest: str = ""
+
+
+def _as_evaluation(value: Evaluation | float | None, data: EvalSet) -> Evaluation | None:
+    """A target's answer as an ``Evaluation`` (a bare float: a plug-in's top-1)."""
+    if value is None or isinstance(value, Evaluation):
+        return value
+    return Evaluation(top1=float(value), samples=len(data.y))
+
+
+def _outcome(evaluation: Evaluation, data: EvalSet) -> EvalOutcome:
+    """Top-1 as the target scored it; fidelity and predictions from its outputs."""
+    if evaluation.outputs is None:
+        return EvalOutcome(evaluation.top1, evaluation.samples or len(data.y)
+                           if evaluation.top1 is not None else None,
+                           note="" if data.reference is None else
+                           "agreement with float not measured: this target returns top-1 "
+                           "only, no outputs")
+    outputs = np.asarray(evaluation.outputs).reshape(len(data.x), -1)
+    note, scores = "", None
+    if data.reference is not None:
+        try:
+            scores = fidelity(outputs, data.reference)
+        except ValueError as error:
+            note = f"agreement with float not measured: {error}"
+    return EvalOutcome(
+        top1=evaluation.top1, samples=len(data.x), note=note,
+        agreement_top1=scores.agreement_top1 if scores else None,
+        agreement_top5=scores.agreement_top5 if scores else None,
+        output_snr_db=scores.output_snr_db if scores else None,
+        predictions=[int(c) for c in np.argmax(outputs, axis=-1)], digest=eval_digest(data))
+
+
+def _evaluate(target: Target, prepared: Prepared, eval_path: str, budget_s: float
+              ) -> EvalOutcome:
+    """Top-1, fidelity to the float model and predictions; never raises for what
+    evaluation does."""
+    try:
+        with _time_budget(budget_s):
+            data = EvalSet.load(Path(eval_path))
+            evaluation = _as_evaluation(target.evaluate(prepared, data), data)
+            if evaluation is None:
+                return EvalOutcome()
+            return _outcome(evaluation, data)
+    except EvaluationTimedOut:
+        return EvalOutcome(note=f"evaluation stopped at eval_timeout_s={budget_s:g} s; the "
+                                "latency figures stand")
+    except Exception as error:  # accuracy is a bonus: keep the latency row
+        return EvalOutcome(note=f"evaluation failed: {type(error).__name__}: {error}")
+
+
 def run_job(request: JobRequest) -> JobResult:
     """Prepare, measure and (when data is given) evaluate one model on one target."""
     target = create_target(request.target, request.target_options)
@@ -104,25 +236,32 @@ def run_job(request: JobRequest) -> JobResult:
     except JobFailed as reason:
         return _outcome_row(Status.FAILED, str(reason), prepared)
 
-    accuracy, samples, note = None, None, ""
+    outcome = EvalOutcome()
     if request.eval_path and measurement.status is Status.OK:
-        data = EvalSet.load(Path(request.eval_path))
-        try:
-            accuracy = target.evaluate(prepared, data)
-            samples = len(data.y) if accuracy is not None else None
-        except Exception as error:  # accuracy is a bonus: keep the latency row
-            note = f"evaluation failed: {type(error).__name__}: {error}"
-    source = getattr(target, "accuracy_source", f"{target.name} interpreter")
-    return JobResult(measurement=measurement, accuracy_top1=accuracy, eval_samples=samples,
-                     ops_total=prepared.ops_total, ops_on_accelerator=prepared.ops_on_accelerator,
-                     accuracy_note=note, accuracy_source=source)
+        outcome = _evaluate(target, prepared, request.eval_path, request.eval_timeout_s)
+    return JobResult(measurement=measurement, accuracy_top1=outcome.top1,
+                     eval_samples=outcome.samples, ops_total=prepared.ops_total,
+                     ops_on_accelerator=prepared.ops_on_accelerator,
+                     accuracy_note=outcome.note, accuracy_source=target.accuracy_source,
+                     agreement_top1=outcome.agreement_top1,
+                     agreement_top5=outcome.agreement_top5,
+                     output_snr_db=outcome.output_snr_db, predictions=outcome.predictions,
+                     eval_digest=outcome.digest)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise JobInterrupted(f"stopped by {signal.Signals(signum).name} (the job's timeout)")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     request = JobRequest.load(Path(args[0]))
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         result = run_job(request)
+    except JobInterrupted as stop:  # clean-up ran on the way out; the parent writes the row
+        print(f"qatbench worker: {stop}", file=sys.stderr, flush=True)
+        return 128 + signal.SIGTERM
     except Exception as error:
         detail = "".join(traceback.format_exception(error)[-3:]).strip()
         result = _outcome_row(Status.FAILED, f"{type(error).__name__}: {error}\n{detail}")

@@ -3,48 +3,95 @@ report, plot and history tests (no model needs to run to know the right verdict)
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from qatbench.bench.stats import latency_stats
-from qatbench.bench.store import RunStore
+from qatbench.bench.statistics.stats import latency_stats, repeat_ci
+from qatbench.bench.storage.store import RunStore
 
 
-def write_run(root: Path, run_id: str, rows: list[dict], started_at: str = "") -> Path:
-    """``rows``: dicts with model, variant, target, samples (ms array) and any columns."""
+def _repeats_of(samples: Any) -> list[np.ndarray]:
+    """``samples`` is one array (one repeat) or a list of arrays (one per repeat)."""
+    if samples is None or (not isinstance(samples, np.ndarray) and len(samples) == 0):
+        return []
+    if isinstance(samples, list | tuple) and np.ndim(samples[0]) == 1:
+        return [np.asarray(s, dtype=float) for s in samples]
+    array = np.asarray(samples, dtype=float)
+    return [array] if array.size else []
+
+
+def write_run(root: Path, run_id: str, rows: list[dict], started_at: str = "",
+              git_commit: str = "abc") -> Path:
+    """``rows``: dicts with model, variant, target, samples and any results columns.
+
+    ``samples`` is an array of ms (one repeat) or a list of arrays (K repeats, each its
+    own child process); the row then summarises the pooled samples with its CI from the
+    repeats, as the runner does.
+    """
     store = RunStore.create(root, run_id)
     store.write_json("config.json", {})
     for spec in rows:
         spec = dict(spec)
-        samples = np.asarray(spec.pop("samples", []), dtype=float)
+        repeats = _repeats_of(spec.pop("samples", []))
         row = {"run_id": run_id, "started_at": started_at or run_id, "device": "host",
-               "threads": 1, "status": "ok", "git_commit": "abc", "host": "lab", **spec}
-        if samples.size:
-            s = latency_stats(samples)
+               "threads": 1, "status": "ok", "git_commit": git_commit, "host": "lab",
+               **spec}
+        if repeats:
+            s = latency_stats(np.concatenate(repeats))
             row.update({"latency_ms_min": s.min, "latency_ms_p50": s.p50,
                         "latency_ms_mean": s.mean, "latency_ms_p90": s.p90,
                         "latency_ms_p99": s.p99, "latency_ms_max": s.max,
                         "latency_ms_std": s.std, "latency_ms_p50_ci_low": s.p50_ci_low,
                         "latency_ms_p50_ci_high": s.p50_ci_high, "n_samples": s.n,
-                        "noisy": s.noisy})
-        store.add(row, tuple(samples))
+                        "noisy": s.noisy, "repeats": len(repeats)})
+            if len(repeats) > 1:
+                low, high = repeat_ci(np.array([np.median(r) for r in repeats]))
+                row.update({"latency_ms_p50_ci_low": low, "latency_ms_p50_ci_high": high})
+        for index, samples in enumerate(repeats):
+            store.add(row, tuple(samples), repeat=index, repeat_line={
+                "status": "ok", "started_at": row["started_at"],
+                "latency_ms_p50": float(np.median(samples)),
+                "latency_ms_mean": float(samples.mean()),
+                "latency_ms_std": float(samples.std(ddof=1)) if samples.size > 1 else 0.0,
+                "n_samples": int(samples.size)})
+        if not repeats:
+            store.add(row)
     store.close()
     return store.run_dir
+
+
+def fingerprint(**parts: str) -> dict[str, str]:
+    """The fingerprint columns of a row measured with these parts."""
+    text = json.dumps(parts, sort_keys=True)
+    return {"fingerprint": hashlib.sha256(text.encode()).hexdigest()[:12],
+            "fingerprint_parts": text}
 
 
 def lognormal(median_ms: float, sigma: float, n: int, seed: int) -> np.ndarray:
     return median_ms * np.random.default_rng(seed).lognormal(0.0, sigma, n)
 
 
+def repeated(median_ms: float, shifts: list[float], sigma: float = 0.02, n: int = 200,
+             seed: int = 0) -> list[np.ndarray]:
+    """K repeats whose samples are i.i.d. inside and whose medians differ by ``shifts``
+    (relative: 0.03 = this repeat's process ran 3% slower): a run-level effect."""
+    return [lognormal(median_ms * (1 + shift), sigma, n, seed + index)
+            for index, shift in enumerate(shifts)]
+
+
 def matrix(scale: float, seed: int, sigma: float = 0.02, n: int = 200,
-           size_scale: float = 1.0, qat_top1: float = 0.97) -> list[dict]:
+           size_scale: float = 1.0, qat_top1: float = 0.97, float_ms: float = 0.030,
+           int8_ms: float = 0.012) -> list[dict]:
     """mnist_cnn float32 / qat_int8 on cpu-xnnpack; int8 latency multiplied by ``scale``."""
     return [
         {"model": "mnist_cnn", "variant": "float32", "target": "cpu-xnnpack",
          "size_bytes": 480_000, "accuracy_top1": 0.965,
-         "samples": lognormal(0.030, sigma, n, seed)},
+         "samples": lognormal(float_ms, sigma, n, seed)},
         {"model": "mnist_cnn", "variant": "qat_int8", "target": "cpu-xnnpack",
          "size_bytes": int(126_000 * size_scale), "accuracy_top1": qat_top1,
-         "samples": lognormal(0.012 * scale, sigma, n, seed + 1)},
+         "samples": lognormal(int8_ms * scale, sigma, n, seed + 1)},
     ]

@@ -104,3 +104,61 @@ def test_failed_job_exits_1_and_keeps_the_other_rows(tmp_path: Path, int8_tflite
     assert frame.loc["tests.targets.misbehaving:segfault", "status"] == "failed"
     assert "SIGSEGV" in frame.loc["tests.targets.misbehaving:segfault", "error"]
     assert frame.loc["cpu-ref", "status"] == "ok"
+
+
+@pytest.mark.parametrize("problem", ["config-dir", "config-latin1", "resume-corrupt",
+                                     "out-file", "out-unwritable"])
+def test_bad_inputs_are_one_line_exit_2(tmp_path: Path, problem: str) -> None:
+    """Five inputs that used to end in a traceback."""
+    args = ["run", "--quick", "--models", "digits_cnn"]
+    if problem == "config-dir":
+        args += ["--config", str(tmp_path)]
+        expected = "is a directory"
+    elif problem == "config-latin1":
+        config = tmp_path / "lab.toml"
+        config.write_bytes('[run]\nmodels = ["digits_cnn"]  # caf\xe9\n'.encode("latin-1"))
+        args += ["--config", str(config)]
+        expected = "not UTF-8"
+    elif problem == "resume-corrupt":
+        run_dir = tmp_path / "run"
+        run_dir.mkdir()
+        (run_dir / "config.json").write_text('{"run": {"models": [')
+        args = ["run", "--resume", str(run_dir)]
+        expected = "corrupt"
+    elif problem == "out-file":
+        (tmp_path / "results").write_text("a file")
+        args += ["--out", str(tmp_path / "results")]
+        expected = "is a file"
+    else:
+        args += ["--out", "/sys/qatbench-results"]
+        expected = "cannot"
+    result = qatbench(*args, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_misspelt_target_option_is_exit_2_naming_the_valid_keys(tmp_path: Path) -> None:
+    config = tmp_path / "lab.toml"
+    config.write_text('[run]\ntargets = ["edgetpu"]\n[targets.edgetpu]\nacclerator = "usb"\n')
+    result = qatbench("run", "--config", str(config), cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert "acclerator" in result.stderr and "device" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_resume_keeps_the_shard_it_was_started_with(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps(
+        {"run": {"models": ["digits_cnn"], "shard": [1, 2]}}))
+    result = qatbench("run", "--resume", str(run_dir), "--shard", "2/2", cwd=tmp_path,
+                      timeout=120)
+    assert result.returncode == 2
+    assert "started with --shard 1/2" in result.stderr
+
+
+def test_retry_failed_needs_a_run_to_resume(tmp_path: Path) -> None:
+    result = qatbench("run", "--retry-failed", cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert "--resume" in result.stderr

@@ -43,7 +43,7 @@ def test_tensors_are_matched_to_layers_by_name(tensor: str, expected: str | None
 
 
 def test_worst_layers_reach_the_rows_and_the_report(digits_build) -> None:
-    from qatbench.bench.report import worst_layers_frame
+    from qatbench.bench.presentation.report import worst_layers_frame
 
     artifact = digits_build.variants["qat_int8"]
     top = artifact.worst_layers

@@ -8,13 +8,21 @@ import ctypes
 import os
 import time
 from pathlib import Path
-from typing import Any
 
-from qatbench.targets.base import Availability, EvalSet, Measurement, MeasureSpec, Prepared
+from qatbench.targets.base import (
+    Availability,
+    EvalSet,
+    Evaluation,
+    Measurement,
+    MeasureSpec,
+    Prepared,
+)
 
 
 class _Misbehaving:
     description = "test-only"
+    takes_device = False
+    accuracy_source = "nowhere (test-only)"
 
     def __init__(self, name: str, action: str) -> None:
         self.name = name
@@ -36,23 +44,41 @@ class _Misbehaving:
             time.sleep(3600)
         if self.action == "raise":
             raise RuntimeError("delegate rejected the graph: unsupported op CUSTOM")
+        if self.action in ("slow_eval", "bare_float"):
+            return Measurement(samples_ms=(1.0, 1.1, 0.9))
         raise AssertionError(self.action)
 
-    def evaluate(self, prepared: Prepared, data: EvalSet) -> float | None:
+    def evaluate(self, prepared: Prepared, data: EvalSet) -> Evaluation | None:
+        if self.action == "slow_eval":  # one sample at a time, each slow, as on a tiny board
+            for _ in data.y:
+                time.sleep(0.05)
+            return Evaluation(top1=1.0, samples=len(data.y))
+        if self.action == "bare_float":  # a plug-in written before Evaluation existed
+            return 0.5  # type: ignore[return-value]
         return None
 
 
-def segfault(**_: Any) -> _Misbehaving:
+def segfault() -> _Misbehaving:
     return _Misbehaving("segfault", "segfault")
 
 
-def abort(**_: Any) -> _Misbehaving:
+def abort() -> _Misbehaving:
     return _Misbehaving("abort", "abort")
 
 
-def hang(**_: Any) -> _Misbehaving:
+def hang() -> _Misbehaving:
     return _Misbehaving("hang", "hang")
 
 
-def raises(**_: Any) -> _Misbehaving:
+def raises() -> _Misbehaving:
     return _Misbehaving("raises", "raise")
+
+
+def slow_eval() -> _Misbehaving:
+    """Measures at once, then evaluates far slower than any budget."""
+    return _Misbehaving("slow_eval", "slow_eval")
+
+
+def bare_float() -> _Misbehaving:
+    """Evaluates the old way: top-1 as a bare float."""
+    return _Misbehaving("bare_float", "bare_float")

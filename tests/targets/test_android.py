@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +17,9 @@ import pytest
 
 from qatbench.targets.adb import parse_devices
 from qatbench.targets.android import android_cpu, nnapi
-from qatbench.targets.base import JobFailed, MeasureSpec, Status
+from qatbench.targets.base import JobFailed, MeasureSpec, Status, TargetUnavailable
+from qatbench.targets.registry import create_target
+from qatbench.targets.worker import JobRequest
 from tests.tools.install import install_tool
 
 QUICK = MeasureSpec(warmup_runs=1, warmup_min_s=0, min_runs=5, min_s=0)
@@ -41,6 +45,28 @@ class Phone:
     def files(self, serial: str = "PIXEL7") -> list[Path]:
         root = self.home / "fs" / serial
         return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+    @property
+    def kills(self) -> list[dict]:
+        path = self.home / "kills.log"
+        return [json.loads(line) for line in path.read_text().splitlines()] \
+            if path.exists() else []
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie nobody reaped is not running)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state not in {"Z", "X"}
+
+
+def launched(shell_log: list[list[str]]) -> list[str]:
+    """The benchmark command line the pid-recording ``sh -c`` launcher ran on the phone."""
+    (launch,) = [c for c in shell_log if c[0] == "sh"]
+    assert launch[1] == "-c" and "exec" in launch[2]
+    return launch[3:]
 
 
 @pytest.fixture
@@ -81,7 +107,8 @@ def test_adb_devices_listing_is_parsed() -> None:
 
 def test_nnapi_measures_with_the_phones_properties_and_cleans_up(
         phone: Phone, int8_tflite: Path, tmp_path: Path) -> None:
-    target = nnapi(accelerator="qti-dsp", execution_preference="sustained_speed")
+    target = create_target("nnapi", {"accelerator": "qti-dsp",
+                                     "execution_preference": "sustained_speed"})
     assert target.probe().available
     prepared = prepared_for(target, int8_tflite, tmp_path)
     measurement = target.measure(prepared, QUICK)
@@ -100,8 +127,9 @@ def test_nnapi_measures_with_the_phones_properties_and_cleans_up(
         assert flag in argv
     assert phone.files() == []  # pushed binary and model removed
     commands = [c[0] for c in phone.shell_log if c[0] != "getprop"]
-    assert commands == ["mkdir", "chmod", "/data/local/tmp/qatbench/RUN1/job1/benchmark_model",
-                        "rm"]
+    assert commands == ["mkdir", "chmod", "sh", "rm"]  # finished: nothing to kill
+    assert launched(phone.shell_log)[0] == "/data/local/tmp/qatbench/RUN1/job1/benchmark_model"
+    assert phone.kills == []
 
 
 @pytest.mark.parametrize(("style", "sci"), [("new", "0"), ("old", "1")])
@@ -109,7 +137,7 @@ def test_android_cpu_figures_map_one_to_one(phone: Phone, int8_tflite: Path, tmp
                                             monkeypatch, style: str, sci: str) -> None:
     monkeypatch.setenv("SIM_BM_STYLE", style)
     monkeypatch.setenv("SIM_BM_SCI", sci)
-    target = android_cpu(cpu_mask="f0")
+    target = create_target("android-cpu", {"cpu_mask": "f0"})
     measurement = target.measure(prepared_for(target, int8_tflite, tmp_path),
                                  MeasureSpec(threads=2, warmup_runs=1, warmup_min_s=0,
                                              min_runs=7, min_s=0))
@@ -122,8 +150,8 @@ def test_android_cpu_figures_map_one_to_one(phone: Phone, int8_tflite: Path, tmp
     assert measurement.delegate == "xnnpack"
     assert "--use_xnnpack=true" in (tmp_path / "bm_argv.log").read_text()
     assert "--num_threads=2" in (tmp_path / "bm_argv.log").read_text()
-    (pinned,) = [c for c in phone.shell_log if c[0] == "taskset"]
-    assert pinned[1] == "f0" and pinned[2].endswith("/benchmark_model")
+    pinned = launched(phone.shell_log)
+    assert pinned[:2] == ["taskset", "f0"] and pinned[2].endswith("/benchmark_model")
 
 
 def test_nnapi_delegate_failure_is_failed_with_the_tools_errors(
@@ -195,12 +223,87 @@ def test_real_adb_with_no_phone_lists_nothing(monkeypatch) -> None:
     assert "no Android device attached" in nnapi().probe().message()
 
 
-def test_a_device_vanishing_mid_run_fails_the_job_and_says_so(
+def test_a_device_gone_between_commands_makes_the_target_unavailable(
         phone: Phone, int8_tflite: Path, tmp_path: Path) -> None:
     phone.set({"PIXEL7": {**PIXEL, "vanish_after": 8}})  # 5 getprops, mkdir, 2 pushes ...
     target = android_cpu()
-    with pytest.raises(JobFailed, match="PIXEL7 is gone"):
+    with pytest.raises(TargetUnavailable, match=r"PIXEL7 is gone.*adb devices"):
         target.measure(prepared_for(target, int8_tflite, tmp_path), QUICK)
+
+
+def test_a_device_vanishing_during_the_run_makes_the_target_unavailable(
+        phone: Phone, int8_tflite: Path, tmp_path: Path) -> None:
+    phone.set({"PIXEL7": {**PIXEL, "vanish_during_run": True}})  # adb exits 255, no word
+    target = android_cpu()
+    with pytest.raises(TargetUnavailable, match=r"PIXEL7 vanished.*reconnect"):
+        target.measure(prepared_for(target, int8_tflite, tmp_path), QUICK)
+
+
+def test_a_phone_unplugged_before_the_job_is_unavailable_not_failed(
+        phone: Phone, int8_tflite: Path, tmp_path: Path) -> None:
+    target = create_target("nnapi", {"device": "PIXEL7"})
+    prepared = prepared_for(target, int8_tflite, tmp_path)
+    phone.set({"PIXEL7": {**PIXEL, "state": "gone"}})
+    with pytest.raises(TargetUnavailable, match="PIXEL7 is not attached"):
+        target.measure(prepared, QUICK)
+    phone.set({"PIXEL7": {**PIXEL, "state": "offline"}})
+    with pytest.raises(TargetUnavailable, match=r"offline.*adb reconnect"):
+        target.measure(prepared, QUICK)
+
+
+@pytest.mark.parametrize("line", [
+    "INFO: Replacing 1 out of 1 node(s) with delegate (not_found) node, yielding 1 partitions",
+    "error: device 'not_found' not found",  # stdout is the benchmark's, whatever it says
+    "ERROR: Could not open labels file /data/local/tmp/labels.txt: not found"])
+def test_benchmark_output_is_never_taken_for_an_adb_error(
+        phone: Phone, int8_tflite: Path, tmp_path: Path, monkeypatch, line: str) -> None:
+    monkeypatch.setenv("SIM_BM_LOG_LINE", line)
+    target = android_cpu()
+    measurement = target.measure(prepared_for(target, int8_tflite, tmp_path), QUICK)
+    assert measurement.status is Status.OK
+    assert measurement.reported is not None and measurement.reported.n_samples >= 5
+
+
+def test_a_run_past_its_timeout_is_killed_on_the_phone_by_its_pid(
+        phone: Phone, int8_tflite: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SIM_BM_HANG", "60")
+    monkeypatch.setenv("SIM_BM_PID_LOG", str(tmp_path / "bm.pid"))
+    target = create_target("android-cpu", {"timeout_s": 3})
+    with pytest.raises(JobFailed, match=r"did not finish in 3 s.*killed benchmark_model"):
+        target.measure(prepared_for(target, int8_tflite, tmp_path), QUICK)
+    (pid,) = (tmp_path / "bm.pid").read_text().split()
+    assert phone.kills == [{"serial": "PIXEL7", "pid": pid, "signal": "SIGTERM",
+                            "found": True}]
+    assert not running(int(pid))
+    assert phone.files() == []
+    assert all("pkill" not in c and "killall" not in c for c in phone.shell_log)
+
+
+def test_an_interrupted_worker_kills_the_phones_process_and_cleans_up(
+        phone: Phone, int8_tflite: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SIM_BM_HANG", "60")
+    monkeypatch.setenv("SIM_BM_PID_LOG", str(tmp_path / "bm.pid"))
+    work = tmp_path / "results" / "RUN1" / "jobs" / "job1"
+    request = JobRequest(target="android-cpu", model=str(int8_tflite), work_dir=str(work),
+                         result_path=str(work / "result.json"),
+                         spec={"warmup_runs": 1, "warmup_min_s": 0, "min_runs": 5, "min_s": 0})
+    work.mkdir(parents=True)
+    request.save(work / "job.json")
+    child = subprocess.Popen([sys.executable, "-m", "qatbench.targets.worker",
+                              str(work / "job.json")], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "bm.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (pid,) = (tmp_path / "bm.pid").read_text().split()
+    assert running(int(pid))
+    child.send_signal(signal.SIGTERM)  # what the runner does at the job's timeout
+    _, stderr = child.communicate(timeout=30)
+    assert child.returncode == 128 + signal.SIGTERM, stderr
+    assert "stopped by SIGTERM" in stderr
+    assert [k["pid"] for k in phone.kills] == [pid]
+    assert not running(int(pid))
+    assert phone.files() == []
+    assert not (work / "result.json").exists()  # the runner writes the timeout row
 
 
 def test_a_failed_push_fails_the_job_and_cleans_up(phone: Phone, int8_tflite: Path,
@@ -219,14 +322,14 @@ def test_hostile_names_and_options_run_nothing_extra(phone: Phone, int8_tflite: 
     work = tmp_path / "results" / "RUN; reboot" / "jobs" / "job 'x'"
     work.mkdir(parents=True)
     # config values reach the device shell as they are: only quoting keeps them inert
-    target = nnapi(accelerator="qti-dsp; reboot", extra_flags=["--profiling_output_csv_file="
-                                                               "/sdcard/a b;id"])
+    target = create_target("nnapi", {"accelerator": "qti-dsp; reboot", "extra_flags": [
+        "--profiling_output_csv_file=/sdcard/a b;id"]})
     measurement = target.measure(target.prepare(hostile, work), QUICK)
     assert measurement.status is Status.OK
     names = [c[0] for c in phone.shell_log if c[0] != "getprop"]
-    assert names[:2] == ["mkdir", "chmod"] and names[-1] == "rm"
-    assert len(names) == 4 and names[2].endswith("/benchmark_model")
-    run = next(c for c in phone.shell_log if c[0].endswith("/benchmark_model"))
+    assert names == ["mkdir", "chmod", "sh", "rm"]
+    run = launched(phone.shell_log)
+    assert run[0].endswith("/benchmark_model")
     assert "--nnapi_accelerator_name=qti-dsp; reboot" in run  # one word, as given
     assert "--profiling_output_csv_file=/sdcard/a b;id" in run
     assert not (phone.home / "fs" / "PIXEL7" / "PWNED").exists()
@@ -246,6 +349,11 @@ def test_bench_on_the_phone_end_to_end_with_host_accuracy(phone: Phone, digits_b
     frame = pd.read_parquet(run_dir / "results.parquet")
     assert set(frame["status"]) == {"ok"}
     assert set(frame["device"]) == {"Google Pixel 7 (PIXEL7)"}
-    assert frame["latency_ms_mean"].notna().all()
-    assert (frame["speedup_basis"].dropna() == "p50").all()
+    assert len(frame) == 4  # 2 files x 2 targets, none dropped
+    # nullable columns: a comparison with NA is NA, which .all() would skip -- fill False
+    assert frame["latency_ms_mean"].gt(0).fillna(False).all()
+    assert frame["latency_ms_p50"].gt(0).fillna(False).all()
+    # each file is its own model: the float32 rows compare with themselves, on the p50
+    floats = frame[frame["variant"] == "float32"]
+    assert len(floats) == 2 and floats["speedup_basis"].eq("p50").fillna(False).all()
     assert phone.files() == []

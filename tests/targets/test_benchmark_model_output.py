@@ -103,3 +103,57 @@ def test_partial_delegation_and_unknown_lines() -> None:
         "executed by the delegate w/ 3 delegate kernels.\n")
     assert out.delegation_of("NNAPI").kernels == 3
     assert out.timed is None and not out.failed
+
+
+BENCHMARK_LOGS = sorted(FIXTURES.glob("benchmark_model_*.txt"))
+
+
+def test_there_are_real_benchmark_logs_to_parse() -> None:
+    assert len(BENCHMARK_LOGS) >= 3
+
+
+@pytest.mark.parametrize("path", BENCHMARK_LOGS, ids=lambda path: path.name)
+def test_every_real_log_gives_figures_or_a_stated_failure(path: Path) -> None:
+    out = parse_benchmark_output(path.read_text())
+    if out.failed:
+        assert out.errors and out.timed is None
+        return
+    assert out.timed is not None or out.profiled_runs is not None
+    if out.timed is not None:  # the timed line is the one the summary's average names
+        assert out.timed.count > 0 and out.timed.avg == pytest.approx(out.inference_avg_us)
+        assert out.timed.min <= out.timed.avg <= out.timed.max
+
+
+@pytest.mark.parametrize("path", [p for p in BENCHMARK_LOGS
+                                  if parse_benchmark_output(p.read_text()).timed],
+                         ids=lambda path: path.name)
+def test_a_published_tail_without_the_warmup_line_keeps_the_timed_figures(path: Path) -> None:
+    full = parse_benchmark_output(path.read_text())
+    lines = path.read_text().splitlines()
+    warmup_at = next(i for i, line in enumerate(lines)
+                     if "count=" in line and not line.startswith("#"))
+    assert parse_benchmark_output(lines[warmup_at]).stats == [full.warmup]
+    tail = parse_benchmark_output("\n".join(lines[warmup_at + 1:]))
+    assert tail.warmup is None  # not in the tail: not guessed from the timed line
+    assert tail.timed is not None and tail.timed == full.timed
+    assert tail.inference_avg_us == full.inference_avg_us
+
+
+def test_op_profiling_timings_are_kept_apart_from_the_result() -> None:
+    out = parse_benchmark_output(
+        fixture("benchmark_model_android_mi11_nnapi_qti_gpu_op_profiling.txt"))
+    assert out.profiled_init == StatsLine(count=1, first=967410, curr=967410, min=967410,
+                                          max=967410, avg=967410, std=0.0)
+    runs = out.profiled_runs
+    assert (runs.count, runs.first, runs.min, runs.max, runs.avg, runs.std) == (
+        50, 165973, 151326, 178235, 164609, 5818)
+    assert out.timed is None and out.warmup is None  # the profiler's totals are not results
+    assert not out.failed and out.errors == []
+
+
+def test_without_a_summary_order_decides_and_a_lone_line_stays_unassigned() -> None:
+    two = parse_benchmark_output("count=1 curr=900\ncount=5 first=1 curr=1 min=1 max=2 "
+                                 "avg=1.2 std=0\n")
+    assert (two.warmup.count, two.timed.count) == (1, 5)
+    lone = parse_benchmark_output("INFO: count=5 first=1 curr=1 min=1 max=2 avg=1.2 std=0\n")
+    assert lone.timed is None and lone.warmup is None and len(lone.stats) == 1

@@ -65,8 +65,9 @@ def test_on_target_top1_matches_keras(digits_build, variant: str, tmp_path: Path
     artifact = digits_build.variants[variant]
     data = EvalSet.load(Path(digits_build.eval_path))
     target = cpu_xnnpack()
-    top1 = target.evaluate(target.prepare(Path(artifact.path), tmp_path), data)
-    assert top1 is not None
+    evaluation = target.evaluate(target.prepare(Path(artifact.path), tmp_path), data)
+    assert evaluation is not None and evaluation.top1 is not None
+    top1 = evaluation.top1
     # int8 inputs are quantized with the model's own scale: top-1 stays near Keras's.
     assert abs(top1 - artifact.keras_top1) <= 0.03
 

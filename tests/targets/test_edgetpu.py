@@ -12,8 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from qatbench.targets.base import JobFailed, JobSkipped, MeasureSpec, Status
-from qatbench.targets.edgetpu import EdgeTpuTarget
+from qatbench.targets.base import JobFailed, JobSkipped, MeasureSpec, Status, TargetUnavailable
+from qatbench.targets.edgetpu import EdgeTpuOptions, EdgeTpuTarget
+from qatbench.targets.registry import TargetOptionsError, create_target
+from tests.targets.edgetpu_doubles import cpu_backed_tpu
 from tests.tools.install import install_tool
 
 QUICK = MeasureSpec(warmup_runs=1, warmup_min_s=0, min_runs=5, min_s=0)
@@ -44,7 +46,7 @@ def test_probe_reports_the_compiler_version(compiler: Path) -> None:
 
 def test_prepare_compiles_and_reads_the_placement(compiler: Path, int8_tflite: Path,
                                                   tmp_path: Path) -> None:
-    target = EdgeTpuTarget(min_runtime_version="13")
+    target = EdgeTpuTarget(EdgeTpuOptions(min_runtime_version="13"))
     prepared = target.prepare(int8_tflite, tmp_path / "work")
     assert prepared.model == tmp_path / "work" / f"{int8_tflite.stem}_edgetpu.tflite"
     assert prepared.ops_total == prepared.ops_on_accelerator > 0
@@ -57,13 +59,27 @@ def test_prepare_compiles_and_reads_the_placement(compiler: Path, int8_tflite: P
 
 def test_without_a_tpu_the_row_is_compiled_not_failed(compiler: Path, int8_tflite: Path,
                                                       tmp_path: Path) -> None:
-    target = EdgeTpuTarget(device="usb:0")
+    target = create_target("edgetpu", {"device": "usb:0"})
     prepared = target.prepare(int8_tflite, tmp_path / "work")
     measurement = target.measure(prepared, QUICK)
     assert measurement.status is Status.COMPILED
     assert measurement.samples_ms == ()
     assert "libedgetpu.so.1" in measurement.extra["note"]
     assert measurement.extra["placement"]
+
+
+def test_a_required_tpu_that_is_missing_makes_the_target_unavailable(
+        compiler: Path, int8_tflite: Path, tmp_path: Path) -> None:
+    target = create_target("edgetpu", {"device": "usb:0", "require_tpu": True})
+    prepared = target.prepare(int8_tflite, tmp_path / "work")
+    with pytest.raises(TargetUnavailable, match=r"no Edge TPU at 'usb:0'.*Reconnect"):
+        target.measure(prepared, QUICK)
+
+
+def test_the_test_only_interpreter_factory_is_not_a_config_option() -> None:
+    with pytest.raises(TargetOptionsError, match="unknown option 'interpreter_factory'"):
+        create_target("edgetpu", {"interpreter_factory": "tests.targets.edgetpu_doubles:"
+                                                         "cpu_backed_tpu"})
 
 
 def test_float32_is_skipped_and_mixed_models_too(compiler: Path, float_tflite: Path,
@@ -89,7 +105,7 @@ def test_a_hung_compiler_is_stopped_at_the_timeout(compiler: Path, int8_tflite: 
                                                    tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("SIM_EDGETPU_HANG", "30")
     with pytest.raises(JobFailed, match="did not finish in 2 s"):
-        EdgeTpuTarget(compile_timeout_s=2).prepare(int8_tflite, tmp_path / "work")
+        EdgeTpuTarget(EdgeTpuOptions(compile_timeout_s=2)).prepare(int8_tflite, tmp_path / "work")
 
 
 def test_injected_interpreter_times_and_evaluates_on_the_compiled_model(
@@ -97,16 +113,16 @@ def test_injected_interpreter_times_and_evaluates_on_the_compiled_model(
     from qatbench.targets.base import EvalSet
 
     monkeypatch.setenv("EDGETPU_DOUBLE_RECORD", str(tmp_path / "opened.jsonl"))
-    target = EdgeTpuTarget(device="pci:0",
-                           interpreter_factory="tests.targets.edgetpu_doubles:cpu_backed_tpu")
+    target = EdgeTpuTarget(EdgeTpuOptions(device="pci:0"), interpreter_factory=cpu_backed_tpu)
     prepared = target.prepare(Path(digits_build.variants["qat_int8"].path), tmp_path / "w")
     measurement = target.measure(prepared, QUICK)
     assert measurement.status is Status.OK
     assert len(measurement.samples_ms) >= 5
     assert measurement.first_inference_ms is not None
     assert measurement.device == "pci:0"
-    accuracy = target.evaluate(prepared, EvalSet.load(Path(digits_build.eval_path)))
-    assert accuracy is not None and accuracy > 0.8
+    evaluation = target.evaluate(prepared, EvalSet.load(Path(digits_build.eval_path)))
+    assert evaluation is not None and evaluation.top1 is not None and evaluation.top1 > 0.8
+    assert evaluation.outputs is not None and len(evaluation.outputs) == evaluation.samples
     opened = [json.loads(line) for line in (tmp_path / "opened.jsonl").read_text().splitlines()]
     assert {o["model"] for o in opened} == {str(prepared.model)}  # the compiled file
     assert {o["device"] for o in opened} == {"pci:0"}

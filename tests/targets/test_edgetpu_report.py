@@ -145,3 +145,22 @@ def test_unknown_lines_are_harmless_and_missing_figures_stay_none() -> None:
     assert report.version == "16.0.1"
     assert report.input_size_bytes is None and report.ops_total is None
     assert report.succeeded is None
+
+
+COMPILER_LOGS = sorted(FIXTURES.glob("edgetpu_compiler_*.txt"))
+
+
+def test_there_are_real_compiler_logs_to_parse() -> None:
+    assert len(COMPILER_LOGS) >= 2
+
+
+@pytest.mark.parametrize("path", COMPILER_LOGS, ids=lambda path: path.name)
+def test_every_real_compiler_log_gives_consistent_counts(path: Path) -> None:
+    report = parse_compiler_output(path.read_text()).resolve_counts()
+    assert report.version and report.version[:2] in {"15", "16"}
+    assert report.ops_total is not None and report.ops_total > 0
+    assert report.ops_on_tpu is not None and report.ops_on_cpu is not None
+    assert report.ops_on_tpu + report.ops_on_cpu == report.ops_total
+    assert report.succeeded is not False and not report.errors
+    if report.placement:  # the per-op table, when the log has one, sums to the total
+        assert sum(r["count"] for r in report.placement_by_status()) == report.ops_total

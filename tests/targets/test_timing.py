@@ -33,3 +33,11 @@ def test_maximum_duration_caps_the_run() -> None:
     assert time.monotonic() - start < 2.0
     assert runs.hit_max_duration
     assert 1 <= len(runs.samples_ms) < 1000
+
+
+def test_the_first_inference_is_never_a_sample_even_without_warm_up() -> None:
+    calls: list[int] = []
+    runs = time_invocations(lambda: calls.append(1),
+                            MeasureSpec(warmup_runs=0, warmup_min_s=0, min_runs=3, min_s=0))
+    assert len(calls) == 4 and len(runs.samples_ms) == 3
+    assert runs.first_inference_ms == runs.warmup_ms[0]

@@ -8,6 +8,12 @@ Knobs (environment):
   SIM_BM_ACCELERATORS  comma list for "NNAPI accelerators available"
   SIM_BM_FAIL_EXIT     exit status after "Benchmarking failed." (default 0: not always non-zero)
   SIM_BM_ARGV_LOG      append the command line to this file
+  SIM_BM_PID_LOG       append this process's pid (what `kill PID` on the phone must reach)
+  SIM_BM_HANG          sleep this many seconds before the warm-up (a stuck delegate)
+  SIM_BM_PROFILE_OVERHEAD_US  with --enable_op_profiling=true: the profiler's cost per op
+                       and run (default 20), added to every profiled run as the real one adds it
+  SIM_BM_LOG_LINE      print this line after loading the model (e.g. a model whose op or
+                       file names contain words such as "not found")
 """
 
 from __future__ import annotations
@@ -42,13 +48,16 @@ def stats_line(samples_us: list[float], warmup: bool) -> str:
     return text
 
 
-def run_phase(interpreter, runs: int, min_s: float, max_s: float) -> list[float]:
+def run_phase(interpreter, runs: int, min_s: float, max_s: float, overhead_s: float = 0.0
+              ) -> list[float]:
     samples, start = [], time.perf_counter()
     while len(samples) < runs or time.perf_counter() - start < min_s:
         if time.perf_counter() - start > max_s:
             break
         t0 = time.perf_counter_ns()
         interpreter.invoke()
+        if overhead_s:
+            time.sleep(overhead_s)
         samples.append((time.perf_counter_ns() - t0) / 1000)
     return samples
 
@@ -57,6 +66,9 @@ def main(argv: list[str]) -> int:
     if os.environ.get("SIM_BM_ARGV_LOG"):
         with open(os.environ["SIM_BM_ARGV_LOG"], "a") as handle:
             handle.write(" ".join(argv) + "\n")
+    if os.environ.get("SIM_BM_PID_LOG"):
+        with open(os.environ["SIM_BM_PID_LOG"], "a") as handle:
+            handle.write(f"{os.getpid()}\n")
     flags = dict(a[2:].split("=", 1) for a in argv if a.startswith("--") and "=" in a)
     graph = flags.get("graph", "")
     threads = int(flags.get("num_threads", "1"))
@@ -79,6 +91,8 @@ def main(argv: list[str]) -> int:
         print(f"ERROR: Failed to mmap model {graph}")
         return 1
     say(f"Loaded model {graph}")
+    if os.environ.get("SIM_BM_LOG_LINE"):
+        print(os.environ["SIM_BM_LOG_LINE"])
     print("INFO: Initialized TensorFlow Lite runtime.")
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
@@ -128,11 +142,18 @@ def main(argv: list[str]) -> int:
     max_s = float(flags.get("max_secs", "150"))
     say(f"Running benchmark for at least {warmup_runs} iterations and at least {warmup_s:g} "
         f"seconds but terminate if exceeding {max_s:g} seconds.")
-    warm = run_phase(interpreter, warmup_runs, warmup_s, max_s)
+    sys.stdout.flush()
+    time.sleep(float(os.environ.get("SIM_BM_HANG", "0")))
+    profiling = flags.get("enable_op_profiling") == "true"
+    overhead_s = 0.0
+    if profiling:
+        overhead_s = float(os.environ.get("SIM_BM_PROFILE_OVERHEAD_US", "20")) * 1e-6 * len(
+            interpreter._get_ops_details())
+    warm = run_phase(interpreter, warmup_runs, warmup_s, max_s, overhead_s)
     say(stats_line(warm, True))
     say(f"Running benchmark for at least {runs} iterations and at least {min_s:g} seconds but "
         f"terminate if exceeding {max_s:g} seconds.")
-    timed = run_phase(interpreter, runs, min_s, max_s)
+    timed = run_phase(interpreter, runs, min_s, max_s, overhead_s)
     say(stats_line(timed, False))
     avg = (lambda v: f"{v:g}") if SCI else (lambda v: f"{v:.0f}")
     say(f"Inference timings in us: Init: {init_us:.0f}, First inference: {warm[0]:.0f}, "
@@ -149,7 +170,77 @@ def main(argv: list[str]) -> int:
             say(f"Overall peak memory footprint (MB) via periodic monitoring: {peak:.3f}")
     else:
         say(f"Peak memory footprint (MB): init={peak * 0.8:.3f} overall={peak:.3f}")
+    if profiling:
+        print_op_profile(graph, threads, xnnpack, use_nnapi and mode, init_us, timed)
     return 0
+
+
+TABLE_HEADER = ("\t             [node type]\t          [start]\t  [first]\t [avg ms]\t     [%]\t"
+                "  [cdf%]\t  [mem KB]\t[times called]\t[Name]")
+
+
+def _table_row(kind: str, start: float, first: float, avg: float, percent: float, cdf: float,
+               name: str) -> str:
+    return (f"\t{kind:>24}\t{start:>17.3f}\t{first:>9.3f}\t{avg:>9.3f}\t{percent:>7.3f}%\t"
+            f"{cdf:>7.3f}%\t{0.0:>10.3f}\t{1:>9}\t{name}")
+
+
+def print_op_profile(graph: str, threads: int, xnnpack: bool, nnapi_mode: str | bool,
+                     init_us: float, timed: list[float]) -> None:
+    """The op tables the real tool prints with --enable_op_profiling=true (shaped as the
+    Mi 11 fixture), with per-op times measured on the host by cutting the model."""
+    import tempfile
+    from pathlib import Path
+
+    from qatbench.targets.base import MeasureSpec
+    from qatbench.targets.op_profile import profile_on_host
+    from qatbench.targets.runtime import resolve_runtime
+
+    with tempfile.TemporaryDirectory() as work:
+        profile = profile_on_host(resolve_runtime(), Path(graph), Path(work),
+                                  MeasureSpec(threads=threads, min_runs=5, min_s=0.01,
+                                              warmup_min_s=0.0), use_delegate=xnnpack)
+    delegate = "TfLiteXNNPackDelegate" if xnnpack else "TfLiteNnapiDelegate"
+    ops = list(profile.ops)
+    half = len(ops) // 2
+    rows: list[tuple[str, float, str]] = []  # node type, avg ms, name
+    for position, op in enumerate(ops):
+        taken = op.delegated if xnnpack else (
+            nnapi_mode == "complete" or (nnapi_mode == "partial" and position < half))
+        ms = op.p50_ms or 0.0
+        if taken and rows and rows[-1][0] == delegate:
+            kind, total, names = rows[-1]
+            rows[-1] = (kind, total + ms, names[:-1] + f", {op.name}]")
+        else:
+            rows.append((delegate if taken else op.op_type, ms, f"[{op.name}]"))
+    total = sum(ms for _, ms, _ in rows) or 1.0
+    table, start = [], 0.0
+    for node, (kind, ms, names) in enumerate(rows):
+        table.append((kind, start, ms, 100 * ms / total, 0.0, f"{names}:{node}"))
+        start += ms
+    print("Profiling Info for Benchmark Initialization:")
+    print("============================== Run Order ==============================")
+    print(TABLE_HEADER)
+    print(_table_row("AllocateTensors", 0.0, init_us / 1000, init_us / 1000, 100.0, 100.0,
+                     "AllocateTensors/0"))
+    print(f"\nTimings (microseconds): count=1 curr={init_us:.0f}\nMemory (bytes): count=0\n")
+    print("Operator-wise Profiling Info for Regular Benchmark Runs:")
+    for title, order in (("Run Order", table),
+                         ("Top by Computation Time", sorted(table, key=lambda r: -r[2]))):
+        print(f"============================== {title} ==============================")
+        print(TABLE_HEADER)
+        cumulative = 0.0  # each table's cdf runs down that table's own order
+        for kind, start, ms, percent, _, name in order:
+            cumulative += percent
+            print(_table_row(kind, start, ms, ms, percent, cumulative, name))
+        print()
+    print(f"Number of nodes executed: {len(table)}")
+    data = np.asarray(timed)
+    print(f"Timings (microseconds): count={data.size} first={data[0]:.0f} curr={data[-1]:.0f} "
+          f"min={data.min():.0f} max={data.max():.0f} avg={data.mean():.0f} "
+          f"std={data.std():.0f}")
+    print("Memory (bytes): count=0")
+    print(f"{len(table)} nodes observed")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,310 @@
+"""The regression gate's own error rates on this machine, measured, not asserted.
+
+Run from the repository root (needs the ``qat`` extra only to *build* the test models;
+timing uses ``qatbench bench`` like any user):
+
+    python benchmarks/gate_error_rates.py                # full: ~15–20 min on 2 cores
+    python benchmarks/gate_error_rates.py --quick        # a few minutes, wide intervals
+
+What it does:
+
+1. Builds float32 .tflite models with TensorFlow: ``chain20`` (20 conv blocks at
+   28×28×32, ~3 ms, MobileNetV2-like), ``chain21``/``chain22``/``chain24`` (the same
+   plus 1, 2, 4 blocks: about 5%, 10%, 20% slower) and ``tiny`` (one small conv and a
+   dense layer, ~10 µs).
+2. Measures what the extra blocks really cost: one long interleaved reference run of
+   the chains (``--reference-repeats`` repeats each), not rescaled samples.
+3. A/A: ``--runs`` independent ``qatbench bench --repeats K`` runs of all models, each
+   in its own process. Every ordered pair of runs is gated, model by model:
+   a ``slower``/``faster`` verdict on identical code is a false alarm. Detection: BASE
+   = ``chain20`` of run i, CURRENT = ``chainNN`` of run j (i ≠ j), renamed to match.
+4. The noise floor: per model, the largest change of the gate's estimate between two
+   runs of identical code, with K = 1 (repeat 0 of each run) and with K repeats.
+   Rates are reported twice: with the built-in default floor, and with a floor measured
+   on the first half of the runs and applied to pairs of the second half (so the floor
+   is never judged on the runs it came from).
+5. Prints the rates with Wilson 95% intervals, the date, the machine and K, and writes
+   them with the floor measured on all runs to ``--floor-file`` (default
+   ``results/noise-floor.json``: the file ``qatbench compare`` reads for runs under
+   ``results/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from qatbench.bench.statistics.compare import GateSettings, compare_runs
+from qatbench.bench.statistics.noise import SCHEMA, FloorEntry, NoiseFloor
+from qatbench.bench.statistics.units import UnitIndex
+from qatbench.bench.storage.environment import cpu_model
+from qatbench.bench.storage.runs import LoadedRuns, load_runs, run_dirs_under
+
+BASE_BLOCKS = 20
+CHANNELS = 32  # 28×28×32 conv blocks: ~0.14 ms each on one x86 core, ~3 ms for 20
+EXTRA_BLOCKS = {"chain21": 1, "chain22": 2, "chain24": 4}
+MS_SCALE = 1.0  # p50 at or above this is "ms-scale" for the goals
+
+
+def build_models(directory: Path) -> list[Path]:
+    """The .tflite files (built once, then reused)."""
+    names = [f"chain{BASE_BLOCKS}", *EXTRA_BLOCKS, "tiny"]
+    paths = [directory / f"{name}.tflite" for name in names]
+    if all(p.exists() for p in paths):
+        return paths
+    directory.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"  # tf_keras, never Keras 3
+    import tensorflow as tf
+    import tf_keras as keras
+
+    def chain(blocks: int) -> Any:
+        inputs = keras.Input((28, 28, CHANNELS), batch_size=1)
+        x = inputs
+        rng = np.random.default_rng(0)
+        for _ in range(blocks):
+            layer = keras.layers.Conv2D(CHANNELS, 3, padding="same", activation="relu")
+            x = layer(x)
+            kernel, bias = layer.get_weights()
+            layer.set_weights([rng.normal(0, 0.1, kernel.shape).astype("float32"),
+                               np.zeros_like(bias)])
+        return keras.Model(inputs, x)
+
+    def tiny() -> Any:
+        inputs = keras.Input((12, 12, 8), batch_size=1)
+        x = keras.layers.Conv2D(16, 3, activation="relu")(inputs)
+        x = keras.layers.Flatten()(x)
+        return keras.Model(inputs, keras.layers.Dense(10)(x))
+
+    models = [chain(BASE_BLOCKS), *(chain(BASE_BLOCKS + n) for n in EXTRA_BLOCKS.values()),
+              tiny()]
+    for model, path in zip(models, paths, strict=True):
+        path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    return paths
+
+
+def bench(files: list[Path], out: Path, repeats: int, min_secs: float) -> Path:
+    """One ``qatbench bench`` run in its own process; its run directory."""
+    before = set(run_dirs_under(out)) if out.exists() else set()
+    command = [sys.executable, "-m", "qatbench", "bench", *map(str, files), "--targets",
+               "cpu-xnnpack", "--threads", "1", "--out", str(out), "--repeats", str(repeats),
+               "--min-secs", str(min_secs)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"qatbench bench failed ({result.returncode}):\n{result.stderr[-2000:]}")
+    (new,) = set(run_dirs_under(out)) - before
+    return new
+
+
+def only(loaded: LoadedRuns, model: str, rename: str | None = None) -> LoadedRuns:
+    """The rows of one model (renamed, to pair a slowed model with its base)."""
+    def pick(frame: pd.DataFrame) -> pd.DataFrame:
+        part = frame[frame["model"].astype(str) == model].copy()
+        if rename:
+            part["model"] = rename
+        return part.reset_index(drop=True)
+
+    # p50 is decided on the repeat lines; the samples would only cost time here
+    return LoadedRuns(pick(loaded.results), loaded.samples.iloc[0:0], loaded.run_dirs,
+                      pick(loaded.repeats))
+
+
+def units(loaded: LoadedRuns, model: str, k: int | None = None) -> np.ndarray:
+    view = only(loaded, model)
+    values = UnitIndex(view).of(view.results.iloc[0]).values
+    return values[:k] if k else values
+
+
+def log_change(base: np.ndarray, current: np.ndarray) -> float:
+    return float(np.log(current).mean() - np.log(base).mean())
+
+
+def wilson(successes: int, trials: int) -> dict[str, Any]:
+    if trials == 0:
+        return {"rate": None, "successes": 0, "trials": 0, "ci95": [None, None]}
+    ci = stats.binomtest(successes, trials).proportion_ci(0.95, method="wilson")
+    return {"rate": successes / trials, "successes": successes, "trials": trials,
+            "ci95": [float(ci.low), float(ci.high)]}
+
+
+def measure_floor(runs: list[LoadedRuns], models: list[str], repeats: int) -> NoiseFloor:
+    """Per model scale (ms, µs) and K (1 and ``repeats``): the run-to-run noise floor.
+
+    Every run's estimate of every model is compared with that model's mean over the runs
+    (on logs: run-level effects scale latency); the residuals of all models of a scale
+    are pooled and their spread taken robustly (MAD), so one outlier run neither sets
+    the floor nor hides it. The floor is the 99% bound of the gap between two runs,
+    ``z(0.995) · √2 · σ`` -- the reading ``statistics.latency`` gives a floor -- rounded
+    up to 0.5%, at least 1%.
+    """
+    entries = []
+    p50s = {m: float(np.median([units(r, m).mean() for r in runs])) for m in models}
+    for scale_models in ([m for m in models if p50s[m] >= MS_SCALE],
+                         [m for m in models if p50s[m] < MS_SCALE]):
+        if not scale_models:
+            continue
+        p50 = float(np.median([p50s[m] for m in scale_models]))
+        for k in sorted({1, repeats}):
+            residuals = []
+            for model in scale_models:
+                levels = np.array([np.log(units(r, model, k)).mean() for r in runs])
+                residuals.extend(levels - levels.mean())
+            sigma = float(stats.median_abs_deviation(residuals, scale="normal"))
+            bound = float(stats.norm.ppf(0.995)) * math.sqrt(2) * sigma
+            floor = max(0.01, math.ceil(math.expm1(bound) * 200) / 200)
+            entries.append(FloorEntry(p50_ms=p50, repeats=k, floor=floor))
+    return NoiseFloor(tuple(entries), source="measured", cpu_model=cpu_model())
+
+
+def rates(runs: list[LoadedRuns], models: list[str], fractions: dict[str, float],
+          settings: GateSettings) -> dict[str, Any]:
+    """A/A false alarms (per model scale) and detection (per slowdown) over ordered pairs."""
+    base_model = f"chain{BASE_BLOCKS}"
+    alarms: dict[str, list[int]] = {"ms": [0, 0], "us": [0, 0]}
+    unknown: dict[str, list[int]] = {"ms": [0, 0], "us": [0, 0]}
+    detected = {name: [0, 0] for name in EXTRA_BLOCKS}
+    views = [{m: only(r, m) for m in models} for r in runs]
+    renamed = [{n: only(r, n, rename=base_model) for n in EXTRA_BLOCKS} for r in runs]
+    scales = {m: "ms" if np.median([units(r, m).mean() for r in runs]) >= MS_SCALE else "us"
+              for m in models}
+    for i, j in itertools.permutations(range(len(runs)), 2):
+        for model in models:
+            scale = scales[model]
+            verdict = compare_runs(views[i][model], views[j][model], settings
+                                   )["verdict"].iloc[0]
+            alarms[scale][0] += verdict in {"slower", "faster"}
+            alarms[scale][1] += 1
+            unknown[scale][0] += verdict == "unknown"
+            unknown[scale][1] += 1
+        for name in EXTRA_BLOCKS:
+            verdict = compare_runs(views[i][base_model], renamed[j][name],
+                                   settings)["verdict"].iloc[0]
+            detected[name][0] += verdict == "slower"
+            detected[name][1] += 1
+    return {
+        "false_alarms": {scale: wilson(*counts) for scale, counts in alarms.items()},
+        "unknown": {scale: wilson(*counts) for scale, counts in unknown.items()},
+        "detection": {f"{fractions[name]:+.1%} ({name})": wilson(*counts)
+                      for name, counts in detected.items()},
+    }
+
+
+def reference_fractions(files: list[Path], out: Path, repeats: int,
+                        min_secs: float) -> dict[str, float]:
+    """What the extra blocks cost, from one long interleaved run of the chains."""
+    return fractions_of(load_runs([bench(files, out, repeats, min_secs)]))
+
+
+def fractions_of(run: LoadedRuns) -> dict[str, float]:
+    base = units(run, f"chain{BASE_BLOCKS}")
+    return {name: math.expm1(log_change(base, units(run, name))) for name in EXTRA_BLOCKS}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=12, help="A/A runs (N ≥ 10 for the "
+                        "README's figures)")
+    parser.add_argument("--repeats", type=int, default=3, help="K per run")
+    parser.add_argument("--min-secs", type=float, default=1.0, help="timed seconds a repeat")
+    parser.add_argument("--reference-repeats", type=int, default=10)
+    parser.add_argument("--quick", action="store_true",
+                        help="4 runs, K=2, 0.3 s a repeat: minutes, for a smoke test")
+    parser.add_argument("--work", type=Path, default=Path("results/gate-error-rates"))
+    parser.add_argument("--floor-file", type=Path, default=Path("results/noise-floor.json"))
+    parser.add_argument("--reuse", action="store_true",
+                        help="analyse the runs already under --work instead of timing anew")
+    args = parser.parse_args()
+    if args.quick:
+        args.runs, args.repeats, args.min_secs, args.reference_repeats = 4, 2, 0.3, 4
+    if args.runs < 4 or args.repeats < 1:
+        parser.error("--runs must be at least 4 (two per half) and --repeats at least 1")
+    started = datetime.now(UTC)
+    load_before = os.getloadavg()
+    files = build_models(args.work / f"models-c{CHANNELS}")
+    chains = [p for p in files if p.stem.startswith("chain")]
+    print(f"reference run: {len(chains)} chains x {args.reference_repeats} repeats ...",
+          flush=True)
+    if args.reuse:
+        (reference,) = run_dirs_under(args.work / "reference")
+        fractions = fractions_of(load_runs([reference]))
+    else:
+        fractions = reference_fractions(chains, args.work / "reference",
+                                        args.reference_repeats, max(args.min_secs, 2.0))
+    print("  measured slowdowns: " + ", ".join(f"{n} {f:+.1%}" for n, f in fractions.items()))
+    runs = []
+    if args.reuse:
+        runs = [load_runs([d]) for d in run_dirs_under(args.work / "aa")]
+        args.runs = len(runs)
+        args.repeats = int(runs[0].results["repeats"].max())
+    for index in range(0 if args.reuse else args.runs):
+        print(f"A/A run {index + 1}/{args.runs} (K={args.repeats}) ...", flush=True)
+        runs.append(load_runs([bench(files, args.work / "aa", args.repeats, args.min_secs)]))
+    models = [p.stem for p in files]
+    default = rates(runs, models, fractions, GateSettings())
+    half = len(runs) // 2
+    split_floor = measure_floor(runs[:half], models, args.repeats)
+    measured = rates(runs[half:], models, fractions, replace(GateSettings(), noise=split_floor))
+    floor = measure_floor(runs, models, args.repeats)
+    report = {
+        "schema": SCHEMA,
+        "measured_at": started.isoformat(timespec="seconds"),
+        "duration_s": round((datetime.now(UTC) - started).total_seconds()),
+        "machine": {"cpu_model": cpu_model(), "cpu_count": os.cpu_count()},
+        # other work on the host inflates every figure: a load above the core count
+        # means the rates describe the contention, not the gate
+        "load_average": {"before": load_before, "after": os.getloadavg()},
+        "runs": args.runs, "repeats": args.repeats, "min_secs": args.min_secs,
+        "models": {m: float(np.median([units(r, m).mean() for r in runs])) for m in models},
+        "slowdowns": fractions,
+        "floors": [{"p50_ms": e.p50_ms, "repeats": e.repeats, "floor": e.floor}
+                   for e in floor.entries],
+        "with_default_floor": default,
+        "with_measured_floor_split_half": measured,
+    }
+    args.floor_file.parent.mkdir(parents=True, exist_ok=True)
+    args.floor_file.write_text(json.dumps(report, indent=2))
+    print_report(report)
+    print(f"written: {args.floor_file}")
+
+
+def print_report(report: dict[str, Any]) -> None:
+    def line(label: str, r: dict[str, Any]) -> str:
+        if r["rate"] is None:
+            return f"  {label}: no pairs"
+        low, high = r["ci95"]
+        return (f"  {label}: {r['rate']:.1%} ({r['successes']}/{r['trials']}; "
+                f"95% CI {low:.1%}–{high:.1%})")
+
+    print(f"\n{report['measured_at']}  {report['machine']['cpu_model']}, "
+          f"{report['machine']['cpu_count']} cores; {report['runs']} runs, "
+          f"K={report['repeats']}; load average {report['load_average']['before'][0]:.1f}"
+          f" → {report['load_average']['after'][0]:.1f}")
+    print("models (p50 ms): " + ", ".join(f"{m} {v:.3g}" for m, v in report["models"].items()))
+    print("noise floor: " + ", ".join(f"{f['floor']:.1%} at {f['p50_ms']:.3g} ms K={f['repeats']}"
+                                      for f in report["floors"]))
+    for title, key in (("default floor", "with_default_floor"),
+                       ("measured floor (split half)", "with_measured_floor_split_half")):
+        block = report[key]
+        print(f"{title}:")
+        for scale in ("ms", "us"):
+            print(line(f"false alarms, {scale}-scale model pairs", block["false_alarms"][scale]))
+            print(line(f"unknown, {scale}-scale", block["unknown"][scale]))
+        for name, r in block["detection"].items():
+            print(line(f"detected slowdown {name}", r))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Running the matrix: config, planning, the child-process launcher, the run session."""

@@ -1,0 +1,204 @@
+"""Run configuration: a TOML file (defaults ship in ``qatbench/bench/configs/``), validated
+with errors that name the key and the allowed values; CLI flags override it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from qatbench.models.zoo import ZOO
+from qatbench.qat.budget import TrainingBudget
+from qatbench.targets.base import MeasureSpec
+from qatbench.targets.registry import (
+    TargetOptionsError,
+    UnknownTarget,
+    resolve_kind,
+    validate_target_options,
+)
+
+# qat_selective (QAT on [training] qat_layers only, the rest float) is built when asked for
+# mixed_int8 (PTQ int8 keeping [training] keep_float_ops, or the op types a profile found
+# slower in int8, in float) is built after the other variants were profiled
+VariantName = Literal["float32", "ptq_int8", "qat_int8", "qat_selective", "mixed_int8"]
+VARIANTS: tuple[str, ...] = ("float32", "ptq_int8", "qat_int8")
+
+
+class ConfigError(ValueError):
+    """The configuration is unreadable or invalid; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MeasureConfig(_Strict):
+    """Timing rules; defaults are benchmark_model's."""
+
+    warmup_runs: int = Field(1, ge=0)
+    warmup_min_s: float = Field(0.5, ge=0)
+    min_runs: int = Field(50, ge=1)
+    min_s: float = Field(1.0, ge=0)
+    max_s: float = Field(150.0, gt=0)
+
+    def spec(self, threads: int) -> MeasureSpec:
+        return MeasureSpec(threads=threads, **self.model_dump())
+
+
+class RunSection(_Strict):
+    models: list[str] = Field(default_factory=lambda: ["mnist_cnn", "mobilenet_v2"], min_length=1)
+    variants: list[VariantName] = Field(default_factory=lambda: list(VARIANTS), min_length=1)
+    targets: list[str] = Field(default_factory=lambda: ["cpu-xnnpack", "cpu-ref"], min_length=1)
+    threads: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    # independent child processes per measurement, interleaved across the matrix: what
+    # the gate decides on (see the README's "How latency is measured")
+    repeats: int = Field(1, ge=1, le=100)
+    # (I, N): this run is slice I of N of the matrix; kept so --resume keeps it
+    shard: tuple[int, int] | None = None
+    timeout_s: float = Field(900.0, gt=0)
+    out: str = "results"
+    # an ImageNet-style folder (class subfolders of images) to evaluate ImageNet models on
+    imagenet_dir: str | None = None
+    # per-op profile of every ok job (host CPU targets: one-op models; phones: set
+    # op_profiling = true under [targets.NAME]) into profile.parquet
+    profile: bool = False
+    # each op's warm-up and timed minimum durations in a profile (default: [measure]'s)
+    profile_op_s: float | None = Field(None, gt=0)
+
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, models: list[str]) -> list[str]:
+        unknown = [m for m in models if m not in ZOO]
+        if unknown:
+            raise ValueError(f"unknown model(s) {', '.join(unknown)}; allowed: {', '.join(ZOO)}")
+        return models
+
+    @field_validator("shard")
+    @classmethod
+    def _valid_shard(cls, shard: tuple[int, int] | None) -> tuple[int, int] | None:
+        if shard is not None and not 1 <= shard[0] <= shard[1]:
+            raise ValueError(f"shard {shard[0]}/{shard[1]}: I must be between 1 and N")
+        return shard
+
+    @field_validator("threads")
+    @classmethod
+    def _positive_threads(cls, threads: list[int]) -> list[int]:
+        if any(t < 1 for t in threads):
+            raise ValueError("every thread count must be >= 1")
+        return threads
+
+
+class RunConfig(_Strict):
+    run: RunSection = Field(default_factory=RunSection)
+    measure: MeasureConfig = Field(default_factory=MeasureConfig)
+    training: TrainingBudget = Field(default_factory=TrainingBudget)
+    # Per-target options, e.g. [targets.edgetpu] device = "usb:0"; each table is checked
+    # against its target's options model (a misspelt key is an error naming the valid ones).
+    # A table with `kind = "cpu-xnnpack"` defines a new target reusing a built-in.
+    targets: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_targets_and_options(self) -> RunConfig:
+        problems = []
+        for name in dict.fromkeys([*self.run.targets, *self.targets]):
+            options = self.targets.get(name, {})
+            try:
+                resolve_kind(name, options)
+                validate_target_options(name, options)
+            except (UnknownTarget, TargetOptionsError) as error:
+                where = f"targets.{name}" if name in self.targets else "run.targets"
+                problems.append(f"{where}: {error}")
+        if problems:
+            raise ValueError("\n  ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _mixed_needs_ops(self) -> RunConfig:
+        if "mixed_int8" in self.run.variants and not self.training.keep_float_ops and not (
+                self.run.profile and "float32" in self.run.variants
+                and {"ptq_int8", "qat_int8"} & set(self.run.variants)):
+            raise ValueError("mixed_int8 needs the op types to keep float: [training] "
+                             "keep_float_ops = [\"AVERAGE_POOL_2D\", ...], or [run] profile = "
+                             "true with float32 and ptq_int8 (or qat_int8) in the variants, "
+                             "so that their profiles propose them")
+        return self
+
+
+def _format(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        if not key:  # a check across sections names its keys itself
+            lines.append(f"  {message}")
+            continue
+        if item["type"] == "literal_error":
+            message = f"{message} (got {item['input']!r})"
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"  {key}: {message}")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        raise ConfigError(f"--config {path} is a directory; give a TOML file (or a shipped "
+                          f"config by name: {', '.join(SHIPPED_CONFIGS)})")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {error.start}); "
+                          "save it as UTF-8 TOML") from None
+    except OSError as error:
+        raise ConfigError(f"config file {path} cannot be read: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+
+
+SHIPPED_CONFIGS = ("cpu", "edgetpu", "nnapi", "reference")
+
+
+def shipped_config(name: str) -> dict[str, Any]:
+    """A config shipped inside the package (``cpu``, ``quick``, ``edgetpu``, ``nnapi``)."""
+    configs = resources.files("qatbench.bench.orchestration.configs")
+    text = configs.joinpath(f"{name}.toml").read_text()
+    return tomllib.loads(text)
+
+
+def build_config(data: dict[str, Any]) -> RunConfig:
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_format(error)) from None
+
+
+def load_config(path: Path | None = None, *, quick: bool = False,
+                overrides: dict[str, Any] | None = None) -> RunConfig:
+    """The default CPU config, or ``path``, with ``--quick`` and CLI flags on top."""
+    if path is None:
+        data = shipped_config("cpu")
+    elif not path.exists() and path.suffix == "" and str(path) in SHIPPED_CONFIGS:
+        data = shipped_config(str(path))  # `--config edgetpu`: a config shipped by name
+    else:
+        data = read_toml(path)
+    if quick:
+        data = deep_merge(data, shipped_config("quick"))
+    if overrides:
+        data = deep_merge(data, overrides)
+    return build_config(data)

@@ -1,0 +1,147 @@
+"""The one child-process launcher: model builds and timing jobs both run through here.
+
+Each child is ``python -m MODULE REQUEST.json`` in its own process group (so a hung
+delegate and whatever it spawned -- an ``adb`` call, a compiler -- go down together),
+with its output in a log file and a typed request/result on either side of the
+boundary. The rules, the same for every child:
+
+- timeout: SIGTERM to the whole group, a grace period (``QATBENCH_KILL_GRACE_S``,
+  default 5 s) for the child to clean up (an Android job kills its benchmark on the
+  phone), then SIGKILL;
+- the parent interrupted (Ctrl-C, or SIGTERM from a CI cancel, which the CLI turns into
+  the same ``KeyboardInterrupt``): the child's group is taken down the same way before
+  the interrupt goes on, so no child is orphaned and the run stays resumable;
+- what a failure says: the last ``LOG_TAIL_LINES`` lines of the child's log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from qatbench.qat.artifacts import BuildRequest, ModelBuild
+from qatbench.targets.base import Measurement, Status
+from qatbench.targets.worker import JobRequest, JobResult
+
+LOG_TAIL_LINES = 12
+DEFAULT_GRACE_S = 5.0
+
+
+class ChildRequest(Protocol):
+    def save(self, path: Path) -> None: ...
+
+
+def kill_grace_s() -> float:
+    try:
+        return max(0.0, float(os.environ.get("QATBENCH_KILL_GRACE_S", DEFAULT_GRACE_S)))
+    except ValueError:
+        return DEFAULT_GRACE_S
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def stop_group(process: subprocess.Popen, grace_s: float | None = None) -> None:
+    """SIGTERM the child's process group, wait ``grace_s``, then SIGKILL what is left."""
+    grace = kill_grace_s() if grace_s is None else grace_s
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # the group: grandchildren too
+    process.wait()
+
+
+@dataclass(frozen=True)
+class ChildOutcome:
+    """How a child ended: its exit status, or that it was stopped for taking too long."""
+
+    returncode: int | None  # None when it timed out
+    timeout_s: float
+    log_path: Path
+
+    @property
+    def timed_out(self) -> bool:
+        return self.returncode is None
+
+    def tail(self) -> str:
+        return log_tail(self.log_path)
+
+    def describe(self) -> str:
+        """One sentence on how the child ended, and its log's tail."""
+        if self.timed_out:
+            head = (f"timed out after {self.timeout_s:g}s (the child was stopped); raise "
+                    "--timeout if the model is just slow")
+        elif self.returncode is not None and self.returncode < 0:
+            head = (f"died of {signal.Signals(-self.returncode).name} (a crash inside the "
+                    "runtime or delegate)")
+        else:
+            head = f"exited with status {self.returncode} and no result"
+        return f"{head}; log: {self.log_path}\n{self.tail()}".strip()
+
+
+def run_child(module: str, request: ChildRequest, work: Path, timeout_s: float, *,
+              python: str | None = None) -> ChildOutcome:
+    """Run ``python -m module work/request.json``; never raises for what the child does."""
+    work.mkdir(parents=True, exist_ok=True)
+    request_path = work / "request.json"
+    request.save(request_path)
+    log_path = work / "child.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [python or sys.executable, "-m", module, str(request_path)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        try:
+            returncode: int | None = process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            stop_group(process)
+            returncode = None
+        except BaseException:  # Ctrl-C or a CI cancel: take the child down, then stop
+            stop_group(process)
+            raise
+    return ChildOutcome(returncode, timeout_s, log_path)
+
+
+def _failed(error: str) -> JobResult:
+    return JobResult(measurement=Measurement(status=Status.FAILED, error=error))
+
+
+def run_in_child(request: JobRequest, timeout_s: float, *, python: str | None = None
+                 ) -> JobResult:
+    """Time one job in a child (``qatbench.targets.worker``); a crash or hang is a row."""
+    result_path = Path(request.result_path)
+    result_path.unlink(missing_ok=True)
+    outcome = run_child("qatbench.targets.worker", request, Path(request.work_dir), timeout_s,
+                        python=python)
+    if not outcome.timed_out and result_path.exists():
+        return JobResult.from_json(result_path.read_text())
+    return _failed(f"the measuring process {outcome.describe()}")
+
+
+def build_in_child(request: BuildRequest, timeout_s: float) -> ModelBuild:
+    """Build one zoo model's variants in a child (``qatbench.qat.build_worker``)."""
+    out_dir = Path(request.out_dir)
+    outcome = run_child("qatbench.qat.build_worker", request, out_dir / "build", timeout_s)
+    built = ModelBuild.load(out_dir)
+    if built is not None:
+        return built
+    from qatbench.qat.artifacts import VariantArtifact
+
+    error = f"building {request.model} {outcome.describe()}"
+    return ModelBuild(request.model, "", None, "",
+                      {v: VariantArtifact(v, error=error) for v in request.variants})

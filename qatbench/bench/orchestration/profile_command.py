@@ -1,0 +1,126 @@
+"""``qatbench profile MODEL.tflite [--against OTHER.tflite]``: where a model's time goes.
+
+Each file is checked in a child first (as ``qatbench bench`` does); its variant is what
+the file is (``float32``, ``int8``, ``mixed``). On a host CPU target each file is
+profiled in a profile child (one-op models); on a phone target a timing job runs with
+``op_profiling`` on and its op tables are read (the timing comes from its unprofiled
+run). Everything lands in ``OUT/<run_id>/``: ``profile.parquet`` and ``profile.md``
+(the report's profile sections, with the float-vs-int8 plot when ``--against`` pairs a
+float32 file with an int8 one).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from qatbench.bench.orchestration.config import RunConfig
+from qatbench.bench.orchestration.external import inspect_in_child
+from qatbench.bench.orchestration.launcher import run_in_child
+from qatbench.bench.orchestration.profiling import (
+    PROFILE_TIMEOUT_FACTOR,
+    profile_in_child,
+    profile_lines,
+)
+from qatbench.bench.presentation.profile_report import profile_sections
+from qatbench.bench.presentation.report import render_markdown
+from qatbench.bench.storage.atomic import atomic_write_text
+from qatbench.bench.storage.environment import capture_environment
+from qatbench.bench.storage.fingerprint import fingerprint_of, fingerprint_parts, host_parts
+from qatbench.bench.storage.profiles import add_profile, read_profiles
+from qatbench.bench.storage.store import new_run_id
+from qatbench.targets.op_profile import OpProfile
+from qatbench.targets.profile_worker import ProfileRequest, ProfileResult, host_profilable
+from qatbench.targets.registry import create_target
+from qatbench.targets.worker import JobRequest
+
+
+@dataclass
+class ProfileRun:
+    run_dir: Path
+    profiles: pd.DataFrame
+    failures: list[str] = field(default_factory=list)
+    report: Path | None = None
+
+
+def _variants(files: Sequence[Path], scratch: Path) -> list[tuple[Path, str]]:
+    """(file, variant) with the variant read from the file; two files of one kind keep
+    their stems, so a pair never collapses into one."""
+    kinds = [inspect_in_child(path, scratch / str(i))[0] for i, path in enumerate(files)]
+    if len(set(kinds)) < len(kinds):
+        return [(path, path.stem) for path in files]
+    return list(zip(files, kinds, strict=True))
+
+
+def _phone_profile(name: str, options: dict, model: Path, work: Path, settings: RunConfig,
+                   threads: int) -> ProfileResult:
+    request = JobRequest(target=name, model=str(model), work_dir=str(work),
+                         result_path=str(work / "result.json"),
+                         spec=settings.measure.spec(threads).__dict__,
+                         target_options={**options, "op_profiling": True})
+    result = run_in_child(request, settings.run.timeout_s, python=options.get("python"))
+    m = result.measurement
+    path = m.extra.get("op_profile")
+    if not path:
+        return ProfileResult(None, error=m.error or str(m.extra.get("op_profile_error", "")
+                                                       or "no op tables"))
+    return ProfileResult(OpProfile.from_json(Path(path).read_text()), device=m.device,
+                         runtime=m.runtime)
+
+
+def _profile_one(name: str, model: Path, work: Path, settings: RunConfig, threads: int
+                 ) -> tuple[ProfileResult, bool]:
+    """The profile of ``model`` on target ``name``, and whether the host's CPU ran it."""
+    options = dict(settings.targets.get(name, {}))
+    target = create_target(name, options)
+    if host_profilable(target):
+        request = ProfileRequest(target=name, model=str(model), work_dir=str(work),
+                                 result_path=str(work / "profile.json"),
+                                 spec=settings.measure.spec(threads).__dict__,
+                                 target_options=options, op_s=settings.run.profile_op_s)
+        return profile_in_child(request, settings.run.timeout_s * PROFILE_TIMEOUT_FACTOR,
+                                python=options.get("python")), True
+    fields = getattr(type(getattr(target, "options", None)), "model_fields", {})
+    if "op_profiling" in fields:
+        return _phone_profile(name, options, model, work, settings, threads), False
+    return ProfileResult(None, error=f"{name} cannot be profiled per op (host CPU targets "
+                                     "cut the model; phones use benchmark_model)"), False
+
+
+def profile_files(files: Sequence[Path], settings: RunConfig) -> ProfileRun:
+    """Profile every file on every target and thread count of ``settings``."""
+    run_dir = Path(settings.run.out) / new_run_id()
+    run_dir.mkdir(parents=True, exist_ok=False)
+    with tempfile.TemporaryDirectory(prefix="qatbench-inspect-") as scratch:
+        labelled = _variants(files, Path(scratch))
+    model = files[0].stem
+    environment = capture_environment()
+    failures = []
+    for path, variant in labelled:
+        for target in settings.run.targets:
+            for threads in settings.run.threads:
+                work = run_dir / "jobs" / f"{variant}-{target.replace(':', '_')}-t{threads}"
+                result, on_host = _profile_one(target, path.resolve(), work, settings, threads)
+                if result.profile is None:
+                    first = (result.error.strip().splitlines() or ["no reason given"])[0]
+                    failures.append(f"{path.name} on {target} x{threads}: {first}")
+                    continue
+                parts = fingerprint_parts(host=host_parts(environment) if on_host else None,
+                                          runtime=result.runtime,
+                                          delegate=result.profile.delegate)
+                key = {"run_id": run_dir.name, "model": model, "variant": variant,
+                       "target": target, "device": result.device, "threads": threads,
+                       "fingerprint": fingerprint_of(parts)}
+                add_profile(run_dir, profile_lines(result.profile, key))
+    run = ProfileRun(run_dir, read_profiles(run_dir), failures)
+    sections = profile_sections(pd.DataFrame(), [run_dir], [])
+    if sections:
+        report = run_dir / "profile.md"
+        atomic_write_text(report, render_markdown(
+            sections, pd.DataFrame({"run_id": [run_dir.name]}), run_dir))
+        run.report = report
+    return run

@@ -1,0 +1,335 @@
+"""The matrix runner: models x variants x targets x threads, one isolated job at a time.
+
+It never branches on a target's name and never imports TensorFlow: models are built by
+``qatbench.qat.build_worker`` and timed by ``qatbench.targets.worker``, each in a child
+process. Every finished job is on disk before the next one starts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from qatbench.bench.orchestration.config import RunConfig
+from qatbench.bench.orchestration.launcher import build_in_child, run_in_child
+from qatbench.bench.orchestration.profiling import MIXED, RunProfiler, mixed_last
+from qatbench.bench.orchestration.repeats import (
+    REPEATED_STATUSES,
+    latency_columns,
+    repeat_line,
+    summarise,
+)
+from qatbench.bench.statistics.accuracy import wilson_of
+from qatbench.bench.storage.environment import Environment
+from qatbench.bench.storage.fingerprint import fingerprint_of, fingerprint_parts, host_parts
+from qatbench.bench.storage.key import RowKey
+from qatbench.bench.storage.predictions import Predictions, save_predictions
+from qatbench.bench.storage.store import RunStore
+from qatbench.qat.artifacts import BuildRequest, ModelBuild, VariantArtifact
+from qatbench.targets.base import Availability, Status
+from qatbench.targets.registry import create_target, target_takes_device
+from qatbench.targets.worker import JobRequest, JobResult
+
+
+@dataclass(frozen=True)
+class Job:
+    model: str
+    variant: str
+    target: str
+    threads: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.model}/{self.variant} on {self.target} x{self.threads}"
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        """``RowKey.job``: how the store knows a job before its device is known."""
+        return (self.model, self.variant, self.target, self.threads)
+
+    @property
+    def slug(self) -> str:
+        return f"{self.model}-{self.variant}-{self.target.replace(':', '_')}-t{self.threads}"
+
+
+def plan_jobs(models: Sequence[str], variants: Sequence[str], targets: Sequence[str],
+              threads: Sequence[int], shard: tuple[int, int] | None = None) -> list[Job]:
+    """Every job in a fixed order; ``shard=(i, n)`` keeps the i-th of n interleaved slices."""
+    jobs = [Job(m, v, t, n) for m, v, t, n in itertools.product(models, variants, targets,
+                                                                  threads)]
+    if shard is not None:
+        index, count = shard
+        jobs = [job for position, job in enumerate(jobs) if position % count == index - 1]
+    return jobs
+
+
+ModelProvider = Callable[[str, Sequence[str]], ModelBuild]
+ProgressHook = Callable[[str], None]
+
+
+@dataclass
+class RunContext:
+    config: RunConfig
+    store: RunStore
+    environment: Environment
+    started_at: str = field(
+        default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def target_options(self, target: str) -> dict[str, Any]:
+        return dict(self.config.targets.get(target, {}))
+
+
+def zoo_provider(context: RunContext, on_status: ProgressHook | None = None) -> ModelProvider:
+    """Build zoo models in a child process (reusing a finished build on --resume)."""
+
+    def provide(model: str, variants: Sequence[str]) -> ModelBuild:
+        out_dir = context.store.run_dir / "artifacts" / model
+        existing = ModelBuild.load(out_dir)
+        if existing and all(v in existing.variants for v in variants):
+            return existing
+        out_dir.mkdir(parents=True, exist_ok=True)
+        request = BuildRequest(model=model, variants=list(variants), out_dir=str(out_dir),
+                               budget=context.config.training.model_dump(),
+                               imagenet_dir=context.config.run.imagenet_dir)
+        if on_status:
+            on_status(f"building {model}: train, quantize, convert ({', '.join(variants)})")
+        return build_in_child(request, context.config.run.timeout_s * 4)
+
+    return provide
+
+
+def base_row(context: RunContext, job: Job) -> dict[str, Any]:
+    env = context.environment
+    return {
+        "run_id": context.store.run_id, "started_at": context.started_at,
+        "git_commit": env.git_commit, "host": env.host, "model": job.model,
+        "variant": job.variant, "target": job.target, "device": "", "threads": job.threads,
+        "cpu_model": env.cpu_model, "cpu_count": env.cpu_count,
+    }
+
+
+CONVERSION_GAP_FIELDS = ("keras_qat_top1", "tflite_top1", "keras_qat_agreement",
+                         "tflite_agreement", "tflite_qat_keras_agreement",
+                         "conversion_gap_points", "conversion_gap_basis", "conversion_samples")
+
+
+def fidelity_columns(result: JobResult) -> dict[str, Any]:
+    """Top-1 and agreement with their Wilson 95% intervals, top-5 agreement, SNR."""
+    top1_low, top1_high = wilson_of(result.accuracy_top1, result.eval_samples)
+    agree_low, agree_high = wilson_of(result.agreement_top1, result.eval_samples)
+    measured = result.accuracy_top1 is not None or result.agreement_top1 is not None
+    return {"accuracy_top1": result.accuracy_top1, "eval_samples": result.eval_samples,
+            "accuracy_top1_ci_low": top1_low, "accuracy_top1_ci_high": top1_high,
+            "accuracy_source": result.accuracy_source if measured else None,
+            "agreement_top1": result.agreement_top1, "agreement_top1_ci_low": agree_low,
+            "agreement_top1_ci_high": agree_high, "agreement_top5": result.agreement_top5,
+            "output_snr_db": result.output_snr_db}
+
+
+def conversion_columns(artifact: VariantArtifact) -> dict[str, Any]:
+    """A QAT variant's conversion gap and fine-tuning objective, from its build."""
+    return {"keras_qat_top1": artifact.keras_qat_top1,
+            "conversion_gap_points": artifact.conversion_gap_points,
+            "conversion_gap_basis": artifact.conversion_gap_basis,
+            "qat_objective": artifact.qat_objective}
+
+
+def result_row(context: RunContext, job: Job, artifact: VariantArtifact, build: ModelBuild,
+               result: JobResult) -> dict[str, Any]:
+    """Flatten one job's outcome into a results-table row."""
+    m = result.measurement
+    row = base_row(context, job)
+    extra = dict(m.extra)
+    notes = [note for note in (artifact.note, extra.pop("note", ""), result.accuracy_note,
+                               build.data_note) if note]
+    if artifact.worst_layers:
+        extra["worst_layers"] = artifact.worst_layers
+    if artifact.worst_layers_vs_qat_keras:
+        extra["worst_layers_vs_qat_keras"] = artifact.worst_layers_vs_qat_keras
+    if artifact.conversion_gap_basis is not None:  # the whole record, for the report
+        extra["conversion_gap"] = {f: getattr(artifact, f) for f in CONVERSION_GAP_FIELDS}
+    row.update({
+        "status": m.status.value, "error": m.error, "device": m.device or row["device"],
+        "size_bytes": artifact.size_bytes, "init_ms": m.init_ms,
+        "first_inference_ms": m.first_inference_ms, "peak_memory_mb": m.peak_memory_mb,
+        "delegate": m.delegate, "runtime": m.runtime, "weights": build.weights,
+        "ops_total": result.ops_total, "ops_on_accelerator": result.ops_on_accelerator,
+        **fidelity_columns(result), **conversion_columns(artifact),
+    })
+    if m.samples_ms:
+        row.update(latency_columns(np.asarray(m.samples_ms)))
+    elif m.reported is not None:
+        r = m.reported
+        row.update({"latency_ms_min": r.min_ms, "latency_ms_p50": r.p50_ms,
+                    "latency_ms_mean": r.mean_ms, "latency_ms_max": r.max_ms,
+                    "latency_ms_std": r.std_ms, "n_samples": r.n_samples})
+        if r.std_ms is not None and r.mean_ms:
+            row["noisy"] = r.std_ms / r.mean_ms > 0.10
+    if result.accuracy_top1 is None and build.accuracy_note and m.status is Status.OK:
+        notes.append(build.accuracy_note)
+    row["note"] = "; ".join(notes)
+    if m.status in (Status.OK, Status.COMPILED):
+        parts = fingerprint_parts(
+            host=None if target_takes_device(job.target, context.target_options(job.target))
+            else host_parts(context.environment),
+            runtime=m.runtime, delegate=m.delegate, device=extra.get("fingerprint"))
+        row["fingerprint_parts"] = json.dumps(parts, sort_keys=True)
+        row["fingerprint"] = fingerprint_of(parts)
+    row["extra"] = json.dumps(extra, default=str, sort_keys=True)
+    return row
+
+
+def outcome_row(context: RunContext, job: Job, status: Status, error: str,
+                artifact: VariantArtifact | None = None) -> dict[str, Any]:
+    row = base_row(context, job)
+    row.update({"status": status.value, "error": error,
+                "size_bytes": artifact.size_bytes if artifact else None, "extra": "{}"})
+    return row
+
+
+@dataclass
+class RunSummary:
+    total: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> int:
+        return self.counts.get(Status.FAILED.value, 0)
+
+
+class JobRunner:
+    """Runs planned jobs against model builds, writing each result as it lands.
+
+    With ``repeats`` K > 1 the matrix is run K times over, pass after pass, so that a
+    slow period of the machine spreads over every model instead of landing on one.
+    """
+
+    def __init__(self, context: RunContext, provider: ModelProvider,
+                 on_job_start: ProgressHook | None = None,
+                 on_job_done: Callable[[Job, dict[str, Any]], None] | None = None) -> None:
+        self.context = context
+        self.provider = provider
+        self.on_job_start = on_job_start
+        self.on_job_done = on_job_done
+        self._availability: dict[str, Availability] = {}
+        self.profiler = RunProfiler(context)
+
+    def availability(self, target: str) -> Availability:
+        if target not in self._availability:
+            try:
+                target_object = create_target(target, self.context.target_options(target))
+                self._availability[target] = target_object.probe()
+            except Exception as error:  # a broken plug-in is that target's problem only
+                self._availability[target] = Availability(
+                    False, reason=f"{type(error).__name__}: {error}")
+        return self._availability[target]
+
+    def pending(self, jobs: Sequence[Job], repeats: int) -> list[tuple[int, Job]]:
+        """(repeat, job) still to run, pass by pass; a job whose first repeat was not
+        ``ok`` or ``failed`` (skipped, unavailable, compiled) is not repeated."""
+        store = self.context.store
+        todo = []
+        for repeat in range(repeats):
+            for job in jobs:
+                done = store.repeats_done(job.key)
+                row = store.row(job.key)
+                if row is not None and done == 0:
+                    done = 1  # a row from before repeats were recorded
+                if repeat < done:
+                    continue
+                if repeat > 0 and row is not None and row.get("status") not in \
+                        REPEATED_STATUSES:
+                    continue
+                todo.append((repeat, job))
+        return todo
+
+    def run(self, jobs: Sequence[Job], repeats: int = 1) -> RunSummary:
+        summary = RunSummary(total=len(jobs))
+        work = mixed_last(self.pending(jobs, repeats))
+        try:
+            for (repeat, model, _), group in itertools.groupby(  # mixed_int8: built apart
+                    work, key=lambda item: (item[0], item[1].model, item[1].variant == MIXED)):
+                group = list(group)
+                variants = list(dict.fromkeys(job.variant for _, job in group))
+                build = self.profiler.provide(model, variants, self.provider)
+                for _, job in group:
+                    row = self.run_repeat(job, build, repeat)
+                    if repeat == 0:
+                        self.profiler.after_job(job, build, row)
+                    if repeat == repeats - 1 or row["status"] not in REPEATED_STATUSES:
+                        summary.counts[row["status"]] = summary.counts.get(row["status"], 0) + 1
+                    if self.on_job_done:
+                        self.on_job_done(job, row)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+        return summary
+
+    def run_repeat(self, job: Job, build: ModelBuild, repeat: int) -> dict[str, Any]:
+        """Run one repeat of ``job``, store it with the job's re-summarised row, and
+        return that row."""
+        row, samples = self.run_one(job, build, repeat)
+        store = self.context.store
+        stored = store.row(job.key)
+        earlier = [line for line in store.repeat_lines(job.key) if line["repeat"] != repeat]
+        if stored is None or not earlier:
+            store.add(row, samples, repeat=repeat, repeat_line=repeat_line(row))
+            return row
+        rows = [{**stored, **line} for line in earlier] + [row]  # repeat order
+        sample_map = store.repeat_samples(job.key)
+        sample_map[repeat] = np.asarray(samples, dtype=float)
+        ordered = {position: sample_map[line["repeat"]]
+                   for position, line in enumerate([*earlier, {"repeat": repeat}])
+                   if line["repeat"] in sample_map}
+        summary = summarise(rows, ordered)
+        store.add(summary, samples, repeat=repeat, repeat_line=repeat_line(row))
+        return summary
+
+    def run_one(self, job: Job, build: ModelBuild, repeat: int = 0
+                ) -> tuple[dict[str, Any], tuple[float, ...]]:
+        if self.on_job_start:
+            self.on_job_start(job.label + (f" (repeat {repeat + 1})" if repeat else ""))
+        artifact = build.variants.get(job.variant) or VariantArtifact(
+            job.variant, error="variant was not built")
+        if not artifact.ok:
+            status = Status.SKIPPED if artifact.skipped else Status.FAILED
+            return outcome_row(self.context, job, status, artifact.error), ()
+        availability = self.availability(job.target)
+        if not availability.available:
+            return outcome_row(self.context, job, Status.UNAVAILABLE, availability.message(),
+                               artifact), ()
+        work = self.context.store.run_dir / "jobs" / job.slug / f"r{repeat}"
+        options = self.context.target_options(job.target)
+        request = JobRequest(
+            target=job.target, model=str(artifact.path), work_dir=str(work),
+            result_path=str(work / "result.json"),
+            spec=self.context.config.measure.spec(job.threads).__dict__,
+            target_options=options,
+            eval_path=build.eval_path if repeat == 0 else None)  # top-1 needs one run
+        result = run_in_child(request, self.context.config.run.timeout_s,
+                              python=options.get("python"))
+        row = result_row(self.context, job, artifact, build, result)
+        hint = availability.details.get("crash_hint")  # the target's reading of a crash
+        if hint and "SIGSEGV" in row["error"]:
+            row["error"] += f"\n{hint}"
+        row["repeats"] = 1
+        if result.predictions is not None and build.eval_path:
+            save_predictions(self.context.store.run_dir, RowKey.of(row),
+                             predictions_of(build.eval_path, result))
+        return row, result.measurement.samples_ms
+
+
+def predictions_of(eval_path: str, result: JobResult) -> Predictions:
+    """The row's per-input classes beside the labels and the float model's classes."""
+    with np.load(eval_path) as data:
+        labels = data["y"].astype(np.int64)
+        reference = np.argmax(data["reference"].reshape(len(labels), -1), axis=-1) \
+            if "reference" in data.files else np.full(len(labels), -1, np.int64)
+    return Predictions(np.asarray(result.predictions, dtype=np.int64), labels, reference,
+                       result.eval_digest)

@@ -1,0 +1,102 @@
+"""One run from start to end: set up the run directory, run the jobs with progress, write
+the results and the report, and say what happened. Shared by ``run`` and ``bench``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from qatbench.bench.orchestration.config import RunConfig
+from qatbench.bench.orchestration.runner import (
+    Job,
+    JobRunner,
+    ModelProvider,
+    RunContext,
+    RunSummary,
+)
+from qatbench.bench.presentation.report import write_report
+from qatbench.bench.presentation.summary import problems_frame, summary_frame
+from qatbench.bench.presentation.tables import rich_table
+from qatbench.bench.storage.environment import capture_environment
+from qatbench.bench.storage.store import ENVIRONMENT_FILE, RunStore
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def open_store(config: RunConfig, resume: Path | None) -> RunStore:
+    if resume is not None:
+        return RunStore.open_existing(resume)
+    store = RunStore.create(Path(config.run.out))
+    store.write_json("config.json", config.model_dump())
+    return store
+
+
+def record_environment(store: RunStore, environment: dict[str, Any]) -> None:
+    """``environment.json`` for the host that started the run; each host that resumes it
+    adds ``environment.resume-N.json`` instead of overwriting the first."""
+    first = store.run_dir / ENVIRONMENT_FILE
+    if not first.exists():
+        store.write_json(ENVIRONMENT_FILE, environment)
+        return
+    number = 1 + sum(1 for _ in store.run_dir.glob("environment.resume-*.json"))
+    store.write_json(f"environment.resume-{number}.json", environment)
+
+
+def execute(context: RunContext, jobs: Sequence[Job], provider_factory: Any,
+            console: Console, benchmark_json: Path | None = None) -> int:
+    """Run ``jobs``, keep everything on disk, print the summary; return the exit code."""
+    store = context.store
+    record_environment(store, context.environment.to_dict())
+    repeats = context.config.run.repeats
+    console.print(f"[bold]qatbench[/] run [cyan]{store.run_id}[/] -> {store.run_dir}")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task("starting", total=len(jobs) * repeats)
+        provider: ModelProvider = provider_factory(
+            context, lambda text: progress.update(task, description=text))
+
+        def started(label: str) -> None:
+            progress.update(task, description=f"timing {label}")
+
+        def finished(job: Job, row: dict[str, Any]) -> None:
+            progress.advance(task)
+            colour = {"ok": "green", "failed": "red"}.get(row["status"], "yellow")
+            console.print(f"  [{colour}]{row['status']:>11}[/] {job.label}")
+
+        runner = JobRunner(context, provider, on_job_start=started, on_job_done=finished)
+        progress.update(task, completed=len(jobs) * repeats
+                        - len(runner.pending(jobs, repeats)))
+        summary = runner.run(jobs, repeats)
+    store.flush()
+    report = write_report(store.results, [store.run_dir], store.run_dir)
+    if benchmark_json is not None:
+        from qatbench.bench.presentation.pytest_benchmark_json import write_benchmark_json
+
+        write_benchmark_json(store.results, store.samples, context.environment, benchmark_json)
+        console.print(f"pytest-benchmark JSON: {benchmark_json}")
+    store.close()
+    return finish(console, store, summary, report)
+
+
+def finish(console: Console, store: RunStore, summary: RunSummary, report: Path) -> int:
+    results = store.results
+    if not results.empty:
+        console.print(rich_table(summary_frame(results), "float → int8 (size, p50 latency, top-1)"))
+        problems = problems_frame(results)
+        if not problems.empty:
+            console.print(rich_table(problems, "not measured"))
+    console.print(f"results: {store.run_dir / 'results.parquet'}  report: {report}")
+    if summary.interrupted:
+        console.print(f"[yellow]interrupted[/]: finished jobs are kept; continue with "
+                      f"`qatbench run --resume {store.run_dir}`")
+        return 130
+    return EXIT_FAILED if (results["status"] == "failed").any() else EXIT_OK
+
+
+def new_context(config: RunConfig, store: RunStore) -> RunContext:
+    return RunContext(config=config, store=store, environment=capture_environment())

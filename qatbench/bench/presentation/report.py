@@ -1,0 +1,522 @@
+"""``report.md`` and a self-contained ``report.html`` (plots embedded) for one or more runs.
+
+Both are rendered from the same list of sections, so the markdown a CI job summary
+shows and the HTML a person opens never disagree. When ``GITHUB_STEP_SUMMARY`` is set
+the markdown is appended there, once per report (see ``append_to_step_summary``).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from qatbench.bench.presentation.accuracy import (
+    ACCURACY_NOTES,
+    CONVERSION_GAP_THRESHOLD_POINTS,
+    RANDOM_WEIGHTS_NOTE,
+    accuracy_differences_frame,
+    agreement_cell,
+    conversion_gap_frame,
+    layer_error_frame,
+    needs_agreement_note,
+    top1_cell,
+)
+from qatbench.bench.presentation.summary import (
+    SETUP_DIGITS,
+    problems_frame,
+    setup_differences,
+    setup_labels,
+    summary_frame,
+    targets_with_several_setups,
+    with_shared_fingerprint,
+)
+from qatbench.bench.presentation.tables import markdown_table
+from qatbench.bench.storage.store import atomic_write_text
+
+# Latency-detail columns shown even when empty: they name the row.
+LATENCY_KEY_COLUMNS = ["model", "variant", "target"]
+# What the step-summary stamp in a report's directory is called (see append_to_step_summary).
+STEP_SUMMARY_STAMP = ".step_summary_appended"
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    text: str = ""
+    table: pd.DataFrame | None = None
+    image: Path | None = None
+    css_class: str = ""  # HTML: "figures" never breaks the first three cells (the row's name)
+
+
+def _fmt(value: object, spec: str) -> str:
+    return "" if pd.isna(value) else format(float(value), spec)
+
+
+def _pct(value: object) -> str:
+    return "" if pd.isna(value) else f"{100 * float(value):.1f}%"
+
+
+def classic_table(results: pd.DataFrame, target: str) -> pd.DataFrame:
+    """The table of the QAT literature, on one target: top-1, size, p50 float → int8."""
+    rows = []
+    shared = with_shared_fingerprint(results)
+    on_target = shared[shared["target"] == target]
+    several_setups = target in targets_with_several_setups(results)
+    several_devices = on_target["device"].astype(str).nunique() > 1
+    for (model, threads, device, fingerprint), group in on_target.groupby(
+            ["model", "threads", "device", "fingerprint"], sort=False, dropna=False):
+        by = {str(r["variant"]): r for _, r in group.iterrows()}
+        float_row, qat, ptq = by.get("float32"), by.get("qat_int8"), by.get("ptq_int8")
+        int8 = qat if qat is not None else ptq
+        size = p50 = ""
+        if int8 is not None and float_row is not None:
+            size = (f"{_fmt(float_row['size_bytes'] / 1e6, '.2f')} → "
+                    f"{_fmt(int8['size_bytes'] / 1e6, '.2f')} MB "
+                    f"({_fmt(int8['size_ratio_vs_float'], '.2f')}x)")
+            if pd.notna(int8["speedup_vs_float"]):
+                basis = "" if int8["speedup_basis"] == "p50" else " mean"
+                stat = "latency_ms_p50" if not basis else "latency_ms_mean"
+                p50 = (f"{_fmt(float_row[stat], '.3g')} → {_fmt(int8[stat], '.3g')} ms"
+                       f"{basis} ({_fmt(int8['speedup_vs_float'], '.2f')}x)")
+        rows.append({"model": model,
+                     **({"device": device} if several_devices else {}),
+                     **({"setup": fingerprint[:SETUP_DIGITS]} if several_setups else {}),
+                     "threads": threads,
+                     "float top-1": top1_cell(float_row),
+                     "QAT int8 top-1": top1_cell(qat),
+                     "PTQ int8 top-1": top1_cell(ptq),
+                     "agreement QAT / PTQ": _slash(agreement_cell(qat), agreement_cell(ptq)),
+                     f"size float → {'QAT' if qat is not None else 'PTQ'} int8 (shrink)": size,
+                     f"p50 float → {'QAT' if qat is not None else 'PTQ'} int8 (speedup)": p50})
+    return pd.DataFrame(rows)
+
+
+def _slash(first: str, second: str) -> str:
+    return f"{first or '–'} / {second or '–'}" if first or second else ""
+
+
+def _range(low: object, high: object, spec: str = ".4g") -> str:
+    """``low–high`` in one cell (no spaces: a narrow column does not break it)."""
+    low_text, high_text = _fmt(low, spec), _fmt(high, spec)
+    return f"{low_text}–{high_text}" if low_text or high_text else ""
+
+
+def _pair(first: object, second: object, spec: str = ".4g") -> str:
+    first_text, second_text = _fmt(first, spec), _fmt(second, spec)
+    return f"{first_text or '–'} / {second_text or '–'}" if first_text or second_text else ""
+
+
+def _p50_with_ci(row: dict) -> str:
+    """``p50 [low–high]``; a row that is not ok says its status here instead (a status
+    column, empty on almost every row, would cost the table its width)."""
+    p50 = _fmt(row["latency_ms_p50"], ".4g")
+    ci = _range(row["latency_ms_p50_ci_low"], row["latency_ms_p50_ci_high"])
+    cell = f"{p50} [{ci}]" if p50 and ci else p50
+    status = _text(row["status"])
+    return cell if status == "ok" else f"{cell} ({status})" if cell else status
+
+
+def _cv(row: dict) -> str:
+    std, mean = row["latency_ms_std"], row["latency_ms_mean"]
+    return "" if pd.isna(std) or pd.isna(mean) or not mean else _pct(float(std) / float(mean))
+
+
+def _text(value: object) -> str:
+    return "" if value is None or pd.isna(value) else str(value)
+
+
+def repeats_of(results: pd.DataFrame) -> pd.Series:
+    """How many child processes each row summarises; old runs (no ``repeats``) had one."""
+    column = results["repeats"] if "repeats" in results else pd.Series(pd.NA, results.index)
+    return column.astype("Int64").fillna(1)
+
+
+def latency_frame(results: pd.DataFrame) -> pd.DataFrame:
+    """Every row's latency in one page-wide table: p50 and its CI share a cell, min and
+    max form a range, and columns no row fills (no noisy row, no repeats) are left out."""
+    records = results.to_dict("records")
+    repeats = repeats_of(results).tolist()
+    show_repeats = any(k > 1 for k in repeats)
+    frame = pd.DataFrame([{
+        "model": row["model"], "variant": row["variant"], "target": row["target"],
+        "device": _text(row["device"]), "setup": setup, "thr": _text(row["threads"]),
+        "p50 ms [95% CI]": _p50_with_ci(row),
+        "min–max": _range(row["latency_ms_min"], row["latency_ms_max"]),
+        "p90 / p99": _pair(row["latency_ms_p90"], row["latency_ms_p99"]),
+        "cv": _cv(row), "n": _text(row["n_samples"]),
+        "K": str(k) if show_repeats and pd.notna(row["latency_ms_p50"]) else "",
+        "noisy": "NOISY" if row["noisy"] is True else "",
+        "init / 1st ms": _pair(row["init_ms"], row["first_inference_ms"], ".3g"),
+        "peak MB": _fmt(row["peak_memory_mb"], ".3g"), "delegate": _text(row["delegate"]),
+    } for row, setup, k in zip(records, setup_labels(results), repeats, strict=True)])
+    if frame.empty:
+        return frame
+    blank = [c for c in frame.columns
+             if c not in LATENCY_KEY_COLUMNS and (frame[c] == "").all()]
+    if frame["device"].nunique() <= 1:
+        blank.append("device")  # one device: said once, in the environment
+    return frame.drop(columns=list(dict.fromkeys(blank)))
+
+
+def latency_notes(results: pd.DataFrame) -> str:
+    """What the latency-detail columns mean, and which kind of CI each row carries.
+
+    The two CIs answer different questions: a bootstrap of one process's samples says
+    how well *that run's* median is known and is blind to run-to-run shifts (boot,
+    frequency, memory placement); an interval over K processes includes them.
+    """
+    measured = results["latency_ms_p50"].notna()
+    repeats = repeats_of(results)[measured]
+    lines = ["p50 in ms with its 95% confidence interval [low–high]; min–max: the fastest "
+             "and slowest timed run; cv: standard deviation / mean; init / 1st: "
+             "interpreter set-up and first inference. NOISY marks a cv above 10% or a CI "
+             "wider than 5% of the median. A row that is not ok shows its status in place "
+             "of its p50 (why: under Not measured)."]
+    single = "Rows with K = 1 (one child process)" if (repeats > 1).any() else \
+        "Each row was measured in one child process, so its"
+    if (repeats <= 1).any():
+        lines.append(f"{single} CI is a bootstrap of that process's own samples: it says "
+                     "how well that run's median is known, and cannot see shifts between "
+                     "runs (another boot, CPU frequency, memory placement), which are often "
+                     "larger. Measure in several processes (`--repeats K`) for an interval "
+                     "that includes them.")
+    if (repeats > 1).any():
+        lines.append("Rows with K > 1 summarise K independent child processes: their CI is "
+                     "a t-interval on the K per-process medians, so it includes the "
+                     "run-to-run shifts a single process cannot see.")
+    return "\n\n".join(lines)  # paragraphs, in markdown and HTML alike
+
+
+def _target_columns(measured: pd.DataFrame) -> pd.Series:
+    """The column each row goes to in the by-target table: its target, and its device or
+    setup when that target has several (two phones, two hosts never share a column)."""
+    shared = with_shared_fingerprint(measured)
+    labels = shared["target"].astype(str)
+    devices = shared.groupby("target")["device"].transform("nunique")
+    labels = labels.where(devices <= 1, labels + " [" + shared["device"].astype(str) + "]")
+    setups = setup_labels(measured)
+    return labels.where(setups == "", labels + " @" + setups)
+
+
+def by_target_frame(results: pd.DataFrame) -> pd.DataFrame:
+    """p50 of each model × variant side by side on every target (Edge TPU next to CPU)."""
+    measured = results[results["latency_ms_p50"].notna()]
+    if measured["target"].nunique() < 2:
+        return pd.DataFrame()
+    columns = _target_columns(measured)
+    pivot = measured.assign(column=columns.to_numpy()).pivot_table(
+        index=["model", "variant", "threads"], columns="column", values="latency_ms_p50",
+        aggfunc="first", sort=False)
+    pivot = pivot.reindex(columns=list(dict.fromkeys(columns))).map(lambda v: _fmt(v, ".4g"))
+    # the columns' axis name would become a header over an empty column in to_html
+    return pivot.rename_axis(columns=None).reset_index()
+
+
+def placement_frame(results: pd.DataFrame) -> pd.DataFrame:
+    """Per-operator placement on accelerator targets (from the compiler or delegate)."""
+    rows = []
+    for _, row in results.iterrows():
+        for entry in _extra(row).get("placement", []):
+            rows.append({"model": row["model"], "variant": row["variant"],
+                         "target": row["target"], "operator": entry.get("operator"),
+                         "count": entry.get("count"), "status": entry.get("status")})
+    return pd.DataFrame(rows)
+
+
+def _extra(row: pd.Series) -> dict:
+    try:
+        return json.loads(row["extra"]) if pd.notna(row["extra"]) else {}
+    except json.JSONDecodeError:
+        return {}
+
+
+def worst_layers_frame(results: pd.DataFrame) -> pd.DataFrame:
+    """The layers each int8 variant quantizes worst, against the float model (one table
+    across models)."""
+    return layer_error_frame(results, "worst_layers")
+
+
+def slower_than_float_frame(results: pd.DataFrame) -> pd.DataFrame:
+    """int8 rows slower than their float32 sibling, explained by what the delegate left out."""
+    rows = []
+    shared = with_shared_fingerprint(results)
+    slow = shared[(shared["variant"] != "float32")
+                  & (shared["speedup_vs_float"].astype("Float64") < 1.0).fillna(False)]
+    for _, row in slow.iterrows():
+        sibling = shared[(shared["variant"] == "float32") & (shared["model"] == row["model"])
+                         & (shared["target"] == row["target"])
+                         & (shared["threads"] == row["threads"])
+                         & (shared["device"] == row["device"])
+                         & (shared["fingerprint"] == row["fingerprint"])]
+        float_left = _extra(sibling.iloc[0]).get("ops_outside_delegate", {}) \
+            if not sibling.empty else {}
+        int8_left = _extra(row).get("ops_outside_delegate", {})
+        extra_ops = {op: n - float_left.get(op, 0) for op, n in int8_left.items()
+                     if n > float_left.get(op, 0)}
+        rows.append({
+            "model": row["model"], "variant": row["variant"], "target": row["target"],
+            "speedup": _fmt(row["speedup_vs_float"], ".2f") + "x",
+            "int8 delegate": row["delegate"],
+            "float32 delegate": sibling.iloc[0]["delegate"] if not sibling.empty else "",
+            "ops outside the delegate (int8)": _ops(int8_left),
+            "ops outside the delegate (float32)": _ops(float_left),
+            "left out only in int8": _ops(extra_ops) or "none: compare the delegate "
+                                                        "partitions and kernels"})
+    return pd.DataFrame(rows)
+
+
+def _ops(counts: dict[str, int]) -> str:
+    return ", ".join(f"{op}×{n}" for op, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def accelerator_frame(results: pd.DataFrame) -> pd.DataFrame:
+    rows = results[results["ops_total"].notna()]
+    if rows.empty:
+        return pd.DataFrame()
+    frame = rows[["model", "variant", "target", "status", "ops_total", "ops_on_accelerator",
+                  "delegate"]].copy()
+    frame["on accelerator"] = [
+        f"{100 * a / t:.0f}%" if pd.notna(a) and t else ""
+        for a, t in zip(rows["ops_on_accelerator"], rows["ops_total"], strict=True)]
+    return frame
+
+
+def environment_lines(run_dir: Path) -> list[str]:
+    path = run_dir / "environment.json"
+    if not path.exists():
+        return []
+    env = json.loads(path.read_text())
+    packages = ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items())
+    load = env.get("load_average")
+    return [
+        f"- host `{env['host']}`: {env['cpu_model']}, {env['cpu_count']} logical cores, "
+        f"{env['machine']}, governor {env.get('governor') or 'not readable'}, "
+        f"load at start {', '.join(f'{x:.2f}' for x in load) if load else 'unknown'}",
+        f"- Python {env['python']}; {packages}",
+        f"- git {env['git_commit'][:12]}{' (dirty tree)' if env.get('git_dirty') else ''}",
+    ]
+
+
+def build_sections(results: pd.DataFrame, run_dirs: list[Path], plots: list[Path],
+                   gap_threshold_points: float = CONVERSION_GAP_THRESHOLD_POINTS
+                   ) -> list[Section]:
+    sections = []
+    setups = setup_differences(results)
+    if setups:
+        sections.append(Section(
+            "Measured on different setups",
+            "This report merges rows measured under different fingerprints (host, runtime, "
+            "device): figures of different setups are not comparable.\n" + "\n".join(setups)))
+    accuracy_text = ACCURACY_NOTES + ("\n" + RANDOM_WEIGHTS_NOTE
+                                      if needs_agreement_note(results) else "")
+    sections.append(Section("Float vs int8: size, latency, top-1",
+                        "Shrink and speedup are float32 / int8 on the same target and thread "
+                        "count. Top-1 and agreement are measured on each target's own "
+                        "interpreter (see `accuracy_source` in results.csv).\n"
+                        + accuracy_text))
+    for target in dict.fromkeys(results["target"].astype(str)):
+        table = classic_table(results, target)
+        if not table.empty:
+            sections.append(Section(f"On {target}", table=table))
+    differences = accuracy_differences_frame(results, run_dirs)
+    if not differences.empty:
+        sections.append(Section(
+            "Accuracy differences",
+            "Each pair was evaluated on the same inputs on the same target; McNemar's "
+            "exact test looks only at the inputs exactly one of the two got right (only "
+            "A / only B). p below 0.05 names the better model; otherwise the sample "
+            "cannot resolve the difference and it reads \"no measurable difference\". "
+            "Without labels the pair is judged on agreement with the float model.",
+            table=differences))
+    gap = conversion_gap_frame(results, gap_threshold_points)
+    if not gap.empty:
+        sections.append(Section(
+            "Conversion gap (QAT Keras model vs its .tflite)",
+            "The fake-quant Keras model beside the int8 file converted from it, on the same "
+            "inputs, on the build host (the file on TFLite's reference kernels): top-1 "
+            "where labels exist, else agreement with the float model. A gap above "
+            f"{gap_threshold_points:g} point(s) is flagged: conversion changed what the "
+            "QAT model learnt. Per-layer detail in the table \"int8 vs QAT Keras model\".",
+            table=gap))
+    sections.append(Section("Summary by model and target", table=summary_frame(results)))
+    side_by_side = by_target_frame(results)
+    if not side_by_side.empty:
+        sections.append(Section("p50 latency (ms) on each target", table=side_by_side))
+    sections.append(Section("Latency detail", latency_notes(results),
+                            table=latency_frame(results), css_class="figures"))
+    slower = slower_than_float_frame(results)
+    if not slower.empty:
+        sections.append(Section(
+            "int8 slower than float32",
+            "These int8 models run slower than their float32 model on the same target. What "
+            "the delegate did not take (ops left to the builtin kernels) and how many "
+            "partitions it split the graph into (kernels: each boundary costs a hand-over) "
+            "usually say why.",
+            table=slower))
+    from qatbench.bench.presentation.profile_report import profile_sections  # (cycle)
+    sections.extend(profile_sections(results, run_dirs, plots))
+    worst = worst_layers_frame(results)
+    if not worst.empty:
+        sections.append(Section(
+            "Per-layer error: int8 vs float model (quantization + fine-tuning)",
+            "RMS error of each layer's int8 output against the float model, in quantization "
+            "steps of that tensor (about 0.29 is rounding noise alone). For QAT this "
+            "includes what fine-tuning moved. Full tables in "
+            "artifacts/<model>/layer_errors_<variant>[_vs_float].csv.", table=worst))
+    vs_keras = layer_error_frame(results, "worst_layers_vs_qat_keras")
+    if not vs_keras.empty:
+        sections.append(Section(
+            "Per-layer error: int8 vs QAT Keras model (what conversion changed)",
+            "The same measure against the fake-quant Keras model the file was converted "
+            "from: only what conversion changed (near 0.29 steps: rounding alone). Full "
+            "tables in artifacts/<model>/layer_errors_<variant>_vs_qat_keras.csv.",
+            table=vs_keras))
+    accelerator = accelerator_frame(results)
+    if not accelerator.empty:
+        sections.append(Section("Ops on the accelerator", table=accelerator))
+    placement = placement_frame(results)
+    if not placement.empty:
+        sections.append(Section("Op placement per operator", table=placement))
+    problems = problems_frame(results)
+    if not problems.empty:
+        sections.append(Section("Not measured", table=problems))
+    notes = results[results["note"].fillna("") != ""][["model", "variant", "target", "note"]]
+    if not notes.empty:
+        sections.append(Section("Notes", table=notes.drop_duplicates()))
+    for plot in plots:
+        sections.append(Section(f"Plot: {plot.stem.replace('_', ' ')}", image=plot))
+    for run_dir in run_dirs:
+        lines = environment_lines(run_dir)
+        if lines:
+            sections.append(Section(f"Environment ({run_dir.name})", "\n".join(lines)))
+    return sections
+
+
+def _runs_line(results: pd.DataFrame) -> str:
+    return ", ".join(sorted({str(r) for r in results["run_id"].dropna()})) or "?"
+
+
+def render_markdown(sections: list[Section], results: pd.DataFrame, base: Path) -> str:
+    parts = [f"# qatbench report\n\nRun(s): {_runs_line(results)}\n"]
+    for section in sections:
+        parts.append(f"## {section.title}\n")
+        if section.text:
+            parts.append(section.text + "\n")
+        if section.table is not None:
+            parts.append(markdown_table(section.table))
+        if section.image is not None:
+            parts.append(f"![{section.title}]({os.path.relpath(section.image, base)})\n")
+    return "\n".join(parts)
+
+
+HTML_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em auto;padding:0 1em;max-width:1200px;
+color:#222;line-height:1.4}
+.table-wrap{overflow-x:auto;max-width:100%;margin:.5em 0 1.5em}
+table{border-collapse:collapse;font-size:.8em}
+th,td{border:1px solid #ccc;padding:.2em .4em;text-align:left;vertical-align:top}
+th{background:#f3f3f3;white-space:nowrap}table.figures td:nth-child(-n+3){white-space:nowrap}
+img{max-width:100%;border:1px solid #eee}code{background:#f6f6f6;padding:0 .2em}
+"""
+
+
+def _paragraph(line: str) -> str:
+    """One line of section text as HTML: markdown's list dash dropped, `code` kept."""
+    escaped = html.escape(line.removeprefix("- "))
+    return "<p>" + re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped) + "</p>"
+
+
+def _html_table(section: Section) -> str:
+    """A table in a horizontally scrolling box: however wide, it never widens the page."""
+    assert section.table is not None
+    # a word joiner after each dash: a squeezed "0.0277–0.0327" never breaks mid-range
+    frame = section.table.map(lambda v: v.replace("–", "–\u2060") if isinstance(v, str) else v)
+    table = frame.rename_axis(columns=None).to_html(
+        index=False, na_rep="", escape=True, border=0, classes=section.css_class or None)
+    return f'<div class="table-wrap">{table}</div>'
+
+
+def render_html(sections: list[Section], results: pd.DataFrame) -> str:
+    body = [f"<h1>qatbench report</h1><p>Run(s): {html.escape(_runs_line(results))}</p>"]
+    for section in sections:
+        body.append(f"<h2>{html.escape(section.title)}</h2>")
+        if section.text:
+            body.extend(_paragraph(line) for line in section.text.splitlines() if line)
+        if section.table is not None:
+            body.append(_html_table(section))
+        if section.image is not None:
+            encoded = base64.b64encode(section.image.read_bytes()).decode("ascii")
+            body.append(f'<img alt="{html.escape(section.title)}" '
+                        f'src="data:image/png;base64,{encoded}">')
+    return ("<!doctype html><html><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            "<title>qatbench report</title>"
+            f"<style>{HTML_STYLE}</style></head><body>{''.join(body)}</body></html>\n")
+
+
+def step_summary_marker(results: pd.DataFrame) -> str:
+    """The invisible line that tells a step summary this report is already in it."""
+    return f"<!-- qatbench report: {_runs_line(results)} -->"
+
+
+def _actions_job() -> str:
+    """This GitHub Actions job (run, attempt, job id), or "" outside Actions."""
+    run = os.environ.get("GITHUB_RUN_ID", "")
+    if not run:
+        return ""
+    return (f"{run}.{os.environ.get('GITHUB_RUN_ATTEMPT', '1')}."
+            f"{os.environ.get('GITHUB_JOB', '')}")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def append_to_step_summary(markdown: str, marker: str, out_dir: Path) -> bool:
+    """Append the report to ``$GITHUB_STEP_SUMMARY`` unless this job already has it.
+
+    ``qatbench run`` writes the report, and a workflow's report step writes it again.
+    GitHub gives every *step* its own summary file, so the marker in the file only
+    catches repeats within one step; a stamp in the report's directory, naming the job,
+    catches the next step's. Returns whether it appended.
+    """
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not summary_file:
+        return False
+    job = _actions_job()
+    stamp = out_dir / STEP_SUMMARY_STAMP
+    stamped = f"{job} {marker}"
+    if marker in _read_text(Path(summary_file)) or (
+            job and stamped in _read_text(stamp).splitlines()):
+        return False
+    with open(summary_file, "a", encoding="utf-8") as handle:
+        handle.write(f"{marker}\n{markdown}\n")
+    if job:
+        with stamp.open("a", encoding="utf-8") as handle:
+            handle.write(stamped + "\n")
+    return True
+
+
+def write_report(results: pd.DataFrame, run_dirs: list[Path], out_dir: Path) -> Path:
+    """Write plots, ``report.md`` and ``report.html`` into ``out_dir``; return report.md."""
+    from qatbench.bench.presentation.plots import write_run_plots
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = write_run_plots(results, out_dir / "plots") if not results.empty else []
+    sections = build_sections(results, run_dirs, plots)
+    markdown = render_markdown(sections, results, out_dir)
+    path = out_dir / "report.md"
+    atomic_write_text(path, markdown)
+    atomic_write_text(out_dir / "report.html", render_html(sections, results))
+    append_to_step_summary(markdown, step_summary_marker(results), out_dir)
+    return path

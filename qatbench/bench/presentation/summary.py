@@ -1,0 +1,166 @@
+"""The table a user reads first: per model and target, float -> int8 size, latency, top-1.
+
+Derived from the results table only; every figure in it was measured in the run.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from qatbench.bench.storage.fingerprint import parse_parts
+from qatbench.bench.storage.relative import GROUP, with_shared_device
+
+SETUP_DIGITS = 8  # of a fingerprint, enough to tell the setups of one report apart
+
+
+def with_shared_fingerprint(results: pd.DataFrame) -> pd.DataFrame:
+    """``fingerprint`` as text on every row ("" for old runs that have none).
+
+    Rows that never reached the device (skipped, unavailable) carry no fingerprint; they
+    belong with the rows that did, for the same model, target, device and threads, so a
+    float32 row skipped on an Edge TPU still shares its int8 sibling's line.
+    """
+    out = with_shared_device(results)
+    column = out["fingerprint"] if "fingerprint" in out else pd.Series(pd.NA, index=out.index)
+    named = column.astype("string").where(column.fillna("") != "")
+    shared = named.groupby([out[c] for c in GROUP], dropna=False).transform("first")
+    out["fingerprint"] = named.fillna(shared).fillna("").astype(str)
+    return out
+
+
+def targets_with_several_setups(results: pd.DataFrame) -> set[str]:
+    """Targets measured under more than one fingerprint (a merge of two hosts, a runtime
+    upgrade between shards): their rows must be shown apart, never compared."""
+    shared = with_shared_fingerprint(results)
+    named = shared[shared["fingerprint"] != ""]
+    counts = named.groupby(named["target"].astype(str))["fingerprint"].nunique()
+    return {str(t) for t, n in counts.items() if n > 1}
+
+
+def setup_labels(results: pd.DataFrame) -> pd.Series:
+    """A short fingerprint for rows of targets with several setups, "" for the others."""
+    shared = with_shared_fingerprint(results)
+    several = shared["target"].astype(str).isin(targets_with_several_setups(results))
+    return shared["fingerprint"].str.slice(0, SETUP_DIGITS).where(several, "")
+
+
+def setup_differences(results: pd.DataFrame) -> list[str]:
+    """One sentence per target with several fingerprints, naming the parts that differ."""
+    shared = with_shared_fingerprint(results)
+    lines = []
+    for target in sorted(targets_with_several_setups(results)):
+        rows = shared[(shared["target"].astype(str) == target) & (shared["fingerprint"] != "")]
+        parts = {str(row["fingerprint"])[:SETUP_DIGITS]:
+                 parse_parts(row.get("fingerprint_parts"))
+                 for row in rows.drop_duplicates("fingerprint").to_dict("records")}
+        names = sorted({name for p in parts.values() for name in p
+                        if len({q.get(name, "(absent)") for q in parts.values()}) > 1})
+        detail = "; ".join(
+            f"{name}: " + " vs ".join(f"{_short(p.get(name, '(absent)'))} ({fp})"
+                                      for fp, p in parts.items()) for name in names)
+        how = f"which differ in {detail}" if detail else \
+            "whose recorded parts do not say how they differ (no fingerprint_parts)"
+        lines.append(
+            f"- `{target}` was measured on {len(parts)} setups ({', '.join(parts)}), {how}. "
+            "Their rows are shown apart (column `setup`) and no ratio or comparison "
+            "crosses them.")
+    return lines
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _kb(size: object) -> str:
+    return "" if pd.isna(size) else f"{float(size) / 1024:,.0f} KB"
+
+
+def _ms(value: object) -> str:
+    """Milliseconds with three significant digits: 0.00123 and 123 both read well."""
+    return "" if pd.isna(value) else f"{float(value):.3g}"
+
+
+def _ratio(value: object) -> str:
+    return "" if pd.isna(value) else f"{float(value):.2f}x"
+
+
+def _pct(value: object) -> str:
+    return "–" if pd.isna(value) else f"{100 * float(value):.1f}%"
+
+
+def _half_width(row: dict, column: str) -> float | None:
+    """Half the Wilson interval in points (the larger side: the interval is skewed)."""
+    value, low, high = (row.get(c) for c in (column, f"{column}_ci_low",
+                                             f"{column}_ci_high"))
+    if any(v is None or pd.isna(v) for v in (value, low, high)):
+        return None
+    return 100 * max(float(value) - float(low), float(high) - float(value))
+
+
+def _figures(rows: list[dict], column: str) -> str:
+    """``96.3% / 96.2% / 96.9% ±1.2``: the figures and the widest 95% half-interval among
+    them, so a difference smaller than it reads as what it is."""
+    if all(r.get(column) is None or pd.isna(r.get(column)) for r in rows):
+        return " / ".join("–" for _ in rows)
+    text = " / ".join(_pct(r.get(column)) for r in rows)
+    widths = [w for r in rows if (w := _half_width(r, column)) is not None]
+    return text + (f" ±{max(widths):.1f}" if widths else "")
+
+
+def _arrow(before: str, after: str, ratio: str) -> str:
+    if not before and not after:
+        return ""
+    return f"{before or '?'}→{after or '?'}" + (f" {ratio}" if ratio else "")
+
+
+def summary_frame(results: pd.DataFrame) -> pd.DataFrame:
+    """One line per model x target x device x threads: float -> PTQ and float -> QAT.
+
+    Sizes in KB and p50 in ms, each ``float→int8 ratio`` (shrink, speedup). A target
+    measured under several fingerprints gets one line per fingerprint (``setup``), so
+    a float32 row of one host never stands next to an int8 row of another.
+    """
+    rows = []
+    several = targets_with_several_setups(results)
+    results = with_shared_fingerprint(results)
+    for key, group in results.groupby([*GROUP, "fingerprint"], dropna=False, sort=False):
+        by_variant = {str(v): r for v, r in zip(group["variant"], group.to_dict("records"),
+                                                strict=True)}
+        base = by_variant.get("float32", {})
+        line = dict(zip(GROUP, key[:-1], strict=True))
+        line["setup"] = key[-1][:SETUP_DIGITS] if str(line["target"]) in several else ""
+        for label, variant in (("PTQ", "ptq_int8"), ("QAT", "qat_int8")):
+            row = by_variant.get(variant, {})
+            line[f"size {label}"] = _arrow(
+                _kb(base.get("size_bytes")), _kb(row.get("size_bytes")),
+                _ratio(row.get("size_ratio_vs_float")))
+            basis = row.get("speedup_basis")
+            stat = "latency_ms_p50" if basis != "mean" else "latency_ms_mean"
+            line[f"p50 ms {label}"] = _arrow(
+                _ms(base.get(stat)), _ms(row.get(stat)),
+                _ratio(row.get("speedup_vs_float")) + (" (mean)" if basis == "mean" else ""))
+        line["top-1 f/PTQ/QAT"] = _figures(
+            [by_variant.get(v, {}) for v in ("float32", "ptq_int8", "qat_int8")],
+            "accuracy_top1")
+        line["agree PTQ/QAT"] = _figures(
+            [by_variant.get(v, {}) for v in ("ptq_int8", "qat_int8")], "agreement_top1")
+        statuses = sorted({str(s) for s in group["status"]} - {"ok"})
+        line["status"] = "ok" if not statuses else ", ".join(statuses)
+        rows.append(line)
+    frame = pd.DataFrame(rows).rename(columns={"threads": "thr"})
+    if not frame.empty and frame["device"].astype(str).nunique() <= 1:
+        frame = frame.drop(columns="device")  # one device: said once, in the environment
+    if not frame.empty and not several:
+        frame = frame.drop(columns="setup")  # one setup per target: nothing to tell apart
+    return frame
+
+
+def problems_frame(results: pd.DataFrame) -> pd.DataFrame:
+    """Rows that are not ``ok``, with what went wrong (first line of the error)."""
+    bad = results[results["status"] != "ok"]
+    return pd.DataFrame({
+        "model": bad["model"], "variant": bad["variant"], "target": bad["target"],
+        "threads": bad["threads"], "status": bad["status"],
+        "reason": bad["error"].fillna("").where(bad["error"].fillna("") != "", bad["note"])
+        .fillna("").astype(str).str.split("\n").str[0].str.slice(0, 300),
+    })

@@ -1,0 +1,1 @@
+"""Latency statistics, the regression gate and the history of runs."""

@@ -1,0 +1,283 @@
+"""The regression gate: every series of BASE and CURRENT gets one verdict, and a list of
+checks decides whether the gate fails.
+
+Series are matched on ``RowKey.series`` (model, variant, target, device, threads). A row
+that never reached its device (unavailable, skipped: no device name) is matched to the
+row of BASE with the same model, variant, target and threads. Verdicts:
+
+- ``missing``: in BASE, not in CURRENT — or every CURRENT job of its target was
+  ``unavailable`` (a lost phone or TPU loses every key of it);
+- ``broken``: BASE produced a result, CURRENT less (ok → failed/unavailable/compiled/
+  skipped; compiled → failed/unavailable/skipped);
+- ``new``: only in CURRENT;
+- ``slower``/``faster``/``same``/``unknown``: both timed, decided by ``latency.decide``
+  on the repeat units (``units``) against the threshold and the noise floor (``noise``).
+
+Rows measured on different hosts (fingerprints differ) are refused (``HostChanged``)
+unless ``allow_host_change``; rows without a fingerprint (old runs) are matched with a
+warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from qatbench.bench.statistics import fingerprints
+from qatbench.bench.statistics.checks import (
+    AccuracyCheck,
+    BrokenCheck,
+    Check,
+    LatencyCheck,
+    MissingCheck,
+    Pair,
+    SizeCheck,
+    first_line,
+    run_checks,
+)
+from qatbench.bench.statistics.latency import LatencyDecision, Verdict, decide
+from qatbench.bench.statistics.noise import NoiseFloor, for_host
+from qatbench.bench.statistics.units import UnitIndex
+from qatbench.bench.storage.key import SERIES_COLUMNS, RowKey
+from qatbench.bench.storage.predictions import Predictions, load_predictions
+
+Row = Mapping[str, Any]
+Series = tuple[str, str, str, str, int]
+
+# How much a status delivers: falling to a lower rank from ok or compiled is `broken`.
+_RANK = {"ok": 2, "compiled": 1}
+
+__all__ = ["GateSettings", "HostChanged", "NothingMatched", "Verdict", "compare_runs",
+           "default_checks", "regressed"]
+
+HostChanged = fingerprints.HostChanged
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    threshold: float = 0.05  # practical relative change (0.05 = 5%); also size growth
+    metric: str = "p50"  # p50 or p90
+    # 1 - level of the repeat-level interval. Not stricter: a verdict also needs the
+    # change beyond max(threshold, noise floor), which guards against run-level shifts;
+    # alpha guards only against process-to-process spread (and at 0.01, K = 3 would
+    # need t = 4.6 — repeats would rarely decide anything).
+    alpha: float = 0.05
+    accuracy_drop_points: float = 1.0  # top-1 percentage points
+    allow_missing: bool = False
+    allow_broken: bool = False
+    allow_host_change: bool = False
+    fail_on_unknown: bool = False
+    noise: NoiseFloor = field(default_factory=NoiseFloor)
+
+
+class NothingMatched(ValueError):
+    """No series of CURRENT has a partner in BASE; the message names the keys on each side."""
+
+
+def default_checks(settings: GateSettings) -> list[Check]:
+    """The gate: these checks, in this order, decide the exit code and the table."""
+    return [MissingCheck(settings.allow_missing), BrokenCheck(settings.allow_broken),
+            LatencyCheck(settings.threshold, settings.metric, settings.fail_on_unknown),
+            SizeCheck(settings.threshold), AccuracyCheck(settings.accuracy_drop_points)]
+
+
+def _status(row: Row | None) -> str:
+    value = None if row is None else row.get("status")
+    return "" if value is None or pd.isna(value) else str(value)
+
+
+def _rows(results: pd.DataFrame) -> dict[Series, Row]:
+    """One row per series; where a run holds a series twice (two fingerprints in merged
+    shards), the later-started row stands for it."""
+    ordered = results.sort_values("started_at", kind="stable", na_position="first")
+    return {RowKey.of(row).series: row for row in ordered.to_dict("records")}
+
+
+def _pair_up(base: dict[Series, Row], current: dict[Series, Row]
+             ) -> list[tuple[Series, Row | None, Row | None]]:
+    """BASE and CURRENT rows side by side; a deviceless row joins its job's named row."""
+    current_left = dict(current)
+    pairs: list[tuple[Series, Row | None, Row | None]] = []
+    for series, row in base.items():
+        partner = current_left.pop(series, None)
+        if partner is None:
+            model, variant, target, device, threads = series
+            if device:
+                partner = current_left.pop((model, variant, target, "", threads), None)
+            else:
+                named = [s for s in current_left if s[:3] == series[:3] and s[4] == threads]
+                partner = current_left.pop(named[0]) if len(named) == 1 else None
+        pairs.append((series, row, partner))
+    pairs.extend((series, None, row) for series, row in current_left.items())
+    return pairs
+
+
+def _lost_targets(current: pd.DataFrame) -> dict[str, str]:
+    """{target: first error} for targets every CURRENT job of which was unavailable."""
+    lost = {}
+    for target, rows in current.groupby(current["target"].astype(str), sort=False):
+        if len(rows) and (rows["status"].astype(str) == "unavailable").all():
+            lost[str(target)] = first_line(rows["error"].dropna().iloc[0]
+                                           if rows["error"].notna().any() else "")
+    return lost
+
+
+def _geometric_mean(values: np.ndarray) -> float | None:
+    return float(np.exp(np.log(values).mean())) if values.size else None
+
+
+def _latency(base: Row, current: Row, base_units: UnitIndex, current_units: UnitIndex,
+             settings: GateSettings) -> tuple[LatencyDecision, str]:
+    before, after = base_units.of(base), current_units.of(current)
+    scale = _geometric_mean(before.values)
+    floor = settings.noise.floor(scale, min(before.k, after.k))
+    decision = decide(before.values, after.values, threshold=settings.threshold, floor=floor,
+                      alpha=settings.alpha)
+    source = before.source if before.source == after.source else \
+        f"{before.source} / {after.source}"
+    return decision, f"{decision.basis}; units: {source}"
+
+
+def _classify(series: Series, base: Row | None, current: Row | None, lost: dict[str, str],
+              base_units: UnitIndex, current_units: UnitIndex,
+              settings: GateSettings) -> Pair:
+    target = series[2]
+    if base is None:
+        return Pair(series, None, current, Verdict.NEW, reason="not in BASE")
+    if current is None:
+        reason = (f"target {target} unavailable in CURRENT: {lost[target]}"
+                  if target in lost else "not in CURRENT")
+        return Pair(series, base, None, Verdict.MISSING, reason=reason)
+    if target in lost and _RANK.get(_status(base), 0) > 0:
+        return Pair(series, base, current, Verdict.MISSING,
+                    reason=f"target {target} unavailable in CURRENT: {lost[target]}")
+    before, after = _status(base), _status(current)
+    if _RANK.get(after, 0) < _RANK.get(before, 0):
+        error = first_line(current.get("error")) if current is not None else ""
+        return Pair(series, base, current, Verdict.BROKEN,
+                    reason=f"{before} → {after}" + (f": {error}" if error else ""))
+    if before != "ok" or after != "ok":
+        return Pair(series, base, current, Verdict.UNKNOWN,
+                    reason=f"not timed on both sides ({before} → {after})")
+    decision, basis = _latency(base, current, base_units, current_units, settings)
+    reason = "; ".join(part for part in (decision.reason, basis) if part)
+    notes = ()
+    if not fingerprints.has_fingerprint(base) or not fingerprints.has_fingerprint(current):
+        notes = ("no fingerprint on a side (an old run): matched without checking the host",)
+    return Pair(series, base, current, decision.verdict, decision, reason, notes)
+
+
+def _check_hosts(pairs: list[tuple[Series, Row | None, Row | None]],
+                 settings: GateSettings) -> dict[Series, str]:
+    """{series: what differs} for timed pairs on different hosts; refused unless allowed."""
+    changed: dict[Series, str] = {}
+    for series, base, current in pairs:
+        if base is None or current is None or _status(base) != "ok" or _status(current) != "ok":
+            continue
+        difference = fingerprints.differences(base, current)
+        if difference:
+            changed[series] = fingerprints.describe(difference)
+    if changed and not settings.allow_host_change:
+        distinct = sorted(set(changed.values()))
+        examples = [RowKey(*s).label() for s in list(changed)[:3]]
+        raise HostChanged(
+            f"{len(changed)} matched row(s) were measured on a different host or runtime "
+            f"({', '.join(examples)}{', ...' if len(changed) > 3 else ''}): "
+            + " | ".join(distinct)
+            + ". Compare with a baseline from the same kind of host, or pass "
+              "--allow-host-change to gate anyway.")
+    return changed
+
+
+def _predictions_of(loaded: Any, row: Row | None) -> Predictions | None:
+    """The per-input predictions a row's run kept, if any (``storage.predictions``)."""
+    if row is None or "int8" not in str(row.get("variant", "")):
+        return None
+    run_dirs = list(getattr(loaded, "run_dirs", []))
+    named = [d for d in run_dirs if d.name == str(row.get("run_id"))]
+    if named:
+        return load_predictions(named[0], RowKey.of(row))
+    if len(run_dirs) == 1:  # a results file or a directory named otherwise
+        return load_predictions(run_dirs[0], RowKey.of(row))
+    return None
+
+
+def compare_runs(base: Any, current: Any, settings: GateSettings | None = None
+                 ) -> pd.DataFrame:
+    """One row per series of either side: statistic before/after, change, verdict, and
+    the failures of the gate's checks (column ``gate``; empty = passes)."""
+    settings = settings or GateSettings()
+    base_rows, current_rows = _rows(base.results), _rows(current.results)
+    pairs = _pair_up(base_rows, current_rows)
+    if not any(b is not None and c is not None for _, b, c in pairs):
+        raise NothingMatched(
+            f"no rows matched on ({', '.join(SERIES_COLUMNS)}).\n"
+            f"  in BASE only:    {sorted(base_rows)[:10]}\n"
+            f"  in CURRENT only: {sorted(current_rows)[:10]}")
+    host_changes = _check_hosts(pairs, settings)
+    cpu_models = {str(v) for v in current.results.get("cpu_model", pd.Series()).dropna()}
+    settings = replace(settings, noise=for_host(settings.noise, cpu_models))
+    base_units = UnitIndex(base, settings.metric)
+    current_units = UnitIndex(current, settings.metric)
+    lost = _lost_targets(current.results)
+    checks = default_checks(settings)
+    lines = []
+    notes: set[str] = set(settings.noise.notes)
+    for series, before, after in pairs:
+        pair = _classify(series, before, after, lost, base_units, current_units, settings)
+        pair = replace(pair, base_predictions=_predictions_of(base, before),
+                       current_predictions=_predictions_of(current, after))
+        if series in host_changes:
+            pair = Pair(pair.series, pair.base, pair.current, pair.verdict, pair.latency,
+                        pair.reason, (*pair.notes, f"host changed: {host_changes[series]}"))
+        notes.update(pair.notes)
+        lines.append(_line(pair, run_checks(pair, checks), settings))
+    frame = pd.DataFrame(lines)
+    frame.attrs.update({"notes": sorted(notes), "noise_floor": settings.noise.describe(),
+                        "host_changes": sorted(set(host_changes.values()))})
+    return frame
+
+
+def _line(pair: Pair, failures: list[str], settings: GateSettings) -> dict[str, Any]:
+    key = dict(zip(SERIES_COLUMNS, pair.series, strict=True))
+    decision = pair.latency
+    column = "latency_ms_p90" if settings.metric == "p90" else "latency_ms_p50"
+
+    def figure(row: Row | None) -> float | None:
+        if row is None:
+            return None
+        value = row.get(column)
+        if (value is None or pd.isna(value)) and settings.metric == "p50":
+            value = row.get("latency_ms_mean")
+        return None if value is None or pd.isna(value) else float(value)
+
+    def repeats(row: Row | None) -> int | None:
+        value = None if row is None else row.get("repeats")
+        return None if value is None or pd.isna(value) else int(value)
+
+    return {
+        **key,
+        f"base_{settings.metric}_ms": figure(pair.base),
+        f"current_{settings.metric}_ms": figure(pair.current),
+        "change": decision.change if decision else None,
+        "ci_low": decision.ci_low if decision else None,
+        "ci_high": decision.ci_high if decision else None,
+        "floor": decision.floor if decision else None,
+        "base_repeats": repeats(pair.base), "current_repeats": repeats(pair.current),
+        "verdict": str(pair.verdict),
+        "gate": "; ".join(failures),
+        "reason": pair.reason,
+        "repeats_needed": decision.repeats_needed if decision else None,
+        "base_status": _status(pair.base), "current_status": _status(pair.current),
+        "error": first_line(pair.current.get("error")) if pair.current is not None else "",
+    }
+
+
+def regressed(comparison: pd.DataFrame) -> bool:
+    """Any check failed for any series: the gate fails (exit 1)."""
+    return bool((comparison["gate"].fillna("") != "").any())
+

@@ -1,0 +1,168 @@
+"""Is CURRENT's latency different from BASE's, judged on independent repeats?
+
+The estimate is the change of the geometric mean of the repeat figures (``units``),
+``d = mean(log current) - mean(log base)``: run-level effects scale latency, so they
+add on logs. Two bands around zero decide, both in log space:
+
+- ``inner = max(threshold, floor)``: a change inside it is ``same`` — below what the
+  user cares about, or below what identical code does between runs on this host;
+- ``outer = max(threshold, 2 × floor)``: a change beyond it is far beyond the noise.
+
+With one run on a side (K = 1: the default, and every old result) nothing inside the
+run can tell a run-level shift from a real change, so: inside ``inner`` → ``same``,
+beyond ``outer`` → ``slower``/``faster``, the band between → ``unknown``.
+
+With K ≥ 2 repeats on both sides the repeats measure the spread: a Welch t-interval on
+the log repeat figures (level 1 - alpha) must exclude 0 *and* the estimate must pass
+``inner`` for ``slower``/``faster``; ``same`` needs the estimate inside ``inner`` and
+an interval half-width no wider than ``inner``. Repeats that disagree more than that are
+``unknown``, naming the K that would resolve it at the measured spread. A change beyond
+``outer`` is decided as with one run unless the repeats spread wider than ``outer``
+without excluding 0 (the row is noisier than the floor claims) -- except when every
+repeat of one side lies beyond every repeat of the other and the change of the medians
+is beyond ``outer``: one disturbed repeat (interference only ever slows a run down)
+must not turn a clear 10% regression into ``unknown``.
+
+Never the within-run samples as if independent: a Mann–Whitney U on thousands of
+back-to-back samples called identical code slower at p = 3e-64 (issue 10).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+from scipy import stats
+
+MAX_SUGGESTED_REPEATS = 64
+
+
+class Verdict(StrEnum):
+    SLOWER = "slower"
+    FASTER = "faster"
+    SAME = "same"
+    UNKNOWN = "unknown"
+    BROKEN = "broken"  # ok in BASE, not ok in CURRENT
+    MISSING = "missing"  # in BASE, not in CURRENT (or its whole target unavailable)
+    NEW = "new"  # only in CURRENT
+
+
+@dataclass(frozen=True)
+class LatencyDecision:
+    verdict: Verdict
+    change: float | None  # relative change of the estimate: +0.10 = 10% slower
+    ci_low: float | None  # relative, from the repeats (K ≥ 2 on both sides)
+    ci_high: float | None
+    floor: float  # the run-to-run noise floor used (relative)
+    basis: str  # what the decision rests on
+    reason: str = ""  # why unknown (and what would resolve it)
+    repeats_needed: int | None = None
+
+
+def _rel(log_change: float) -> float:
+    return math.expm1(log_change)
+
+
+def _t(alpha: float, df: float) -> float:
+    return float(stats.t.ppf(1 - alpha / 2, df))
+
+
+def repeats_to_resolve(log_spread: float, target: float, alpha: float) -> int | None:
+    """Smallest K per side whose t-interval half-width on the log difference is ≤ target."""
+    if log_spread <= 0 or target <= 0:
+        return 2
+    for k in range(2, MAX_SUGGESTED_REPEATS + 1):
+        if _t(alpha, 2 * k - 2) * log_spread * math.sqrt(2 / k) <= target:
+            return k
+    return None
+
+
+def _spread_from_floor(floor_log: float) -> float:
+    """One run's log spread implied by a floor read as the ~99% bound of two runs' gap."""
+    return floor_log / (float(stats.norm.ppf(0.995)) * math.sqrt(2))
+
+
+def _needed_text(k: int | None) -> str:
+    return (f"--repeats {k} on both sides would resolve it" if k is not None
+            else f"more than {MAX_SUGGESTED_REPEATS} repeats would be needed: this row is "
+                 "too noisy to gate here")
+
+
+def _separated(base: np.ndarray, current: np.ndarray) -> bool:
+    """Whether every repeat of one side lies beyond every repeat of the other (with 3 and
+    3 repeats, 1 chance in 10 under no change -- hence only together with a change beyond
+    twice the noise floor)."""
+    return bool(current.min() > base.max() or current.max() < base.min())
+
+
+def decide(base: np.ndarray, current: np.ndarray, *, threshold: float, floor: float,
+           alpha: float) -> LatencyDecision:
+    """The latency verdict from each side's units (ms, one per independent repeat)."""
+    base, current = np.log(np.asarray(base, float)), np.log(np.asarray(current, float))
+    if base.size == 0 or current.size == 0:
+        return LatencyDecision(Verdict.UNKNOWN, None, None, None, floor, "no latency",
+                               "a side has no latency figure")
+    d = float(current.mean() - base.mean())
+    inner = max(math.log1p(threshold), math.log1p(floor))
+    outer = max(math.log1p(threshold), 2 * math.log1p(floor))
+    if base.size >= 2 and current.size >= 2:
+        return _decide_repeats(base, current, d, inner, outer, floor, alpha)
+    basis = (f"one run vs noise floor {floor:.1%} (K={base.size}/{current.size}; same within "
+             f"±{_rel(inner):.1%}, decided beyond ±{_rel(outer):.1%})")
+    if abs(d) <= inner:
+        return LatencyDecision(Verdict.SAME, _rel(d), None, None, floor, basis)
+    if abs(d) > outer:
+        verdict = Verdict.SLOWER if d > 0 else Verdict.FASTER
+        return LatencyDecision(verdict, _rel(d), None, None, floor, basis)
+    measured = [side for side in (base, current) if side.size >= 2]
+    spread = (float(np.std(measured[0], ddof=1)) if measured
+              else _spread_from_floor(math.log1p(floor)))
+    needed = repeats_to_resolve(spread, min(abs(d), inner), alpha)
+    reason = (f"{_rel(d):+.1%} is between the noise floor (±{_rel(inner):.1%}) and twice it "
+              f"(±{_rel(outer):.1%}); {_needed_text(needed)}")
+    return LatencyDecision(Verdict.UNKNOWN, _rel(d), None, None, floor, basis, reason, needed)
+
+
+def _decide_repeats(base: np.ndarray, current: np.ndarray, d: float, inner: float,
+                    outer: float, floor: float, alpha: float) -> LatencyDecision:
+    k = min(base.size, current.size)
+    spread_base, spread_current = float(np.std(base, ddof=1)), float(np.std(current, ddof=1))
+    if spread_base == 0 and spread_current == 0:
+        low = high = d
+    else:
+        test = stats.ttest_ind(current, base, equal_var=False)
+        interval = test.confidence_interval(confidence_level=1 - alpha)
+        low, high = float(interval.low), float(interval.high)
+    half = (high - low) / 2
+    basis = (f"Welch t-interval ({1 - alpha:.0%}) on log repeat medians, K={base.size}/"
+             f"{current.size}; floor {floor:.1%}")
+    common = {"change": _rel(d), "ci_low": _rel(low), "ci_high": _rel(high), "floor": floor,
+              "basis": basis}
+    resolved = low > 0 or high < 0  # the repeats exclude "no change"
+    if abs(d) > inner and ((resolved and half <= inner)
+                           or (abs(d) > outer and (resolved or half <= outer))):
+        return LatencyDecision(Verdict.SLOWER if d > 0 else Verdict.FASTER, **common)
+    if abs(d) <= inner and half <= inner:
+        return LatencyDecision(Verdict.SAME, **common)
+    separated = _separated(base, current)
+    robust = float(np.median(current) - np.median(base))
+    if separated and abs(robust) > outer:
+        # one disturbed repeat widens the t-interval, yet every repeat of one side is
+        # beyond every repeat of the other, by more than twice the noise floor: decided
+        robust_common = {**common, "change": _rel(robust),
+                         "basis": f"every repeat of CURRENT {'above' if robust > 0 else 'below'}"
+                                  f" every repeat of BASE (K={base.size}/{current.size}), "
+                                  f"median change beyond ±{_rel(outer):.1%}; floor {floor:.1%}"}
+        return LatencyDecision(Verdict.SLOWER if robust > 0 else Verdict.FASTER,
+                               **robust_common)
+    spread = math.sqrt((spread_base**2 + spread_current**2) / 2)
+    target = min(abs(d), inner) if abs(d) > inner else inner
+    needed = repeats_to_resolve(spread, target, alpha)
+    if needed is not None and needed <= k:
+        needed = k + 1
+    reason = (f"repeats disagree: change {_rel(d):+.1%}, interval {_rel(low):+.1%} to "
+              f"{_rel(high):+.1%} at K={k}, wider than ±{_rel(inner):.1%} can resolve; "
+              f"{_needed_text(needed)}")
+    return LatencyDecision(Verdict.UNKNOWN, **common, reason=reason, repeats_needed=needed)

@@ -1,0 +1,1 @@
+"""The results table, its row key, and run directories on disk (written atomically)."""

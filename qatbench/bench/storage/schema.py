@@ -1,0 +1,130 @@
+"""The results table: the contract every part writes to (see ARCHITECTURE.md).
+
+One row per row key (``key.RowKey``: model, variant, target, device, threads,
+fingerprint). ``size_ratio_vs_float`` is the shrink factor (float size / this size: 4.0
+means four times smaller) and ``speedup_vs_float`` is float p50 / this p50, both against
+the float32 row of the same model, target, device, threads and fingerprint.
+
+A measurement may be repeated in K fresh child processes (``--repeats K``): the row
+then summarises all repeats (``repeats`` = K done), ``repeats.parquet`` holds one line
+per repeat (its own median: the unit the gate decides on), and every sample in
+``samples.parquet`` names its repeat.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from qatbench.bench.storage.key import KEY_COLUMNS as KEY_COLUMNS
+from qatbench.bench.storage.key import SERIES_COLUMNS as SERIES_COLUMNS
+
+RESULT_COLUMNS: dict[str, str] = {
+    "run_id": "string",
+    "started_at": "string",
+    "git_commit": "string",
+    "host": "string",
+    "model": "string",
+    "variant": "string",
+    "target": "string",
+    "device": "string",
+    "threads": "Int64",
+    "fingerprint": "string",  # short hash of fingerprint_parts: same host, runtime, device
+    "fingerprint_parts": "string",  # JSON: what the fingerprint is made of, to name a change
+    "status": "string",
+    "error": "string",
+    "size_bytes": "Int64",
+    "size_ratio_vs_float": "Float64",
+    "latency_ms_min": "Float64",
+    "latency_ms_p50": "Float64",
+    "latency_ms_mean": "Float64",
+    "latency_ms_p90": "Float64",
+    "latency_ms_p99": "Float64",
+    "latency_ms_max": "Float64",
+    "latency_ms_std": "Float64",
+    "latency_ms_p50_ci_low": "Float64",
+    "latency_ms_p50_ci_high": "Float64",
+    "n_samples": "Int64",
+    "repeats": "Int64",  # independent child processes this row summarises
+    "init_ms": "Float64",
+    "first_inference_ms": "Float64",
+    "peak_memory_mb": "Float64",
+    "speedup_vs_float": "Float64",
+    "speedup_basis": "string",  # which statistic the speedup compares: p50, or mean
+    "accuracy_top1": "Float64",
+    "accuracy_top1_ci_low": "Float64",  # Wilson 95% interval over eval_samples
+    "accuracy_top1_ci_high": "Float64",
+    "accuracy_source": "string",  # where top-1 and agreement were measured
+    "eval_samples": "Int64",
+    # against the float32 model's outputs on the same inputs (its .tflite on the reference
+    # kernels): fraction of inputs with the same class, the float class among this
+    # model's top 5 (>= 5 classes), and output SNR in dB (inf: identical outputs)
+    "agreement_top1": "Float64",
+    "agreement_top1_ci_low": "Float64",  # Wilson 95%
+    "agreement_top1_ci_high": "Float64",
+    "agreement_top5": "Float64",
+    "output_snr_db": "Float64",
+    # QAT rows: the build's conversion gap (see qat/fidelity.py) and fine-tuning objective
+    "keras_qat_top1": "Float64",  # the fake-quant Keras model, on the eval set
+    "conversion_gap_points": "Float64",  # Keras minus .tflite, percentage points
+    "conversion_gap_basis": "string",  # "top-1" or "agreement with float"
+    "qat_objective": "string",  # "labels" or "distill"
+    "ops_total": "Int64",
+    "ops_on_accelerator": "Int64",
+    "noisy": "boolean",
+    "delegate": "string",
+    "runtime": "string",
+    "cpu_model": "string",
+    "cpu_count": "Int64",
+    "weights": "string",
+    "note": "string",
+    "extra": "string",  # free-form JSON: placement tables, device properties, ...
+}
+
+SAMPLE_COLUMNS: dict[str, str] = {
+    "run_id": "string",
+    "model": "string",
+    "variant": "string",
+    "target": "string",
+    "device": "string",
+    "threads": "Int64",
+    "fingerprint": "string",
+    "repeat": "Int64",
+    "sample_index": "Int64",
+    "latency_ms": "float64",
+}
+
+REPEAT_COLUMNS: dict[str, str] = {
+    "run_id": "string",
+    "model": "string",
+    "variant": "string",
+    "target": "string",
+    "device": "string",
+    "threads": "Int64",
+    "fingerprint": "string",
+    "repeat": "Int64",
+    "started_at": "string",
+    "status": "string",
+    "error": "string",
+    "latency_ms_p50": "Float64",  # the repeat's own median (or the tool's reported figure)
+    "latency_ms_mean": "Float64",
+    "latency_ms_std": "Float64",
+    "n_samples": "Int64",
+}
+
+# Jobs with these statuses are finished: ``--resume`` does not repeat them.
+FINISHED_STATUSES = frozenset({"ok", "compiled", "failed", "skipped", "unavailable"})
+
+
+def empty_results() -> pd.DataFrame:
+    return conform(pd.DataFrame(columns=list(RESULT_COLUMNS)), RESULT_COLUMNS)
+
+
+def conform(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """Every documented column present, in order, with its dtype (missing -> NA)."""
+    out = frame.copy()
+    for column in columns:
+        if column not in out.columns:
+            out[column] = pd.NA
+    extra_columns = [c for c in out.columns if c not in columns]
+    out = out[[*columns, *extra_columns]]
+    return out.astype({c: t for c, t in columns.items()})

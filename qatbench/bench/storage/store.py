@@ -1,0 +1,294 @@
+"""A run directory on disk: results written atomically after every job, resumable, locked.
+
+``results/<run_id>/`` holds
+
+- ``results.parquet`` and ``results.csv``: one row a job (all its repeats summarised);
+- ``repeats.parquet``: one line a repeat of a job (each repeat is its own child process);
+- ``samples.parquet/``: every latency sample, one part file per job and repeat (a
+  parquet dataset: ``pandas.read_parquet`` reads the directory as one table);
+- ``environment.json`` (one entry per host that worked on the run), ``config.json``,
+  and the built models under ``artifacts/``.
+
+Why this layout: adding a job writes its own sample part and rewrites only the small
+tables, so the 500th job costs what the first did. The order of writes is the
+commit protocol: a job's samples, then its repeat line, then its results row, each
+file replaced atomically (``storage.atomic``). The results row is the commit mark: a
+crash can leave samples of a job that has no row yet (readers ignore them, a resumed run
+replaces them), never a finished row without its samples. An exclusive lock keeps two
+processes from writing the same run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from qatbench.bench.storage.atomic import (
+    atomic_write_json,
+    atomic_write_parquet,
+    atomic_write_text,
+)
+from qatbench.bench.storage.key import RowKey
+from qatbench.bench.storage.schema import (
+    FINISHED_STATUSES,
+    REPEAT_COLUMNS,
+    RESULT_COLUMNS,
+    SAMPLE_COLUMNS,
+    conform,
+    empty_results,
+)
+
+RESULTS_FILE = "results.parquet"
+SAMPLES_FILE = "samples.parquet"
+REPEATS_FILE = "repeats.parquet"
+CONFIG_FILE = "config.json"
+ENVIRONMENT_FILE = "environment.json"
+
+JobKey = tuple[str, str, str, int]  # RowKey.job: (model, variant, target, threads)
+
+
+class RunDirError(RuntimeError):
+    """The run directory cannot be used (locked by another run, not a run, ...)."""
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """Sortable by time, unique across hosts and processes writing the same root."""
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def empty_frame(columns: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+
+
+def _part_name(job: JobKey, repeat: int) -> str:
+    """A file name for one job's repeat that any target name (``pkg.mod:factory``) fits."""
+    text = "\x1f".join(map(str, job))
+    digest = hashlib.sha256(text.encode()).hexdigest()[:10]
+    readable = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in
+                       f"{job[0]}-{job[1]}-{job[2]}-t{job[3]}")[:80]
+    return f"{readable}-{digest}-r{repeat}.parquet"
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    """The run's saved configuration; a clear error when it is missing or corrupt."""
+    path = run_dir / CONFIG_FILE
+    if not path.is_file():
+        raise RunDirError(f"{run_dir}: not a qatbench run directory (no {CONFIG_FILE})")
+    try:
+        data = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RunDirError(f"{path} is corrupt ({error}); the run cannot be resumed -- start "
+                          "a new run, or restore config.json from a copy") from None
+    if not isinstance(data, dict):
+        raise RunDirError(f"{path} is corrupt (not a JSON object); start a new run")
+    return data
+
+
+class RunStore:
+    """The results of one run, kept in memory and mirrored to disk after every job."""
+
+    def __init__(self, run_dir: Path, run_id: str) -> None:
+        self.run_dir = run_dir
+        self.run_id = run_id
+        self._rows: dict[JobKey, dict[str, Any]] = {}
+        self._repeats: dict[tuple[JobKey, int], dict[str, Any]] = {}
+        self._samples: dict[tuple[JobKey, int], pd.DataFrame] = {}
+        self._results_cache: pd.DataFrame | None = None
+        self._lock_handle: Any = None
+
+    # -- opening -------------------------------------------------------------------------
+    @classmethod
+    def create(cls, root: Path, run_id: str | None = None) -> RunStore:
+        if root.exists() and not root.is_dir():
+            raise RunDirError(f"--out {root} is a file, not a directory; give a directory "
+                              "for the results (default: results/)")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            run_id = run_id or new_run_id()
+            run_dir = root / run_id
+            run_dir.mkdir()  # exclusive: two runs never share a directory
+        except PermissionError as error:
+            raise RunDirError(f"cannot write results under {root}: {error.strerror}; choose "
+                              "a writable directory with --out") from None
+        except OSError as error:  # a path through a file, a read-only filesystem, ...
+            raise RunDirError(f"cannot create a run directory under {root}: "
+                              f"{error.strerror or error}; choose another --out") from None
+        store = cls(run_dir, run_id)
+        store.lock()
+        return store
+
+    @classmethod
+    def open_existing(cls, run_dir: Path) -> RunStore:
+        read_config(run_dir)  # a clear error for a directory that is not a run
+        store = cls(run_dir, run_dir.name)
+        store.lock()
+        store._load()
+        return store
+
+    def _load(self) -> None:
+        results_path = self.run_dir / RESULTS_FILE
+        if not results_path.exists():
+            return
+        results = conform(pd.read_parquet(results_path), RESULT_COLUMNS)
+        if len(results):
+            self.run_id = str(results["run_id"].iloc[0])
+        for row in results.to_dict("records"):
+            self._rows[RowKey.of(row).job] = row
+        repeats_path = self.run_dir / REPEATS_FILE
+        if repeats_path.exists():
+            for line in conform(pd.read_parquet(repeats_path), REPEAT_COLUMNS).to_dict(
+                    "records"):
+                self._repeats[(RowKey.of(line).job, int(line["repeat"]))] = line
+        samples_path = self.run_dir / SAMPLES_FILE
+        if samples_path.exists():
+            samples = conform(pd.read_parquet(samples_path), SAMPLE_COLUMNS)
+            samples["repeat"] = samples["repeat"].fillna(0)
+            groups = samples.groupby(["model", "variant", "target", "threads", "repeat"],
+                                     dropna=False, sort=False)
+            for (model, variant, target, threads, repeat), part in groups:
+                job = (str(model), str(variant), str(target), int(threads))
+                if job in self._rows:  # samples without a row never committed
+                    self._samples[(job, int(repeat))] = part.reset_index(drop=True)
+            if samples_path.is_file():  # a run from before per-job sample parts
+                self._rewrite_samples_as_parts()
+        self._results_cache = None
+
+    def _rewrite_samples_as_parts(self) -> None:
+        path = self.run_dir / SAMPLES_FILE
+        staging = self.run_dir / f".{SAMPLES_FILE}.parts"
+        staging.mkdir(exist_ok=True)
+        for (job, repeat), part in self._samples.items():
+            atomic_write_parquet(staging / _part_name(job, repeat), part)
+        path.unlink()
+        staging.rename(path)
+
+    def lock(self) -> None:
+        handle = (self.run_dir / ".lock").open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise RunDirError(f"{self.run_dir} is being written by another qatbench process; "
+                              "wait for it to finish or use another run directory") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock_handle = handle
+
+    def close(self) -> None:
+        if self._lock_handle is not None:
+            fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
+            self._lock_handle.close()
+            self._lock_handle = None
+
+    # -- reading ---------------------------------------------------------------------------
+    @property
+    def results(self) -> pd.DataFrame:
+        """Every row, with the float-relative columns derived."""
+        if self._results_cache is None:
+            from qatbench.bench.storage.relative import add_relative_columns
+
+            frame = (conform(pd.DataFrame(list(self._rows.values())), RESULT_COLUMNS)
+                     if self._rows else empty_results())
+            self._results_cache = add_relative_columns(frame)
+        return self._results_cache
+
+    @property
+    def samples(self) -> pd.DataFrame:
+        """Every latency sample of every committed job and repeat."""
+        parts = [part for (job, _), part in self._samples.items() if job in self._rows]
+        return (pd.concat(parts, ignore_index=True) if parts
+                else conform(empty_frame(SAMPLE_COLUMNS), SAMPLE_COLUMNS))
+
+    @property
+    def repeats(self) -> pd.DataFrame:
+        lines = [line for (job, _), line in self._repeats.items() if job in self._rows]
+        return conform(pd.DataFrame(lines) if lines else empty_frame(REPEAT_COLUMNS),
+                       REPEAT_COLUMNS)
+
+    def finished_jobs(self) -> set[JobKey]:
+        """(model, variant, target, threads) of every job with a finished row: ``Job.key``.
+
+        The device is left out: a job learns it only by running.
+        """
+        return {job for job, row in self._rows.items() if row.get("status") in FINISHED_STATUSES}
+
+    def repeats_done(self, job: JobKey) -> int:
+        return sum(1 for (key, _) in self._repeats if key == job)
+
+    def repeat_lines(self, job: JobKey) -> list[dict[str, Any]]:
+        return [line for (key, _), line in sorted(self._repeats.items(),
+                                                  key=lambda item: item[0][1]) if key == job]
+
+    def repeat_samples(self, job: JobKey) -> dict[int, np.ndarray]:
+        return {repeat: part["latency_ms"].to_numpy(float)
+                for (key, repeat), part in self._samples.items() if key == job}
+
+    def row(self, job: JobKey) -> dict[str, Any] | None:
+        return self._rows.get(job)
+
+    # -- writing ---------------------------------------------------------------------------
+    def write_json(self, name: str, data: Any) -> None:
+        atomic_write_json(self.run_dir / name, data)
+
+    def add(self, row: dict[str, Any], samples_ms: Sequence[float] = (), *, repeat: int = 0,
+            repeat_line: dict[str, Any] | None = None) -> None:
+        """Record one finished repeat of a job and the job's (re)summarised row.
+
+        ``row`` replaces the job's previous row; ``samples_ms`` and ``repeat_line`` are
+        this repeat's. Written in commit order: samples, repeat line, results.
+        """
+        key = RowKey.of(row)
+        job = key.job
+        if samples_ms is not None and len(samples_ms):
+            part = conform(pd.DataFrame({
+                **{column: row.get(column) for column in ["run_id", *key.as_dict()]},
+                "repeat": repeat, "sample_index": range(len(samples_ms)),
+                "latency_ms": np.asarray(samples_ms, dtype=float),
+            }), SAMPLE_COLUMNS)
+            self._samples[(job, repeat)] = part
+            directory = self.run_dir / SAMPLES_FILE
+            directory.mkdir(exist_ok=True)
+            atomic_write_parquet(directory / _part_name(job, repeat), part)
+        else:
+            self._drop_sample_part(job, repeat)
+        if repeat_line is not None:
+            self._repeats[(job, repeat)] = {**{c: row.get(c) for c in REPEAT_COLUMNS},
+                                            **repeat_line, "repeat": repeat}
+        self._rows[job] = dict(row)
+        self.flush()
+
+    def _drop_sample_part(self, job: JobKey, repeat: int) -> None:
+        if self._samples.pop((job, repeat), None) is not None:
+            with contextlib.suppress(FileNotFoundError):
+                (self.run_dir / SAMPLES_FILE / _part_name(job, repeat)).unlink()
+
+    def forget(self, jobs: set[JobKey]) -> None:
+        """Drop jobs (rows, repeats, samples) so that they run again (``--retry-failed``)."""
+        for job in jobs:
+            self._rows.pop(job, None)
+            for key in [k for k in self._repeats if k[0] == job]:
+                del self._repeats[key]
+            for key in [k for k in self._samples if k[0] == job]:
+                self._drop_sample_part(*key)
+        self.flush()
+
+    def flush(self) -> None:
+        self._results_cache = None
+        atomic_write_parquet(self.run_dir / REPEATS_FILE, self.repeats)
+        results = self.results
+        atomic_write_parquet(self.run_dir / RESULTS_FILE, results)
+        atomic_write_text(self.run_dir / "results.csv", results.to_csv(index=False))

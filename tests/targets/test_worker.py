@@ -1,0 +1,97 @@
+"""The timing child: its own memory figure, and evaluation that never costs a latency row."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qatbench.targets.base import EvalSet, Status
+from qatbench.targets.interpreter_target import RU_MAXRSS_SOURCE, VMHWM_SOURCE, peak_memory_mb
+from qatbench.targets.worker import JobRequest, JobResult, run_job
+
+QUICK = {"warmup_runs": 1, "warmup_min_s": 0, "min_runs": 5, "min_s": 0}
+
+
+def request(tmp_path: Path, target: str, model: Path, **extra) -> JobRequest:
+    work = tmp_path / "job"
+    return JobRequest(target=target, model=str(model), work_dir=str(work),
+                      result_path=str(work / "result.json"), spec=QUICK, **extra)
+
+
+def test_a_child_reports_its_own_peak_memory_not_its_parents(int8_tflite: Path,
+                                                            tmp_path: Path) -> None:
+    ballast = np.ones(400 * 1024 * 1024 // 8)  # 400 MiB touched: the parent's high-water mark
+    parent_peak, source = peak_memory_mb()
+    assert source == VMHWM_SOURCE and parent_peak > 400
+    job = request(tmp_path, "cpu-ref", int8_tflite)
+    Path(job.work_dir).mkdir(parents=True)
+    job.save(Path(job.work_dir) / "job.json")
+    done = subprocess.run([sys.executable, "-m", "qatbench.targets.worker",
+                           str(Path(job.work_dir) / "job.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = JobResult.from_json(Path(job.result_path).read_text())
+    assert result.measurement.status is Status.OK
+    child_peak = result.measurement.peak_memory_mb
+    assert child_peak is not None and 10 < child_peak < 250  # a tiny model: tens of MB
+    assert child_peak < parent_peak - 300
+    assert result.measurement.extra["peak_memory_source"] == VMHWM_SOURCE
+    del ballast
+
+
+def test_without_proc_the_fallback_says_what_it_measured(tmp_path: Path) -> None:
+    value, source = peak_memory_mb(tmp_path / "no-proc" / "status")
+    assert value > 0 and source == RU_MAXRSS_SOURCE and "started the measurement" in source
+
+
+def test_an_eval_set_that_fails_to_load_keeps_the_latency_row(int8_tflite: Path,
+                                                             tmp_path: Path) -> None:
+    broken = tmp_path / "eval.npz"
+    broken.write_bytes(b"not a zip")
+    result = run_job(request(tmp_path, "cpu-xnnpack", int8_tflite, eval_path=str(broken)))
+    assert result.measurement.status is Status.OK and len(result.measurement.samples_ms) >= 5
+    assert result.accuracy_top1 is None and result.eval_samples is None
+    assert result.accuracy_note.startswith("evaluation failed:")
+
+
+def test_slow_evaluation_stops_at_its_budget_and_keeps_the_latency_row(tmp_path: Path) -> None:
+    data = tmp_path / "eval.npz"
+    EvalSet(np.zeros((1000, 4), np.float32), np.zeros(1000, np.int64)).save(data)  # ~50 s
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"")
+    start = time.monotonic()
+    result = run_job(request(tmp_path, "tests.targets.misbehaving:slow_eval", model,
+                             eval_path=str(data), eval_timeout_s=0.5))
+    assert time.monotonic() - start < 10
+    assert result.measurement.status is Status.OK
+    assert result.measurement.samples_ms == (1.0, 1.1, 0.9)
+    assert result.accuracy_top1 is None
+    assert "evaluation stopped at eval_timeout_s=0.5 s" in result.accuracy_note
+
+
+@pytest.mark.parametrize("target", ["cpu-xnnpack", "tests.targets.misbehaving:slow_eval"])
+def test_the_accuracy_source_is_the_targets_own(target: str, int8_tflite: Path,
+                                                tmp_path: Path) -> None:
+    data = tmp_path / "eval.npz"
+    EvalSet(np.zeros((3, 8, 8, 1), np.float32), np.zeros(3, np.int64)).save(data)
+    result = run_job(request(tmp_path, target, int8_tflite, eval_path=str(data)))
+    expected = {"cpu-xnnpack": "cpu-xnnpack interpreter",
+                "tests.targets.misbehaving:slow_eval": "nowhere (test-only)"}[target]
+    assert result.accuracy_source == expected
+
+
+def test_a_plug_in_returning_a_bare_top1_still_works(int8_tflite: Path, tmp_path: Path) -> None:
+    """Targets written before ``Evaluation``: a float is read as top-1, with no agreement."""
+    data = tmp_path / "eval.npz"
+    EvalSet(np.zeros((3, 4), np.float32), np.zeros(3, np.int64),
+            reference=np.eye(3, dtype=np.float32)).save(data)
+    result = run_job(request(tmp_path, "tests.targets.misbehaving:bare_float", int8_tflite,
+                             eval_path=str(data)))
+    assert result.accuracy_top1 == 0.5 and result.eval_samples == 3
+    assert result.agreement_top1 is None and result.predictions is None
+    assert "returns top-1 only" in result.accuracy_note
