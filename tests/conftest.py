@@ -46,3 +46,19 @@ def float_tflite(digits_build) -> Path:
 @pytest.fixture(scope="session")
 def int8_tflite(digits_build) -> Path:
     return Path(digits_build.variants["qat_int8"].path)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Under CI (``CI=true``, where ``nox -s tests`` installs the ``qat`` extra), a test
+    skipped because an import failed is a failure: a broken TensorFlow or tfmot install
+    must turn CI red, not quietly skip every QAT test."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI", "").lower() != "true" or not report.skipped:
+        return
+    reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+    reason = reason.removeprefix("Skipped: ")
+    if reason.startswith("could not import"):
+        report.outcome = "failed"
+        report.longrepr = f"CI=true: {reason} (the qat and test extras must import in CI)"

@@ -10,6 +10,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from qatbench.atomic import atomic_write_json
+
 MANIFEST = "manifest.json"
 
 
@@ -67,9 +69,7 @@ class ModelBuild:
     data_note: str = ""
 
     def save(self, directory: Path) -> None:
-        data = asdict(self)
-        (directory / (MANIFEST + ".tmp")).write_text(json.dumps(data, indent=2))
-        (directory / (MANIFEST + ".tmp")).replace(directory / MANIFEST)
+        atomic_write_json(directory / MANIFEST, asdict(self))
 
     @classmethod
     def load(cls, directory: Path) -> ModelBuild | None:
@@ -94,8 +94,7 @@ class MixedProposal:
     source: str = ""  # which profiles it came from
 
     def save(self, directory: Path) -> None:
-        (directory / (MIXED_PROPOSAL + ".tmp")).write_text(json.dumps(asdict(self), indent=2))
-        (directory / (MIXED_PROPOSAL + ".tmp")).replace(directory / MIXED_PROPOSAL)
+        atomic_write_json(directory / MIXED_PROPOSAL, asdict(self))
 
     @classmethod
     def load(cls, directory: Path) -> MixedProposal | None:

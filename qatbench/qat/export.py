@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from qatbench.atomic import atomic_write_bytes
 from qatbench.qat.errors import NotFullIntegerError
 from qatbench.targets.tflite_file import ModelInfo, inspect_tflite
 
@@ -114,9 +115,7 @@ def export_variant(model: Any, variant: Variant, calibration: np.ndarray, path: 
                    keep_float_ops: Sequence[str] = ()) -> ModelInfo:
     """Convert, write atomically and verify one variant."""
     flatbuffer = convert(model, variant, calibration, keep_float_ops)
-    temporary = path.with_suffix(".tflite.tmp")
-    temporary.write_bytes(flatbuffer)
-    temporary.replace(path)
+    atomic_write_bytes(path, flatbuffer)
     try:
         return verify_variant(path, variant)
     except NotFullIntegerError:

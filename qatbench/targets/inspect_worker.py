@@ -12,6 +12,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from qatbench.atomic import atomic_write_json
 from qatbench.targets.tflite_file import InvalidModelFile, inspect_tflite
 
 
@@ -44,10 +45,7 @@ def inspect_files(files: list[str]) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     request = InspectRequest.load(Path(args[0]))
-    result = Path(request.result_path)
-    temporary = result.with_suffix(".tmp")
-    temporary.write_text(json.dumps(inspect_files(request.files)))
-    temporary.replace(result)
+    atomic_write_json(Path(request.result_path), inspect_files(request.files))
     return 0
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from qatbench.atomic import atomic_write_text
 from qatbench.targets.base import JobInterrupted, MeasureSpec
 from qatbench.targets.op_profile import OpProfile, profile_on_host
 from qatbench.targets.registry import create_target
@@ -107,10 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         detail = "".join(traceback.format_exception(error)[-3:]).strip()
         result = ProfileResult(None, error=f"{type(error).__name__}: {error}\n{detail}")
-    result_path = Path(request.result_path)
-    temporary = result_path.with_suffix(".tmp")
-    temporary.write_text(result.to_json())
-    temporary.replace(result_path)
+    atomic_write_text(Path(request.result_path), result.to_json())
     return 0
 
 

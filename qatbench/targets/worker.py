@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from qatbench.atomic import atomic_write_text
 from qatbench.targets.agreement import fidelity
 from qatbench.targets.base import (
     EvalSet,
@@ -265,10 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         detail = "".join(traceback.format_exception(error)[-3:]).strip()
         result = _outcome_row(Status.FAILED, f"{type(error).__name__}: {error}\n{detail}")
-    result_path = Path(request.result_path)
-    temporary = result_path.with_suffix(".tmp")
-    temporary.write_text(result.to_json())
-    temporary.replace(result_path)
+    atomic_write_text(Path(request.result_path), result.to_json())
     return 0
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from qatbench.atomic import atomic_write_text
 from qatbench.bench.orchestration.config import RunConfig
 from qatbench.bench.orchestration.external import inspect_in_child
 from qatbench.bench.orchestration.launcher import run_in_child
@@ -28,7 +29,6 @@ from qatbench.bench.orchestration.profiling import (
 )
 from qatbench.bench.presentation.profile_report import profile_sections
 from qatbench.bench.presentation.report import render_markdown
-from qatbench.bench.storage.atomic import atomic_write_text
 from qatbench.bench.storage.environment import capture_environment
 from qatbench.bench.storage.fingerprint import fingerprint_of, fingerprint_parts, host_parts
 from qatbench.bench.storage.profiles import add_profile, read_profiles

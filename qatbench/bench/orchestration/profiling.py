@@ -22,9 +22,9 @@ from typing import Any
 
 import pandas as pd
 
+from qatbench.atomic import atomic_write_json
 from qatbench.bench.orchestration.launcher import run_child
 from qatbench.bench.statistics.op_profiles import profile_pairs, propose_keep_float
-from qatbench.bench.storage.atomic import atomic_write_json
 from qatbench.bench.storage.profiles import add_profile, profile_frame, read_profiles
 from qatbench.qat.artifacts import MixedProposal, ModelBuild, VariantArtifact
 from qatbench.targets.op_profile import OpProfile

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qatbench.bench.storage.atomic import atomic_write
+from qatbench.atomic import atomic_write
 from qatbench.bench.storage.key import RowKey
 
 PREDICTIONS_DIR = "predictions"

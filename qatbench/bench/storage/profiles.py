@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from qatbench.bench.storage.atomic import atomic_write_parquet
+from qatbench.atomic import atomic_write_parquet
 
 PROFILE_FILE = "profile.parquet"
 PROFILE_KEY = ["model", "variant", "target", "device", "threads", "fingerprint", "source"]

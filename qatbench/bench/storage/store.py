@@ -12,7 +12,7 @@
 Why this layout: adding a job writes its own sample part and rewrites only the small
 tables, so the 500th job costs what the first did. The order of writes is the
 commit protocol: a job's samples, then its repeat line, then its results row, each
-file replaced atomically (``storage.atomic``). The results row is the commit mark: a
+file replaced atomically (``qatbench.atomic``). The results row is the commit mark: a
 crash can leave samples of a job that has no row yet (readers ignore them, a resumed run
 replaces them), never a finished row without its samples. An exclusive lock keeps two
 processes from writing the same run.
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qatbench.bench.storage.atomic import (
+from qatbench.atomic import (
     atomic_write_json,
     atomic_write_parquet,
     atomic_write_text,

@@ -1,5 +1,9 @@
 """The one atomic writer: write a temporary file, fsync it, rename it over the target,
 fsync the directory. A reader (or a crash) sees the old file or the new one, never half.
+
+At the package's root because every part writes files another process reads: the build
+child's manifest and models (``qat``), the timing child's result (``targets``), the run
+directory (``bench.storage``). It imports nothing of qatbench and nothing heavy.
 """
 
 from __future__ import annotations
@@ -9,9 +13,10 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _fsync_dir(directory: Path) -> None:
