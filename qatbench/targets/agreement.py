@@ -21,7 +21,7 @@ TOP5 = 5
 class Fidelity:
     """Agreement fractions in [0, 1] and SNR in dB (``inf`` for identical outputs)."""
 
-    agreement_top1: float
+    agreement_top1: float | None
     agreement_top5: float | None  # None with five classes or fewer (trivially 1)
     output_snr_db: float
     samples: int
@@ -77,3 +77,11 @@ def fidelity(outputs: np.ndarray, reference: np.ndarray) -> Fidelity:
         raise ValueError("no outputs to compare")
     return Fidelity(agreement_top1(out, ref), agreement_top5(out, ref),
                     output_snr_db(out, ref), len(out))
+
+
+def uninformative_reference(reference: np.ndarray) -> bool:
+    """Whether the float model gives one class for every input: then agreement measures
+    nothing (a model that always answers that class agrees 100%) -- as random-weight
+    ImageNet models on synthetic inputs often do."""
+    classes = np.argmax(_rows(reference), axis=-1)
+    return len(classes) > 1 and len(np.unique(classes)) < 2

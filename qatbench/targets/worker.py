@@ -29,7 +29,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from qatbench.atomic import atomic_write_text
-from qatbench.targets.agreement import fidelity
+from qatbench.targets.agreement import fidelity, uninformative_reference
 from qatbench.targets.base import (
     EvalSet,
     Evaluation,
@@ -195,6 +195,13 @@ def _outcome(evaluation: Evaluation, data: EvalSet) -> EvalOutcome:
             scores = fidelity(outputs, data.reference)
         except ValueError as error:
             note = f"agreement with float not measured: {error}"
+    if scores is not None and uninformative_reference(data.reference):
+        classes = np.argmax(np.asarray(data.reference).reshape(len(data.x), -1), axis=-1)
+        note = (f"agreement with float not reported: the float model gives class "
+                f"{int(classes[0])} for every one of the {len(classes)} inputs (random "
+                "weights?), so any model that does the same would agree 100%; output SNR "
+                "is the fidelity signal here")
+        scores = replace(scores, agreement_top1=None, agreement_top5=None)
     return EvalOutcome(
         top1=evaluation.top1, samples=len(data.x), note=note,
         agreement_top1=scores.agreement_top1 if scores else None,

@@ -133,3 +133,23 @@ def test_int8_rows_agree_closely_but_not_bit_for_bit(digits_build, tmp_path: Pat
         predicted = np.asarray(result.predictions)
         data = EvalSet.load(Path(digits_build.eval_path))
         assert np.mean(predicted == data.y) == pytest.approx(result.accuracy_top1)
+
+
+def test_a_float_model_with_one_answer_for_everything_reports_no_agreement() -> None:
+    """Random-weight MobileNetV2 gives one ImageNet class for every synthetic input: any
+    int8 model answering that class would 'agree 100%', so agreement is not reported."""
+    from qatbench.targets.worker import _outcome
+
+    reference = np.zeros((20, 1000))
+    reference[:, 7] = 1.0  # class 7 for every input
+    data = EvalSet(x=np.zeros((20, 4), np.float32), y=np.full(20, NO_LABEL),
+                   reference=reference)
+    collapsed = np.zeros((20, 1000))  # an int8 softmax that quantized to all zeros
+    outcome = _outcome(Evaluation(top1=None, outputs=collapsed), data)
+    assert outcome.agreement_top1 is None and outcome.agreement_top5 is None
+    assert outcome.output_snr_db == pytest.approx(0.0)
+    assert "class 7 for every one of the 20 inputs" in outcome.note
+    informative = reference.copy()
+    informative[::2, 7], informative[::2, 3] = 0.0, 1.0  # two classes: agreement means something
+    data = EvalSet(x=data.x, y=data.y, reference=informative)
+    assert _outcome(Evaluation(top1=None, outputs=informative), data).agreement_top1 == 1.0
