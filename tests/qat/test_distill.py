@@ -21,14 +21,19 @@ from qatbench.qat.pipeline import build_variants
 CLASSES = 5
 
 
-def _unlabelled_model() -> BuiltModel:
-    """ImageNet-like in miniature: Conv+BN+ReLU, a softmax head, no training data."""
+def _unlabelled_model(flatten: bool = False) -> BuiltModel:
+    """ImageNet-like in miniature: Conv+BN+ReLU, a softmax head, no training data.
+
+    ``flatten``: a head that sees where things are instead of a global pool, so that the
+    random float model's class changes from input to input.
+    """
     layers = keras.layers
     inputs = layers.Input((16, 16, 3))
     x = layers.Conv2D(8, 3, name="conv")(inputs)
     x = layers.BatchNormalization(name="bn")(x)
     x = layers.ReLU(name="relu")(x)
-    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = (layers.Flatten(name="flatten") if flatten
+         else layers.GlobalAveragePooling2D(name="pool"))(x)
     outputs = layers.Dense(CLASSES, activation="softmax", name="predictions")(x)
     return BuiltModel(keras.Model(inputs, outputs, name="tiny_unlabelled"), "random")
 

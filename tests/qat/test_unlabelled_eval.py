@@ -4,6 +4,7 @@ have agreement with float where top-1 cannot exist."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -12,31 +13,16 @@ import pytest
 pytest.importorskip("tensorflow_model_optimization")
 
 from qatbench.models.datasets import synthetic_inputs
-from qatbench.models.zoo import BuiltModel, ModelSpec
+from qatbench.models.zoo import ModelSpec
 from qatbench.qat.pipeline import build_variants
 from qatbench.targets.base import NO_LABEL, EvalSet
 from qatbench.targets.worker import JobRequest, run_job
-from tests.qat.test_distill import BUDGET, CLASSES
+from tests.qat.test_distill import BUDGET, CLASSES, _unlabelled_model
 
-
-def _varied_model() -> BuiltModel:
-    """Random weights, but a head that sees where things are (Flatten, not a global
-    pool), so the float model's class changes from input to input: agreement with it
-    then measures something (a float model with one answer for every input gets none)."""
-    import tf_keras as keras
-
-    layers = keras.layers
-    inputs = layers.Input((16, 16, 3))
-    x = layers.Conv2D(8, 3, name="conv")(inputs)
-    x = layers.BatchNormalization(name="bn")(x)
-    x = layers.ReLU(name="relu")(x)
-    x = layers.Flatten(name="flatten")(x)
-    outputs = layers.Dense(CLASSES, activation="softmax", name="predictions")(x)
-    return BuiltModel(keras.Model(inputs, outputs, name="varied_unlabelled"), "random")
-
-
+# a random float model with one answer for every input would leave agreement empty
 UNLABELLED = ModelSpec("varied_unlabelled", "test model without labelled data", (16, 16, 3),
-                       CLASSES, _varied_model, None, input_range=(-1.0, 1.0))
+                       CLASSES, partial(_unlabelled_model, flatten=True), None,
+                       input_range=(-1.0, 1.0))
 
 QUICK = {"warmup_runs": 1, "warmup_min_s": 0, "min_runs": 3, "min_s": 0}
 
