@@ -80,28 +80,21 @@ RESULT_COLUMNS: dict[str, str] = {
     "extra": "string",  # free-form JSON: placement tables, device properties, ...
 }
 
-SAMPLE_COLUMNS: dict[str, str] = {
+# run, row key and repeat: what names one repeat of one row in the side tables
+_REPEAT_KEY: dict[str, str] = {
     "run_id": "string",
-    "model": "string",
-    "variant": "string",
-    "target": "string",
-    "device": "string",
-    "threads": "Int64",
-    "fingerprint": "string",
+    **{column: RESULT_COLUMNS[column] for column in KEY_COLUMNS},
     "repeat": "Int64",
+}
+
+SAMPLE_COLUMNS: dict[str, str] = {
+    **_REPEAT_KEY,
     "sample_index": "Int64",
     "latency_ms": "float64",
 }
 
 REPEAT_COLUMNS: dict[str, str] = {
-    "run_id": "string",
-    "model": "string",
-    "variant": "string",
-    "target": "string",
-    "device": "string",
-    "threads": "Int64",
-    "fingerprint": "string",
-    "repeat": "Int64",
+    **_REPEAT_KEY,
     "started_at": "string",
     "status": "string",
     "error": "string",
