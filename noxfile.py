@@ -7,19 +7,19 @@ only, so the two Quickstart commands work on a fresh machine. Extra arguments af
 Pythons. ``tests`` runs on every Python the project claims: the ``Programming Language
 :: Python :: 3.x`` classifiers of pyproject.toml, read with ``nox.project.python_versions``
 (one place to edit; ``requires-python`` is their lower bound). CI's budget is ~12 minutes
-of suite on 2 cores, and a second full run would double it, so:
+on 2 cores for all of them, so:
 
+- Every run uses every core, up to 4 (pytest-xdist, ``--dist worksteal``): the converter
+  and most children are single-threaded, so two workers nearly halve the wall time.
 - PRIMARY, the oldest claimed Python (the Quickstart's 3.11), runs the whole suite, slow
-  end-to-end tests included: the reference run.
+  end-to-end tests included (first, so the workers finish together): the reference run.
 - Every newer claimed Python runs the suite without the ``slow`` marker and without
-  HEAVY_ELSEWHERE, the few files that cost most and depend least on the interpreter
-  (TensorFlow training, whole-CLI runs in child processes, timeout tests that wait).
-  What stays still imports and exercises every package on that Python: statistics,
-  storage, reports, the targets with their simulated tools, TF/tfmot model checks.
-  Measured on 2 cores shared with other work (load 3-5): about 2.5 minutes of tests per
-  Python, 5.4 minutes wall at load 4.5; plus ~10 s to refresh a reused virtualenv (~1
-  minute to build one from a warm pip cache). The suite keeps growing: when CI passes
-  ~15 minutes, add the costliest interpreter-neutral files to HEAVY_ELSEWHERE.
+  HEAVY_ELSEWHERE, the files that cost most and depend least on the interpreter
+  (TensorFlow training, whole-CLI runs in child processes, simulated phones and Edge
+  TPUs driven through subprocesses, timeout tests that wait). What stays still imports
+  and exercises every package on that Python: statistics, storage, reports, timing on
+  LiteRT, TF/tfmot conversion and model checks.
+- Measured on 2 cores (benchmarks/ci_wall_time.py prints it): see README, "Tests".
 
 ``nox -s tests -p 3.13 -- -q`` runs everything on one Python (arguments after ``--``
 replace the default selection). Interpreters come from the machine, never downloaded
@@ -49,10 +49,24 @@ WORKFLOW = ".github/workflows/device-lab.yml"
 # run on PRIMARY only (see the docstring); a path that no longer exists is simply ignored
 HEAVY_ELSEWHERE = [
     "tests/bench/test_cli.py",
+    "tests/bench/test_profile_cli.py",
     "tests/bench/orchestration/test_launcher.py",
     "tests/qat/test_quantize.py",
     "tests/qat/test_distill.py",
+    "tests/targets/test_android.py",
+    "tests/targets/test_edgetpu.py",
+    "tests/targets/test_edgetpu_runtime.py",
 ]
+
+
+def _test_workers() -> int:
+    """One pytest-xdist worker per usable core, at most 4: each worker imports TensorFlow
+    and builds the session's small models (~1 GB each), so a wide host gains little more."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(4, usable or 1))
+
+
+PARALLEL = ["-n", str(_test_workers()), "--dist", "worksteal"]  # pytest-xdist (test extra)
 
 
 def _test_requirement(name: str) -> str:
@@ -91,9 +105,10 @@ def tests(session: nox.Session) -> None:
     if session.posargs:
         args = list(session.posargs)
     elif session.python == PRIMARY:
-        args = ["-q"]
+        args = ["-q", *PARALLEL]
     else:
-        args = ["-q", "-m", "not slow", *(f"--ignore={path}" for path in HEAVY_ELSEWHERE)]
+        args = ["-q", *PARALLEL, "-m", "not slow",
+                *(f"--ignore={path}" for path in HEAVY_ELSEWHERE)]
     session.run("pytest", *args)
 
 

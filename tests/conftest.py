@@ -62,3 +62,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if reason.startswith("could not import"):
         report.outcome = "failed"
         report.longrepr = f"CI=true: {reason} (the qat and test extras must import in CI)"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``slow`` tests first, in their own order: under pytest-xdist (``nox -s tests``) the
+    minute-long conversions then start at once and the short tests fill in around them,
+    instead of one worker finishing a conversion while the other idles."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -1,0 +1,79 @@
+"""How long does CI's test command take here? Prints the figures; asserts nothing.
+
+Times ``nox -s tests`` one claimed Python at a time (each session a separate process, as
+CI runs them one after another), then the sum: the part of ``.ci/run`` that grows with
+the suite (its apt and pip steps cost seconds on a warm machine). ``--serial`` also runs
+the primary Python's whole suite without pytest-xdist (``-- -q``), so the speedup of
+running on every core is measured on the same day and machine.
+
+    python benchmarks/ci_wall_time.py [--serial]
+
+Budget (issue 14): the whole of it at or below ~12 minutes on a fresh 2-core machine.
+Absolute times on shared VMs drift by 2x between days: the load average is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nox.project
+
+REPO = Path(__file__).resolve().parent.parent
+BUDGET_S = 12 * 60
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def timed_session(name: str, *posargs: str) -> tuple[float, int, str]:
+    """Wall seconds, exit code and pytest's summary line of one nox session."""
+    command = [sys.executable, "-m", "nox", "-s", name, "--error-on-missing-interpreters"]
+    if posargs:
+        command += ["--", *posargs]
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
+                            env={**os.environ, "CI": "true"})
+    elapsed = time.perf_counter() - start
+    summary = next((line.strip("= ") for line in reversed(result.stdout.splitlines())
+                    if " passed" in line or " failed" in line), "no pytest summary")
+    return elapsed, result.returncode, summary
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--serial", action="store_true",
+                        help="also time the primary Python's suite without pytest-xdist")
+    args = parser.parse_args()
+    pythons = nox.project.python_versions(nox.project.load_toml(REPO / "pyproject.toml"))
+    print(f"{datetime.date.today()}  {cpu_model()}  {os.cpu_count()} cores  "
+          f"load {os.getloadavg()[0]:.1f}  Pythons {', '.join(pythons)}")
+    total, failed, primary = 0.0, False, 0.0
+    for python in pythons:
+        elapsed, code, summary = timed_session(f"tests-{python}")
+        total += elapsed
+        primary = primary or elapsed
+        failed |= code != 0
+        print(f"  tests-{python:<5} {elapsed:6.0f} s  exit {code}  {summary}", flush=True)
+    print(f"  all Pythons  {total:6.0f} s = {total / 60:.1f} min  "
+          f"(budget {BUDGET_S / 60:.0f} min: {'within' if total <= BUDGET_S else 'OVER'})")
+    if args.serial:
+        serial, code, summary = timed_session(f"tests-{pythons[0]}", "-q")
+        print(f"  tests-{pythons[0]} in one process {serial:6.0f} s  exit {code}  {summary}")
+        print(f"  one process / xdist workers = {serial / primary:.2f}x")
+    print(f"  load average after: {os.getloadavg()[0]:.1f}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
