@@ -1,14 +1,14 @@
 """The five models of the published QAT table (and EfficientNet-B0) go through QAT and
 convert to full-integer int8.
 
-The quantization plan is checked on each zoo model itself. The conversions, which cost
-a converter minute per hundred-odd layers on two cores, run at small inputs without
-fine-tuning, and the three deepest models are converted as the same blocks with fewer
-repeats, built by tf_keras's own code: ResNet50 v2 as ``resnet.ResNet`` with two
-pre-activation blocks per stack (every shortcut kind), EfficientNet-B0 with
-``depth_coefficient=0.1`` (one MBConv with squeeze-excite per stage), NASNet-Mobile as a
-reduction cell and a normal cell (both cells, both ways a cell adjusts its input). Full
-size, all six are converted and timed by ``qatbench run --config reference``.
+The quantization plan is checked on each zoo model itself. The conversions (about 25 s
+of converter per hundred layers on two cores) run at small inputs without fine-tuning,
+and the three deepest models are converted as the same blocks with fewer repeats, built
+by tf_keras's own code: ResNet50 v2 as ``resnet.ResNet`` with two pre-activation blocks
+per stack (every shortcut kind), EfficientNet-B0 with ``depth_coefficient=0.1`` (one
+MBConv with squeeze-excite per stage), NASNet-Mobile as a reduction cell and a normal
+cell (both cells, both ways a cell adjusts its input). Full size, all six are converted
+and timed by ``qatbench run --config reference``.
 """
 
 from __future__ import annotations
