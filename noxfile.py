@@ -51,6 +51,7 @@ HEAVY_ELSEWHERE = [
     "tests/bench/test_cli.py",
     "tests/bench/test_profile_cli.py",
     "tests/bench/orchestration/test_launcher.py",
+    "tests/bench/orchestration/test_phone_profiles.py",
     "tests/qat/test_quantize.py",
     "tests/qat/test_distill.py",
     "tests/targets/test_android.py",

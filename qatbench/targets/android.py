@@ -20,7 +20,7 @@ import hashlib
 import re
 import shlex
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -78,8 +78,12 @@ class AndroidOptions(TargetOptions):
     adb_timeout_s: float = Field(default=120, gt=0)  # every other adb command
     extra_flags: list[str] = Field(default_factory=list)
     # a second benchmark_model run with --enable_op_profiling=true for the per-op profile;
-    # the timing row always comes from the first, unprofiled run (profiling costs time)
+    # the timing row always comes from the first, unprofiled run (profiling costs time).
+    # With --repeats K only the first repeat profiles: one profile per job is the result,
+    # and the phone is not kept busy K times for it.
     op_profiling: bool = False
+
+    FIRST_REPEAT_ONLY: ClassVar[frozenset[str]] = frozenset({"op_profiling"})
 
 
 def _ms(microseconds: float | None) -> float | None:

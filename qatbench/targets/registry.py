@@ -188,6 +188,18 @@ def create_target(name: str, options: Mapping[str, Any] | None = None) -> Target
     return target
 
 
+def options_for_repeat(name: str, options: Mapping[str, Any], repeat: int
+                       ) -> dict[str, Any]:
+    """The options a job's ``repeat`` (0-based) runs with: all of them on the first, and
+    without the target's ``FIRST_REPEAT_ONLY`` keys on the others (those fall back to
+    their defaults), so work such as a per-op profile run is done once per job."""
+    options = dict(options)
+    if repeat == 0:
+        return options
+    first_only = getattr(options_model(resolve_kind(name, options)), "FIRST_REPEAT_ONLY", ())
+    return {key: value for key, value in options.items() if key not in first_only}
+
+
 def target_takes_device(name: str, options: Mapping[str, Any] | None = None) -> bool:
     """Whether the target runs on an attached device (``--device`` applies), without probing.
 

@@ -33,7 +33,11 @@ from qatbench.bench.storage.predictions import Predictions, save_predictions
 from qatbench.bench.storage.store import RunStore
 from qatbench.qat.artifacts import BuildRequest, ModelBuild, VariantArtifact
 from qatbench.targets.base import Availability, Status
-from qatbench.targets.registry import create_target, target_takes_device
+from qatbench.targets.registry import (
+    create_target,
+    options_for_repeat,
+    target_takes_device,
+)
 from qatbench.targets.worker import JobRequest, JobResult
 
 
@@ -305,7 +309,8 @@ class JobRunner:
             return outcome_row(self.context, job, Status.UNAVAILABLE, availability.message(),
                                artifact), ()
         work = self.context.store.run_dir / "jobs" / job.slug / f"r{repeat}"
-        options = self.context.target_options(job.target)
+        options = options_for_repeat(job.target, self.context.target_options(job.target),
+                                     repeat)  # e.g. a phone's per-op profile: once per job
         request = JobRequest(
             target=job.target, model=str(artifact.path), work_dir=str(work),
             result_path=str(work / "result.json"),
