@@ -2,11 +2,12 @@
 
 Times ``nox -s tests`` one claimed Python at a time (each session a separate process, as
 CI runs them one after another), then the sum: the part of ``.ci/run`` that grows with
-the suite (its apt and pip steps cost seconds on a warm machine). ``--serial`` also runs
-the primary Python's whole suite without pytest-xdist (``-- -q``), so the speedup of
-running on every core is measured on the same day and machine.
+the suite (its apt and pip steps cost seconds on a warm machine). ``--fresh`` recreates
+each session's virtualenv first, as on CI's fresh machine (installing is then part of the
+figure). ``--serial`` also runs the primary Python's whole suite without pytest-xdist
+(``-- -q``), so the speedup of running on every core is measured on the same day.
 
-    python benchmarks/ci_wall_time.py [--serial]
+    python benchmarks/ci_wall_time.py [--fresh] [--serial]
 
 Budget (issue 14): the whole of it at or below ~12 minutes on a fresh 2-core machine.
 Absolute times on shared VMs drift by 2x between days: the load average is printed.
@@ -36,9 +37,11 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def timed_session(name: str, *posargs: str) -> tuple[float, int, str]:
+def timed_session(name: str, *posargs: str, fresh: bool = False) -> tuple[float, int, str]:
     """Wall seconds, exit code and pytest's summary line of one nox session."""
     command = [sys.executable, "-m", "nox", "-s", name, "--error-on-missing-interpreters"]
+    if fresh:
+        command.append("--no-reuse-existing-virtualenvs")
     if posargs:
         command += ["--", *posargs]
     start = time.perf_counter()
@@ -52,15 +55,18 @@ def timed_session(name: str, *posargs: str) -> tuple[float, int, str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fresh", action="store_true",
+                        help="recreate each session's virtualenv first (as on a fresh CI host)")
     parser.add_argument("--serial", action="store_true",
                         help="also time the primary Python's suite without pytest-xdist")
     args = parser.parse_args()
     pythons = nox.project.python_versions(nox.project.load_toml(REPO / "pyproject.toml"))
     print(f"{datetime.date.today()}  {cpu_model()}  {os.cpu_count()} cores  "
-          f"load {os.getloadavg()[0]:.1f}  Pythons {', '.join(pythons)}")
+          f"load {os.getloadavg()[0]:.1f}  Pythons {', '.join(pythons)}"
+          f"{'  (fresh virtualenvs: install included)' if args.fresh else ''}")
     total, failed, primary = 0.0, False, 0.0
     for python in pythons:
-        elapsed, code, summary = timed_session(f"tests-{python}")
+        elapsed, code, summary = timed_session(f"tests-{python}", fresh=args.fresh)
         total += elapsed
         primary = primary or elapsed
         failed |= code != 0
