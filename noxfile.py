@@ -44,10 +44,6 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHONS = nox.project.python_versions(PYPROJECT)
 PRIMARY = PYTHONS[0]
 FULL = ".[qat,test]"
-# pip byte-compiles every module of every wheel it installs; TensorFlow's alone makes that
-# ~40% of a fresh venv (measured: 85-90 s -> 48-53 s for FULL on 2 cores). Python compiles
-# the modules a run imports, once, on first import.
-NO_COMPILE = "--no-compile"
 REGRESS_REPEATS = 3
 WORKFLOW = ".github/workflows/device-lab.yml"
 # run on PRIMARY only (see the docstring); a path that no longer exists is simply ignored
@@ -83,7 +79,7 @@ def _test_requirement(name: str) -> str:
 
 
 def _qatbench_run(session: nox.Session, config: str) -> None:
-    session.install(NO_COMPILE, "-e", FULL)
+    session.install("-e", FULL)
     args = list(session.posargs)
     if "--pytest" in args:
         args.remove("--pytest")
@@ -106,7 +102,7 @@ def tests(session: nox.Session) -> None:
 
     All of it on PRIMARY; on the others, all but the `slow` tests and HEAVY_ELSEWHERE.
     """
-    session.install(NO_COMPILE, "-e", FULL)
+    session.install("-e", FULL)
     if session.posargs:
         args = list(session.posargs)
     elif session.python == PRIMARY:
@@ -148,14 +144,14 @@ def bench_nnapi(session: nox.Session) -> None:
 @nox.session(python=PRIMARY)
 def report(session: nox.Session) -> None:
     """Rebuild report.md/report.html and plots for run dirs (`-- results/RUN [...]`)."""
-    session.install(NO_COMPILE, "-e", ".")
+    session.install("-e", ".")
     session.run("qatbench", "report", *(session.posargs or ["--latest", "results"]))
 
 
 @nox.session(python=PRIMARY)
 def compare(session: nox.Session) -> None:
     """The regression gate alone: `-- BASE CURRENT [--threshold 5%]` (exit 1 on regression)."""
-    session.install(NO_COMPILE, "-e", ".")
+    session.install("-e", ".")
     session.run("qatbench", "compare", *session.posargs)
 
 
@@ -168,7 +164,7 @@ def regress(session: nox.Session) -> None:
     if "--repeats" not in run_args:
         # K = 3: what the gate's measured error rates rest on (README, "Regression gate")
         run_args += ["--repeats", str(REGRESS_REPEATS)]
-    session.install(NO_COMPILE, "-e", FULL)
+    session.install("-e", FULL)
     out = os.path.join(session.create_tmp(), "regress")
     session.run("qatbench", "run", "--config", "cpu", "--out", out, *run_args,
                 success_codes=[0, 1])
