@@ -7,7 +7,10 @@ each session's virtualenv first, as on CI's fresh machine (installing is then pa
 figure). ``--serial`` also runs the primary Python's whole suite without pytest-xdist
 (``-- -q``), so the speedup of running on every core is measured on the same day.
 
-    python benchmarks/ci_wall_time.py [--fresh] [--serial]
+    python benchmarks/ci_wall_time.py [--fresh] [--serial] [--python 3.12 ...]
+
+Every claimed Python must be findable (``--fresh`` builds its venv): under pyenv, export
+``PYENV_VERSION`` as ``.ci/run`` does.
 
 Budget (issue 14): the whole of it at or below ~12 minutes on a fresh 2-core machine.
 Absolute times on shared VMs drift by 2x between days: the load average is printed.
@@ -57,10 +60,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fresh", action="store_true",
                         help="recreate each session's virtualenv first (as on a fresh CI host)")
+    parser.add_argument("--python", action="append", default=None,
+                        help="time only this claimed Python (repeatable)")
     parser.add_argument("--serial", action="store_true",
                         help="also time the primary Python's suite without pytest-xdist")
     args = parser.parse_args()
     pythons = nox.project.python_versions(nox.project.load_toml(REPO / "pyproject.toml"))
+    pythons = [python for python in pythons if not args.python or python in args.python]
     print(f"{datetime.date.today()}  {cpu_model()}  {os.cpu_count()} cores  "
           f"load {os.getloadavg()[0]:.1f}  Pythons {', '.join(pythons)}"
           f"{'  (fresh virtualenvs: install included)' if args.fresh else ''}")
