@@ -34,6 +34,8 @@ BUDGET_S = 12 * 60
 
 
 def cpu_model() -> str:
+    """As ``qatbench.bench.storage.environment.cpu_model``, which this script (run by the
+    Python that has nox, not the project's venv) cannot import."""
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()

@@ -21,7 +21,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from qatbench.bench.statistics.op_profiles import grown, outside_delegate, side_by_side
+from qatbench.bench.storage.environment import cpu_model
 from qatbench.bench.storage.profiles import read_profiles
 
 CONFIG = """
@@ -50,13 +50,6 @@ min_s = 1.0
 representative_samples = 32
 layer_error_samples = 0
 """
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def run_once(out: Path) -> Path:

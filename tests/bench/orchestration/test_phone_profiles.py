@@ -51,5 +51,7 @@ def test_a_phone_profiles_each_job_once_across_repeats(
     assert set(profiles["source"]) == {"benchmark_model"}
     assert set(profiles["device"]) == {"Google Pixel 7 (PIXEL7)"}
     for _, lines in profiles.groupby("variant"):  # one profile per job: no op twice
-        assert lines["op_index"].is_unique and len(lines) > 0
+        assert len(lines) > 0 and lines["op_index"].notna().all()
+        assert lines["op_index"].is_unique
+        assert lines["p50_ms"].gt(0).fillna(False).all()  # measured, never NA
     assert phone.files() == []
