@@ -3,9 +3,10 @@
 Times ``nox -s tests`` one claimed Python at a time (each session a separate process, as
 CI runs them one after another), then the sum: the part of ``.ci/run`` that grows with
 the suite (its apt and pip steps cost seconds on a warm machine). ``--fresh`` recreates
-each session's virtualenv first, as on CI's fresh machine (installing is then part of the
-figure). ``--serial`` also runs the primary Python's whole suite without pytest-xdist
-(``-- -q``), so the speedup of running on every core is measured on the same day.
+each session's virtualenv first from an empty uv cache, as on CI's fresh machine
+(downloading and installing are then part of the figure). ``--serial`` also runs the
+primary Python's whole suite without pytest-xdist (``-- -q``), so the speedup of running
+on every core is measured on the same day.
 
     python benchmarks/ci_wall_time.py [--fresh] [--serial] [--python 3.12 ...]
 
@@ -22,8 +23,10 @@ import argparse
 import datetime
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,13 +48,17 @@ def cpu_model() -> str:
 def timed_session(name: str, *posargs: str, fresh: bool = False) -> tuple[float, int, str]:
     """Wall seconds, exit code and pytest's summary line of one nox session."""
     command = [sys.executable, "-m", "nox", "-s", name, "--error-on-missing-interpreters"]
+    env = {**os.environ, "CI": "true"}
     if fresh:
         command.append("--no-reuse-existing-virtualenvs")
+        # nothing downloaded before: each session starts from its own empty uv cache
+        env["UV_CACHE_DIR"] = tempfile.mkdtemp(prefix="qatbench-uv-cache-")
     if posargs:
         command += ["--", *posargs]
     start = time.perf_counter()
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
-                            env={**os.environ, "CI": "true"})
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env)
+    if fresh:
+        shutil.rmtree(env["UV_CACHE_DIR"], ignore_errors=True)
     elapsed = time.perf_counter() - start
     summary = next((line.strip("= ") for line in reversed(result.stdout.splitlines())
                     if " passed" in line or " failed" in line), "no pytest summary")

@@ -43,13 +43,41 @@ def representative_inputs(samples: np.ndarray) -> Iterator[list[np.ndarray]]:
         yield [sample[np.newaxis].astype(np.float32)]
 
 
+def keras_converter(model: Any) -> Any:
+    """A TFLite converter for a tf_keras model, without ``from_keras_model``'s SavedModel.
+
+    Why: ``TFLiteConverter.from_keras_model`` first saves the model as a *Keras* SavedModel,
+    which traces every layer's call functions again (a QAT MobileNetV2: ~27 s of 34 s
+    converting, on 2 cores) only to convert the one serving function. Converting that
+    function with the model's variables tracked by a plain ``tf.Module`` goes through the
+    same SavedModel lowering and MLIR converter: the same ops, tensor names, signature,
+    quantization parameters and outputs (checked in tests/qat/test_export.py); only the
+    conversion metadata's source model type differs. About 5x faster per conversion.
+    """
+    import tensorflow as tf
+
+    specs = [tf.TensorSpec((None, *tensor.shape[1:]), tensor.dtype, name=name)
+             for tensor, name in zip(model.inputs, model.input_names, strict=True)]
+
+    @tf.function
+    def serve(*inputs: Any) -> dict[str, Any]:
+        outputs = model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
+        outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+        return dict(zip(model.output_names, outputs, strict=True))  # Keras's signature keys
+
+    variables = tf.Module()
+    variables.tracked = list(model.variables)  # what the saved signature captures
+    return tf.lite.TFLiteConverter.from_concrete_functions(
+        [serve.get_concrete_function(*specs)], variables)
+
+
 def full_integer_converter(model: Any, calibration: np.ndarray, integer_io: bool = True
                            ) -> Any:
     """Full-integer post-training conversion; int8 input/output unless ``integer_io=False``
     (TFLite's QuantizationDebugger wants float I/O)."""
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter = keras_converter(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: representative_inputs(calibration)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -85,11 +113,11 @@ def convert(model: Any, variant: Variant, calibration: np.ndarray,
     if variant is Variant.MIXED_INT8:
         return mixed_int8_converted(model, calibration, keep_float_ops)
     if variant is Variant.FLOAT32:
-        return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+        return keras_converter(model).convert()
     if variant is Variant.QAT_SELECTIVE:
         # no representative data: only the layers trained with quantizers become int8, the layers
         # kept float stay float (with QUANTIZE/DEQUANTIZE at the borders)
-        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        converter = keras_converter(model)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         return converter.convert()
     return full_integer_converter(model, calibration).convert()
