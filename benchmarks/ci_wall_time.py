@@ -9,6 +9,7 @@ primary Python's whole suite without pytest-xdist (``-- -q``), so the speedup of
 on every core is measured on the same day.
 
     python benchmarks/ci_wall_time.py [--fresh] [--serial] [--python 3.12 ...]
+    python benchmarks/ci_wall_time.py --fresh --install-only [--backend uv|virtualenv]
 
 Every claimed Python must be findable (``--fresh`` builds its venv): under pyenv, export
 ``PYENV_VERSION`` as ``.ci/run`` does.
@@ -45,21 +46,27 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def timed_session(name: str, *posargs: str, fresh: bool = False) -> tuple[float, int, str]:
+def timed_session(name: str, *posargs: str, fresh: bool = False, install_only: bool = False,
+                  backend: str | None = None) -> tuple[float, int, str]:
     """Wall seconds, exit code and pytest's summary line of one nox session."""
     command = [sys.executable, "-m", "nox", "-s", name, "--error-on-missing-interpreters"]
     env = {**os.environ, "CI": "true"}
     if fresh:
+        # as on a new host: no venv to delete (not timed), nothing downloaded before
+        shutil.rmtree(REPO / ".nox" / name.replace(".", "-"), ignore_errors=True)
         command.append("--no-reuse-existing-virtualenvs")
-        # nothing downloaded before: each session starts from its own empty uv cache
         env["UV_CACHE_DIR"] = tempfile.mkdtemp(prefix="qatbench-uv-cache-")
+    if install_only:
+        command.append("--install-only")
+    if backend:
+        command += ["--force-venv-backend", backend]
     if posargs:
         command += ["--", *posargs]
     start = time.perf_counter()
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env)
+    elapsed = time.perf_counter() - start
     if fresh:
         shutil.rmtree(env["UV_CACHE_DIR"], ignore_errors=True)
-    elapsed = time.perf_counter() - start
     summary = next((line.strip("= ") for line in reversed(result.stdout.splitlines())
                     if " passed" in line or " failed" in line), "no pytest summary")
     return elapsed, result.returncode, summary
@@ -71,6 +78,10 @@ def main() -> int:
                         help="recreate each session's virtualenv first (as on a fresh CI host)")
     parser.add_argument("--python", action="append", default=None,
                         help="time only this claimed Python (repeatable)")
+    parser.add_argument("--install-only", action="store_true",
+                        help="time only building the venvs (with --fresh: the install step)")
+    parser.add_argument("--backend", choices=["uv", "virtualenv"],
+                        help="force nox's venv backend (default: noxfile's uv|virtualenv)")
     parser.add_argument("--serial", action="store_true",
                         help="also time the primary Python's suite without pytest-xdist")
     args = parser.parse_args()
@@ -78,10 +89,14 @@ def main() -> int:
     pythons = [python for python in pythons if not args.python or python in args.python]
     print(f"{datetime.date.today()}  {cpu_model()}  {os.cpu_count()} cores  "
           f"load {os.getloadavg()[0]:.1f}  Pythons {', '.join(pythons)}"
-          f"{'  (fresh virtualenvs: install included)' if args.fresh else ''}")
+          f"{'  (fresh virtualenvs: install included)' if args.fresh else ''}"
+          f"{'  install only' if args.install_only else ''}"
+          f"{f'  backend {args.backend}' if args.backend else ''}")
     total, failed, primary = 0.0, False, 0.0
     for python in pythons:
-        elapsed, code, summary = timed_session(f"tests-{python}", fresh=args.fresh)
+        elapsed, code, summary = timed_session(f"tests-{python}", fresh=args.fresh,
+                                               install_only=args.install_only,
+                                               backend=args.backend)
         total += elapsed
         primary = primary or elapsed
         failed |= code != 0

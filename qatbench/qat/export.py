@@ -47,16 +47,17 @@ def keras_converter(model: Any) -> Any:
     """A TFLite converter for a tf_keras model, without ``from_keras_model``'s SavedModel.
 
     Why: ``TFLiteConverter.from_keras_model`` first saves the model as a *Keras* SavedModel,
-    which traces every layer's call functions again (a QAT MobileNetV2: ~27 s of 34 s
-    converting, on 2 cores) only to convert the one serving function. Converting that
-    function with the model's variables tracked by a plain ``tf.Module`` goes through the
-    same SavedModel lowering and MLIR converter: the same ops, tensor names, signature,
-    quantization parameters and outputs (checked in tests/qat/test_export.py); only the
-    conversion metadata's source model type differs. About 5x faster per conversion.
+    which traces every layer's call functions again, only to convert the one serving
+    function. Converting that function, with the model's variables tracked by a plain
+    ``tf.Module``, goes through the same SavedModel lowering and MLIR converter: the same
+    ops, tensor names, signature, quantization parameters and outputs (compared in
+    tests/qat/test_export.py); only the conversion metadata's source type differs. A QAT
+    MobileNetV2 at 224x224 converts in 7.4 s instead of 33.9 s on 2 cores
+    (benchmarks/conversion_time.py; README, "QAT beyond tfmot's defaults").
     """
     import tensorflow as tf
 
-    specs = [tf.TensorSpec((None, *tensor.shape[1:]), tensor.dtype, name=name)
+    specs = [tf.TensorSpec(tensor.shape, tensor.dtype, name=name)  # a fixed batch stays
              for tensor, name in zip(model.inputs, model.input_names, strict=True)]
 
     @tf.function
