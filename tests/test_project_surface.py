@@ -17,8 +17,8 @@ def nox_sessions() -> set[str]:
 
 def test_readme_quickstart_commands_are_real_sessions() -> None:
     readme = (ROOT / "README.md").read_text()
-    assert "pip install nox && nox -s bench-cpu" in readme
-    assert "pip install nox && nox -s tests" in readme
+    assert 'pip install "nox[uv]" && nox -s bench-cpu' in readme
+    assert 'pip install "nox[uv]" && nox -s tests' in readme
     for session in re.findall(r"nox -s ([\w-]+)(?![\w<-])", readme):  # not bench-<target>
         assert session in nox_sessions(), session
 
@@ -34,7 +34,9 @@ def test_device_lab_workflow_runs_existing_sessions_per_target() -> None:
 
 
 def test_ci_runs_the_readme_test_command() -> None:
-    assert "nox -s tests" in (ROOT / ".ci" / "run").read_text()
+    script = (ROOT / ".ci" / "run").read_text()
+    assert "nox -s tests" in script
+    assert 'pip install --quiet "nox[uv]"' in script  # the README's install, uv included
 
 
 def test_claimed_pythons_are_what_the_code_needs_and_what_nox_tests() -> None:
