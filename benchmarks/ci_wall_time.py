@@ -101,8 +101,8 @@ def main() -> int:
         primary = primary or elapsed
         failed |= code != 0
         print(f"  tests-{python:<5} {elapsed:6.0f} s  exit {code}  {summary}", flush=True)
-    print(f"  all Pythons  {total:6.0f} s = {total / 60:.1f} min  "
-          f"(budget {BUDGET_S / 60:.0f} min: {'within' if total <= BUDGET_S else 'OVER'})")
+    print(f"  all Pythons  {total:6.0f} s = {total / 60:.1f} min = {total / BUDGET_S:.0%} of the "
+          f"{BUDGET_S / 60:.0f}-min budget ({'within' if total <= BUDGET_S else 'OVER'})")
     if args.serial:
         serial, code, summary = timed_session(f"tests-{pythons[0]}", "-q")
         print(f"  tests-{pythons[0]} in one process {serial:6.0f} s  exit {code}  {summary}")

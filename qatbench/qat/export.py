@@ -52,8 +52,8 @@ def keras_converter(model: Any) -> Any:
     ``tf.Module``, goes through the same SavedModel lowering and MLIR converter: the same
     ops, tensor names, signature, quantization parameters and outputs (compared in
     tests/qat/test_export.py); only the conversion metadata's source type differs. A QAT
-    MobileNetV2 at 224x224 converts in 7.4 s instead of 33.9 s on 2 cores
-    (benchmarks/conversion_time.py; README, "QAT beyond tfmot's defaults").
+    MobileNetV2 at 224x224 converts 4.6x faster (benchmarks/conversion_time.py; README,
+    "QAT beyond tfmot's defaults").
     """
     import tensorflow as tf
 

@@ -39,7 +39,6 @@ def test_qat_keeps_accuracy_on_the_digits(digits_build) -> None:
     assert digits_build.variants["qat_int8"].keras_top1 >= float_top1 - 0.03
 
 
-
 def _seen_by_a_user(flatbuffer: bytes, feed: list[np.ndarray]) -> dict:
     """What a user of the .tflite sees: signature, ops, tensors with their quantization,
     and the outputs on fixed inputs."""
@@ -74,8 +73,9 @@ def _two_headed_cnn():
 
 
 def test_the_fast_converter_writes_what_from_keras_model_writes(monkeypatch) -> None:
-    """keras_converter skips from_keras_model's Keras SavedModel (5x faster); every variant
-    must still come out as the file from_keras_model gives."""
+    """keras_converter skips from_keras_model's Keras SavedModel (benchmarks/
+    conversion_time.py); every variant must still come out as the file from_keras_model
+    gives."""
     pytest.importorskip("tensorflow_model_optimization")
     import tensorflow as tf
 
