@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.accuracy_bounds import assert_floor
 from tests.targets.test_android import PIXEL
 from tests.tools.install import install_tool
 
@@ -59,7 +60,13 @@ def test_bench_nnapi_session_on_a_phone(tmp_path: Path) -> None:
     assert set(frame["target"]) == {"nnapi", "android-cpu"}
     # nullable columns: NA compares to NA, which .all() skips -- so NA must count as False
     assert frame["latency_ms_p50"].gt(0).fillna(False).all()
-    assert frame["accuracy_top1"].gt(0.8).fillna(False).all()
+    # one quick-budget model on 500 digits (it differs by host): the sample shows each
+    # row's top-1 above 80% (chance is 10%) -- catches an accuracy taken from the wrong
+    # model or rows, or a phone row that lost the host evaluation
+    assert frame["accuracy_top1"].notna().all() and frame["eval_samples"].notna().all()
+    for _, row in frame.iterrows():
+        assert_floor(row["accuracy_top1"], 0.8, f"{row['variant']} on {row['target']}",
+                     n=int(row["eval_samples"]))
     assert frame["accuracy_source"].str.startswith("host cpu-xnnpack interpreter"
                                                    ).fillna(False).all()
     assert "p50 latency (ms) on each target" in (run_dir / "report.md").read_text()

@@ -27,6 +27,7 @@ from qatbench.bench.orchestration.config import (
 from qatbench.bench.orchestration.session import (
     EXIT_FAILED,
     EXIT_USAGE,
+    check_user_models,
     execute,
     new_context,
     open_store,
@@ -137,15 +138,32 @@ def run(
     min_runs: MinRuns = None,
     min_secs: MinSecs = None,
     max_secs: MaxSecs = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Your own model: a Keras file (.h5, .keras, Keras 3 too), a "
+                        "SavedModel dir, a .tflite, or module:function / file.py:function "
+                        "returning a tf_keras model.")] = None,
+    data: Annotated[str | None, typer.Option(
+        "--data", help="Data for --model: an .npz (x_train/y_train/x_eval/y_eval, or x/y) "
+                       "or module:function.")] = None,
 ) -> None:
     """Build the models (float32, ptq_int8, qat_int8) and time them on every target."""
+    if data is not None and model is None:
+        raise fail_usage("--data goes with --model PATH_OR_MODULE:FUNCTION (in a config, "
+                         "give data under [models.NAME])")
     run_overrides: dict[str, Any] = {
         "models": _split(models), "variants": _split(variants), "targets": _split(targets),
         "threads": _threads(threads), "out": str(out) if out else None, "timeout_s": timeout,
         "imagenet_dir": str(imagenet_dir) if imagenet_dir else None, "repeats": repeats,
         "shard": _shard(shard)}
-    overrides = {"run": {k: v for k, v in run_overrides.items() if v is not None},
-                 "measure": _measure_overrides(warmup_runs, min_runs, min_secs, max_secs)}
+    overrides: dict[str, Any] = {
+        "run": {k: v for k, v in run_overrides.items() if v is not None},
+        "measure": _measure_overrides(warmup_runs, min_runs, min_secs, max_secs)}
+    if model is not None:
+        from qatbench.models.sources import ad_hoc_source
+
+        name, source = ad_hoc_source(model, data, Path.cwd())
+        overrides["models"] = {name: source.model_dump(exclude_defaults=True)}
+        overrides["run"].setdefault("models", [name])
     if retry_failed and resume is None:
         raise fail_usage("--retry-failed goes with --resume RUN_DIR")
     try:
@@ -163,15 +181,30 @@ def run(
         else:
             settings = _with_device(load_config(config, quick=quick, overrides=overrides),
                                     device)
+            _refuse_bad_user_models(settings)
             store = open_store(settings, None)
     except (ConfigError, RunDirError) as error:
         raise fail_usage(str(error)) from None
-    from qatbench.bench.orchestration.runner import plan_jobs, zoo_provider
+    from qatbench.bench.orchestration.runner import plan_config_jobs, zoo_provider
 
-    jobs = plan_jobs(settings.run.models, settings.run.variants, settings.run.targets,
-                     settings.run.threads, settings.run.shard)
+    jobs = plan_config_jobs(settings)
     code = execute(new_context(settings, store), jobs, zoo_provider, console, benchmark_json)
     raise typer.Exit(code)
+
+
+def _refuse_bad_user_models(settings: RunConfig) -> None:
+    """Exit 2 listing every problem of the run's own models, before anything trains (and
+    before a run directory exists)."""
+    if not any(name in settings.models for name in settings.run.models):
+        return
+    import tempfile
+
+    with console.status("checking your model(s) and data"), \
+            tempfile.TemporaryDirectory(prefix="qatbench-check-") as scratch:
+        problems = check_user_models(settings, Path(scratch))
+    if problems:
+        raise fail_usage("your model(s) cannot be built -- nothing was trained:\n  "
+                         + "\n  ".join(problems))
 
 
 def _shard_text(shard: tuple[int, int] | None) -> str:
@@ -290,16 +323,25 @@ def list_targets(
 
 @app.command("models")
 def list_models() -> None:
-    """The model zoo: names, inputs and the data each one trains and evaluates on."""
+    """The model zoo and installed plug-in zoos: names, inputs and each one's data.
+
+    Your own model goes in a [models.NAME] table of a run config, or `run --model`."""
     from rich.table import Table
 
-    from qatbench.models.zoo import ZOO
+    from qatbench.models.zoo import ZOO, known_models
 
-    table = Table("model", "input", "classes", "data", "description")
-    for spec in ZOO.values():
+    try:
+        specs = known_models()
+    except Exception as error:  # a broken plug-in: name it, list the built-in zoo
+        console.print(f"[yellow]a plug-in zoo (entry points qatbench.models) failed to load: "
+                      f"{escape(f'{type(error).__name__}: {error}')}[/]")
+        specs = dict(ZOO)
+    table = Table("model", "input", "classes", "data", "from", "description")
+    for spec in specs.values():
         data = "shipped in a package" if spec.trainable_here else "none (latency only)"
+        origin = "zoo" if spec.name in ZOO else "plug-in"
         table.add_row(spec.name, "x".join(map(str, spec.input_shape)), str(spec.num_classes),
-                      data, spec.description)
+                      data, origin, spec.description)
     console.print(table)
 
 

@@ -11,26 +11,36 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qatbench.models.arrays import Arrays, count, take
+
 
 @dataclass(frozen=True)
 class Dataset:
-    """A classification split: float inputs already in the model's scale, int labels."""
+    """A labelled split, inputs already in the model's scale.
+
+    The zoo's are single-input classifiers (an input array, integer labels). A user's
+    model may take several inputs (``x_*`` a dict keyed by input name) and give several
+    outputs (``y_*`` a dict keyed by output name: integer labels for a class output,
+    targets of the output's shape for any other); ``num_classes`` is the class output's
+    width (0 when no output is a class vector).
+    """
 
     name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_eval: np.ndarray
-    y_eval: np.ndarray
+    x_train: Arrays
+    y_train: Arrays
+    x_eval: Arrays
+    y_eval: Arrays
     num_classes: int
 
     def __post_init__(self) -> None:
-        if len(self.x_train) != len(self.y_train) or len(self.x_eval) != len(self.y_eval):
+        if count(self.x_train) != count(self.y_train) or count(self.x_eval) != count(self.y_eval):
             raise ValueError(f"dataset {self.name}: inputs and labels differ in length")
 
     def limited(self, max_train: int | None = None, max_eval: int | None = None) -> Dataset:
         """A stratified-enough prefix (the split is shuffled), for reduced budgets."""
-        return Dataset(self.name, self.x_train[:max_train], self.y_train[:max_train],
-                       self.x_eval[:max_eval], self.y_eval[:max_eval], self.num_classes)
+        return Dataset(self.name, take(self.x_train, max_train), take(self.y_train, max_train),
+                       take(self.x_eval, max_eval), take(self.y_eval, max_eval),
+                       self.num_classes)
 
 
 def stratified_split(x: np.ndarray, y: np.ndarray, eval_size: int, seed: int

@@ -33,6 +33,28 @@ class ModelSpec:
     build: Callable[..., BuiltModel]
     dataset: Callable[[], Dataset] | None = None
     input_range: tuple[float, float] = (0.0, 1.0)  # for synthetic calibration inputs
+    # a user's model arrives trained (only QAT fine-tunes it); the zoo's train here
+    pretrained: bool = False
+    user_notes: tuple[str, ...] = ()  # what loading it did (a Keras 3 rebuild's proof)
+    # several inputs: each one's shape by name (one input: ``input_shape`` says it)
+    input_shapes: dict[str, tuple[int, ...]] | None = None
+    # each output's task by name ("classification" | "regression"); None: one class output
+    output_tasks: dict[str, str] | None = None
+    # label QAT's loss: a Keras loss name or module:function, per output name or for all
+    losses: str | dict[str, str] | None = None
+
+    @property
+    def class_output(self) -> int | None:
+        """Index of the output top-1 and agreement read (None: no class output)."""
+        if self.output_tasks is None:
+            return 0
+        return next((i for i, task in enumerate(self.output_tasks.values())
+                     if task == "classification"), None)
+
+    @property
+    def single_class_output(self) -> bool:
+        return self.output_tasks is None or list(self.output_tasks.values()) == [
+            "classification"]
 
     @property
     def trainable_here(self) -> bool:
@@ -142,8 +164,18 @@ class UnknownModel(KeyError):
         return str(self.args[0])
 
 
+def known_models() -> dict[str, ModelSpec]:
+    """The built-in zoo and every installed plug-in zoo (entry points ``qatbench.models``)."""
+    from qatbench.models.sources import plugin_zoo
+
+    return {**ZOO, **plugin_zoo()}
+
+
 def get_model_spec(name: str) -> ModelSpec:
     try:
-        return ZOO[name]
+        return known_models()[name]
     except KeyError:
-        raise UnknownModel(f"unknown model {name!r}; the zoo has: {', '.join(ZOO)}") from None
+        raise UnknownModel(f"unknown model {name!r}; the zoo has: "
+                           f"{', '.join(known_models())}; a model of your own goes in a "
+                           f"[models.{name}] table of the run config, or --model "
+                           "PATH_OR_MODULE:FUNCTION") from None

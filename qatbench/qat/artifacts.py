@@ -112,6 +112,9 @@ class BuildRequest:
     out_dir: str
     budget: dict = field(default_factory=dict)  # a TrainingBudget's fields
     imagenet_dir: str | None = None
+    # a user's [models.NAME] table (qatbench.models.sources.ModelSource, paths absolute);
+    # None: a zoo or plug-in model found by name
+    source: dict | None = None
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2))

@@ -44,3 +44,10 @@ class TrainingBudget(BaseModel):
     # denied quantization, so they run in float; empty: the types a per-op profile found
     # slower in int8 than in float (see qatbench.bench.orchestration.profiling)
     keep_float_ops: tuple[str, ...] = ()
+    # the optimizer of float training and QAT fine-tuning: a Keras optimizer name
+    # ("adam", "sgd", "rmsprop", ...), at learning_rate / qat_learning_rate
+    optimizer: str = "adam"
+    # "module:function" or "file.py:function": the user's own training loop, called as
+    # fit(model, data) with the model compiled (optimizer and loss as above) and the
+    # Dataset (x_train, y_train, x_eval, y_eval); used for float training and QAT
+    fit: str | None = None

@@ -10,21 +10,50 @@ converter crash into failed rows for that model only.
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 
+from qatbench.models.sources import ModelSource
 from qatbench.models.zoo import get_model_spec
-from qatbench.qat.artifacts import BuildRequest
+from qatbench.qat.artifacts import BuildRequest, ModelBuild, VariantArtifact
 from qatbench.qat.budget import TrainingBudget
-from qatbench.qat.pipeline import build_variants
+from qatbench.qat.pipeline import _error_text, build_variants
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     request = BuildRequest.load(Path(args[0]))
-    build_variants(get_model_spec(request.model), request.variants, Path(request.out_dir),
-                   TrainingBudget(**request.budget),
-                   Path(request.imagenet_dir) if request.imagenet_dir else None)
+    try:
+        build(request)
+    except Exception as error:
+        # every variant's row names the error itself (the user's model, data or loop),
+        # not only "the child failed": the traceback stays in build.log
+        traceback.print_exc()
+        if ModelBuild.load(Path(request.out_dir)) is None:
+            text = _error_text(error)
+            ModelBuild(request.model, "", None, "", {
+                v: VariantArtifact(v, error=f"building {request.model}: {text}")
+                for v in request.variants}).save(Path(request.out_dir))
     return 0
+
+
+def build(request: BuildRequest) -> None:
+    budget = TrainingBudget(**request.budget)
+    out_dir = Path(request.out_dir)
+    if request.source is not None:
+        source = ModelSource.model_validate(request.source)
+        if source.tflite is not None:
+            from qatbench.qat.foreign import collect_files
+
+            collect_files(request.model, source, request.variants, out_dir, budget)
+            return
+        from qatbench.qat.user_model import prepare_user_model
+
+        spec = prepare_user_model(request.model, source, budget.seed).spec()
+    else:
+        spec = get_model_spec(request.model)
+    build_variants(spec, request.variants, out_dir, budget,
+                   Path(request.imagenet_dir) if request.imagenet_dir else None)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from qatbench.atomic import atomic_write_bytes
+from qatbench.models.arrays import take
 from qatbench.qat.errors import NotFullIntegerError
 from qatbench.targets.tflite_file import ModelInfo, inspect_tflite
 
@@ -38,9 +39,33 @@ class Variant(enum.StrEnum):
         return self in (Variant.QAT_INT8, Variant.QAT_SELECTIVE)
 
 
-def representative_inputs(samples: np.ndarray) -> Iterator[list[np.ndarray]]:
-    for sample in samples:
-        yield [sample[np.newaxis].astype(np.float32)]
+def representative_inputs(samples: Any, names: Sequence[str] = ()
+                          ) -> Iterator[list[np.ndarray] | dict[str, np.ndarray]]:
+    """One calibration sample at a time, as the converter wants it: a list for a
+    single-input model, a dict keyed by input name for several (the calibrator feeds a
+    dict through the signature by name; a list would follow the file's tensor order,
+    which is not the Keras model's)."""
+    from qatbench.models.arrays import count
+
+    for index in range(count(samples)):
+        if isinstance(samples, dict):
+            yield {name: np.asarray(samples[name][index:index + 1], dtype=np.float32)
+                   for name in names}
+        else:
+            yield [np.asarray(samples[index:index + 1], dtype=np.float32)]
+
+
+def signature_output_names(model: Any) -> list[str]:
+    """The output names the file's signature gets: the Keras model's, and for a tfmot QAT
+    model the names of the float layers its wrappers hold (``quant_box`` -> ``box``), so a
+    QAT file's outputs are found by the same names as its float32 file's."""
+    names = []
+    for name in model.output_names:
+        layer = model.get_layer(name)
+        inner = getattr(layer, "layer", None)
+        wrapped = inner is not None and "Quantize" in type(layer).__name__
+        names.append(inner.name if wrapped else name)
+    return names
 
 
 def keras_converter(model: Any) -> Any:
@@ -59,12 +84,13 @@ def keras_converter(model: Any) -> Any:
 
     specs = [tf.TensorSpec(tensor.shape, tensor.dtype, name=name)  # a fixed batch stays
              for tensor, name in zip(model.inputs, model.input_names, strict=True)]
+    names = signature_output_names(model)
 
     @tf.function
     def serve(*inputs: Any) -> dict[str, Any]:
         outputs = model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
         outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
-        return dict(zip(model.output_names, outputs, strict=True))  # Keras's signature keys
+        return dict(zip(names, outputs, strict=True))  # Keras's signature keys
 
     variables = tf.Module()
     variables.tracked = list(model.variables)  # what the saved signature captures
@@ -80,7 +106,8 @@ def full_integer_converter(model: Any, calibration: np.ndarray, integer_io: bool
 
     converter = keras_converter(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: representative_inputs(calibration)
+    converter.representative_dataset = lambda: representative_inputs(calibration,
+                                                                    model.input_names)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     if integer_io:
         converter.inference_input_type = tf.int8
@@ -100,7 +127,7 @@ def mixed_int8_converted(model: Any, calibration: np.ndarray, keep_float_ops: Se
         raise ValueError("mixed_int8 needs op types to keep float")
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=full_integer_converter(model, calibration, integer_io=False),
-        debug_dataset=lambda: representative_inputs(calibration[:4]),
+        debug_dataset=lambda: representative_inputs(take(calibration, 4), model.input_names),
         debug_options=tf.lite.experimental.QuantizationDebugOptions(
             denylisted_ops=list(keep_float_ops), fully_quantize=True))
     return debugger.get_nondebug_quantized_model()

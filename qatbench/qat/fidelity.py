@@ -29,23 +29,21 @@ def top1(outputs: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(outputs, axis=-1) == labels))
 
 
-def tflite_outputs(path: Path, x: np.ndarray) -> np.ndarray:
-    """The file's (dequantized) outputs on ``x``, one input at a time, reference kernels."""
-    from qatbench.targets.inputs import dequantize_output, quantize_for_input
+def tflite_outputs(path: Path, x: Any, output_names: list[str] | None = None) -> np.ndarray:
+    """The file's (dequantized) outputs on ``x``, one input at a time, reference kernels:
+    one row per input, every output side by side in ``output_names`` order (the first
+    output only when no names are given: the zoo's one class output)."""
+    from qatbench.models.arrays import count
     from qatbench.targets.runtime import resolve_runtime
+    from qatbench.targets.signature_io import ModelIO, invoke_all, model_io
 
     interpreter = resolve_runtime().interpreter(str(path), threads=1,
                                                 use_default_delegates=False)
     interpreter.allocate_tensors()
-    source = interpreter.get_input_details()[0]
-    sink = interpreter.get_output_details()[0]
-    outputs = []
-    for sample in x:
-        interpreter.set_tensor(source["index"], quantize_for_input(sample[np.newaxis], source))
-        interpreter.invoke()
-        outputs.append(dequantize_output(interpreter.get_tensor(sink["index"]), sink)
-                       .reshape(-1))
-    return np.stack(outputs)
+    io = model_io(interpreter, list(x) if isinstance(x, dict) else None, output_names)
+    if output_names is None:
+        io = ModelIO(io.inputs, [(d["name"], d) for d in interpreter.get_output_details()[:1]])
+    return invoke_all(interpreter, io, x, count(x))
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from qatbench.models.arrays import as_float32, count, take
 from qatbench.models.datasets import Dataset, synthetic_inputs
 from qatbench.models.zoo import ModelSpec
 from qatbench.qat.artifacts import MixedProposal, ModelBuild, VariantArtifact
@@ -28,7 +29,7 @@ from qatbench.qat.errors import QatModelError
 from qatbench.qat.export import Variant, export_variant
 from qatbench.qat.quantize import LayerSelection, quantize_for_training
 from qatbench.qat.train import fine_tune_qat, seed_everything, train_float
-from qatbench.targets.base import NO_LABEL, EvalSet
+from qatbench.targets.base import NO_LABEL, EvalSet, OutputSpec
 
 FLOAT_WEIGHTS = "float_weights.h5"  # the trained float model, for a later mixed_int8 build
 IMAGE_FOLDER_DEFAULT_LIMIT = 500  # eval images kept from an --imagenet-dir (float16 on disk)
@@ -61,24 +62,54 @@ class BuildData:
     # was not calibrated on (agreement and SNR only; top-1 stays empty)
     unlabelled_eval: np.ndarray | None = field(default=None, repr=False)
     float_outputs: np.ndarray | None = field(default=None, repr=False)  # on fidelity_inputs
+    # a user's data set: eval inputs are real even where no output has class labels
+    has_eval_inputs: bool = False
 
     @property
     def fidelity_inputs(self) -> tuple[np.ndarray, np.ndarray | None, str]:
         """Where Keras and .tflite are compared: the eval set, else the calibration inputs."""
         if self.eval_x is not None:
-            return self.eval_x, self.eval_y, f"{len(self.eval_x)} eval inputs"
-        return self.calibration, None, f"{len(self.calibration)} {self.unlabelled_source}"
+            return self.eval_x, self.eval_y, f"{count(self.eval_x)} eval inputs"
+        return self.calibration, None, f"{count(self.calibration)} {self.unlabelled_source}"
+
+
+def _class_labels(spec: ModelSpec, y: Any) -> np.ndarray | None:
+    """The labels of the model's class output (None: no class output, or no labels)."""
+    index = spec.class_output
+    if index is None:
+        return None
+    if isinstance(y, dict):
+        name = list(spec.output_tasks or {})[index]
+        return np.asarray(y[name]) if name in y else None
+    return np.asarray(y)
+
+
+def _labels_cover_outputs(spec: ModelSpec, y: Any) -> bool:
+    return not isinstance(y, dict) or all(name in y for name in spec.output_tasks or {})
+
+
+def _synthetic(spec: ModelSpec, count: int, seed: int) -> Any:
+    """Synthetic inputs in ``input_range``: an array, or a dict for several inputs."""
+    if spec.input_shapes and len(spec.input_shapes) > 1:
+        return {name: synthetic_inputs(shape, count, seed + i, *spec.input_range)
+                for i, (name, shape) in enumerate(spec.input_shapes.items())}
+    return synthetic_inputs(spec.input_shape, count, seed, *spec.input_range)
 
 
 def build_data(spec: ModelSpec, budget: TrainingBudget, weights: str,
                imagenet_dir: Path | None) -> BuildData:
     if spec.dataset is not None:
         data = spec.dataset().limited(budget.max_train_samples, budget.max_eval_samples)
-        return BuildData(data, data.x_train[: budget.representative_samples], data.x_eval,
-                         data.y_eval, data.name, unlabelled=data.x_train,
-                         unlabelled_source="training images")
-    synthetic = synthetic_inputs(spec.input_shape, budget.representative_samples,
-                                 budget.seed, *spec.input_range)
+        labelled = data if _labels_cover_outputs(spec, data.y_train) else None
+        return BuildData(labelled, take(data.x_train, budget.representative_samples),
+                         data.x_eval, _class_labels(spec, data.y_eval), data.name,
+                         unlabelled=data.x_train,
+                         unlabelled_source="training images" if spec.output_tasks is None
+                         else "training samples",
+                         data_note="" if labelled is not None else
+                         "labels do not cover every output: QAT distils on the training "
+                         "inputs", has_eval_inputs=True)
+    synthetic = _synthetic(spec, budget.representative_samples, budget.seed)
     preprocess = getattr(spec.build, "preprocess", None)
     if imagenet_dir is not None and preprocess is not None:
         from qatbench.models.image_folder import load_image_folder_split
@@ -101,13 +132,14 @@ def build_data(spec: ModelSpec, budget: TrainingBudget, weights: str,
                           "calibrated on synthetic inputs): top-1 not measured; agreement "
                           f"with the float model on {eval_count} other synthetic inputs",
                      unlabelled=synthetic, unlabelled_source="synthetic calibration inputs",
-                     unlabelled_eval=synthetic_inputs(spec.input_shape, eval_count,
-                                                      budget.seed + 1, *spec.input_range))
+                     unlabelled_eval=_synthetic(spec, eval_count, budget.seed + 1))
 
 
-def keras_top1(model: Any, x: np.ndarray, y: np.ndarray) -> float:
-    """Top-1 of a Keras model (the reference before conversion)."""
-    logits = model.predict(x.astype(np.float32), batch_size=64, verbose=0)
+def keras_top1(model: Any, x: Any, y: np.ndarray, class_output: int | None = 0) -> float:
+    """Top-1 of a Keras model (the reference before conversion), on its class output."""
+    logits = model.predict(as_float32(x), batch_size=64, verbose=0)
+    if isinstance(logits, list):
+        logits = logits[class_output or 0]
     return float(np.mean(np.argmax(logits, axis=-1) == y))
 
 
@@ -128,7 +160,7 @@ def _layer_errors(variant: Variant, float_model: Any, qat_model: Any, path: Path
     )
 
     pool = data.eval_x if data.eval_x is not None else data.calibration
-    samples = pool[: budget.layer_error_samples]
+    samples = take(pool, budget.layer_error_samples)
     if variant is Variant.PTQ_INT8:
         csv, worst = _write_layer_errors(
             ptq_layer_errors(float_model, data.calibration, samples),
@@ -172,12 +204,14 @@ def _build_one(variant: Variant, model: Any, spec: ModelSpec, data: BuildData,
         keras_model, plan = quantize_for_training(model, selection)
         unlabelled = data.unlabelled if data.unlabelled is not None else data.calibration
         tuning = fine_tune_qat(keras_model, model, data.train, unlabelled,
-                               data.unlabelled_source, budget, spec.name)
+                               data.unlabelled_source, budget, spec.name, spec.output_tasks,
+                               spec.losses)
         notes += [tuning.describe(), plan.describe()]
         extra["qat_objective"] = tuning.objective
     keep_float = _keep_float_ops(budget, out_dir) if variant is Variant.MIXED_INT8 else ()
-    top1 = keras_top1(keras_model, data.eval_x, data.eval_y) \
-        if data.eval_x is not None and variant is not Variant.MIXED_INT8 else None
+    top1 = keras_top1(keras_model, data.eval_x, data.eval_y, spec.class_output) \
+        if data.eval_x is not None and data.eval_y is not None \
+        and variant is not Variant.MIXED_INT8 else None
     path = out_dir / f"{variant.value}.tflite"
     info = export_variant(keras_model, variant, data.calibration, path, keep_float)
     if variant is Variant.MIXED_INT8:
@@ -185,7 +219,7 @@ def _build_one(variant: Variant, model: Any, spec: ModelSpec, data: BuildData,
         extra.update(keep_float_ops=list(keep_float), float_ops_in_file=in_file)
         notes.append(f"mixed int8: asked to keep {', '.join(keep_float)} float; float in "
                      f"the file: {', '.join(in_file) or 'none (the converter quantized them)'}")
-    if variant.is_qat:
+    if variant.is_qat and spec.single_class_output:  # argmax agreement needs a class vector
         try:
             extra.update(_conversion_gap(keras_model, model, path, data))
         except Exception as error:  # a diagnostic; the variant itself is fine
@@ -212,8 +246,23 @@ def _keep_float_ops(budget: TrainingBudget, out_dir: Path) -> tuple[str, ...]:
     return tuple(proposal.ops)
 
 
+def _output_specs(spec: ModelSpec, model: Any) -> tuple[OutputSpec, ...]:
+    """A user model's outputs (name, task, width) in the Keras model's order; () for the zoo."""
+    if spec.output_tasks is None:
+        return ()
+    widths = [int(np.prod([d for d in t.shape[1:] if d is not None])) for t in model.outputs]
+    return tuple(OutputSpec(name, task, width) for (name, task), width in
+                 zip(spec.output_tasks.items(), widths, strict=True))
+
+
+def _keras_reference(model: Any, inputs: Any) -> np.ndarray:
+    predicted = model.predict(inputs, batch_size=64, verbose=0)
+    predicted = predicted if isinstance(predicted, list) else [predicted]
+    return np.concatenate([np.asarray(p).reshape(len(p), -1) for p in predicted], axis=1)
+
+
 def _eval_set(data: BuildData, float_model: Any, float_artifact: VariantArtifact | None,
-              out_dir: Path) -> EvalSet | None:
+              out_dir: Path, spec: ModelSpec | None = None) -> EvalSet | None:
     """What every target runs: the labelled eval set, else unlabelled inputs (labels
     ``NO_LABEL``), with the float32 model's outputs on exactly the stored inputs.
 
@@ -223,30 +272,37 @@ def _eval_set(data: BuildData, float_model: Any, float_artifact: VariantArtifact
     folder's 500 images are 300 MB as float32), and the reference is computed on those
     rounded inputs, so every target and the reference see the same numbers.
     """
+    outputs = _output_specs(spec, float_model) if spec is not None else ()
     if data.eval_x is not None:
-        x, y = data.eval_x, data.eval_y
+        x = data.eval_x
+        y = data.eval_y if data.eval_y is not None else np.full(count(x), NO_LABEL, np.int64)
     elif data.unlabelled_eval is not None:
-        x, y = data.unlabelled_eval, np.full(len(data.unlabelled_eval), NO_LABEL, np.int64)
+        x, y = data.unlabelled_eval, np.full(count(data.unlabelled_eval), NO_LABEL, np.int64)
     else:
         return None
-    stored = x if data.train is not None else x.astype(np.float16)
-    inputs = stored.astype(np.float32)
+    # an image folder's 500 images are 300 MB as float32: inputs of a model without data
+    # of its own are kept as float16 (and the reference computed on those)
+    stored = x if data.train is not None or data.has_eval_inputs or isinstance(x, dict) \
+        else x.astype(np.float16)
+    inputs = as_float32(stored)
     reference, source = None, ""
+    names = [o.name for o in outputs] or None
     if float_artifact is not None and float_artifact.ok:
         from qatbench.qat.fidelity import tflite_outputs
 
         try:
-            reference = tflite_outputs(Path(str(float_artifact.path)), inputs)
+            reference = tflite_outputs(Path(str(float_artifact.path)), inputs, names)
             source = f"{Path(str(float_artifact.path)).name}, TFLite reference kernels"
         except Exception:  # the Keras model below is the same float model
             reference = None
     if reference is None:
-        reference = float_model.predict(inputs, batch_size=64, verbose=0)
+        reference = _keras_reference(float_model, inputs)
         source = "float Keras model"
-    reference = np.asarray(reference, dtype=np.float32).reshape(len(inputs), -1)
+    reference = np.asarray(reference, dtype=np.float32).reshape(count(inputs), -1)
     name = data.eval_name if data.eval_x is not None else \
-        f"{len(inputs)} synthetic inputs (no labels; not the calibration inputs)"
-    return EvalSet(stored, y, name, reference=reference, reference_source=source)
+        f"{count(inputs)} synthetic inputs (no labels; not the calibration inputs)"
+    return EvalSet(stored, y, name, reference=reference, reference_source=source,
+                   outputs=outputs)
 
 
 def build_variants(spec: ModelSpec, variants: Sequence[str], out_dir: Path,
@@ -265,11 +321,11 @@ def build_variants(spec: ModelSpec, variants: Sequence[str], out_dir: Path,
     model = built.model
     data = build_data(spec, budget, built.weights, imagenet_dir)
     weights = out_dir / FLOAT_WEIGHTS
-    if data.train is not None:
+    if data.train is not None and not spec.pretrained:
         if Variant.MIXED_INT8.value in variants and weights.exists():
             model.load_weights(weights)  # mixed_int8 after a profile: the same float model
         else:
-            train_float(model, data.train, budget)
+            train_float(model, data.train, budget, spec.output_tasks, spec.losses)
             model.save_weights(weights)
     artifacts: dict[str, VariantArtifact] = {}
     for name in variants:
@@ -280,13 +336,16 @@ def build_variants(spec: ModelSpec, variants: Sequence[str], out_dir: Path,
     previous = ModelBuild.load(out_dir)  # a later build (mixed_int8) adds to the first
     if previous is not None:
         artifacts = {**previous.variants, **artifacts}
-    eval_set = _eval_set(data, model, artifacts.get(Variant.FLOAT32.value), out_dir)
+    eval_set = _eval_set(data, model, artifacts.get(Variant.FLOAT32.value), out_dir, spec)
     eval_path = None
     if eval_set is not None:
         eval_set.save(out_dir / "eval.npz")
         eval_path = str(out_dir / "eval.npz")
-    accuracy_note = data.note if data.eval_x is None else ""
+    accuracy_note = data.note if data.eval_x is None else "" if data.eval_y is not None else \
+        f"top-1 not measured: {spec.name} has no class output with labels; every output " \
+        "is compared with the float model (SNR, cosine, max abs error)"
+    data_note = "; ".join(n for n in (*spec.user_notes, data.data_note) if n)
     build = ModelBuild(spec.name, built.weights, eval_path, accuracy_note, artifacts,
-                       data_note=data.data_note)
+                       data_note=data_note)
     build.save(out_dir)
     return build

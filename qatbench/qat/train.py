@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from qatbench.models.arrays import count as data_count
+from qatbench.models.arrays import take
 from qatbench.models.datasets import Dataset
 from qatbench.qat.budget import TrainingBudget
 from qatbench.qat.errors import QatModelError
@@ -37,13 +39,100 @@ def outputs_probabilities(model: Any) -> bool:
     return all("softmax" in str(getattr(t, "name", "")).lower() for t in model.outputs)
 
 
-def _compile(model: Any, learning_rate: float) -> None:
+def output_is_probabilities(model: Any, index: int) -> bool:
+    return "softmax" in str(getattr(model.outputs[index], "name", "")).lower()
+
+
+def output_keys(model: Any) -> list[str]:
+    """The model's output names as the user's data and config know them: a tfmot QAT
+    model's wrappers are named ``quant_box``; the user says ``box``."""
+    from qatbench.qat.export import signature_output_names
+
+    return signature_output_names(model)
+
+
+def _tasks(model: Any, tasks: dict[str, str] | None) -> list[str]:
+    """Each output's task, in output order (the zoo: one class output)."""
+    names = output_keys(model)
+    return [(tasks or {}).get(name, "classification") for name in names]
+
+
+def _user_loss(loss: str, key: str) -> Any:
     import tf_keras as keras
 
-    loss = keras.losses.SparseCategoricalCrossentropy(
-        from_logits=not outputs_probabilities(model))
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss,
-                  metrics=["accuracy"])
+    if ":" in loss:
+        from qatbench.qat.user_model import load_callable
+
+        return load_callable(loss, key)
+    try:
+        return keras.losses.get(loss)
+    except ValueError as error:
+        raise QatModelError(f"{key}: unknown Keras loss {loss!r} ({error})") from None
+
+
+def losses_for(model: Any, tasks: dict[str, str] | None = None,
+               losses: str | dict[str, str] | None = None) -> list[Any]:
+    """Per output: the user's loss, else sparse cross-entropy for a class output (from
+    logits unless it ends in a softmax) and mean squared error for any other."""
+    import tf_keras as keras
+
+    chosen = []
+    for index, (name, task) in enumerate(zip(output_keys(model), _tasks(model, tasks),
+                                             strict=True)):
+        user = losses.get(name) if isinstance(losses, dict) else losses
+        if user:
+            chosen.append(_user_loss(user, "loss" if isinstance(losses, str) else
+                                     f"loss.{name}"))
+        elif task == "classification":
+            chosen.append(keras.losses.SparseCategoricalCrossentropy(
+                from_logits=not output_is_probabilities(model, index)))
+        else:
+            chosen.append(keras.losses.MeanSquaredError())
+    return chosen
+
+
+def optimizer_for(name: str, learning_rate: float) -> Any:
+    import tf_keras as keras
+
+    try:
+        optimizer = keras.optimizers.get(name)
+    except ValueError as error:
+        raise QatModelError(f"[training] optimizer = {name!r}: not a Keras optimizer "
+                            f"({error})") from None
+    optimizer.learning_rate = learning_rate
+    return optimizer
+
+
+def _compile(model: Any, learning_rate: float, budget: TrainingBudget | None = None,
+             tasks: dict[str, str] | None = None,
+             losses: str | dict[str, str] | None = None) -> None:
+    loss = losses_for(model, tasks, losses)
+    single_class = len(loss) == 1 and _tasks(model, tasks) == ["classification"]
+    model.compile(optimizer=optimizer_for(budget.optimizer if budget else "adam",
+                                          learning_rate),
+                  loss=loss if len(loss) > 1 else loss[0],
+                  metrics=["accuracy"] if single_class else None)
+
+
+def _labels(model: Any, y: Any) -> Any:
+    """Labels as Keras wants them for this model: the user's dict keyed by output name
+    becomes a list in the model's output order (a QAT model's outputs are renamed)."""
+    if not isinstance(y, dict):
+        return y
+    ordered = [y[name] for name in output_keys(model)]
+    return ordered[0] if len(ordered) == 1 else ordered
+
+
+def for_model(model: Any, data: Dataset) -> Dataset:
+    """``data`` with its labels in ``model``'s own layout (see ``_labels``)."""
+    return Dataset(data.name, data.x_train, _labels(model, data.y_train), data.x_eval,
+                   _labels(model, data.y_eval), data.num_classes)
+
+
+def run_user_fit(reference: str, model: Any, data: Dataset) -> None:
+    from qatbench.qat.user_model import load_callable
+
+    load_callable(reference, "training.fit")(model, data)
 
 
 def seed_everything(seed: int) -> None:
@@ -52,12 +141,17 @@ def seed_everything(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
-def train_float(model: Any, data: Dataset, budget: TrainingBudget) -> None:
-    """Train the float model in place on the training split."""
+def train_float(model: Any, data: Dataset, budget: TrainingBudget,
+                tasks: dict[str, str] | None = None,
+                losses: str | dict[str, str] | None = None) -> None:
+    """Train the float model in place on the training split (the user's ``fit`` if set)."""
     if budget.float_epochs == 0:
         return
-    _compile(model, budget.learning_rate)
-    model.fit(data.x_train, data.y_train, epochs=budget.float_epochs,
+    _compile(model, budget.learning_rate, budget, tasks, losses)
+    if budget.fit:
+        run_user_fit(budget.fit, model, for_model(model, data))
+        return
+    model.fit(data.x_train, _labels(model, data.y_train), epochs=budget.float_epochs,
               batch_size=budget.batch_size, shuffle=True, verbose=0)
 
 
@@ -139,22 +233,36 @@ def freeze_batch_norm(model: Any) -> int:
     return frozen
 
 
-def _distill(qat_model: Any, float_model: Any, x: np.ndarray, epochs: int, batch_size: int,
-             budget: TrainingBudget) -> None:
+def _distill(qat_model: Any, float_model: Any, x: Any, epochs: int, batch_size: int,
+             budget: TrainingBudget, tasks: dict[str, str] | None = None) -> None:
+    """Fit the float model's outputs: T²·KL for class outputs, MSE for any other."""
     import tf_keras as keras
 
-    from_probabilities = outputs_probabilities(float_model)
-    teacher = float_model.predict(x.astype(np.float32), batch_size=64, verbose=0)
-    targets = softened(teacher, from_probabilities, budget.distill_temperature)
-    qat_model.compile(optimizer=keras.optimizers.Adam(budget.qat_learning_rate),
-                      loss=distillation_loss(budget.distill_temperature, from_probabilities))
-    qat_model.fit(x.astype(np.float32), targets, epochs=epochs, batch_size=batch_size,
-                  shuffle=True, verbose=0)
+    from qatbench.models.arrays import as_float32
+
+    x = as_float32(x)
+    teacher = float_model.predict(x, batch_size=64, verbose=0)
+    teacher = teacher if isinstance(teacher, list) else [teacher]
+    targets, losses = [], []
+    for index, task in enumerate(_tasks(float_model, tasks)):
+        if task == "classification":
+            from_probabilities = output_is_probabilities(float_model, index)
+            targets.append(softened(teacher[index], from_probabilities,
+                                    budget.distill_temperature))
+            losses.append(distillation_loss(budget.distill_temperature, from_probabilities))
+        else:
+            targets.append(np.asarray(teacher[index], dtype=np.float32))
+            losses.append(keras.losses.MeanSquaredError())
+    qat_model.compile(optimizer=optimizer_for(budget.optimizer, budget.qat_learning_rate),
+                      loss=losses if len(losses) > 1 else losses[0])
+    qat_model.fit(x, targets if len(targets) > 1 else targets[0], epochs=epochs,
+                  batch_size=batch_size, shuffle=True, verbose=0)
 
 
 def fine_tune_qat(qat_model: Any, float_model: Any, labelled: Dataset | None,
-                  unlabelled: np.ndarray, unlabelled_source: str, budget: TrainingBudget,
-                  model_name: str = "") -> FineTuning:
+                  unlabelled: Any, unlabelled_source: str, budget: TrainingBudget,
+                  model_name: str = "", tasks: dict[str, str] | None = None,
+                  losses: str | dict[str, str] | None = None) -> FineTuning:
     """Fine-tune with quantizers in the graph; returns what was fitted.
 
     ``labelled``: the model's own training split, if any (then distillation, when asked
@@ -166,30 +274,35 @@ def fine_tune_qat(qat_model: Any, float_model: Any, labelled: Dataset | None,
                                   model_name or str(getattr(float_model, "name", "model")))
     if objective == "labels":
         assert labelled is not None  # resolve_objective guarantees it
-        _compile(qat_model, budget.qat_learning_rate)
-        count = len(labelled.x_train)
+        _compile(qat_model, budget.qat_learning_rate, budget, tasks, losses)
+        count = data_count(labelled.x_train)
         steps = budget.qat_epochs * -(-count // budget.batch_size)
-        if steps:
-            qat_model.fit(labelled.x_train, labelled.y_train, epochs=budget.qat_epochs,
-                          batch_size=budget.batch_size, shuffle=True, verbose=0)
-        return FineTuning("labels", count, "training images", _epochs(budget.qat_epochs),
-                          "integer labels", steps=steps)
+        if steps and budget.fit:
+            run_user_fit(budget.fit, qat_model, for_model(qat_model, labelled))
+        elif steps:
+            qat_model.fit(labelled.x_train, _labels(qat_model, labelled.y_train),
+                          epochs=budget.qat_epochs, batch_size=budget.batch_size,
+                          shuffle=True, verbose=0)
+        return FineTuning("labels", count, "training samples", _epochs(budget.qat_epochs),
+                          "labels" if tasks else "integer labels", steps=steps)
     if labelled is not None:
         x = labelled.x_train
-        steps = budget.qat_epochs * -(-len(x) // budget.batch_size)
+        steps = budget.qat_epochs * -(-data_count(x) // budget.batch_size)
         if steps:
-            _distill(qat_model, float_model, x, budget.qat_epochs, budget.batch_size, budget)
-        return FineTuning("distill", len(x), "training images (labels unused)",
+            _distill(qat_model, float_model, x, budget.qat_epochs, budget.batch_size, budget,
+                     tasks)
+        return FineTuning("distill", data_count(x), "training samples (labels unused)",
                           _epochs(budget.qat_epochs), "soft targets",
                           budget.distill_temperature, steps)
     steps, batch = budget.synthetic_qat_steps, budget.synthetic_batch_size
-    if steps == 0 or len(unlabelled) == 0:
+    unlabelled_count = data_count(unlabelled)
+    if steps == 0 or unlabelled_count == 0:
         return FineTuning("distill", 0, unlabelled_source, "0 steps", "soft targets",
                           budget.distill_temperature, 0)
-    order = np.random.default_rng(budget.seed).permutation(len(unlabelled))
-    chosen = order[np.arange(steps * batch) % len(unlabelled)]
+    order = np.random.default_rng(budget.seed).permutation(unlabelled_count)
+    chosen = order[np.arange(steps * batch) % unlabelled_count]
     frozen = freeze_batch_norm(qat_model)
-    _distill(qat_model, float_model, unlabelled[chosen], 1, batch, budget)
+    _distill(qat_model, float_model, take(unlabelled, chosen), 1, batch, budget, tasks)
     passes = f"{steps} steps of {batch}" + (", BatchNorm statistics frozen" if frozen else "")
-    return FineTuning("distill", min(steps * batch, len(unlabelled)), unlabelled_source,
+    return FineTuning("distill", min(steps * batch, unlabelled_count), unlabelled_source,
                       passes, "soft targets", budget.distill_temperature, steps)

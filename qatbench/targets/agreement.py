@@ -85,3 +85,40 @@ def uninformative_reference(reference: np.ndarray) -> bool:
     ImageNet models on synthetic inputs often do."""
     classes = np.argmax(_rows(reference), axis=-1)
     return len(classes) > 1 and len(np.unique(classes)) < 2
+
+
+@dataclass(frozen=True)
+class OutputFidelity:
+    """One output of a multi-output or non-classification model against float."""
+
+    name: str
+    task: str
+    snr_db: float
+    cosine: float  # pooled over every input and value: 1.0 is the same direction
+    max_abs_error: float
+    samples: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {"name": self.name, "task": self.task, "snr_db": self.snr_db,
+                "cosine": self.cosine, "max_abs_error": self.max_abs_error,
+                "samples": self.samples}
+
+
+def cosine_similarity(outputs: np.ndarray, reference: np.ndarray) -> float:
+    """cos of the angle between the two outputs flattened over every input (pooled, so a
+    one-value output -- a regression score -- still has a meaningful figure)."""
+    out, ref = _rows(outputs).reshape(-1), _rows(reference).reshape(-1)
+    norms = float(np.linalg.norm(out) * np.linalg.norm(ref))
+    if norms == 0.0:
+        return 1.0 if not np.any(out) and not np.any(ref) else 0.0
+    return float(np.dot(out, ref) / norms)
+
+
+def output_fidelity(name: str, task: str, outputs: np.ndarray, reference: np.ndarray
+                    ) -> OutputFidelity:
+    out, ref = _rows(outputs), _rows(reference)
+    if out.shape != ref.shape:
+        raise ValueError(f"output {name} has shape {out.shape} but the float reference has "
+                         f"{ref.shape}")
+    return OutputFidelity(name, task, output_snr_db(out, ref), cosine_similarity(out, ref),
+                          float(np.max(np.abs(out - ref))) if out.size else 0.0, len(out))

@@ -1,7 +1,9 @@
 """Android phones over adb: NNAPI and the phone's CPU, timed by TFLite's ``benchmark_model``.
 
 Each job pushes the benchmark binary and the model to
-``/data/local/tmp/qatbench/<run_id>/<job>/``, runs it with the run's warm-up and timing
+``/data/local/tmp/qatbench/<run_id>/<job>/r<repeat>/`` (``remote_dir``: named from
+``Prepared.job``, so no two jobs, repeats or runs sharing a phone meet in one folder, and
+one job's clean-up never removes another's files), runs it with the run's warm-up and timing
 settings mapped onto benchmark_model's flags, parses what it prints, and removes what it
 pushed -- also after a failure. The binary is started through ``sh -c 'echo $$ > PIDFILE;
 exec ...'`` so its pid on the phone is known: a run that reaches its timeout, or a job
@@ -37,6 +39,7 @@ from qatbench.targets.base import (
     EvalSet,
     Evaluation,
     JobFailed,
+    JobId,
     Measurement,
     MeasureSpec,
     Prepared,
@@ -93,6 +96,29 @@ def _ms(microseconds: float | None) -> float | None:
 def _safe_name(text: str) -> str:
     """A device-side file name from anything (quoting is done anyway; this keeps it legible)."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", text)[:80] or "model"
+
+
+_DEVICE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
+
+
+def _folder_name(text: str) -> str:
+    """One folder name that any device shell takes as it is and ``rm -rf`` cannot misread.
+
+    A name of ``[A-Za-z0-9._-]`` (not starting with ``.`` or ``-``, at most 64
+    characters) stays as it is; any other gets its legible part plus a hash of the whole,
+    so two different names never become one folder (and ``..`` never climbs out).
+    """
+    if _DEVICE_NAME.fullmatch(text):
+        return text
+    legible = re.sub(r"[^A-Za-z0-9._-]", "_", text).lstrip(".-")[:48]
+    return f"{legible or 'x'}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
+
+
+def remote_dir(job: JobId) -> str:
+    """The phone folder of one repeat of one job of one run:
+    ``REMOTE_ROOT/<run_id>/<job>/r<repeat>``, the job's alone (pushed, run, removed)."""
+    return (f"{REMOTE_ROOT}/{_folder_name(job.run_id)}/{_folder_name(job.job)}/"
+            f"r{int(job.repeat)}")
 
 
 class AndroidTarget:
@@ -152,10 +178,9 @@ class AndroidTarget:
     # -- the Target verbs ------------------------------------------------------------------
     def prepare(self, model: Path, work: Path) -> Prepared:
         info = inspect_tflite(model)  # a broken file fails here, on the host, with its reason
-        # the job's work dir is RUN_DIR/jobs/JOB: one device dir per run and job
-        remote = f"{REMOTE_ROOT}/{_safe_name(work.parent.parent.name)}/{_safe_name(work.name)}"
+        # the device folder is named in measure, from Prepared.job (set by the worker)
         return Prepared(model=model, source=model, ops_total=info.ops_total,
-                        extra={"remote_dir": remote, "log": str(work / "benchmark_model.log")})
+                        extra={"log": str(work / "benchmark_model.log")})
 
     def flags(self, graph: str, spec: MeasureSpec) -> list[str]:
         """The run's measurement settings as benchmark_model flags."""
@@ -182,6 +207,11 @@ class AndroidTarget:
         return [], []
 
     def measure(self, prepared: Prepared, spec: MeasureSpec) -> Measurement:
+        if prepared.job is None:  # never guessed: a shared folder is how jobs clobber
+            raise ValueError(f"{self.name}: Prepared.job is not set, so there is no device "
+                             "folder of this job's own (the worker sets it; a caller "
+                             "driving the target by hand sets it with dataclasses.replace)")
+        remote = remote_dir(prepared.job)
         try:
             binary = self._binary()
             adb = self._adb()
@@ -191,7 +221,6 @@ class AndroidTarget:
             raise TargetUnavailable(str(error)) from None
         except DeviceError as error:
             raise TargetUnavailable(f"{self.name}: {error}") from None
-        remote = str(prepared.extra["remote_dir"])
         remote_binary = f"{remote}/benchmark_model"
         remote_model = f"{remote}/{_safe_name(prepared.model.stem)}.tflite"
         pid_file = f"{remote}/{PID_FILE}"

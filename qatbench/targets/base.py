@@ -74,14 +74,43 @@ class MeasureSpec:
 
 
 @dataclass(frozen=True)
+class JobId:
+    """Which run, job and repeat a prepared model is timed for.
+
+    The worker sets it as ``Prepared.job`` after ``prepare`` returns, from its
+    ``JobRequest``; the runner fills those from its own names (the run id, the job's
+    slug, the repeat). A target that keeps files outside the job's work directory (a
+    phone's device folder) names them from this, never from the shape of ``work``: two
+    jobs, two repeats of a job and two runs sharing a device never share such a place.
+    The values are plain text, not made safe for any shell: the target does that.
+    """
+
+    run_id: str
+    job: str
+    repeat: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.run_id or not self.job:
+            raise ValueError(f"a job id needs a run id and a job, got {self!r}")
+        if self.repeat < 0:
+            raise ValueError(f"repeat must be >= 0, got {self.repeat}")
+
+
+@dataclass(frozen=True)
 class Prepared:
-    """A model made ready for one target (compiled, pushed, ...), plus what was learnt."""
+    """A model made ready for one target (compiled, pushed, ...), plus what was learnt.
+
+    ``job`` is not the target's to fill: the worker sets it after ``prepare`` (see
+    ``JobId``), so ``measure`` and ``evaluate`` can rely on it; it is ``None`` only when
+    a caller drives a target by hand without saying which job this is.
+    """
 
     model: Path
     source: Path  # the .tflite the user asked for, before any target-specific compile
     ops_total: int | None = None
     ops_on_accelerator: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    job: JobId | None = None  # set by the worker: run id, job slug, repeat
 
 
 @dataclass(frozen=True)
@@ -126,6 +155,15 @@ NO_LABEL = -1  # the label of an eval input that has none (fidelity only, no top
 
 
 @dataclass(frozen=True)
+class OutputSpec:
+    """One model output as the eval set's reference holds it: name, task, values per input."""
+
+    name: str
+    task: str  # "classification" (a class vector) or "regression" (anything else)
+    width: int
+
+
+@dataclass(frozen=True)
 class EvalSet:
     """Evaluation inputs (float, in the model's training scale), their labels, and the
     float32 model's outputs on them.
@@ -135,39 +173,92 @@ class EvalSet:
     (agreement, SNR) where top-1 cannot be measured. ``reference`` is the float32
     model's output for each input (computed once at build time on the host's reference
     kernels), what every target's outputs are compared with.
+
+    A multi-input model's inputs are ``x`` as a dict keyed by input name; a multi-output
+    model's reference rows hold every output side by side in ``outputs`` order, and
+    ``y`` labels the first class output (top-1, agreement and predictions are about that
+    one; every output gets SNR, cosine and max abs error). Without ``outputs``: one class
+    output, as in the zoo.
     """
 
-    x: np.ndarray
+    x: np.ndarray | dict[str, np.ndarray]
     y: np.ndarray
     name: str = ""
     reference: np.ndarray | None = None
     reference_source: str = ""  # what produced ``reference`` (file and kernels)
+    outputs: tuple[OutputSpec, ...] = ()
 
     def __post_init__(self) -> None:
-        if len(self.x) != len(self.y):
-            raise ValueError(f"eval set has {len(self.x)} inputs but {len(self.y)} labels")
-        if self.reference is not None and len(self.reference) != len(self.x):
-            raise ValueError(f"eval set has {len(self.x)} inputs but {len(self.reference)} "
+        if self.samples != len(self.y):
+            raise ValueError(f"eval set has {self.samples} inputs but {len(self.y)} labels")
+        if self.reference is not None and len(self.reference) != self.samples:
+            raise ValueError(f"eval set has {self.samples} inputs but {len(self.reference)} "
                              "reference outputs")
+
+    @property
+    def samples(self) -> int:
+        if isinstance(self.x, dict):
+            return len(next(iter(self.x.values()))) if self.x else 0
+        return len(self.x)
+
+    @property
+    def input_names(self) -> list[str] | None:
+        return list(self.x) if isinstance(self.x, dict) else None
+
+    @property
+    def output_names(self) -> list[str] | None:
+        return [o.name for o in self.outputs] or None
+
+    def output_slices(self) -> list[tuple[OutputSpec, slice]]:
+        """Where each output sits in a reference / outputs row."""
+        found, start = [], 0
+        for spec in self.outputs:
+            found.append((spec, slice(start, start + spec.width)))
+            start += spec.width
+        return found
+
+    def class_slice(self) -> slice | None:
+        """The columns of the class output that top-1, agreement and predictions read:
+        the whole row for a zoo eval set, None when no output is a class vector."""
+        if not self.outputs:
+            return slice(None)
+        return next((where for spec, where in self.output_slices()
+                     if spec.task == "classification"), None)
 
     @property
     def has_labels(self) -> bool:
         """Whether top-1 can be scored: every input carries a real label."""
-        return len(self.y) > 0 and bool(np.all(np.asarray(self.y) != NO_LABEL))
+        return len(self.y) > 0 and bool(np.all(np.asarray(self.y) != NO_LABEL)) \
+            and self.class_slice() is not None
 
     @classmethod
     def load(cls, path: Path) -> EvalSet:
         with np.load(path) as data:
             reference = data["reference"] if "reference" in data.files else None
             source = str(data["reference_source"]) if "reference_source" in data.files else ""
-            return cls(x=data["x"], y=data["y"], name=str(data.get("name", path.stem)),
-                       reference=reference, reference_source=source)
+            named = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("x/")}
+            outputs = ()
+            if "output_names" in data.files:
+                outputs = tuple(OutputSpec(str(n), str(t), int(w)) for n, t, w in zip(
+                    data["output_names"], data["output_tasks"], data["output_widths"],
+                    strict=True))
+            return cls(x=named or data["x"], y=data["y"],
+                       name=str(data.get("name", path.stem)), reference=reference,
+                       reference_source=source, outputs=outputs)
 
     def save(self, path: Path) -> None:
-        arrays: dict[str, np.ndarray] = {"x": self.x, "y": self.y, "name": np.array(self.name)}
+        arrays: dict[str, np.ndarray] = {"y": self.y, "name": np.array(self.name)}
+        if isinstance(self.x, dict):
+            arrays.update({f"x/{name}": value for name, value in self.x.items()})
+        else:
+            arrays["x"] = self.x
         if self.reference is not None:
             arrays["reference"] = self.reference
             arrays["reference_source"] = np.array(self.reference_source)
+        if self.outputs:
+            arrays["output_names"] = np.array([o.name for o in self.outputs])
+            arrays["output_tasks"] = np.array([o.task for o in self.outputs])
+            arrays["output_widths"] = np.array([o.width for o in self.outputs])
         np.savez_compressed(path, **arrays)
 
 
@@ -188,10 +279,10 @@ class Evaluation:
     @classmethod
     def of_outputs(cls, outputs: np.ndarray, data: EvalSet) -> Evaluation:
         """Top-1 from the outputs (None when the inputs carry no labels)."""
-        outputs = np.asarray(outputs, dtype=np.float32).reshape(len(data.x), -1)
-        top1 = float(np.mean(np.argmax(outputs, axis=-1) == np.asarray(data.y))) \
-            if data.has_labels else None
-        return cls(top1=top1, outputs=outputs, samples=len(data.x))
+        outputs = np.asarray(outputs, dtype=np.float32).reshape(data.samples, -1)
+        top1 = float(np.mean(np.argmax(outputs[:, data.class_slice()], axis=-1)
+                             == np.asarray(data.y))) if data.has_labels else None
+        return cls(top1=top1, outputs=outputs, samples=data.samples)
 
 
 class TargetError(Exception):
@@ -240,6 +331,12 @@ class Target(Protocol):
     traceback. ``JobInterrupted`` (a ``BaseException``) may arrive at any point while
     the child is stopped at its timeout; targets clean up in ``finally``, never catch it.
 
+    Which job is running reaches the target explicitly: between ``prepare`` and
+    ``measure`` the worker sets ``Prepared.job`` (a ``JobId``: run id, job slug, repeat).
+    Anything a target keeps outside ``work`` -- a folder on a shared phone -- is named
+    from it and is the job's alone; a target never reads the run or the job from the
+    shape of ``work``.
+
     Attributes:
       name: the name the run config and the results use (for a user-named target with
         ``kind = ...`` this is the user's name, not the built-in's).
@@ -271,10 +368,12 @@ class Target(Protocol):
 
         Args:
           model: the ``.tflite`` file of the job, never modified.
-          work: an empty directory of this job for outputs and logs.
+          work: an empty directory of this job (and repeat) for outputs and logs; where
+            it lies says nothing a target may rely on.
 
         Returns:
-          ``Prepared`` with the file to measure and what was learnt (op placement ...).
+          ``Prepared`` with the file to measure and what was learnt (op placement ...);
+          its ``job`` is left ``None``: the worker sets it.
 
         Raises:
           JobSkipped: the model does not suit the target (float on an int8-only chip).
@@ -285,6 +384,8 @@ class Target(Protocol):
 
     def measure(self, prepared: Prepared, spec: MeasureSpec) -> Measurement:
         """Time ``prepared`` as ``spec`` says (warm-up, runs, durations, threads).
+
+        ``prepared.job`` says which run, job and repeat this is (set by the worker).
 
         Returns:
           A ``Measurement``: ``ok`` with every sample (or the tool's reported figures),

@@ -8,8 +8,10 @@ by value) into itself, and those grew after TF 2.11. Coral's own ``libedgetpu1-s
 child process with nothing about why, so the facts are gathered *before* timing, none of
 them needing TFLite:
 
-* the Debian package version (``dpkg-query``): ``16.0`` is Coral's TF-2.5 build;
-  community builds carry their TF version (``16.0tf2.17.1-1``);
+* the Debian package version (``dpkg-query``) of the libedgetpu package that is
+  installed -- not one removed but not purged, which dpkg still lists with its version:
+  ``16.0`` is Coral's TF-2.5 build; community builds carry their TF version
+  (``16.0tf2.17.1-1``);
 * the library's own ``edgetpu_version()`` and ``edgetpu_list_devices()`` through ctypes
   (``tflite/public/edgetpu_c.h``);
 * the runtimes installed in the interpreter that will time (found without importing).
@@ -41,6 +43,8 @@ from qatbench.targets.tools import run_tool
 LIBRARY_ENV = "QATBENCH_LIBEDGETPU"
 DEFAULT_LIBRARY = "libedgetpu.so.1"
 PACKAGES = ("libedgetpu1-std", "libedgetpu1-max")
+# one line per installed instance: "install ok installed\t16.0"; dpkg-query expands \t \n
+DPKG_FORMAT = r"${Status}\t${Version}\n"
 FIRST_NEW_ABI = (2, 12)  # TFLite's C structs grew after 2.11
 AI_EDGE_LITERT_KNOWN_GOOD = (2, 18)  # libedgetpu built against TF >= 2.18 (LiteRT#3611)
 # Coral's 16.0 and the version strings of early community builds, which do not carry
@@ -88,6 +92,16 @@ def build_tf_version(package_version: str) -> str | None:
     return match[1] if match else None
 
 
+def is_installed(status: str) -> bool:
+    """Whether a dpkg ``${Status}`` ("WANT EFLAG STATE") means the package's files are in
+    place and configured: ``install ok installed``, also when held (``hold ok installed``)
+    or marked for removal that has not happened. Not a package removed but not purged
+    (``deinstall ok config-files``, ``rc`` in ``dpkg -l``), whose version dpkg-query still
+    prints with exit 0, nor one half-installed, unpacked or not installed."""
+    words = status.split()
+    return len(words) == 3 and words[1:] == ["ok", "installed"]
+
+
 def installed_package(dpkg_query: str = "dpkg-query") -> tuple[str, str]:
     """(package, version) of the installed libedgetpu package, or ("", "") without one
     (or without dpkg: a library built from source, another distribution)."""
@@ -95,10 +109,13 @@ def installed_package(dpkg_query: str = "dpkg-query") -> tuple[str, str]:
     if tool is None:
         return "", ""
     for package in PACKAGES:
-        run = run_tool([tool, "-W", "-f", "${Version}", package], timeout_s=30)
-        version = run.stdout.strip()
-        if run.returncode == 0 and version:
-            return package, version
+        run = run_tool([tool, "-W", "-f", DPKG_FORMAT, package], timeout_s=30)
+        if run.returncode != 0:
+            continue
+        for line in run.stdout.splitlines():  # one line per architecture installed
+            status, _, version = line.partition("\t")
+            if is_installed(status) and version.strip():
+                return package, version.strip()
     return "", ""
 
 

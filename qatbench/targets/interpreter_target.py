@@ -24,8 +24,9 @@ from qatbench.targets.base import (
     Prepared,
     Status,
 )
-from qatbench.targets.inputs import dequantize_output, quantize_for_input, random_input
+from qatbench.targets.inputs import random_input
 from qatbench.targets.runtime import runtime_facts
+from qatbench.targets.signature_io import invoke_all, model_io
 from qatbench.targets.timing import time_invocations
 
 PROC_STATUS = Path("/proc/self/status")
@@ -168,21 +169,16 @@ class InterpreterTarget:
         deployed (top-1 scored from them where the inputs carry labels)."""
         interpreter = self.build_interpreter(prepared.model, 1)
         interpreter.allocate_tensors()
-        inputs = interpreter.get_input_details()
-        if len(inputs) != 1:
-            return None  # the zoo's eval sets are single-input classifiers
-        (input_detail,) = inputs
-        output_detail = interpreter.get_output_details()[0]
-        expected = tuple(int(d) for d in input_detail["shape"][1:])
-        if tuple(data.x.shape[1:]) != expected:
-            raise ValueError(
-                f"eval inputs have shape {data.x.shape[1:]} but the model expects {expected}"
-            )
-        outputs = []
-        for x in data.x:
-            interpreter.set_tensor(input_detail["index"],
-                                   quantize_for_input(x[np.newaxis], input_detail))
-            interpreter.invoke()
-            outputs.append(dequantize_output(interpreter.get_tensor(output_detail["index"]),
-                                             output_detail).reshape(-1))
-        return Evaluation.of_outputs(np.stack(outputs), data)
+        io = model_io(interpreter, data.input_names, data.output_names)
+        if len(io.inputs) != (len(data.input_names) if data.input_names else 1):
+            return None  # the eval set was made for another model's inputs
+        for name, detail in io.inputs:
+            values = data.x[name] if isinstance(data.x, dict) else data.x
+            expected = tuple(int(d) for d in detail["shape"][1:])
+            if tuple(np.asarray(values).shape[1:]) != expected:
+                raise ValueError(f"eval inputs ({name}) have shape "
+                                 f"{np.asarray(values).shape[1:]} but the model expects "
+                                 f"{expected}")
+        if not data.outputs:
+            io = type(io)(io.inputs, io.outputs[:1])  # the zoo's: the one class output
+        return Evaluation.of_outputs(invoke_all(interpreter, io, data.x, data.samples), data)

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from qatbench.targets.adb import DeviceEntry
-from qatbench.targets.android import REMOTE_ROOT, AndroidOptions, AndroidTarget, _safe_name
+from qatbench.targets.android import AndroidOptions, AndroidTarget
 from qatbench.targets.base import Measurement, MeasureSpec, Prepared, Status, TargetUnavailable
 from qatbench.targets.benchmark_model_output import BenchmarkOutput
 from qatbench.targets.litert_npu import LITERT_BENCHMARK_ENV, LiteRtNpuOptions
@@ -76,18 +76,15 @@ class LiteRtPhone(AndroidTarget):
         return directory
 
     def prepare_compiled(self, prepared: Prepared) -> Prepared:
-        """The compiled model with the device paths the adb path needs."""
+        """The compiled model with what the adb path needs beside ``Prepared.job`` (from
+        which ``AndroidTarget.measure`` names the job's own device folder)."""
         work = prepared.model.parent
-        # as AndroidTarget.prepare: the job work dir is RUN_DIR/jobs/JOB
-        remote = (f"{REMOTE_ROOT}/{_safe_name(work.parent.parent.name)}/"
-                  f"{_safe_name(work.name)}")
         total, on_npu = prepared.ops_total, prepared.ops_on_accelerator
         self.full_delegation = total is not None and on_npu == total
         self.placement = f"{on_npu} of {total} ops on the NPU"
         self._dispatch_dir()  # unavailable before anything is pushed
         return dataclasses.replace(prepared, extra={
-            **prepared.extra, "remote_dir": remote,
-            "log": str(work / "benchmark_litert_model.log")})
+            **prepared.extra, "log": str(work / "benchmark_litert_model.log")})
 
     def support_files(self, remote: str) -> tuple[list[tuple[Path, str]], list[str]]:
         files = sorted(p for p in self._dispatch_dir().iterdir() if p.is_file())

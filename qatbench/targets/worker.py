@@ -37,11 +37,12 @@ from typing import Any
 import numpy as np
 
 from qatbench.atomic import atomic_write_text
-from qatbench.targets.agreement import fidelity, uninformative_reference
+from qatbench.targets.agreement import fidelity, output_fidelity, uninformative_reference
 from qatbench.targets.base import (
     EvalSet,
     Evaluation,
     JobFailed,
+    JobId,
     JobInterrupted,
     JobSkipped,
     Measurement,
@@ -59,7 +60,12 @@ DEFAULT_EVAL_TIMEOUT_S = 300.0
 
 @dataclass(frozen=True)
 class JobRequest:
-    """Everything the child needs, as files and plain values."""
+    """Everything the child needs, as files and plain values.
+
+    ``run_id``, ``job`` (the runner's slug of the job) and ``repeat`` say which job this
+    is; the target gets them as ``Prepared.job`` (``job_id``). A request that leaves them
+    out (a caller outside the runner) gets a name made from its work directory.
+    """
 
     target: str
     model: str
@@ -69,6 +75,17 @@ class JobRequest:
     target_options: dict[str, Any] = field(default_factory=dict)
     eval_path: str | None = None
     eval_timeout_s: float = DEFAULT_EVAL_TIMEOUT_S  # evaluation's own budget, apart from timing
+    run_id: str = ""
+    job: str = ""
+    repeat: int = 0
+
+    def job_id(self) -> JobId:
+        """Which run, job and repeat this is, as the target sees it (``Prepared.job``)."""
+        if self.run_id and self.job:
+            return JobId(self.run_id, self.job, self.repeat)
+        work = Path(self.work_dir).resolve()  # no names given: unique to this work dir
+        digest = hashlib.sha256(str(work).encode()).hexdigest()[:12]
+        return JobId("unnamed", f"{work.name}-{digest}", self.repeat)
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(dataclasses.asdict(self), indent=2))
@@ -96,6 +113,8 @@ class JobResult:
     # the predicted class of every eval input, in order: for paired tests (McNemar)
     predictions: list[int] | None = None
     eval_digest: str = ""  # which inputs those were (see ``eval_digest``)
+    # each output of a user's model against float: name, task, snr_db, cosine, max_abs_error
+    per_output: list[dict[str, Any]] | None = None
 
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
@@ -154,7 +173,10 @@ def _time_budget(seconds: float) -> Iterator[None]:
 
 def eval_digest(data: EvalSet) -> str:
     """A short hash of the eval inputs: two rows' predictions pair only on the same ones."""
-    digest = hashlib.sha256(np.ascontiguousarray(data.x).tobytes())
+    digest = hashlib.sha256()
+    for name, values in (sorted(data.x.items()) if isinstance(data.x, dict) else [("", data.x)]):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(values).tobytes())
     digest.update(np.ascontiguousarray(data.y).tobytes())
     return digest.hexdigest()[:16]
 
@@ -171,6 +193,7 @@ class EvalOutcome:
     output_snr_db: float | None = None
     predictions: list[int] | None = None
     digest: str = ""
+    per_output: list[dict[str, Any]] | None = None  # a user model's outputs against float
 
 
 def _as_evaluation(value: Evaluation | float | None, data: EvalSet) -> Evaluation | None:
@@ -188,26 +211,40 @@ def _outcome(evaluation: Evaluation, data: EvalSet) -> EvalOutcome:
                            note="" if data.reference is None else
                            "agreement with float not measured: this target returns top-1 "
                            "only, no outputs")
-    outputs = np.asarray(evaluation.outputs).reshape(len(data.x), -1)
-    note, scores = "", None
-    if data.reference is not None:
+    outputs = np.asarray(evaluation.outputs).reshape(data.samples, -1)
+    note, scores, per_output = "", None, None
+    classes = data.class_slice()
+    reference = None if data.reference is None else \
+        np.asarray(data.reference).reshape(data.samples, -1)
+    if reference is not None and data.outputs:
         try:
-            scores = fidelity(outputs, data.reference)
+            per_output = [output_fidelity(spec.name, spec.task, outputs[:, where],
+                                          reference[:, where]).as_dict()
+                          for spec, where in data.output_slices()]
+        except ValueError as error:
+            note = f"fidelity to float not measured: {error}"
+    if reference is not None and classes is not None:
+        try:
+            scores = fidelity(outputs[:, classes], reference[:, classes])
         except ValueError as error:
             note = f"agreement with float not measured: {error}"
-    if scores is not None and uninformative_reference(data.reference):
-        classes = np.argmax(np.asarray(data.reference).reshape(len(data.x), -1), axis=-1)
+    if scores is not None and uninformative_reference(reference[:, classes]):
+        first = np.argmax(reference[:, classes], axis=-1)
         note = (f"agreement with float not reported: the float model gives class "
-                f"{int(classes[0])} for every one of the {len(classes)} inputs (random "
+                f"{int(first[0])} for every one of the {len(first)} inputs (random "
                 "weights?), so any model that does the same would agree 100%; output SNR "
                 "is the fidelity signal here")
         scores = replace(scores, agreement_top1=None, agreement_top5=None)
+    snr = scores.output_snr_db if scores else None
+    if per_output:  # every output counts: the worst one is the row's SNR
+        snr = min(float(o["snr_db"]) for o in per_output)
     return EvalOutcome(
-        top1=evaluation.top1, samples=len(data.x), note=note,
+        top1=evaluation.top1, samples=data.samples, note=note,
         agreement_top1=scores.agreement_top1 if scores else None,
         agreement_top5=scores.agreement_top5 if scores else None,
-        output_snr_db=scores.output_snr_db if scores else None,
-        predictions=[int(c) for c in np.argmax(outputs, axis=-1)], digest=eval_digest(data))
+        output_snr_db=snr,
+        predictions=[int(c) for c in np.argmax(outputs[:, classes], axis=-1)]
+        if classes is not None else None, digest=eval_digest(data), per_output=per_output)
 
 
 def _evaluate(target: Target, prepared: Prepared, eval_path: str, budget_s: float
@@ -235,7 +272,7 @@ def run_job(request: JobRequest) -> JobResult:
     work.mkdir(parents=True, exist_ok=True)
     prepared: Prepared | None = None
     try:
-        prepared = target.prepare(Path(request.model), work)
+        prepared = replace(target.prepare(Path(request.model), work), job=request.job_id())
         measurement = target.measure(prepared, MeasureSpec(**request.spec))
     except JobSkipped as reason:
         return _outcome_row(Status.SKIPPED, str(reason), prepared)
@@ -254,7 +291,7 @@ def run_job(request: JobRequest) -> JobResult:
                      agreement_top1=outcome.agreement_top1,
                      agreement_top5=outcome.agreement_top5,
                      output_snr_db=outcome.output_snr_db, predictions=outcome.predictions,
-                     eval_digest=outcome.digest)
+                     eval_digest=outcome.digest, per_output=outcome.per_output)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

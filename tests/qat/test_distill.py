@@ -17,6 +17,7 @@ import tf_keras as keras
 from qatbench.models.zoo import BuiltModel, ModelSpec
 from qatbench.qat.budget import TrainingBudget
 from qatbench.qat.pipeline import build_variants
+from tests.accuracy_bounds import assert_floor, assert_within
 
 CLASSES = 5
 
@@ -110,9 +111,19 @@ def test_conversion_gap_and_both_layer_tables_for_a_qat_variant(digits_build) ->
     assert artifact.keras_qat_top1 == pytest.approx(artifact.keras_top1)
     assert artifact.conversion_gap_points == pytest.approx(
         100 * (artifact.keras_qat_top1 - artifact.tflite_top1))
-    # a trained model converts faithfully: the file decides like its Keras model
-    assert artifact.tflite_qat_keras_agreement > 0.97
-    assert abs(artifact.conversion_gap_points) < 3
+    # a trained model converts faithfully: the file decides like its Keras model. One
+    # trained model (it differs by host) on 360 digits, so judged as a sample: the
+    # agreement's 95% interval lies above 93%, and the gap is within 3 points beyond the
+    # counts' noise. Catches a conversion that changes decisions (a wrong scale or
+    # rounding: tens of points). A top-1 gap can never exceed the share of inputs the two
+    # decide differently on: a gap and an agreement not from the same inputs break that.
+    n = artifact.conversion_samples
+    assert_floor(artifact.tflite_qat_keras_agreement, 0.93,
+                 "qat_int8 .tflite agreement with its QAT Keras model", n=n)
+    assert abs(artifact.conversion_gap_points) <= \
+        100 * (1 - artifact.tflite_qat_keras_agreement) + 1e-6
+    assert_within(artifact.keras_qat_top1, artifact.tflite_top1, points=3.0, a_n=n, b_n=n,
+                  what="conversion gap: QAT Keras vs .tflite top-1")
     vs_qat = pd.read_csv(artifact.layer_errors_vs_qat_keras)
     vs_float = pd.read_csv(artifact.layer_errors_vs_float)
     assert Path(artifact.layer_errors_vs_qat_keras).name == "layer_errors_qat_int8_vs_qat_keras.csv"

@@ -10,6 +10,7 @@ import pytest
 
 from qatbench.qat.errors import NotFullIntegerError
 from qatbench.qat.export import Variant, verify_variant
+from tests.accuracy_bounds import assert_floor, assert_no_drop_beyond, hits_of
 
 
 def test_float_file_labelled_int8_is_refused(tmp_path: Path, float_tflite: Path) -> None:
@@ -34,9 +35,33 @@ def test_int8_files_are_much_smaller(digits_build) -> None:
 
 
 def test_qat_keeps_accuracy_on_the_digits(digits_build) -> None:
-    float_top1 = digits_build.variants["float32"].keras_top1
-    assert float_top1 > 0.85
-    assert digits_build.variants["qat_int8"].keras_top1 >= float_top1 - 0.03
+    """One training run on 360 held-out digits: each top-1 is known to about ±2 points
+    and the trained model differs by host (TensorFlow's kernels differ by instruction
+    set), so the figures are judged as samples. The float model is shown far above
+    chance (95% interval above 80%; chance is 10%); QAT is not worse than float by more
+    than 3 points beyond the sample's noise -- the Keras figures by Fisher's exact test on
+    their counts, the converted files digit by digit (McNemar, reference kernels).
+    Catches: QAT fine-tuning or int8 conversion that loses accuracy (a wrong scale,
+    fake-quant in the wrong place: tens of points), an untrained float model, and a
+    ``keras_top1`` that is not the top-1 of the model on the held-out digits."""
+    from qatbench.qat.fidelity import tflite_outputs
+    from qatbench.targets.base import EvalSet
+
+    data = EvalSet.load(Path(digits_build.eval_path))
+    n = len(data.y)
+    assert n == 360
+    float_artifact, qat = digits_build.variants["float32"], digits_build.variants["qat_int8"]
+    assert_floor(float_artifact.keras_top1, 0.8, "float32 Keras top-1", n=n)
+    assert_no_drop_beyond(float_artifact.keras_top1, qat.keras_top1, points=3.0,
+                          what="qat_int8 Keras top-1 vs float32", base_n=n, current_n=n)
+    hits = {artifact.variant: hits_of(tflite_outputs(Path(artifact.path), data.x), data.y)
+            for artifact in (float_artifact, qat)}
+    # the float file is the Keras model converted: float rounding may flip a near tie
+    # (none of 360 on this host), never the tens of digits a wrong figure moves
+    assert hits["float32"].mean() == pytest.approx(float_artifact.keras_top1, abs=3 / n)
+    assert_floor(hits["float32"], 0.8, "float32 .tflite top-1")
+    assert_no_drop_beyond(hits["float32"], hits["qat_int8"], points=3.0,
+                          what="qat_int8 .tflite top-1 vs float32")
 
 
 def _seen_by_a_user(flatbuffer: bytes, feed: list[np.ndarray]) -> dict:
@@ -95,7 +120,17 @@ def test_the_fast_converter_writes_what_from_keras_model_writes(monkeypatch) -> 
             patch.setattr(export, "keras_converter", tf.lite.TFLiteConverter.from_keras_model)
             reference = export.convert(keras_model, variant, calibration)
         seen = _seen_by_a_user(fast, feed)
-        assert seen == _seen_by_a_user(reference, feed), variant
-        assert seen["signatures"]["serving_default"] == {  # tfmot prefixes "quant_"
-            "inputs": ["image"], "outputs": sorted(keras_model.output_names)}
+        expected = _seen_by_a_user(reference, feed)
+        # one deliberate difference: a QAT file's signature names its outputs after the
+        # float layers (tfmot's wrappers are "quant_digit"), so the QAT file's outputs are
+        # found by the float32 file's names (qatbench.qat.export.signature_output_names)
+        named = {"inputs": ["image"], "outputs": sorted(model.output_names)}
+        if variant is Variant.QAT_INT8:  # the same outputs, found by name, not position
+            assert expected["signatures"]["serving_default"]["outputs"] == sorted(
+                keras_model.output_names) == ["quant_digit", "quant_parity"]
+            expected["signatures"] = {"serving_default": named}
+            for side in (seen, expected):
+                side["outputs"] = sorted(side["outputs"], key=repr)
+        assert seen == expected, variant
+        assert seen["signatures"]["serving_default"] == named
         assert len(seen["outputs"]) == 2 and seen["ops"]

@@ -3,8 +3,10 @@ and a simulated benchmark_model that times the pushed model for real on the host
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -15,11 +17,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from qatbench.bench.orchestration.runner import Job
+from qatbench.bench.storage.layout import job_work_dir
 from qatbench.targets.adb import parse_devices
 from qatbench.targets.android import android_cpu, nnapi
-from qatbench.targets.base import JobFailed, MeasureSpec, Status, TargetUnavailable
+from qatbench.targets.base import JobFailed, JobId, MeasureSpec, Status, TargetUnavailable
 from qatbench.targets.registry import create_target
-from qatbench.targets.worker import JobRequest
+from qatbench.targets.worker import JobRequest, run_job
 from tests.tools.install import install_tool
 
 QUICK = MeasureSpec(warmup_runs=1, warmup_min_s=0, min_runs=5, min_s=0)
@@ -45,6 +49,16 @@ class Phone:
     def files(self, serial: str = "PIXEL7") -> list[Path]:
         root = self.home / "fs" / serial
         return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+    def tree(self, device_dir: str, serial: str = "PIXEL7") -> dict[str, bytes]:
+        """Every file under ``device_dir`` on the phone: relative name -> contents."""
+        root = self.home / "fs" / serial / device_dir.lstrip("/")
+        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*")
+                if p.is_file()} if root.exists() else {}
+
+    def folders(self, since: int = 0) -> list[str]:
+        """The device folders jobs made (``mkdir -p DIR``), in order, from command ``since``."""
+        return [c[-1] for c in self.shell_log[since:] if c[:2] == ["mkdir", "-p"]]
 
     @property
     def kills(self) -> list[dict]:
@@ -85,9 +99,10 @@ def phone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Phone:
 
 
 def prepared_for(target, model: Path, tmp_path: Path):
-    work = tmp_path / "results" / "RUN1" / "jobs" / "job1"
+    """What the worker hands ``measure``: prepared in the runner's layout, with its job."""
+    work = job_work_dir(tmp_path / "results" / "RUN1", "job1", 0)
     work.mkdir(parents=True)
-    return target.prepare(model, work)
+    return dataclasses.replace(target.prepare(model, work), job=JobId("RUN1", "job1", 0))
 
 
 def test_adb_devices_listing_is_parsed() -> None:
@@ -128,7 +143,8 @@ def test_nnapi_measures_with_the_phones_properties_and_cleans_up(
     assert phone.files() == []  # pushed binary and model removed
     commands = [c[0] for c in phone.shell_log if c[0] != "getprop"]
     assert commands == ["mkdir", "chmod", "sh", "rm"]  # finished: nothing to kill
-    assert launched(phone.shell_log)[0] == "/data/local/tmp/qatbench/RUN1/job1/benchmark_model"
+    assert launched(phone.shell_log)[0] == \
+        "/data/local/tmp/qatbench/RUN1/job1/r0/benchmark_model"
     assert phone.kills == []
 
 
@@ -283,10 +299,11 @@ def test_an_interrupted_worker_kills_the_phones_process_and_cleans_up(
         phone: Phone, int8_tflite: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("SIM_BM_HANG", "60")
     monkeypatch.setenv("SIM_BM_PID_LOG", str(tmp_path / "bm.pid"))
-    work = tmp_path / "results" / "RUN1" / "jobs" / "job1"
+    work = job_work_dir(tmp_path / "results" / "RUN1", "job1", 0)
     request = JobRequest(target="android-cpu", model=str(int8_tflite), work_dir=str(work),
                          result_path=str(work / "result.json"),
-                         spec={"warmup_runs": 1, "warmup_min_s": 0, "min_runs": 5, "min_s": 0})
+                         spec={"warmup_runs": 1, "warmup_min_s": 0, "min_runs": 5, "min_s": 0},
+                         run_id="RUN1", job="job1", repeat=0)
     work.mkdir(parents=True)
     request.save(work / "job.json")
     child = subprocess.Popen([sys.executable, "-m", "qatbench.targets.worker",
@@ -317,22 +334,30 @@ def test_a_failed_push_fails_the_job_and_cleans_up(phone: Phone, int8_tflite: Pa
 
 def test_hostile_names_and_options_run_nothing_extra(phone: Phone, int8_tflite: Path,
                                                     tmp_path: Path) -> None:
-    hostile = tmp_path / "it's a; touch PWNED && rm -rf $HOME `id` model.tflite"
+    # inert payloads: a command that ran would show in the device's shell log
+    hostile = tmp_path / "it's a; touch PWNED && touch PWNED2 `id` model.tflite"
     shutil.copyfile(int8_tflite, hostile)
-    work = tmp_path / "results" / "RUN; reboot" / "jobs" / "job 'x'"
+    work = job_work_dir(tmp_path / "results" / "RUN", "job", 0)
     work.mkdir(parents=True)
-    # config values reach the device shell as they are: only quoting keeps them inert
+    # config values and names reach the device shell as they are: only quoting (and
+    # device-safe folder names) keep them inert
     target = create_target("nnapi", {"accelerator": "qti-dsp; reboot", "extra_flags": [
         "--profiling_output_csv_file=/sdcard/a b;id"]})
-    measurement = target.measure(target.prepare(hostile, work), QUICK)
+    job = JobId("RUN; touch PWNED", "job 'x' && touch PWNED/..", 0)
+    measurement = target.measure(
+        dataclasses.replace(target.prepare(hostile, work), job=job), QUICK)
     assert measurement.status is Status.OK
     names = [c[0] for c in phone.shell_log if c[0] != "getprop"]
     assert names == ["mkdir", "chmod", "sh", "rm"]
+    (folder,) = phone.folders()
+    assert re.fullmatch(r"/data/local/tmp/qatbench/(\w[A-Za-z0-9._-]*)/(\w[A-Za-z0-9._-]*)/r0",
+                        folder), folder
+    assert phone.shell_log[-1] == ["rm", "-rf", folder]
     run = launched(phone.shell_log)
     assert run[0].endswith("/benchmark_model")
     assert "--nnapi_accelerator_name=qti-dsp; reboot" in run  # one word, as given
     assert "--profiling_output_csv_file=/sdcard/a b;id" in run
-    assert not (phone.home / "fs" / "PIXEL7" / "PWNED").exists()
+    assert not list((phone.home / "fs").rglob("PWNED*"))
 
 
 def test_bench_on_the_phone_end_to_end_with_host_accuracy(phone: Phone, digits_build,
@@ -357,3 +382,79 @@ def test_bench_on_the_phone_end_to_end_with_host_accuracy(phone: Phone, digits_b
     floats = frame[frame["variant"] == "float32"]
     assert len(floats) == 2 and floats["speedup_basis"].eq("p50").fillna(False).all()
     assert phone.files() == []
+
+
+def test_every_run_job_and_repeat_has_a_phone_folder_of_its_own(phone: Phone, int8_tflite: Path,
+                                                                tmp_path: Path) -> None:
+    """The runner's own layout and names: two jobs x two repeats of one run, and a second
+    run of one of those jobs, push to five different folders, each removed after."""
+    runs = []
+    for out, targets, repeats in ((tmp_path / "a", "nnapi,android-cpu", "2"),
+                                  (tmp_path / "b", "nnapi", "1")):
+        done = subprocess.run(
+            [sys.executable, "-m", "qatbench", "bench", str(int8_tflite), "--targets", targets,
+             "--device", "PIXEL7", "--repeats", repeats, "--out", str(out), "--min-runs", "3",
+             "--min-secs", "0", "--warmup-runs", "1"],
+            capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        (run_dir,) = out.iterdir()
+        runs.append((run_dir, pd.read_parquet(run_dir / "results.parquet"), int(repeats)))
+    expected = []
+    for run_dir, frame, repeats in runs:
+        assert set(frame["status"]) == {"ok"}
+        for row in frame.to_dict("records"):
+            slug = Job(row["model"], row["variant"], row["target"], row["threads"]).slug
+            for repeat in range(repeats):
+                assert (job_work_dir(run_dir, slug, repeat) / "result.json").is_file()
+                expected.append(f"/data/local/tmp/qatbench/{run_dir.name}/{slug}/r{repeat}")
+    assert len(set(expected)) == 5
+    assert sorted(phone.folders()) == sorted(expected)  # one folder per run, job and repeat
+    removed = [c[-1] for c in phone.shell_log if c[:2] == ["rm", "-rf"]]
+    assert sorted(removed) == sorted(expected)  # each job removed its own folder only
+    assert phone.files() == []
+
+
+def test_a_job_never_sees_or_removes_another_jobs_files_on_a_shared_phone(
+        phone: Phone, int8_tflite: Path, tmp_path: Path) -> None:
+    """Two runs timing the same job on one phone at once (two hosts, two shards): the
+    second job's folder holds only its own files and its clean-up leaves the first's."""
+    slug = Job("digits", "qat_int8", "android-cpu", 1).slug
+    spec = {"warmup_runs": 1, "warmup_min_s": 0, "min_runs": 3, "min_s": 0}
+
+    def request(run: str) -> JobRequest:
+        work = job_work_dir(tmp_path / run, slug, 0)
+        work.mkdir(parents=True)
+        return JobRequest(target="android-cpu", model=str(int8_tflite), work_dir=str(work),
+                          result_path=str(work / "result.json"), spec=spec, run_id=run,
+                          job=slug, repeat=0)
+
+    first, second = request("RUN-A"), request("RUN-B")
+    first.save(Path(first.work_dir) / "job.json")
+    pid_log = tmp_path / "bm.pid"
+    child = subprocess.Popen(  # the first job's benchmark hangs on the phone
+        [sys.executable, "-m", "qatbench.targets.worker", str(Path(first.work_dir) / "job.json")],
+        env={**os.environ, "SIM_BM_HANG": "60", "SIM_BM_PID_LOG": str(pid_log)},
+        stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_log.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (first_folder,) = phone.folders()
+        assert first_folder == f"/data/local/tmp/qatbench/RUN-A/{slug}/r0"
+        before = phone.tree(first_folder)
+        assert {"benchmark_model", "benchmark_model.pid"} <= set(before)
+        since = len(phone.shell_log)
+        result = run_job(second)  # meanwhile, the second run's job, start to end
+        assert result.measurement.status is Status.OK, result.measurement.error
+        (second_folder,) = phone.folders(since)
+        assert second_folder == f"/data/local/tmp/qatbench/RUN-B/{slug}/r0"
+        paths = [path for command in phone.shell_log[since:] for arg in command
+                 for path in re.findall(r"/data/[^\s'\"]*", arg)]
+        assert len(paths) > 5 and all(path == second_folder or path.startswith(
+            second_folder + "/") for path in paths)  # it named nothing of the first job
+        assert phone.tree(first_folder) == before  # and removed nothing of it
+        assert phone.tree(second_folder) == {}
+    finally:
+        child.send_signal(signal.SIGTERM)
+        child.communicate(timeout=30)
+    assert phone.files() == []  # the first job cleaned up after itself too

@@ -9,6 +9,7 @@ import pytest
 
 from qatbench.targets.base import EvalSet, MeasureSpec, Status
 from qatbench.targets.cpu import cpu_ref, cpu_xnnpack
+from tests.accuracy_bounds import assert_floor, assert_within, hits_of
 
 FAST = MeasureSpec(warmup_runs=2, warmup_min_s=0, min_runs=20, min_s=0)
 
@@ -62,14 +63,31 @@ def test_ops_outside_delegate_are_those_between_no_delegate_boundaries() -> None
 
 @pytest.mark.parametrize("variant", ["float32", "ptq_int8", "qat_int8"])
 def test_on_target_top1_matches_keras(digits_build, variant: str, tmp_path: Path) -> None:
+    """One trained model on 360 digits: top-1 is known to about ±2 points, so it is
+    judged as a sample. Catches: inputs fed at the wrong scale or zero point, outputs
+    read from the wrong tensor or dequantized wrongly, a delegate that computes wrong --
+    each tens of points off Keras's top-1 and off the same file on TFLite's reference
+    kernels (digit by digit, McNemar), and a ``top1`` that is not its own outputs'."""
+    from qatbench.qat.fidelity import tflite_outputs
+
     artifact = digits_build.variants[variant]
     data = EvalSet.load(Path(digits_build.eval_path))
     target = cpu_xnnpack()
     evaluation = target.evaluate(target.prepare(Path(artifact.path), tmp_path), data)
     assert evaluation is not None and evaluation.top1 is not None
-    top1 = evaluation.top1
-    # int8 inputs are quantized with the model's own scale: top-1 stays near Keras's.
-    assert abs(top1 - artifact.keras_top1) <= 0.03
+    n = len(data.y)
+    assert evaluation.samples == n and evaluation.outputs is not None
+    on_target = hits_of(evaluation.outputs, data.y)
+    assert evaluation.top1 == pytest.approx(on_target.mean())
+    assert_floor(on_target, 0.8, f"{variant} top-1 on cpu-xnnpack")
+    # int8 inputs are quantized with the model's own scale: top-1 stays near Keras's
+    # (within 3 points beyond the counts' noise, Fisher) ...
+    assert_within(artifact.keras_top1, evaluation.top1, points=3.0, a_n=n, b_n=n,
+                  what=f"{variant} top-1: Keras vs cpu-xnnpack")
+    # ... and the same file on the reference kernels decides the same digits
+    reference = hits_of(tflite_outputs(Path(artifact.path), data.x), data.y)
+    assert_within(reference, on_target, points=1.0,
+                  what=f"{variant} top-1: reference kernels vs cpu-xnnpack")
 
 
 def test_evaluate_rejects_wrong_input_shape(float_tflite: Path, tmp_path: Path) -> None:

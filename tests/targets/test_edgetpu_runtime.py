@@ -20,6 +20,7 @@ from qatbench.targets.edgetpu_runtime import (
     build_tf_version,
     choose,
     compatibility,
+    detect,
     installed_package,
     read_library,
     with_retries,
@@ -44,7 +45,8 @@ def fake_libedgetpu(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def dpkg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """``dpkg(**{"libedgetpu1-std": "16.0"})``: a dpkg-query on PATH with those packages."""
+    """``dpkg(**{"libedgetpu1-std": "16.0"})``: a dpkg-query on PATH with those packages
+    (``"libedgetpu1-std@rc"``: removed but not purged; see tests/tools/dpkg_query.py)."""
     install_tool(tmp_path / "dpkg-bin", "dpkg-query", "dpkg_query.py")
     monkeypatch.setenv("PATH", f"{tmp_path / 'dpkg-bin'}{os.pathsep}{os.environ['PATH']}")
 
@@ -72,10 +74,27 @@ def test_the_package_version_names_the_tf_build(version: str, tf: str | None) ->
     ({"libedgetpu1-std": "16.0"}, ("libedgetpu1-std", "16.0")),
     ({"libedgetpu1-max": "16.0tf2.17.1-1"}, ("libedgetpu1-max", "16.0tf2.17.1-1")),
     ({}, ("", "")),
+    ({"libedgetpu1-std@rc": "16.0"}, ("", "")),  # removed, not purged: not installed
+    ({"libedgetpu1-std@un": "16.0"}, ("", "")),  # known to dpkg, never installed
+    ({"libedgetpu1-std@iU": "16.0"}, ("", "")),  # unpacked, never configured
+    ({"libedgetpu1-max@hi": "16.0tf2.19.1-1"}, ("libedgetpu1-max", "16.0tf2.19.1-1")),  # held
 ])
 def test_the_installed_package_comes_from_dpkg_query(dpkg, packages, expected) -> None:
     dpkg(**packages)
     assert installed_package() == expected
+
+
+def test_a_removed_but_not_purged_coral_package_is_not_taken_for_the_installed_one(
+        dpkg, tmp_path: Path) -> None:
+    """Coral's -std 16.0 removed without purge (``rc``), a community -max installed over
+    it: dpkg-query still prints 16.0 for -std and exits 0, but the library that loads is
+    the -max build -- its TF version decides the verdict, not Coral's 2.5."""
+    dpkg(**{"libedgetpu1-std@rc": "16.0", "libedgetpu1-max": "16.0tf2.19.1-1"})
+    assert installed_package() == ("libedgetpu1-max", "16.0tf2.19.1-1")
+    facts = detect(library=str(tmp_path / "libedgetpu.so.1"))  # no library: facts only
+    assert facts.build_label == "libedgetpu1-max 16.0tf2.19.1-1 (TF 2.19.1)"
+    assert facts.build_tf == "2.19.1"
+    assert facts.verdict != "crashes"
 
 
 def test_without_dpkg_there_is_no_package(monkeypatch, tmp_path: Path) -> None:

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from qatbench.bench.storage.layout import job_work_dir
 from qatbench.targets.base import (
     EvalSet,
     JobFailed,
+    JobId,
     JobSkipped,
     MeasureSpec,
     Status,
@@ -61,7 +63,7 @@ def openvino_build(int8_tflite: Path, tmp_path_factory: pytest.TempPathFactory):
     """The int8 digits model compiled once by the real Intel plug-in for OpenVINO's CPU."""
     if importlib.util.find_spec("openvino") is None:
         pytest.skip("openvino (qatbench[npu-intel]) is not installed")
-    work = tmp_path_factory.mktemp("results") / "RUN1" / "jobs" / "job1"
+    work = job_work_dir(tmp_path_factory.mktemp("results") / "RUN1", "job1", 0)
     target = create_target("litert-openvino-cpu")
     return target, target.prepare(int8_tflite, work)
 
@@ -224,7 +226,8 @@ def litert_phone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_on_a_phone_the_compiled_model_runs_with_npu_dispatch(
         openvino_build, litert_phone: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    _, compiled = openvino_build  # stands in for the SM8650 build: the sim runs it on the host
+    _, built = openvino_build  # stands in for the SM8650 build: the sim runs it on the host
+    compiled = dataclasses.replace(built, job=JobId("RUN1", "job1", 0))  # as the worker sets
     target = create_target("litert-qualcomm")
     monkeypatch.delenv("QATBENCH_LITERT_BENCHMARK_MODEL", raising=False)
     assert target.measure(compiled, QUICK).status is Status.COMPILED  # no binary: compiled
@@ -237,7 +240,7 @@ def test_on_a_phone_the_compiled_model_runs_with_npu_dispatch(
     assert measurement.delegate == "litert npu dispatch (Qualcomm SM8650, full delegation)"
     assert measurement.runtime.startswith("benchmark_litert_model")
     (call,) = [json.loads(line) for line in (tmp_path / "argv.jsonl").read_text().splitlines()]
-    remote = "/data/local/tmp/qatbench/RUN1/job1"
+    remote = "/data/local/tmp/qatbench/RUN1/job1/r0"
     for flag in ("--use_npu=true", "--use_cpu=false", "--require_full_delegation=true",
                  "--num_runs=5", "--num_threads=1"):
         assert flag in call["argv"]
@@ -257,4 +260,33 @@ def test_on_a_phone_without_a_dispatch_library_the_target_is_unavailable(
         tmp_path / "bin", "benchmark_litert_model", "benchmark_litert_model.py")))
     monkeypatch.setenv("QATBENCH_LITERT_DISPATCH_QUALCOMM", str(tmp_path / "empty"))
     with pytest.raises(TargetUnavailable, match="QATBENCH_LITERT_DISPATCH_QUALCOMM"):
-        create_target("litert-qualcomm").measure(dataclasses.replace(compiled), QUICK)
+        create_target("litert-qualcomm").measure(
+            dataclasses.replace(compiled, job=JobId("RUN1", "job1", 0)), QUICK)
+
+
+@needs_openvino
+def test_two_npu_jobs_on_one_phone_keep_their_dispatch_libraries_apart(
+        openvino_build, litert_phone: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each job, repeat and run pushes model and dispatch libraries to its own folder and
+    removes only that one (the runner's names: run id, job slug, repeat)."""
+    _, built = openvino_build
+    monkeypatch.setenv("QATBENCH_LITERT_BENCHMARK_MODEL", str(install_tool(
+        tmp_path / "bin", "benchmark_litert_model", "benchmark_litert_model.py")))
+    target = create_target("litert-qualcomm")
+    jobs = [JobId("RUN1", "m-qat_int8-litert-qualcomm-t1", 0),
+            JobId("RUN1", "m-qat_int8-litert-qualcomm-t1", 1),
+            JobId("RUN1", "m-ptq_int8-litert-qualcomm-t1", 0),
+            JobId("RUN2", "m-qat_int8-litert-qualcomm-t1", 0)]
+    for job in jobs:
+        measurement = target.measure(dataclasses.replace(built, job=job), QUICK)
+        assert measurement.status is Status.OK, measurement.error
+    calls = [json.loads(line) for line in (tmp_path / "argv.jsonl").read_text().splitlines()]
+    folders = [call["LD_LIBRARY_PATH"].rsplit(":", 1)[-1] for call in calls]
+    assert [f.split("/data/local/tmp/qatbench/", 1)[1] for f in folders] == [
+        f"{job.run_id}/{job.job}/r{job.repeat}" for job in jobs]
+    log = [json.loads(line) for line in (litert_phone / "shell.log").read_text().splitlines()]
+    removed = [c[-1] for c in log if c[:2] == ["rm", "-rf"]]
+    assert [r.split("/data/local/tmp/qatbench/", 1)[1] for r in removed] == [
+        f"{job.run_id}/{job.job}/r{job.repeat}" for job in jobs]
+    assert [p for p in (litert_phone / "fs").rglob("*") if p.is_file()] == []

@@ -81,16 +81,35 @@ def test_cut_models_keep_each_op_with_its_weights(int8_tflite: Path, tmp_path: P
 
 def test_host_profile_has_one_row_per_op_and_covers_the_whole_model(
         big_dense: Path, tmp_path: Path) -> None:
-    profile = profile_on_host(resolve_runtime(), big_dense, tmp_path, SPEC, use_delegate=True)
+    """The sum of the cut ops' p50s is the whole model's p50, within the product's
+    RELIABLE_COVERAGE band, for a model that is two compute-bound convolutions: its ops
+    are the whole model's work on any CPU (per-call overheads are microseconds, each
+    convolution hundreds of microseconds or more), so its coverage is about 1 whatever the
+    instruction set. What one profile cannot show is the host's load: the whole model and
+    its ops are timed a second apart, and a burst of load in between moved one coverage
+    to 0.47 on a busy 2-core VM. So three independent profiles are taken and their
+    median is judged -- one disturbed profile cannot fail the test, a wrong profiler
+    fails all three.
+
+    Catches: a missing or doubled op (coverage off by its share), an op timed on other
+    kernels than the whole model gave it (builtin against XNNPACK: 10x here), cut models
+    fed or built so that they do other work than inside the model, and a coverage that
+    is not the ops' sum over the whole."""
     info = inspect_tflite(big_dense)
-    assert [op.op_index for op in profile.ops] == list(range(info.ops_total))
-    assert Counter(op.op_type for op in profile.ops) == Counter(info.op_counts)
-    assert all(op.p50_ms is not None and op.p50_ms > 0 for op in profile.ops)
-    assert all(op.delegated for op in profile.ops)
-    assert profile.coverage is not None, "no coverage measured"
+    profiles = [profile_on_host(resolve_runtime(), big_dense, tmp_path / str(attempt), SPEC,
+                                use_delegate=True) for attempt in range(3)]
+    for profile in profiles:
+        assert [op.op_index for op in profile.ops] == list(range(info.ops_total))
+        assert Counter(op.op_type for op in profile.ops) == Counter(info.op_counts)
+        assert all(op.p50_ms is not None and op.p50_ms > 0 for op in profile.ops)
+        assert all(op.delegated for op in profile.ops)
+        assert profile.coverage is not None, "no coverage measured"
+        assert profile.coverage == pytest.approx(
+            sum(op.p50_ms for op in profile.ops) / profile.whole_p50_ms)
+        assert OpProfile.from_json(profile.to_json()) == profile
     low, high = RELIABLE_COVERAGE
-    assert low <= profile.coverage <= high, (profile.total_ms, profile.whole_p50_ms)
-    assert OpProfile.from_json(profile.to_json()) == profile
+    coverages = sorted(profile.coverage for profile in profiles)
+    assert low <= coverages[1] <= high, [(p.total_ms, p.whole_p50_ms) for p in profiles]
 
 
 def test_an_op_outside_the_delegate_is_marked(with_cumsum: Path, tmp_path: Path) -> None:
@@ -124,7 +143,14 @@ def test_the_published_op_profiling_output_parses() -> None:
 
 
 def test_a_profiled_phone_run_does_not_become_the_timing_row(
-        phone: Phone, int8_tflite: Path, tmp_path: Path) -> None:  # noqa: F811
+        phone: Phone, int8_tflite: Path, tmp_path: Path,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Catches a timing row taken from the profiled run (or a profile from the timed one).
+    The simulated profiler costs 1 ms per op and run -- far above the host's load noise
+    on a model that runs in microseconds, so "slower" cannot flip on a busy host (at the
+    simulator's default 20 us a load burst in the timed run could)."""
+    overhead_ms = 1.0
+    monkeypatch.setenv("SIM_BM_PROFILE_OVERHEAD_US", str(overhead_ms * 1000))
     target = create_target("android-cpu", {"op_profiling": True})
     prepared = prepared_for(target, int8_tflite, tmp_path)
     measurement = target.measure(prepared, MeasureSpec(warmup_runs=1, warmup_min_s=0,
@@ -138,7 +164,9 @@ def test_a_profiled_phone_run_does_not_become_the_timing_row(
     assert measurement.reported.n_samples == timed.count
     assert measurement.reported.mean_ms == pytest.approx(timed.avg / 1000)
     # the profiled run pays the profiler's cost per op: slower, and kept apart
-    assert measurement.extra["op_profiled_avg_ms"] > measurement.reported.mean_ms
+    ops = sum(inspect_tflite(int8_tflite).op_counts.values())
+    assert measurement.extra["op_profiled_avg_ms"] > \
+        measurement.reported.mean_ms + 0.5 * overhead_ms * ops, measurement.extra
     profile = OpProfile.from_json(Path(measurement.extra["op_profile"]).read_text())
     assert profile.source == "benchmark_model"
     assert profile.whole_p50_ms == measurement.reported.p50_ms

@@ -10,7 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qatbench.targets.base import EvalSet, Status
+from qatbench.targets.base import (
+    Availability,
+    EvalSet,
+    JobId,
+    Measurement,
+    MeasureSpec,
+    Prepared,
+    Status,
+)
 from qatbench.targets.interpreter_target import RU_MAXRSS_SOURCE, VMHWM_SOURCE, peak_memory_mb
 from qatbench.targets.worker import JobRequest, JobResult, run_job
 
@@ -95,3 +103,44 @@ def test_a_plug_in_returning_a_bare_top1_still_works(int8_tflite: Path, tmp_path
     assert result.accuracy_top1 == 0.5 and result.eval_samples == 3
     assert result.agreement_top1 is None and result.predictions is None
     assert "returns top-1 only" in result.accuracy_note
+
+
+class _JobEcho:
+    """A test-only target that says which job ``measure`` was handed (``Prepared.job``)."""
+
+    name = "job-echo"
+    description = "test-only"
+    takes_device = False
+    accuracy_source = "nowhere (test-only)"
+
+    def probe(self) -> Availability:
+        return Availability(True)
+
+    def prepare(self, model: Path, work: Path) -> Prepared:
+        return Prepared(model=model, source=model)
+
+    def measure(self, prepared: Prepared, spec: MeasureSpec) -> Measurement:
+        return Measurement(samples_ms=(1.0,), extra={"job": prepared.job})
+
+    def evaluate(self, prepared: Prepared, data: EvalSet) -> None:
+        return None
+
+
+def job_echo(**options: object) -> _JobEcho:
+    return _JobEcho()
+
+
+def test_the_target_is_told_which_run_job_and_repeat_it_serves(int8_tflite: Path,
+                                                              tmp_path: Path) -> None:
+    named = run_job(request(tmp_path, "tests.targets.test_worker:job_echo", int8_tflite,
+                            run_id="20261203T080000Z-abc123", job="m-qat_int8-nnapi-t1",
+                            repeat=2))
+    assert named.measurement.extra["job"] == JobId("20261203T080000Z-abc123",
+                                                   "m-qat_int8-nnapi-t1", 2)
+    # a request that does not say (a caller outside the runner): a name of its work dir,
+    # so two such requests never share a name
+    one = run_job(request(tmp_path / "a", "tests.targets.test_worker:job_echo", int8_tflite))
+    other = run_job(request(tmp_path / "b", "tests.targets.test_worker:job_echo", int8_tflite))
+    unnamed = [one.measurement.extra["job"], other.measurement.extra["job"]]
+    assert [job.run_id for job in unnamed] == ["unnamed", "unnamed"]
+    assert unnamed[0].job != unnamed[1].job and unnamed[0].job.startswith("job-")

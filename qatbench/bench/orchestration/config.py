@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from qatbench.models.zoo import ZOO
+from qatbench.models.sources import FILE_VARIANTS, ModelSource
+from qatbench.models.zoo import known_models
 from qatbench.qat.budget import TrainingBudget
 from qatbench.targets.base import MeasureSpec
 from qatbench.targets.registry import (
@@ -49,8 +50,13 @@ class MeasureConfig(_Strict):
         return MeasureSpec(threads=threads, **self.model_dump())
 
 
+DEFAULT_MODELS = ("mnist_cnn", "mobilenet_v2")
+
+
 class RunSection(_Strict):
-    models: list[str] = Field(default_factory=lambda: ["mnist_cnn", "mobilenet_v2"], min_length=1)
+    # zoo, plug-in or [models.NAME] names; default: the [models] tables when there are
+    # any, else the two default zoo models
+    models: list[str] = Field(default_factory=lambda: list(DEFAULT_MODELS), min_length=1)
     variants: list[VariantName] = Field(default_factory=lambda: list(VARIANTS), min_length=1)
     targets: list[str] = Field(default_factory=lambda: ["cpu-xnnpack", "cpu-ref"], min_length=1)
     threads: list[int] = Field(default_factory=lambda: [1], min_length=1)
@@ -68,14 +74,6 @@ class RunSection(_Strict):
     profile: bool = False
     # each op's warm-up and timed minimum durations in a profile (default: [measure]'s)
     profile_op_s: float | None = Field(None, gt=0)
-
-    @field_validator("models")
-    @classmethod
-    def _known_models(cls, models: list[str]) -> list[str]:
-        unknown = [m for m in models if m not in ZOO]
-        if unknown:
-            raise ValueError(f"unknown model(s) {', '.join(unknown)}; allowed: {', '.join(ZOO)}")
-        return models
 
     @field_validator("shard")
     @classmethod
@@ -100,6 +98,58 @@ class RunConfig(_Strict):
     # against its target's options model (a misspelt key is an error naming the valid ones).
     # A table with `kind = "cpu-xnnpack"` defines a new target reusing a built-in.
     targets: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # the user's own models: [models.NAME] tables (see qatbench.models.sources)
+    models: dict[str, ModelSource] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _models_default_to_tables(cls, data: Any) -> Any:
+        """``[models.NAME]`` tables without ``[run] models``: run those models."""
+        if isinstance(data, dict) and data.get("models") and "models" not in data.get(
+                "run", {}):
+            data = {**data, "run": {**data.get("run", {}), "models": list(data["models"])}}
+        return data
+
+    @model_validator(mode="after")
+    def _known_models(self) -> RunConfig:
+        known = known_models()
+        unknown = [m for m in self.run.models if m not in known and m not in self.models]
+        if unknown:
+            raise ValueError(f"run.models: unknown model(s) {', '.join(unknown)}; the zoo has "
+                             f"{', '.join(known)}; a model of your own needs a [models.NAME] "
+                             "table (keras = \"PATH\", build = \"module:function\" or "
+                             "tflite = { float32 = \"PATH\", ... })")
+        shadowing = [m for m in self.models if m in known]
+        if shadowing:
+            raise ValueError(f"models: {', '.join(shadowing)} is a zoo model's name; give "
+                             "your model another name")
+        problems = []
+        for name in self.models:
+            try:
+                self.budget_for(name)
+            except ValidationError as error:
+                for item in error.errors():
+                    key = ".".join(str(part) for part in item["loc"])
+                    message = "unknown key" if item["type"] == "extra_forbidden" else \
+                        item["msg"]
+                    problems.append(f"models.{name}.training.{key}: {message}")
+        if problems:
+            raise ValueError("\n  ".join(problems))
+        return self
+
+    def budget_for(self, model: str) -> TrainingBudget:
+        """[training] with the model's own ``[models.NAME.training]`` on top."""
+        source = self.models.get(model)
+        if source is None or not source.training:
+            return self.training
+        return TrainingBudget.model_validate({**self.training.model_dump(), **source.training})
+
+    def variants_for(self, model: str) -> list[str]:
+        """The variants a model gets rows for: a tflite table's own files, else the run's."""
+        source = self.models.get(model)
+        if source is not None and source.tflite is not None:
+            return [v for v in source.tflite if v in FILE_VARIANTS]
+        return list(self.run.variants)
 
     @model_validator(mode="after")
     def _known_targets_and_options(self) -> RunConfig:
@@ -201,4 +251,18 @@ def load_config(path: Path | None = None, *, quick: bool = False,
         data = deep_merge(data, shipped_config("quick"))
     if overrides:
         data = deep_merge(data, overrides)
-    return build_config(data)
+    base = path.resolve().parent if path is not None and path.exists() else Path.cwd()
+    return with_sources_resolved(build_config(data), base)
+
+
+def with_sources_resolved(config: RunConfig, base: Path) -> RunConfig:
+    """``[models.NAME]`` paths made absolute against ``base`` (the config file's folder),
+    and every missing file named at once (exit 2 before anything runs)."""
+    if not config.models:
+        return config
+    models = {name: source.resolved(base) for name, source in config.models.items()}
+    problems = [problem for name, source in models.items()
+                for problem in source.file_problems(name)]
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return config.model_copy(update={"models": models})

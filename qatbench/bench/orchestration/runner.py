@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,10 +30,11 @@ from qatbench.bench.statistics.accuracy import wilson_of
 from qatbench.bench.storage.environment import Environment
 from qatbench.bench.storage.fingerprint import fingerprint_of, fingerprint_parts, host_parts
 from qatbench.bench.storage.key import RowKey
+from qatbench.bench.storage.layout import job_work_dir
 from qatbench.bench.storage.predictions import Predictions, save_predictions
 from qatbench.bench.storage.store import RunStore
 from qatbench.qat.artifacts import BuildRequest, ModelBuild, VariantArtifact
-from qatbench.targets.base import Availability, Status
+from qatbench.targets.base import Availability, EvalSet, Status
 from qatbench.targets.registry import (
     create_target,
     options_for_repeat,
@@ -60,6 +62,17 @@ class Job:
     @property
     def slug(self) -> str:
         return f"{self.model}-{self.variant}-{self.target.replace(':', '_')}-t{self.threads}"
+
+
+def plan_config_jobs(config: RunConfig) -> list[Job]:
+    """The run config's matrix; a ``tflite`` model gets rows for its own files only."""
+    jobs = [job for model in config.run.models
+            for job in plan_jobs([model], config.variants_for(model), config.run.targets,
+                                 config.run.threads)]
+    if config.run.shard is not None:
+        index, count = config.run.shard
+        jobs = [job for position, job in enumerate(jobs) if position % count == index - 1]
+    return jobs
 
 
 def plan_jobs(models: Sequence[str], variants: Sequence[str], targets: Sequence[str],
@@ -98,9 +111,11 @@ def zoo_provider(context: RunContext, on_status: ProgressHook | None = None) -> 
         if existing and all(v in existing.variants for v in variants):
             return existing
         out_dir.mkdir(parents=True, exist_ok=True)
+        source = context.config.models.get(model)
         request = BuildRequest(model=model, variants=list(variants), out_dir=str(out_dir),
-                               budget=context.config.training.model_dump(),
-                               imagenet_dir=context.config.run.imagenet_dir)
+                               budget=context.config.budget_for(model).model_dump(),
+                               imagenet_dir=context.config.run.imagenet_dir,
+                               source=source.model_dump() if source else None)
         if on_status:
             on_status(f"building {model}: train, quantize, convert ({', '.join(variants)})")
         return build_in_child(request, context.config.run.timeout_s * 4)
@@ -133,7 +148,11 @@ def fidelity_columns(result: JobResult) -> dict[str, Any]:
             "accuracy_source": result.accuracy_source if measured else None,
             "agreement_top1": result.agreement_top1, "agreement_top1_ci_low": agree_low,
             "agreement_top1_ci_high": agree_high, "agreement_top5": result.agreement_top5,
-            "output_snr_db": result.output_snr_db}
+            "output_snr_db": result.output_snr_db,
+            "output_cosine": min((o["cosine"] for o in result.per_output), default=None)
+            if result.per_output else None,
+            "output_max_abs_error": max((o["max_abs_error"] for o in result.per_output),
+                                        default=None) if result.per_output else None}
 
 
 def conversion_columns(artifact: VariantArtifact) -> dict[str, Any]:
@@ -152,6 +171,8 @@ def result_row(context: RunContext, job: Job, artifact: VariantArtifact, build: 
     extra = dict(m.extra)
     notes = [note for note in (artifact.note, extra.pop("note", ""), result.accuracy_note,
                                build.data_note) if note]
+    if result.per_output:
+        extra["outputs"] = result.per_output
     if artifact.worst_layers:
         extra["worst_layers"] = artifact.worst_layers
     if artifact.worst_layers_vs_qat_keras:
@@ -308,12 +329,13 @@ class JobRunner:
         if not availability.available:
             return outcome_row(self.context, job, Status.UNAVAILABLE, availability.message(),
                                artifact), ()
-        work = self.context.store.run_dir / "jobs" / job.slug / f"r{repeat}"
+        work = job_work_dir(self.context.store.run_dir, job.slug, repeat)
         options = options_for_repeat(job.target, self.context.target_options(job.target),
                                      repeat)  # e.g. a phone's per-op profile: once per job
         request = JobRequest(
             target=job.target, model=str(artifact.path), work_dir=str(work),
             result_path=str(work / "result.json"),
+            run_id=self.context.store.run_id, job=job.slug, repeat=repeat,  # Prepared.job
             spec=self.context.config.measure.spec(job.threads).__dict__,
             target_options=options,
             eval_path=build.eval_path if repeat == 0 else None)  # top-1 needs one run
@@ -332,9 +354,11 @@ class JobRunner:
 
 def predictions_of(eval_path: str, result: JobResult) -> Predictions:
     """The row's per-input classes beside the labels and the float model's classes."""
-    with np.load(eval_path) as data:
-        labels = data["y"].astype(np.int64)
-        reference = np.argmax(data["reference"].reshape(len(labels), -1), axis=-1) \
-            if "reference" in data.files else np.full(len(labels), -1, np.int64)
+    data = EvalSet.load(Path(eval_path))
+    labels = np.asarray(data.y).astype(np.int64)
+    classes = data.class_slice()
+    reference = np.argmax(np.asarray(data.reference).reshape(len(labels), -1)[:, classes],
+                          axis=-1) if data.reference is not None and classes is not None \
+        else np.full(len(labels), -1, np.int64)
     return Predictions(np.asarray(result.predictions, dtype=np.int64), labels, reference,
                        result.eval_digest)

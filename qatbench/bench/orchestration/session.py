@@ -100,3 +100,29 @@ def finish(console: Console, store: RunStore, summary: RunSummary, report: Path)
 
 def new_context(config: RunConfig, store: RunStore) -> RunContext:
     return RunContext(config=config, store=store, environment=capture_environment())
+
+
+SOURCE_CHECK_TIMEOUT_S = 600.0
+
+
+def check_user_models(config: RunConfig, scratch: Path) -> list[str]:
+    """Every ``[models.NAME]`` problem, from one child (``qatbench.qat.source_check``)
+    that loads each model and its data before anything trains; [] when all is well."""
+    import json
+
+    from qatbench.bench.orchestration.launcher import run_child
+    from qatbench.qat.source_check import SourceCheckRequest
+
+    work = scratch / "source_check"
+    result = work / "problems.json"
+    request = SourceCheckRequest(
+        models={name: source.model_dump() for name, source in config.models.items()
+                if name in config.run.models},
+        seeds={name: config.budget_for(name).seed for name in config.models},
+        result_path=str(result))
+    if not request.models:
+        return []
+    outcome = run_child("qatbench.qat.source_check", request, work, SOURCE_CHECK_TIMEOUT_S)
+    if not result.exists():
+        return [f"checking the model sources {outcome.describe()} (log: {work / 'child.log'})"]
+    return list(json.loads(result.read_text()))

@@ -28,6 +28,7 @@ from qatbench.bench.presentation.accuracy import (
     needs_agreement_note,
     top1_cell,
 )
+from qatbench.bench.presentation.outputs import per_output_frame
 from qatbench.bench.presentation.summary import (
     SETUP_DIGITS,
     problems_frame,
@@ -335,6 +336,16 @@ def build_sections(results: pd.DataFrame, run_dirs: list[Path], plots: list[Path
             "cannot resolve the difference and it reads \"no measurable difference\". "
             "Without labels the pair is judged on agreement with the float model.",
             table=differences))
+    outputs = per_output_frame(results)
+    if not outputs.empty:
+        sections.append(Section(
+            "Every output against float",
+            "For models whose outputs are not (only) one class vector: each output of "
+            "each row against the float32 model on the same inputs -- SNR in dB, cosine "
+            "similarity pooled over the inputs, and the largest absolute error. The "
+            "row's `output_snr_db` is its worst output's; the gate fails an int8 row "
+            "whose worst-output SNR fell by more than 3 dB.",
+            table=outputs))
     gap = conversion_gap_frame(results, gap_threshold_points)
     if not gap.empty:
         sections.append(Section(

@@ -9,6 +9,7 @@ disagree.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -148,6 +149,30 @@ class AccuracyCheck:
             if test.fails:
                 messages.append(test.message)
         return "; ".join(messages) or None
+
+
+@dataclass(frozen=True)
+class OutputFidelityCheck:
+    """An int8 model whose outputs strayed further from its float model: the worst
+    output's SNR against float fell by more than ``snr_drop_db``. For outputs that are not
+    a class vector (regression, boxes, embeddings, several heads) this is the accuracy
+    gate, since top-1 and agreement do not apply. The figure is deterministic for a file
+    and its eval inputs (no timing noise), so a drop is the model's, not the host's."""
+
+    snr_drop_db: float = 3.0
+    name: str = "fidelity"
+
+    def fails(self, pair: Pair) -> str | None:
+        if not _int8(pair) or _number(pair.current, "output_cosine") is None:
+            return None  # a zoo classifier: AccuracyCheck judges it
+        before = _number(pair.base, "output_snr_db")
+        after = _number(pair.current, "output_snr_db")
+        if before is None or after is None or not math.isfinite(before):
+            return None
+        if after < before - self.snr_drop_db:
+            return (f"output SNR vs float fell {before - after:.1f} dB ({before:.1f} -> "
+                    f"{after:.1f} dB; worst output)")
+        return None
 
 
 @dataclass(frozen=True)

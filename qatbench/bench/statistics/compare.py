@@ -34,6 +34,7 @@ from qatbench.bench.statistics.checks import (
     Check,
     LatencyCheck,
     MissingCheck,
+    OutputFidelityCheck,
     Pair,
     SizeCheck,
     first_line,
@@ -82,7 +83,8 @@ def default_checks(settings: GateSettings) -> list[Check]:
     """The gate: these checks, in this order, decide the exit code and the table."""
     return [MissingCheck(settings.allow_missing), BrokenCheck(settings.allow_broken),
             LatencyCheck(settings.threshold, settings.metric, settings.fail_on_unknown),
-            SizeCheck(settings.threshold), AccuracyCheck(settings.accuracy_drop_points)]
+            SizeCheck(settings.threshold), AccuracyCheck(settings.accuracy_drop_points),
+            OutputFidelityCheck()]
 
 
 def _status(row: Row | None) -> str:

@@ -62,7 +62,12 @@ RESULT_COLUMNS: dict[str, str] = {
     "agreement_top1_ci_low": "Float64",  # Wilson 95%
     "agreement_top1_ci_high": "Float64",
     "agreement_top5": "Float64",
-    "output_snr_db": "Float64",
+    "output_snr_db": "Float64",  # a model with several outputs: its worst output's
+    # every output against float, for models whose outputs are not (only) one class
+    # vector: the lowest pooled cosine similarity and the largest absolute error of any
+    # output (each output's own figures are in ``extra["outputs"]``)
+    "output_cosine": "Float64",
+    "output_max_abs_error": "Float64",
     # QAT rows: the build's conversion gap (see qat/fidelity.py) and fine-tuning objective
     "keras_qat_top1": "Float64",  # the fake-quant Keras model, on the eval set
     "conversion_gap_points": "Float64",  # Keras minus .tflite, percentage points

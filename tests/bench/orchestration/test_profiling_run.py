@@ -1,18 +1,20 @@
 """A run with ``[run] profile = true`` and ``mixed_int8``: every variant profiled into
-profile.parquet, the op types slower in int8 proposed, mixed_int8 built, timed and
-reported with its measured speedup -- on a model built so that int8 is slower than
-float on XNNPACK, as NASNet-Mobile is (standalone int8 RELU and AVERAGE_POOL_2D are left
-to the builtin kernels)."""
+profile.parquet, the op types int8 leaves outside the delegate proposed, mixed_int8
+built, timed and reported with its measured speedup -- on a model built as NASNet-Mobile
+is: standalone int8 RELU and AVERAGE_POOL_2D are left to the builtin kernels, which
+XNNPACK runs in float. Where ops run is XNNPACK's coverage, the same on every host; how
+fast each runs is the CPU's (int8 convolutions gain from VNNI or dot product, the builtin
+int8 pools do not), so timings are asserted as the rows' intervals show them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from qatbench.bench.orchestration.config import ConfigError, build_config
 from qatbench.bench.orchestration.runner import JobRunner, RunContext, plan_jobs
+from qatbench.bench.presentation.profile_report import SLOW_SPEEDUP
 from qatbench.bench.presentation.report import write_report
 from qatbench.bench.storage.environment import capture_environment
 from qatbench.bench.storage.profiles import read_profiles
@@ -59,6 +61,11 @@ def test_mixed_needs_ops_or_profiles() -> None:
 
 
 def test_profiled_run_builds_times_and_reports_mixed_int8(tmp_path: Path) -> None:
+    """Catches: a proposal that misses the op types int8 leaves to the builtin kernels,
+    a mixed_int8 that does not keep them float (its pools stay outside the delegate) or
+    is not measurably faster than int8, mixed built before the profiles, a report whose
+    verdict or speedup is not the rows' measurement, and a "where the time goes" section
+    shown or hidden against int8's measured speedup."""
     pytest.importorskip("tensorflow_model_optimization")
     from qatbench.qat.budget import TrainingBudget
     from qatbench.qat.pipeline import build_variants
@@ -91,16 +98,38 @@ def test_profiled_run_builds_times_and_reports_mixed_int8(tmp_path: Path) -> Non
 
     proposal = MixedProposal.load(store.run_dir / "artifacts" / "relu_pool")
     assert "AVERAGE_POOL_2D" in proposal.ops, proposal
-    p50 = results["latency_ms_p50"]
-    assert pd.notna(p50["mixed_int8"]) and pd.notna(p50["ptq_int8"])
-    assert p50["ptq_int8"] > p50["float32"]  # the premise: int8 is slower here
-    speedup = p50["ptq_int8"] / p50["mixed_int8"]
-    assert speedup > 1.5  # measured: several times faster than int8 on this model
-
+    # the premise, and what the product must act on, is where the ops run -- XNNPACK's
+    # coverage, the same on every host: int8 leaves the pools to the builtin kernels,
+    # float gives them to the delegate, and mixed_int8 runs them in float again
+    pools = {variant: group["delegated"].tolist() for variant, group in
+             profiles[profiles["op_type"] == "AVERAGE_POOL_2D"].groupby("variant")}
+    assert len(pools["float32"]) >= 3 and all(pools["float32"]), pools  # one per cell
+    assert pools["ptq_int8"] == [False] * len(pools["float32"]), pools
+    assert pools["mixed_int8"] == [True] * len(pools["float32"]), pools
+    rows = results[["latency_ms_p50", "latency_ms_p50_ci_low", "latency_ms_p50_ci_high",
+                    "speedup_vs_float"]]
+    assert rows.notna().all().all(), rows
+    # Whether int8 is slower than float here is the host's business (XNNPACK's int8
+    # convolutions gain from VNNI / dot product, the builtin int8 pools do not), so the
+    # report is judged by the measured rows: the "where the time goes" section is there
+    # exactly when int8's measured speedup over float is below SLOW_SPEEDUP.
+    int8_speedup = float(results.loc["ptq_int8", "speedup_vs_float"])
     text = report.read_text()
-    assert "## Where the time goes: relu_pool on cpu-xnnpack x1" in text
-    assert "AVERAGE_POOL_2D" in text.split("## Where the time goes")[1]
+    where = "## Where the time goes: relu_pool on cpu-xnnpack x1"
+    assert (where in text) == (int8_speedup < SLOW_SPEEDUP), (int8_speedup, rows)
+    if where in text:
+        assert "AVERAGE_POOL_2D" in text.split(where)[1]
+        assert (store.run_dir / "plots" /
+                "op_types_relu_pool_cpu-xnnpack_1_ptq_int8.png").exists()
+    # mixed_int8 gives the pools back to XNNPACK: faster than int8 on any host, and by
+    # more than the timing can explain -- the p50s' 95% intervals apart. (How much faster
+    # depends on the CPU: 5x on an AVX-512 + AMX host, so no fixed ratio is asserted.)
+    # Catches a mixed_int8 no faster than int8 (the same file as int8 is also caught,
+    # deterministically, by the pools' placement above) and a report whose verdict or
+    # ratio is not the rows' measurement.
+    mixed, int8 = rows.loc["mixed_int8"], rows.loc["ptq_int8"]
+    assert mixed["latency_ms_p50_ci_high"] < int8["latency_ms_p50_ci_low"], rows
+    speedup = int8["latency_ms_p50"] / mixed["latency_ms_p50"]
     assert "## Made faster? mixed_int8, measured" in text
     mixed_part = text.split("## Made faster? mixed_int8, measured")[1]
-    assert f"{speedup:.2f}x" in mixed_part and "faster than int8" in mixed_part
-    assert (store.run_dir / "plots" / "op_types_relu_pool_cpu-xnnpack_1_ptq_int8.png").exists()
+    assert f"faster than int8: {speedup:.2f}x (95% CIs apart)" in mixed_part

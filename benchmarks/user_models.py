@@ -1,0 +1,99 @@
+"""Your model, your data: the figures behind the README's "Your own model" section.
+Prints them; asserts nothing.
+
+1. Keras 3 -> tf_keras rebuild (``qatbench.qat.keras3``): Keras 3's own MobileNetV2 and
+   EfficientNetB0 (random weights, 224x224, logits: ``classifier_activation=None``, so
+   the outputs have a scale to differ in), rebuilt as tf_keras; max |output difference|
+   against the Keras 3 model on ``--inputs`` inputs in each model's input range, beside
+   the tolerance the build enforces.
+2. The shipped example (``examples/keras3_digits``): ``make_model.py``, then
+   ``qatbench run --config qatbench.toml`` at the full budget in a fresh process; float /
+   PTQ / QAT top-1 with their Wilson 95% intervals, and the wall time from the command
+   to the report.
+
+    python benchmarks/user_models.py [--inputs 8] [--skip-example]
+
+About 3 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def rebuild_figures(inputs: int) -> None:
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import keras
+    import numpy as np
+
+    from qatbench.qat.keras3 import REBUILD_TOLERANCE, prove_rebuild, rebuild
+
+    print(f"Keras {keras.__version__} -> tf_keras rebuild, {inputs} inputs each, random "
+          f"weights, logits (tolerance {REBUILD_TOLERANCE:g} x (1 + max |output|)):")
+    for constructor, low, high in (("MobileNetV2", -1.0, 1.0), ("EfficientNetB0", 0.0, 255.0)):
+        keras.utils.set_random_seed(0)
+        model = getattr(keras.applications, constructor)(
+            weights=None, input_shape=(224, 224, 3), classifier_activation=None)
+        started = time.perf_counter()
+        rebuilt = rebuild(model)
+        seconds = time.perf_counter() - started
+        x = np.random.default_rng(0).uniform(low, high, (inputs, 224, 224, 3)).astype(
+            np.float32)
+        proof = prove_rebuild(model, rebuilt, x)
+        (name,) = proof.max_abs_diff
+        print(f"  {constructor:15s} {len(model.layers)} layers  max |diff| "
+              f"{proof.max_abs_diff[name]:.3g}  max |output| {proof.scale[name]:.3g}  "
+              f"ratio {proof.worst_ratio:.2g}  holds: {proof.holds}  rebuild {seconds:.1f} s")
+
+
+def example_figures() -> None:
+    import pandas as pd
+
+    with tempfile.TemporaryDirectory(prefix="qatbench-example-") as scratch:
+        work = Path(scratch)
+        for name in ("make_model.py", "qatbench.toml"):
+            shutil.copy(REPO / "examples" / "keras3_digits" / name, work / name)
+        subprocess.run([sys.executable, "make_model.py"], cwd=work, check=True,
+                       capture_output=True)
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "qatbench", "run", "--config", "qatbench.toml",
+                        "--out", "results"], cwd=work, check=True, capture_output=True)
+        wall = time.perf_counter() - started
+        (run,) = (work / "results").iterdir()
+        frame = pd.read_parquet(run / "results.parquet")
+    print(f"examples/keras3_digits, `qatbench run --config qatbench.toml` (full budget, "
+          f"{frame['target'].iloc[0]}): {wall:.0f} s from the command to the report")
+    for _, row in frame.sort_values("variant").iterrows():
+        print(f"  {row['variant']:9s} top-1 {row['accuracy_top1']:.1%} "
+              f"[{row['accuracy_top1_ci_low']:.1%}, {row['accuracy_top1_ci_high']:.1%}] on "
+              f"{row['eval_samples']} digits; size {row['size_bytes'] / 1024:.1f} KB")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--inputs", type=int, default=8)
+    parser.add_argument("--skip-example", action="store_true")
+    args = parser.parse_args()
+    from qatbench.bench.storage.environment import cpu_flags, cpu_model
+
+    print(f"{datetime.date.today()}  {cpu_model()}  {os.cpu_count()} cores  "
+          f"{platform.machine()}  CPU flags: {cpu_flags() or 'unknown'}")
+    rebuild_figures(args.inputs)
+    if not args.skip_example:
+        example_figures()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""The user's own models: ``[models.NAME]`` tables of a run config, and plug-in zoos.
+
+A model source is exactly one of
+
+- ``keras = "PATH"``: a saved Keras model -- tf_keras ``.h5``, SavedModel directory or
+  ``.keras`` file, or a **Keras 3** ``.keras`` file, which the build rebuilds as an
+  equivalent tf_keras model (``qatbench.qat.keras3``) and proves on the spot;
+- ``build = "package.module:function"`` or ``"path/to/file.py:function"``: a function
+  returning a tf_keras model (``trained = false``: qatbench trains it first on the data);
+- ``tflite = { float32 = "PATH", qat_int8 = "PATH", ... }``: variant files made elsewhere
+  (PyTorch through litert-torch, LiteRT Quantizer, a vendor converter); nothing is built,
+  the files join the same matrix, fidelity (against the ``float32`` file), report and gate.
+
+Data comes from ``data = "PATH.npz"`` (``x_train``/``y_train``/``x_eval``/``y_eval``, or
+``x``/``y`` that qatbench splits stratified and seeded; a multi-input or multi-output
+model names its arrays ``x_train/INPUT``, ``y_train/OUTPUT``), ``data = "module:function"``
+(returning those arrays, or a batched ``tf.data.Dataset``), or ``image_dir = "DIR"``
+(class subfolders). Without data, QAT distils on synthetic inputs in ``input_range``.
+
+This module is TensorFlow-free: the run config is checked on the timing side, so a
+missing file or a misspelt key is exit 2 before any child starts. What needs the model
+itself (input shapes, label ranges, import errors in the user's code) is checked by
+``qatbench.qat.source_check`` in one child before anything trains.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# the variants a ``.tflite`` table may name: the same names as built variants, so its rows
+# line up with a built model's in reports, ratios and the gate
+FILE_VARIANTS = ("float32", "ptq_int8", "qat_int8", "qat_selective", "mixed_int8")
+Task = Literal["classification", "regression"]
+PREPROCESS_MODES = ("unit", "tf", "caffe", "raw")  # image_dir: [0,1], [-1,1], BGR-mean, 0..255
+ENTRY_POINT_GROUP = "qatbench.models"
+_REFERENCE = re.compile(r"^(?P<where>[^:]+(?:\.py)?):(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def is_callable_reference(text: str) -> bool:
+    """``package.module:function`` or ``path/to/file.py:function``."""
+    return bool(_REFERENCE.match(text))
+
+
+class ModelSource(BaseModel):
+    """One ``[models.NAME]`` table; paths are resolved against the config file's folder."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    keras: str | None = None
+    build: str | None = None
+    tflite: dict[str, str] | None = None
+    # build sources only: false = the function returns an untrained model to train first
+    trained: bool = True
+    data: str | None = None
+    image_dir: str | None = None
+    preprocess: str = "unit"  # image_dir: one of PREPROCESS_MODES, or module:function
+    eval_fraction: float = Field(0.2, gt=0, lt=1)  # x/y data: held out, stratified, seeded
+    # synthetic inputs (no data): the range the model expects
+    input_range: tuple[float, float] = (0.0, 1.0)
+    # per output ("classification" | "regression"), or one value for every output;
+    # inferred where unset: a class vector with integer labels, or ending in a softmax
+    task: Task | dict[str, Task] | None = None
+    # label QAT: a Keras loss name or module:function, per output or one for all
+    loss: str | dict[str, str] | None = None
+    description: str = ""
+    # [models.NAME.training]: TrainingBudget fields for this model only (checked when the
+    # run config merges them with [training])
+    training: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelSource:
+        given = [key for key in ("keras", "build", "tflite") if getattr(self, key) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of keras = \"PATH\", build = \"module:function\""
+                             " or tflite = { float32 = \"PATH\", ... }"
+                             + (f" (got {' and '.join(given)})" if given else ""))
+        if self.data is not None and self.image_dir is not None:
+            raise ValueError("give data or image_dir, not both")
+        if self.tflite is not None and self.training:
+            raise ValueError("a tflite source is not built: [training] does not apply")
+        if not self.trained and self.build is None:
+            raise ValueError("trained = false applies to build = \"module:function\" sources")
+        return self
+
+    @field_validator("tflite")
+    @classmethod
+    def _float_and_known_variants(cls, files: dict[str, str] | None) -> dict[str, str] | None:
+        if files is None:
+            return None
+        unknown = [name for name in files if name not in FILE_VARIANTS]
+        if unknown:
+            raise ValueError(f"unknown variant(s) {', '.join(unknown)}; a tflite table names "
+                             f"files by variant: {', '.join(FILE_VARIANTS)}")
+        if "float32" not in files:
+            raise ValueError("needs a float32 file: int8 files are compared with it "
+                             "(fidelity, speedup, shrink)")
+        return files
+
+    @field_validator("preprocess")
+    @classmethod
+    def _known_preprocess(cls, value: str) -> str:
+        if value not in PREPROCESS_MODES and not is_callable_reference(value):
+            raise ValueError(f"preprocess {value!r}: one of {', '.join(PREPROCESS_MODES)}, "
+                             "or \"module:function\" mapping uint8 images to model inputs")
+        return value
+
+    @field_validator("input_range")
+    @classmethod
+    def _ordered_range(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not value[0] < value[1]:
+            raise ValueError(f"input_range {list(value)}: low must be below high")
+        return value
+
+    @property
+    def kind(self) -> str:
+        return "keras" if self.keras else "build" if self.build else "tflite"
+
+    @property
+    def data_is_callable(self) -> bool:
+        return self.data is not None and is_callable_reference(self.data) \
+            and not self.data.endswith(".npz")
+
+    def resolved(self, base: Path) -> ModelSource:
+        """Paths made absolute against ``base`` (the config file's folder), so the build
+        child and ``--resume`` from anywhere find the same files."""
+
+        def path(value: str | None) -> str | None:
+            if value is None:
+                return None
+            candidate = Path(value).expanduser()
+            return str(candidate if candidate.is_absolute() else (base / candidate).resolve())
+
+        def reference(value: str | None) -> str | None:
+            if value is None or not is_callable_reference(value):
+                return value
+            where, name = value.rsplit(":", 1)
+            return f"{path(where)}:{name}" if where.endswith(".py") else value
+
+        updates: dict[str, Any] = {
+            "keras": path(self.keras), "image_dir": path(self.image_dir),
+            "build": reference(self.build),
+            "data": reference(self.data) if self.data_is_callable else path(self.data),
+            "tflite": {k: str(path(v)) for k, v in self.tflite.items()} if self.tflite else None,
+            "preprocess": reference(self.preprocess),
+        }
+        return self.model_copy(update=updates)
+
+    def file_problems(self, name: str) -> list[str]:
+        """Missing files and folders, each as ``models.NAME.KEY: what and how to fix``."""
+        problems = []
+        where = f"models.{name}"
+        if self.keras is not None and not Path(self.keras).exists():
+            problems.append(f"{where}.keras: {self.keras} does not exist (a tf_keras .h5, a "
+                            "SavedModel directory or a .keras file)")
+        for variant, file in (self.tflite or {}).items():
+            if not Path(file).is_file():
+                problems.append(f"{where}.tflite.{variant}: {file} does not exist")
+        for key in ("build", "data", "preprocess"):
+            value = getattr(self, key)
+            if value and is_callable_reference(value) and value.split(":")[0].endswith(".py"):
+                file = value.rsplit(":", 1)[0]
+                if not Path(file).is_file():
+                    problems.append(f"{where}.{key}: {file} does not exist")
+        if self.data is not None and not self.data_is_callable:
+            if not Path(self.data).is_file():
+                problems.append(f"{where}.data: {self.data} does not exist (an .npz file, or "
+                                "\"module:function\")")
+            elif not self.data.endswith(".npz"):
+                problems.append(f"{where}.data: {self.data} is not an .npz file; give "
+                                "x_train/y_train/x_eval/y_eval (or x/y) in an .npz, or "
+                                "\"module:function\"")
+        if self.image_dir is not None and not Path(self.image_dir).is_dir():
+            problems.append(f"{where}.image_dir: {self.image_dir} is not a directory of class "
+                            "subfolders")
+        if not self.trained and self.data is None and self.image_dir is None:
+            problems.append(f"{where}.trained: false needs labelled data to train on "
+                            "(data = \"PATH.npz\" or image_dir = \"DIR\")")
+        return problems
+
+
+def ad_hoc_source(model: str, data: str | None, base: Path) -> tuple[str, ModelSource]:
+    """``qatbench run --model PATH_OR_MODULE:FN [--data PATH]``: the name is the file's stem
+    or the function's name."""
+    if is_callable_reference(model) and not Path(model).exists():
+        source = ModelSource(build=model, data=data)
+        name = model.rsplit(":", 1)[1]
+    elif model.endswith(".tflite"):
+        source = ModelSource(tflite={"float32": model}, data=data)
+        name = Path(model).stem
+    else:
+        source = ModelSource(keras=model, data=data)
+        name = Path(model.rstrip("/")).stem
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name), source.resolved(base)
+
+
+def plugin_zoo() -> dict[str, Any]:
+    """Models from installed plug-ins: each entry point of ``qatbench.models`` loads to a
+    ``ModelSpec``, or to a callable returning ``ModelSpec`` objects (a zoo)."""
+    from importlib.metadata import entry_points
+
+    from qatbench.models.zoo import ModelSpec
+
+    found: dict[str, Any] = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        loaded = entry.load()
+        specs = [loaded] if isinstance(loaded, ModelSpec) else list(loaded())
+        for spec in specs:
+            if not isinstance(spec, ModelSpec):
+                raise TypeError(f"entry point {entry.name} ({entry.value}) of "
+                                f"{ENTRY_POINT_GROUP} gave {type(spec).__name__}, not a "
+                                "qatbench.models.ModelSpec")
+            found[spec.name] = spec
+    return found

@@ -1,0 +1,101 @@
+"""The child that checks every ``[models.NAME]`` source before anything trains.
+
+Run as ``python -m qatbench.qat.source_check REQUEST.json``. One child for all of a run's
+user models (TensorFlow is imported once): each model is loaded (a Keras 3 file rebuilt
+and proved), its data loaded and checked against the model -- input shapes, label
+ranges, NaN/inf, the user's import errors -- and every problem is written as
+``models.NAME.KEY: what and how to fix``. The CLI turns any problem into exit 2, in
+seconds, before the first model trains.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from qatbench.atomic import atomic_write_text
+from qatbench.models.sources import ModelSource
+
+
+@dataclass(frozen=True)
+class SourceCheckRequest:
+    models: dict[str, dict] = field(default_factory=dict)  # name -> ModelSource fields
+    seeds: dict[str, int] = field(default_factory=dict)
+    result_path: str = ""
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> SourceCheckRequest:
+        return cls(**json.loads(path.read_text()))
+
+
+def check_tflite_source(name: str, source: ModelSource, seed: int) -> None:
+    """A ``tflite`` table: each file opens; the data (if any) fits the float32 file."""
+    from qatbench.models.arrays import as_list
+    from qatbench.qat.foreign import _data
+    from qatbench.qat.user_model import SourceError
+    from qatbench.targets.runtime import resolve_runtime
+    from qatbench.targets.signature_io import model_io
+    from qatbench.targets.tflite_file import InvalidModelFile, inspect_tflite
+
+    for variant, file in (source.tflite or {}).items():
+        try:
+            inspect_tflite(Path(file))
+        except InvalidModelFile as error:
+            raise SourceError(f"models.{name}.tflite.{variant}", str(error)) from None
+    try:
+        data = _data(source, seed)
+    except ValueError as error:
+        raise SourceError(f"models.{name}.data", str(error)) from None
+    if data is None:
+        return
+    interpreter = resolve_runtime().interpreter(str((source.tflite or {})["float32"]),
+                                                threads=1, use_default_delegates=False)
+    io = model_io(interpreter, list(data.x_eval) if isinstance(data.x_eval, dict) else None)
+    names = [n for n, _ in io.inputs]
+    try:
+        arrays = as_list(data.x_eval, names)
+    except KeyError as missing:
+        raise SourceError(f"models.{name}.data", f"x_eval has no array for input {missing} "
+                                                 f"(the float32 file's inputs: "
+                                                 f"{', '.join(names)})") from None
+    for (input_name, detail), values in zip(io.inputs, arrays, strict=False):
+        expected = tuple(int(d) for d in detail["shape"][1:])
+        if tuple(values.shape[1:]) != expected:
+            raise SourceError(f"models.{name}.data", f"x_eval input {input_name} has shape "
+                                                     f"{tuple(values.shape[1:])} per sample; "
+                                                     f"the float32 file expects {expected}")
+
+
+def check_sources(request: SourceCheckRequest) -> list[str]:
+    from qatbench.qat.user_model import SourceError, prepare_user_model
+
+    problems = []
+    for name, fields in request.models.items():
+        source = ModelSource.model_validate(fields)
+        seed = request.seeds.get(name, 0)
+        try:
+            if source.tflite is not None:
+                check_tflite_source(name, source, seed)
+            else:
+                prepare_user_model(name, source, seed)
+        except SourceError as error:
+            problems.append(str(error))
+        except Exception as error:  # an unforeseen failure is still this model's problem
+            problems.append(f"models.{name}: {type(error).__name__}: {error}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    request = SourceCheckRequest.load(Path(args[0]))
+    atomic_write_text(Path(request.result_path), json.dumps(check_sources(request)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
