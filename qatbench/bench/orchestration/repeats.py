@@ -14,21 +14,22 @@ from typing import Any
 
 import numpy as np
 
-from qatbench.bench.statistics.stats import latency_stats, repeat_ci
+from qatbench.bench.statistics.stats import latency_stats, noisy_cv, repeat_ci, repeat_figure
+from qatbench.bench.storage.schema import REPEAT_FIGURES
 
 REPEATED_STATUSES = frozenset({"ok", "failed"})  # the others would only say the same again
-NOISY_REPEAT_CV = 0.10
 
 
 def repeat_line(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The line ``repeats.parquet`` keeps for one repeat: its status and its own figures."""
-    p50 = row.get("latency_ms_p50")
-    if _is_na(p50):
-        p50 = row.get("latency_ms_mean")  # benchmark_model builds without a median
-    return {"started_at": row.get("started_at"), "status": row.get("status"),
-            "error": row.get("error"), "latency_ms_p50": p50,
-            "latency_ms_mean": row.get("latency_ms_mean"),
-            "latency_ms_std": row.get("latency_ms_std"), "n_samples": row.get("n_samples")}
+    """The line ``repeats.parquet`` keeps for one repeat: its status and every figure of
+    its own (latency, start-up, memory), so a row is summarised from its repeats' own
+    lines, never from an earlier summary."""
+    line = {"started_at": row.get("started_at"), "status": row.get("status"),
+            "error": row.get("error")}
+    line.update({column: row.get(column) for column in REPEAT_FIGURES})
+    line["latency_ms_p50"] = repeat_figure(row.get("latency_ms_p50"),
+                                           row.get("latency_ms_mean"))
+    return line
 
 
 def latency_columns(samples: np.ndarray) -> dict[str, Any]:
@@ -75,9 +76,9 @@ def summarise(rows: Sequence[Mapping[str, Any]], samples: Mapping[int, np.ndarra
                            else ""))
     ok = [i for i, r in enumerate(rows) if r.get("status") == "ok"]
     pooled = [samples[i] for i in ok if i in samples and len(samples[i])]
-    units = [r.get("latency_ms_mean") if _is_na(r.get("latency_ms_p50"))
-             else r.get("latency_ms_p50") for r in (rows[i] for i in ok)]
-    units = [float(u) for u in units if not _is_na(u)]
+    units = [u for u in (repeat_figure(rows[i].get("latency_ms_p50"),
+                                       rows[i].get("latency_ms_mean")) for i in ok)
+             if u is not None]
     if pooled:
         row.update(latency_columns(np.concatenate(pooled)))
         units = [float(np.median(samples[i])) for i in ok if i in samples and len(samples[i])]
@@ -94,8 +95,8 @@ def summarise(rows: Sequence[Mapping[str, Any]], samples: Mapping[int, np.ndarra
     if len(units) >= 2:
         low, high = repeat_ci(np.asarray(units))
         row["latency_ms_p50_ci_low"], row["latency_ms_p50_ci_high"] = low, high
-        spread = float(np.std(units, ddof=1) / np.mean(units))
-        row["noisy"] = bool(row.get("noisy")) or spread > NOISY_REPEAT_CV
+        row["noisy"] = bool(row.get("noisy")) or noisy_cv(float(np.std(units, ddof=1)),
+                                                           float(np.mean(units)))
     for column in ("init_ms", "first_inference_ms"):
         row[column] = _median([r.get(column) for r in rows])
     memory = [float(r["peak_memory_mb"]) for r in rows if not _is_na(r.get("peak_memory_mb"))]

@@ -27,6 +27,7 @@ from qatbench.bench.orchestration.repeats import (
     summarise,
 )
 from qatbench.bench.statistics.accuracy import wilson_of
+from qatbench.bench.statistics.stats import noisy_cv
 from qatbench.bench.storage.environment import Environment
 from qatbench.bench.storage.fingerprint import fingerprint_of, fingerprint_parts, host_parts
 from qatbench.bench.storage.key import RowKey
@@ -195,7 +196,7 @@ def result_row(context: RunContext, job: Job, artifact: VariantArtifact, build: 
                     "latency_ms_mean": r.mean_ms, "latency_ms_max": r.max_ms,
                     "latency_ms_std": r.std_ms, "n_samples": r.n_samples})
         if r.std_ms is not None and r.mean_ms:
-            row["noisy"] = r.std_ms / r.mean_ms > 0.10
+            row["noisy"] = noisy_cv(r.std_ms, r.mean_ms)
     if result.accuracy_top1 is None and build.accuracy_note and m.status is Status.OK:
         notes.append(build.accuracy_note)
     row["note"] = "; ".join(notes)

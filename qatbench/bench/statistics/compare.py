@@ -42,6 +42,7 @@ from qatbench.bench.statistics.checks import (
 )
 from qatbench.bench.statistics.latency import LatencyDecision, Verdict, decide
 from qatbench.bench.statistics.noise import NoiseFloor, for_host
+from qatbench.bench.statistics.stats import repeat_figure
 from qatbench.bench.statistics.units import UnitIndex
 from qatbench.bench.storage.key import SERIES_COLUMNS, RowKey
 from qatbench.bench.storage.predictions import Predictions, load_predictions
@@ -252,9 +253,9 @@ def _line(pair: Pair, failures: list[str], settings: GateSettings) -> dict[str, 
     def figure(row: Row | None) -> float | None:
         if row is None:
             return None
+        if settings.metric == "p50":
+            return repeat_figure(row.get(column), row.get("latency_ms_mean"))
         value = row.get(column)
-        if (value is None or pd.isna(value)) and settings.metric == "p50":
-            value = row.get("latency_ms_mean")
         return None if value is None or pd.isna(value) else float(value)
 
     def repeats(row: Row | None) -> int | None:

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import stats
 
 # A row is flagged noisy when either holds; both are visible in the report.
-NOISY_CV = 0.10  # coefficient of variation (std / mean)
+NOISY_CV = 0.10  # coefficient of variation (std / mean): of samples, or of repeats' figures
 NOISY_CI_WIDTH = 0.05  # width of the median's 95% CI relative to the median
 
 # At most this many resampled values live at once in the bootstrap (batch × n):
@@ -113,3 +113,29 @@ def latency_stats(samples_ms: np.ndarray | list[float] | tuple[float, ...]) -> L
         std=float(samples.std(ddof=1)) if samples.size > 1 else 0.0,
         p50_ci_low=low, p50_ci_high=high,
     )
+
+
+def noisy_cv(std: float | None, mean: float | None) -> bool:
+    """Whether a spread is noisy: std / mean above ``NOISY_CV`` (the one threshold for a
+    process's samples, a tool's reported figures and a row's repeats)."""
+    if std is None or mean is None or _missing(std) or _missing(mean) or mean == 0:
+        return False
+    return float(std) / float(mean) > NOISY_CV
+
+
+def repeat_figure(p50: object, mean: object) -> float | None:
+    """What one repeat contributes to a row and the gate: its median, or -- for a tool
+    that prints only aggregates (benchmark_model builds without a median) -- its mean."""
+    for value in (p50, mean):
+        if not _missing(value):
+            return float(value)  # type: ignore[arg-type]
+    return None
+
+
+def _missing(value: object) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN and pandas NA
+    except TypeError:
+        return True

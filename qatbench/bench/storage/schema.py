@@ -98,15 +98,19 @@ SAMPLE_COLUMNS: dict[str, str] = {
     "latency_ms": "float64",
 }
 
+# every figure one repeat measures of its own: kept per repeat so that a row is
+# summarised from its repeats' lines (medians of start-up, max of memory, ...)
+REPEAT_FIGURES: tuple[str, ...] = (
+    "latency_ms_min", "latency_ms_p50", "latency_ms_mean", "latency_ms_max",
+    "latency_ms_std", "n_samples", "init_ms", "first_inference_ms", "peak_memory_mb")
+
 REPEAT_COLUMNS: dict[str, str] = {
     **_REPEAT_KEY,
     "started_at": "string",
     "status": "string",
     "error": "string",
-    "latency_ms_p50": "Float64",  # the repeat's own median (or the tool's reported figure)
-    "latency_ms_mean": "Float64",
-    "latency_ms_std": "Float64",
-    "n_samples": "Int64",
+    # latency_ms_p50: the repeat's own median (or the tool's reported mean: repeat_figure)
+    **{column: RESULT_COLUMNS[column] for column in REPEAT_FIGURES},
 }
 
 # Jobs with these statuses are finished: ``--resume`` does not repeat them.

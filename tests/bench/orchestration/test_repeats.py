@@ -93,3 +93,40 @@ def test_a_repeated_run_stores_every_repeat(tmp_path: Path, digits_build) -> Non
     assert parts["delegate"] == "xnnpack"
     assert len(int8["fingerprint"]) == 12
     assert loaded.results["fingerprint"].nunique() == 1
+
+
+class _ScriptedRunner(JobRunner):
+    """The runner's own repeat bookkeeping, with each repeat's measurement scripted."""
+
+    def __init__(self, context: RunContext, figures: list[dict]) -> None:
+        super().__init__(context, lambda m, v: None)
+        self.figures = figures
+
+    def run_one(self, job, build, repeat=0):
+        row = {**repeat_row(p50=self.figures[repeat]["p50"]), "model": job.model,
+               "variant": job.variant, "run_id": self.context.store.run_id,
+               "device": "", "repeats": 1, **self.figures[repeat]}
+        row.pop("p50")
+        return row, tuple(np.full(5, self.figures[repeat]["p50"]))
+
+
+def test_start_up_figures_are_the_median_of_every_repeat_not_of_a_summary(
+        tmp_path: Path) -> None:
+    """init 10, 20, 90 ms over three repeats is a row of 20 ms (issue: each repeat used
+    to read the stored summary back, giving 15). Memory is the largest repeat's."""
+    store = RunStore.create(tmp_path)
+    figures = [{"p50": 1.0, "init_ms": 10.0, "first_inference_ms": 3.0, "peak_memory_mb": 50.0},
+               {"p50": 1.1, "init_ms": 20.0, "first_inference_ms": 1.0, "peak_memory_mb": 70.0},
+               {"p50": 1.2, "init_ms": 90.0, "first_inference_ms": 2.0, "peak_memory_mb": 60.0}]
+    runner = _ScriptedRunner(RunContext(build_config(CONFIG), store, capture_environment()),
+                             figures)
+    (job,) = plan_jobs(["m"], ["qat_int8"], ["cpu-xnnpack"], [1])
+    rows = [runner.run_repeat(job, None, repeat) for repeat in range(3)]
+    assert [r["init_ms"] for r in rows] == [10.0, 15.0, 20.0]
+    stored = store.row(job.key)
+    assert (stored["init_ms"], stored["first_inference_ms"]) == (20.0, 2.0)
+    assert stored["peak_memory_mb"] == 70.0
+    assert stored["latency_ms_p50"] == pytest.approx(1.1)
+    lines = store.repeat_lines(job.key)
+    assert [line["init_ms"] for line in lines] == [10.0, 20.0, 90.0]  # each repeat's own
+    store.close()
