@@ -5,6 +5,7 @@ refused with exit 2 naming its key before anything trains."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -89,6 +90,14 @@ BUILDERS = textwrap.dedent('''
         model.fit(data.x_train, data.y_train, epochs=2, batch_size=32, verbose=0)
         with open(Path(__file__).with_name("fit_calls.txt"), "a") as calls:
             calls.write(f"{model.name}\\n")
+
+
+    def colours():
+        """An untrained RGB classifier for an image folder."""
+        inputs = keras.Input((8, 8, 3), name="image")
+        x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        return keras.Model(inputs, keras.layers.Dense(2)(x), name="colours")
 
 
     def broken():
@@ -253,13 +262,85 @@ def test_foreign_tflite_files_join_the_matrix_and_a_slower_int8_file_fails_the_g
     assert "ptq_int8" in gate.stdout
 
 
+@pytest.mark.slow
+def test_an_image_folder_trains_and_evaluates_a_users_classifier(project: Path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, channel in (("blue", 2), ("red", 0)):
+        folder = project / "images" / name
+        folder.mkdir(parents=True)
+        for index in range(30):
+            pixels = rng.integers(0, 60, (12, 12, 3)).astype(np.uint8)
+            pixels[..., channel] = rng.integers(180, 255, (12, 12))
+            Image.fromarray(pixels).save(folder / f"{index}.png")
+    write_config(project, '''
+        [models.colours]
+        build = "nets.py:colours"
+        trained = false
+        image_dir = "images"
+        eval_fraction = 0.3
+        [models.colours.training]
+        float_epochs = 30
+        batch_size = 8
+        learning_rate = 0.01
+    ''')
+    result = qatbench("run", "--config", "qatbench.toml", "--out", "results",
+                      "--variants", "float32,ptq_int8", *QUICK, cwd=project)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    frame = results(project / "results").set_index("variant")
+    assert (frame["eval_samples"] == 18).all()  # 30% of 60 images, both classes
+    # red vs blue is trivially separable: a trained model is far above chance (50%)
+    assert frame.loc["float32", "accuracy_top1_ci_low"] > 0.6, frame["accuracy_top1"]
+
+
+PLUGIN = '''
+from qatbench.models.zoo import BuiltModel, ModelSpec
+
+
+def _build():
+    import tf_keras as keras
+    inputs = keras.Input((6,), name="x")
+    return BuiltModel(keras.Model(inputs, keras.layers.Dense(3)(inputs)), "random")
+
+
+def zoo():
+    return [ModelSpec("lab_net", "a lab's own model", (6,), 3, _build)]
+'''
+
+
+@pytest.mark.slow
+def test_a_plugin_zoo_model_is_built_and_timed_like_a_zoo_model(tmp_path: Path) -> None:
+    plugins = tmp_path / "site"
+    plugins.mkdir()
+    (plugins / "lab_zoo.py").write_text(PLUGIN)
+    info = plugins / "lab_zoo-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lab-zoo\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[qatbench.models]\nlab = lab_zoo:zoo\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(plugins), str(REPO), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-m", "qatbench", "run", "--models", "lab_net",
+                             "--variants", "float32,ptq_int8", "--out", "results", *QUICK],
+                            cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    frame = results(tmp_path / "results")
+    assert sorted(frame["variant"]) == ["float32", "ptq_int8"]
+    assert (frame["status"] == "ok").all()
+
+
 BAD_INPUTS = {
     "missing file": ('keras = "nowhere.h5"', "models.bad.keras", "does not exist"),
     "not a Keras model": ('keras = "notes.h5"', "models.bad.keras", "not a Keras model"),
     "tflite without float32": ('tflite = { qat_int8 = "digits.npz" }', "models.bad.tflite",
                                "float32"),
-    "import error in the builder": ('build = "nets.py:broken"', "models.bad.build",
-                                    "the user's own bug"),
+    "exception in the builder": ('build = "nets.py:broken"', "models.bad.build",
+                                 "the user's own bug"),
+    "import error in the module": ('build = "unimportable.py:net"', "models.bad.build",
+                                   "No module named 'a_package_nobody_has'"),
+    "Keras 3 layer without counterpart": ('keras = "rms.keras"', "models.bad.keras",
+                                          "rms (RMSNormalization)"),
     "input shape vs data": ('build = "nets.py:two_heads"\ndata = "wide.npz"', "models.bad.data",
                             "the model expects (8, 8, 1)"),
     "labels outside the classes": ('build = "nets.py:digits_net"\ndata = "eleven.npz"',
@@ -276,6 +357,13 @@ def test_bad_input_exits_2_naming_its_key_before_anything_trains(project: Path,
                                                                  case: str) -> None:
     table, key, words = BAD_INPUTS[case]
     (project / "notes.h5").write_text("not a model")
+    (project / "unimportable.py").write_text("import a_package_nobody_has\n")
+    if case == "Keras 3 layer without counterpart":
+        import keras
+
+        inputs = keras.Input((4,))
+        outputs = keras.layers.RMSNormalization(name="rms")(keras.layers.Dense(4)(inputs))
+        keras.Model(inputs, outputs).save(project / "rms.keras")
     x = np.random.default_rng(0).uniform(0, 1, (40, 8, 8, 1)).astype(np.float32)
     y = np.arange(40) % 10
     np.savez(project / "wide.npz", x=np.zeros((40, 9, 9, 1), np.float32), y=y)
