@@ -157,6 +157,31 @@ def bench_nnapi(session: nox.Session) -> None:
 
 
 @nox.session(python=PRIMARY)
+def build(session: nox.Session) -> None:
+    """Build every model of a config once, into an artifacts directory that hosts without
+    TensorFlow time (`-- --config cpu --out artifacts/cpu --archive`); through the build
+    cache, so a second build of the same key copies it."""
+    _install(session, "-e", FULL)
+    session.run("qatbench", "build", *session.posargs)
+
+
+@nox.session(name="bench-prebuilt", python=PRIMARY)
+def bench_prebuilt(session: nox.Session) -> None:
+    """Time prebuilt artifacts with the timing-only install -- no TensorFlow, as a device
+    host has it: `-- --config edgetpu --artifacts artifacts-edgetpu.tar.gz [run options]`
+    (`-- --fingerprint --config C`: this venv's fingerprint)."""
+    _install(session, "-e", ".")
+    args = list(session.posargs)
+    if "--fingerprint" in args:
+        args.remove("--fingerprint")
+        chosen = [flag for option in ("--config", "--device") if option in args
+                  for flag in (option, args[args.index(option) + 1])]
+        session.run("qatbench", "fingerprint", *chosen)
+        return
+    session.run("qatbench", "run", *args)
+
+
+@nox.session(python=PRIMARY)
 def report(session: nox.Session) -> None:
     """Rebuild report.md/report.html and plots for run dirs (`-- results/RUN [...]`)."""
     _install(session, "-e", ".")

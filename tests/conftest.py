@@ -69,3 +69,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     minute-long conversions then start at once and the short tests fill in around them,
     instead of one worker finishing a conversion while the other idles."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture(autouse=True)
+def _a_build_cache_of_its_own(tmp_path_factory: pytest.TempPathFactory,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets an empty build cache (``QATBENCH_CACHE_DIR``), never the user's:
+    a test's builds are its own, and no test reads another's."""
+    monkeypatch.setenv("QATBENCH_CACHE_DIR", str(tmp_path_factory.mktemp("build_cache")))

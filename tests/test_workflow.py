@@ -170,3 +170,28 @@ def test_reports_reach_the_job_summary_once(workflow: dict[str, Any]) -> None:
     bench = {step.get("name", ""): step for step in steps(workflow["jobs"]["bench"])}
     rebuild = next(step for name, step in bench.items() if name.startswith("Report"))
     assert 'if [ ! -f "$RUN_DIR/report.md" ]' in rebuild["run"]
+
+
+def test_models_are_built_once_and_device_jobs_only_time_them(
+        workflow: dict[str, Any]) -> None:
+    """Build once on a hosted runner; every device job needs it, downloads its artifact
+    and times it with the TensorFlow-free install; one job merges every target."""
+    jobs = workflow["jobs"]
+    build, bench, report = jobs["build"], jobs["bench"], jobs["report"]
+    assert "self-hosted" not in build["runs-on"]
+    assert "nox -s build" in "".join(step.get("run", "") for step in steps(build))
+    uploaded = next(s for s in steps(build) if s.get("uses", "").startswith(
+        "actions/upload-artifact@"))["with"]["name"]
+    assert bench["needs"] == "build"
+    downloaded = [s["with"]["name"] for s in steps(bench)
+                  if s.get("uses", "").startswith("actions/download-artifact@")]
+    assert downloaded == [uploaded]
+    assert {entry["session"] for entry in bench["strategy"]["matrix"]["include"]} == {
+        "bench-prebuilt"}
+    timing = next(s for s in steps(bench) if s.get("id") == "bench")["run"]
+    assert '--artifacts "prebuilt/$TARGET.tar.gz"' in timing
+    noxfile = (ROOT / "noxfile.py").read_text()
+    prebuilt = noxfile[noxfile.index("def bench_prebuilt"):]
+    assert '_install(session, "-e", ".")' in prebuilt.split("def ", 2)[1]  # no qat extra
+    assert report["needs"] == "bench" and "nox -s report" in "".join(
+        step.get("run", "") for step in steps(report))

@@ -111,6 +111,12 @@ Repeats = Annotated[int | None, typer.Option(
 Device = Annotated[str | None, typer.Option(
     help="Device for the hardware targets: a phone's adb serial, or usb:0 / pci:0 for the "
          "Edge TPU.")]
+Rebuild = Annotated[bool, typer.Option(
+    help="Build every model even when the build cache has it (and store the new build).")]
+CacheDir = Annotated[Path | None, typer.Option(
+    help="Build cache folder (default $QATBENCH_CACHE_DIR, else ~/.cache/qatbench/builds).")]
+NoCache = Annotated[bool, typer.Option(
+    help="Build here without the build cache (neither read nor written).")]
 ConfigFile = Annotated[Path | None, typer.Option(
     help="Run config TOML, or a shipped one by name: cpu, edgetpu, nnapi (default cpu).")]
 
@@ -145,11 +151,20 @@ def run(
     data: Annotated[str | None, typer.Option(
         "--data", help="Data for --model: an .npz (x_train/y_train/x_eval/y_eval, or x/y) "
                        "or module:function.")] = None,
+    artifacts: Annotated[Path | None, typer.Option(
+        help="Time prebuilt models: a directory or .tar.gz `qatbench build` wrote (no "
+             "TensorFlow needed).")] = None,
+    rebuild: Rebuild = False,
+    cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
 ) -> None:
     """Build the models (float32, ptq_int8, qat_int8) and time them on every target."""
     if data is not None and model is None:
         raise fail_usage("--data goes with --model PATH_OR_MODULE:FUNCTION (in a config, "
                          "give data under [models.NAME])")
+    if artifacts is not None and (resume is not None or model is not None or rebuild):
+        raise fail_usage("--artifacts times prebuilt models: it does not go with --resume, "
+                         "--model or --rebuild")
     run_overrides: dict[str, Any] = {
         "models": _split(models), "variants": _split(variants), "targets": _split(targets),
         "threads": _threads(threads), "out": str(out) if out else None, "timeout_s": timeout,
@@ -179,17 +194,166 @@ def run(
                               ((j, store.row(j)) for j in store.finished_jobs())
                               if row and row.get("status") in ("failed", "unavailable")})
         else:
-            settings = _with_device(load_config(config, quick=quick, overrides=overrides),
-                                    device)
-            _refuse_bad_user_models(settings)
+            if artifacts is not None and models is None:
+                overrides["run"]["models"] = _artifact_models(artifacts)
+            settings = _with_device(load_config(config, quick=quick, overrides=overrides,
+                                                check_files=artifacts is None), device)
+            if artifacts is None:
+                _refuse_bad_user_models(settings)
             store = open_store(settings, None)
     except (ConfigError, RunDirError) as error:
         raise fail_usage(str(error)) from None
     from qatbench.bench.orchestration.runner import plan_config_jobs, zoo_provider
 
     jobs = plan_config_jobs(settings)
-    code = execute(new_context(settings, store), jobs, zoo_provider, console, benchmark_json)
+    context = new_context(settings, store)
+    provider: Any = zoo_provider
+    if artifacts is not None:
+        provider = _prebuilt_provider(artifacts, jobs, store)
+    elif not no_cache:
+        from qatbench.bench.orchestration.build_cache import BuildCache
+
+        context.cache, context.rebuild = BuildCache(cache_dir), rebuild
+    code = execute(context, jobs, provider, console, benchmark_json)
     raise typer.Exit(code)
+
+
+def _artifact_models(artifacts: Path) -> list[str]:
+    """The models an artifacts directory holds (an archive: the run plans what its index
+    names after unpacking; here, its index read without unpacking the files)."""
+    import json
+    import tarfile
+
+    from qatbench.bench.orchestration.artifacts_dir import INDEX
+
+    try:
+        if artifacts.is_dir():
+            return list(json.loads((artifacts / INDEX).read_text())["models"])
+        with tarfile.open(artifacts) as bundle:
+            member = next(m for m in bundle.getmembers() if m.name.endswith("/" + INDEX))
+            handle = bundle.extractfile(member)
+            assert handle is not None
+            return list(json.loads(handle.read())["models"])
+    except (OSError, ValueError, KeyError, StopIteration, AssertionError,
+            tarfile.TarError) as error:
+        raise fail_usage(f"--artifacts {artifacts}: not an artifacts directory or archive "
+                         f"that `qatbench build` wrote ({type(error).__name__}: {error})"
+                         ) from None
+
+
+def _prebuilt_provider(artifacts: Path, jobs: list[Any], store: RunStore) -> Any:
+    from qatbench.bench.orchestration.artifacts_dir import (
+        ArtifactError,
+        artifacts_provider,
+        load_artifacts,
+        unpack,
+    )
+
+    try:
+        root = unpack(artifacts, store.run_dir / "artifacts-unpacked")
+        builds = load_artifacts(root, jobs, store.run_dir / "artifacts")
+    except ArtifactError as error:
+        store.close()
+        import shutil
+
+        shutil.rmtree(store.run_dir, ignore_errors=True)  # nothing was measured
+        raise fail_usage(str(error)) from None
+    return artifacts_provider(builds)
+
+
+@app.command()
+def build(
+    out: Annotated[Path, typer.Option(help="The artifacts directory to write.")] = Path(
+        "artifacts"),
+    config: ConfigFile = None,
+    models: Annotated[str | None, typer.Option(help="Comma-separated models.")] = None,
+    variants: Annotated[str | None, typer.Option(help=f"Of {', '.join(VARIANTS)}.")] = None,
+    quick: Annotated[bool, typer.Option(help="Fewer epochs (as `run --quick`).")] = False,
+    archive: Annotated[bool, typer.Option(help="Also write OUT.tar.gz.")] = False,
+    rebuild: Rebuild = False,
+    cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
+) -> None:
+    """Build every model's variants once (through the build cache) into an artifacts
+    directory that `qatbench run --artifacts DIR` times on any host, TensorFlow or not."""
+    from qatbench.bench.orchestration.artifacts_dir import write_artifacts
+    from qatbench.bench.orchestration.build_cache import BuildCache
+
+    overrides = {"run": {k: v for k, v in {"models": _split(models),
+                                           "variants": _split(variants)}.items()
+                         if v is not None}}
+    try:
+        settings = load_config(config, quick=quick, overrides=overrides)
+    except ConfigError as error:
+        raise fail_usage(str(error)) from None
+    _refuse_bad_user_models(settings)
+    cache = None if no_cache else BuildCache(cache_dir)
+    with console.status("building") as status:
+        builds = write_artifacts(settings, out, cache, rebuild,
+                                 lambda text: status.update(escape(text)), archive)
+    failed = 0
+    for name, built in builds.items():
+        for variant, artifact in built.variants.items():
+            state = "ok" if artifact.ok else "skipped" if artifact.skipped else "failed"
+            failed += state == "failed"
+            console.print(f"  {state:>8} {name}/{variant}  {escape(built.cache or '')} "
+                          f"{built.build_key}" + (f"  {escape(artifact.error)}"
+                                                  if state == "failed" else ""))
+    console.print(f"artifacts: {out}" + (f" and {out}.tar.gz" if archive else ""))
+    raise typer.Exit(EXIT_FAILED if failed else 0)
+
+
+cache_app = typer.Typer(help="The build cache: list its entries, prune it.",
+                        no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("list")
+def cache_list(cache_dir: CacheDir = None) -> None:
+    """Every cached build, most recently used first."""
+    import datetime
+
+    from rich.table import Table
+
+    from qatbench.bench.orchestration.build_cache import BuildCache
+
+    cache = BuildCache(cache_dir)
+    table = Table("key", "model", "variants", "size", "last used")
+    entries = cache.entries()
+    for entry in entries:
+        used = datetime.datetime.fromtimestamp(entry["last_used"]).isoformat(
+            sep=" ", timespec="seconds")
+        table.add_row(entry["key"], str(entry["model"]), ",".join(entry["variants"] or []),
+                      f"{entry['bytes'] / 1e6:.1f} MB", used)
+    console.print(table)
+    total = sum(e["bytes"] for e in entries)
+    console.print(f"{len(entries)} build(s), {total / 1e6:.1f} MB in {cache.root} (cap "
+                  f"{cache.limit / 1e9:.1f} GB)")
+
+
+@cache_app.command("prune")
+def cache_prune(
+    cache_dir: CacheDir = None,
+    max_size: Annotated[str | None, typer.Option(
+        help="Keep at most this much (e.g. 500MB, 2GB); default: empty the cache.")] = None,
+) -> None:
+    """Remove least recently used builds until the cache fits MAX_SIZE (default: all)."""
+    from qatbench.bench.orchestration.build_cache import BuildCache
+
+    limit = 0 if max_size is None else _size(max_size)
+    removed = BuildCache(cache_dir).evict(limit)
+    console.print(f"removed {len(removed)} build(s)" + (f": {', '.join(removed)}"
+                                                       if removed else ""))
+
+
+def _size(text: str) -> int:
+    import re
+
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]?B?)\s*", text.upper())
+    if not found:
+        raise fail_usage(f"--max-size takes a size like 500MB or 2GB (got {text!r})")
+    scale = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9}
+    return int(float(found.group(1)) * scale[found.group(2)])
 
 
 def _refuse_bad_user_models(settings: RunConfig) -> None:

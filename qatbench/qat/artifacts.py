@@ -67,6 +67,12 @@ class ModelBuild:
     # what the model was trained, calibrated and evaluated on (e.g. an image folder's
     # split: how many eval images, how many classes they cover, calibration images)
     data_note: str = ""
+    # the build cache's key for this build (what the gate compares: the same key is the
+    # same model), and how this run got it: "built" or "cache hit"
+    build_key: str = ""
+    cache: str = ""
+    # whether TensorFlow's op determinism was on (two builds of one key: identical bytes)
+    op_determinism: bool | None = None
 
     def save(self, directory: Path) -> None:
         atomic_write_json(directory / MANIFEST, asdict(self))
@@ -76,7 +82,11 @@ class ModelBuild:
         path = directory / MANIFEST
         if not path.exists():
             return None
-        data = json.loads(path.read_text())
+        return cls.from_dict(json.loads(path.read_text()))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelBuild:
+        data = dict(data)
         data["variants"] = {k: VariantArtifact(**v) for k, v in data["variants"].items()}
         return cls(**data)
 

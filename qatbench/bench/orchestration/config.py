@@ -239,7 +239,8 @@ def build_config(data: dict[str, Any]) -> RunConfig:
 
 
 def load_config(path: Path | None = None, *, quick: bool = False,
-                overrides: dict[str, Any] | None = None) -> RunConfig:
+                overrides: dict[str, Any] | None = None, check_files: bool = True
+                ) -> RunConfig:
     """The default CPU config, or ``path``, with ``--quick`` and CLI flags on top."""
     if path is None:
         data = shipped_config("cpu")
@@ -252,17 +253,19 @@ def load_config(path: Path | None = None, *, quick: bool = False,
     if overrides:
         data = deep_merge(data, overrides)
     base = path.resolve().parent if path is not None and path.exists() else Path.cwd()
-    return with_sources_resolved(build_config(data), base)
+    return with_sources_resolved(build_config(data), base, check_files)
 
 
-def with_sources_resolved(config: RunConfig, base: Path) -> RunConfig:
+def with_sources_resolved(config: RunConfig, base: Path, check_files: bool = True
+                          ) -> RunConfig:
     """``[models.NAME]`` paths made absolute against ``base`` (the config file's folder),
-    and every missing file named at once (exit 2 before anything runs)."""
+    and every missing file named at once (exit 2 before anything runs) -- unless the
+    models come prebuilt (``run --artifacts``: a device host has no source files)."""
     if not config.models:
         return config
     models = {name: source.resolved(base) for name, source in config.models.items()}
     problems = [problem for name, source in models.items()
-                for problem in source.file_problems(name)]
+                for problem in source.file_problems(name)] if check_files else []
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return config.model_copy(update={"models": models})

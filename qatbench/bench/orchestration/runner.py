@@ -10,13 +10,19 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from qatbench.bench.orchestration.build_cache import (
+    ENTRY_FILE,
+    BuildCache,
+    build_key,
+    relocate,
+)
 from qatbench.bench.orchestration.config import RunConfig
 from qatbench.bench.orchestration.launcher import build_in_child, run_in_child
 from qatbench.bench.orchestration.profiling import MIXED, RunProfiler, mixed_last
@@ -34,7 +40,7 @@ from qatbench.bench.storage.key import RowKey
 from qatbench.bench.storage.layout import job_work_dir
 from qatbench.bench.storage.predictions import Predictions, save_predictions
 from qatbench.bench.storage.store import RunStore
-from qatbench.qat.artifacts import BuildRequest, ModelBuild, VariantArtifact
+from qatbench.qat.artifacts import MANIFEST, BuildRequest, ModelBuild, VariantArtifact
 from qatbench.targets.base import Availability, EvalSet, Status
 from qatbench.targets.registry import (
     create_target,
@@ -98,30 +104,87 @@ class RunContext:
     environment: Environment
     started_at: str = field(
         default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    # the build cache (None: build every model here, as before the cache); ``rebuild``
+    # builds even on a hit and stores the new build
+    cache: BuildCache | None = None
+    rebuild: bool = False
 
     def target_options(self, target: str) -> dict[str, Any]:
         return dict(self.config.targets.get(target, {}))
 
 
 def zoo_provider(context: RunContext, on_status: ProgressHook | None = None) -> ModelProvider:
-    """Build zoo models in a child process (reusing a finished build on --resume)."""
+    """Build models in a child process, through the build cache when the run has one
+    (reusing a finished build on --resume)."""
 
     def provide(model: str, variants: Sequence[str]) -> ModelBuild:
         out_dir = context.store.run_dir / "artifacts" / model
         existing = ModelBuild.load(out_dir)
         if existing and all(v in existing.variants for v in variants):
             return existing
-        out_dir.mkdir(parents=True, exist_ok=True)
-        source = context.config.models.get(model)
-        request = BuildRequest(model=model, variants=list(variants), out_dir=str(out_dir),
-                               budget=context.config.budget_for(model).model_dump(),
-                               imagenet_dir=context.config.run.imagenet_dir,
-                               source=source.model_dump() if source else None)
-        if on_status:
-            on_status(f"building {model}: train, quantize, convert ({', '.join(variants)})")
-        return build_in_child(request, context.config.run.timeout_s * 4)
+        return obtain_build(context.config, model, variants, out_dir, context.cache,
+                            context.rebuild, on_status)
 
     return provide
+
+
+def build_request(config: RunConfig, model: str, variants: Sequence[str], out_dir: Path
+                  ) -> BuildRequest:
+    source = config.models.get(model)
+    return BuildRequest(model=model, variants=list(variants), out_dir=str(out_dir),
+                        budget=config.budget_for(model).model_dump(),
+                        imagenet_dir=config.run.imagenet_dir,
+                        source=source.model_dump() if source else None)
+
+
+def obtain_build(config: RunConfig, model: str, variants: Sequence[str], out_dir: Path,
+                 cache: BuildCache | None, rebuild: bool = False,
+                 on_status: ProgressHook | None = None) -> ModelBuild:
+    """``model``'s build in ``out_dir``: a cache hit copied in, else built in a child
+    (and stored in the cache when every variant built)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    request = build_request(config, model, variants, out_dir)
+    timeout = config.run.timeout_s * 4
+    if cache is None or not cacheable(request):
+        if on_status:
+            on_status(f"building {model}: train, quantize, convert ({', '.join(variants)})")
+        return build_in_child(request, timeout)
+    key = build_key(model, request.variants, request.budget, request.source,
+                    request.imagenet_dir)
+    with cache.lock(key.key):
+        entry = None if rebuild else cache.lookup(key.key)
+        if entry is not None:
+            if on_status:
+                on_status(f"{model}: build cache hit {key.key}")
+            return restore_build(entry, out_dir, key.key)
+        if on_status:
+            on_status(f"building {model}: train, quantize, convert ({', '.join(variants)}; "
+                      f"cache key {key.key})")
+        built = replace(build_in_child(request, timeout), build_key=key.key, cache="built")
+        built.save(out_dir)
+        if all(a.ok or a.skipped for a in built.variants.values()):
+            cache.store(key, out_dir, built.op_determinism)
+        return built
+
+
+def cacheable(request: BuildRequest) -> bool:
+    """A mixed_int8 build whose op types come from this run's profile depends on a
+    measurement the key cannot see: it is built here, not cached."""
+    return "mixed_int8" not in request.variants or bool(request.budget.get("keep_float_ops"))
+
+
+def restore_build(entry: Path, out_dir: Path, key: str) -> ModelBuild:
+    """A cache entry copied into this run's artifacts, its paths moved there."""
+    import shutil
+
+    shutil.copytree(entry, out_dir, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns(ENTRY_FILE))
+    manifest = json.loads((entry / MANIFEST).read_text())
+    old = json.loads((entry / ENTRY_FILE).read_text()).get("built_in", "")
+    moved = relocate(manifest, old, str(out_dir)) if old else manifest
+    built = replace(ModelBuild.from_dict(moved), build_key=key, cache="cache hit")
+    built.save(out_dir)
+    return built
 
 
 def base_row(context: RunContext, job: Job) -> dict[str, Any]:
@@ -171,7 +234,7 @@ def result_row(context: RunContext, job: Job, artifact: VariantArtifact, build: 
     row = base_row(context, job)
     extra = dict(m.extra)
     notes = [note for note in (artifact.note, extra.pop("note", ""), result.accuracy_note,
-                               build.data_note) if note]
+                               build.data_note, cache_note(build)) if note]
     if result.per_output:
         extra["outputs"] = result.per_output
     if artifact.worst_layers:
@@ -185,6 +248,7 @@ def result_row(context: RunContext, job: Job, artifact: VariantArtifact, build: 
         "size_bytes": artifact.size_bytes, "init_ms": m.init_ms,
         "first_inference_ms": m.first_inference_ms, "peak_memory_mb": m.peak_memory_mb,
         "delegate": m.delegate, "runtime": m.runtime, "weights": build.weights,
+        "build_key": build.build_key or None,
         "ops_total": result.ops_total, "ops_on_accelerator": result.ops_on_accelerator,
         **fidelity_columns(result), **conversion_columns(artifact),
     })
@@ -209,6 +273,16 @@ def result_row(context: RunContext, job: Job, artifact: VariantArtifact, build: 
         row["fingerprint"] = fingerprint_of(parts)
     row["extra"] = json.dumps(extra, default=str, sort_keys=True)
     return row
+
+
+def cache_note(build: ModelBuild) -> str:
+    if build.cache == "cache hit":
+        return f"build cache hit (key {build.build_key}): not rebuilt"
+    if build.cache == "built":
+        return f"built here (cache key {build.build_key})"
+    if build.cache == "prebuilt":
+        return f"prebuilt artifact (key {build.build_key}), timed here"
+    return ""
 
 
 def outcome_row(context: RunContext, job: Job, status: Status, error: str,

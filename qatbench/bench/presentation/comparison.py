@@ -38,13 +38,14 @@ def render_comparison(comparison: pd.DataFrame, settings: GateSettings) -> pd.Da
         f"{'' if pd.isna(b) else int(b)}/{'' if pd.isna(c) else int(c)}"
         for b, c in zip(shown["base_repeats"], shown["current_repeats"], strict=True)]
     metric = settings.metric
+    shown = shown.rename(columns={"model_build": "build"})
     columns = ["model", "variant", "target", "device", "threads", f"base_{metric}_ms",
                f"current_{metric}_ms", "change", "interval", "K", "verdict", "gate",
-               "reason", "error"]
+               "build", "reason", "error"]
     shown = shown[columns]
     if shown["device"].nunique() <= 1:
         shown = shown.drop(columns="device")
-    for column in ("interval", "K", "error"):
+    for column in ("interval", "K", "build", "error"):
         if (shown[column] == "").all():
             shown = shown.drop(columns=column)
     return shown
@@ -69,6 +70,14 @@ def comparison_markdown(comparison: pd.DataFrame, settings: GateSettings, base: 
         f"**{'REGRESSION' if failed else 'no regression'}** — "
         + ", ".join(f"{v}: {counts[v]}" for v in VERDICT_ORDER if v in counts), "",
     ]
+    builds = comparison["model_build"].fillna("").value_counts().to_dict() \
+        if "model_build" in comparison else {}
+    if builds.get("same model") or builds.get("changed model"):
+        head += [f"Models: {builds.get('same model', 0)} series time the same model bytes "
+                 "(the same build key: a change there is the host's or the runtime's), "
+                 f"{builds.get('changed model', 0)} a changed model (a new build)"
+                 + (f", {builds['']} without a build key" if builds.get("") else "") + ".",
+                 ""]
     warnings = list(comparison.attrs.get("notes", []))
     if warnings:
         head += ["Warnings:", "", *(f"- {w}" for w in warnings), ""]
@@ -76,6 +85,7 @@ def comparison_markdown(comparison: pd.DataFrame, settings: GateSettings, base: 
     if len(failing):
         head += ["Failing:", ""]
         head += [f"- `{r['model']}/{r['variant']}` on {r['target']} x{r['threads']}: "
-                 f"{r['gate']}" for _, r in failing.iterrows()]
+                 f"{r['gate']}" + (f" ({r['model_build']})" if r.get("model_build") else "")
+                 for _, r in failing.iterrows()]
         head.append("")
     return "\n".join(head) + "\n" + markdown_table(render_comparison(comparison, settings))

@@ -263,6 +263,7 @@ def _line(pair: Pair, failures: list[str], settings: GateSettings) -> dict[str, 
         return None if value is None or pd.isna(value) else int(value)
 
     return {
+        "model_build": model_build(pair.base, pair.current),
         **key,
         f"base_{settings.metric}_ms": figure(pair.base),
         f"current_{settings.metric}_ms": figure(pair.current),
@@ -278,6 +279,21 @@ def _line(pair: Pair, failures: list[str], settings: GateSettings) -> dict[str, 
         "base_status": _status(pair.base), "current_status": _status(pair.current),
         "error": first_line(pair.current.get("error")) if pair.current is not None else "",
     }
+
+
+def model_build(base: Row | None, current: Row | None) -> str:
+    """Whether a series compares the same model bytes (the same build key: a change is
+    the host's or the runtime's) or a changed model (this commit's build), or "" when a
+    side has no key (a run before the build cache, or a file timed with ``bench``)."""
+
+    def key(row: Row | None) -> str:
+        value = None if row is None else row.get("build_key")
+        return "" if value is None or pd.isna(value) else str(value)
+
+    before, after = key(base), key(current)
+    if not before or not after:
+        return ""
+    return "same model" if before == after else "changed model"
 
 
 def regressed(comparison: pd.DataFrame) -> bool:

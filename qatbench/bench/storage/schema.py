@@ -81,6 +81,9 @@ RESULT_COLUMNS: dict[str, str] = {
     "cpu_model": "string",
     "cpu_count": "Int64",
     "weights": "string",
+    # the build cache key of the model file (qatbench build / run): two rows with one key
+    # timed the same bytes, so a change between them is the host's or the runtime's
+    "build_key": "string",
     "note": "string",
     "extra": "string",  # free-form JSON: placement tables, device properties, ...
 }

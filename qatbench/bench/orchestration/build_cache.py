@@ -1,0 +1,297 @@
+"""Build once, time everywhere: a content-addressed cache of model builds.
+
+A build (every variant's ``.tflite``, the eval set, per-layer tables, the manifest) is
+stored under a key that covers everything that changes its bytes: the model's source
+(the zoo's recipe is its code; a user's model file, builder source and data by content),
+the training budget and recipe, the variants, qatbench's own build code, the TensorFlow
+/ tf_keras / tfmot versions, and the seed (part of the budget). A second ``qatbench run``
+of the same config, or ``bench-edgetpu`` after ``bench-cpu``, copies the build instead
+of training again; the row's note says which key and that it was a hit.
+
+Safety: an entry is written to a temporary folder and renamed into place, with the
+SHA-256 of every file in ``entry.json``; a lookup checks them all, and an entry that does
+not match (a partial copy, a disk error, a hand edit) is removed and rebuilt, never used.
+Two runs building one key at once take a lock (``fcntl``) so it is built once. The cache
+is capped in size (``QATBENCH_CACHE_MAX_BYTES``, default 5 GiB); the least recently used
+entries go first. TensorFlow-free: a timing-only host can list and read entries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from qatbench.atomic import atomic_write_json
+
+ENTRY_FILE = "entry.json"
+DEFAULT_MAX_BYTES = 5 * 1024**3
+KEY_LENGTH = 16
+# qatbench's own code that decides a build's bytes: the QAT core, the zoo and data, and
+# the timing-side modules the build child uses to write the eval set's reference
+_CODE = ("qat", "models", "targets/base.py", "targets/inputs.py", "targets/signature_io.py",
+         "targets/tflite_file.py", "targets/runtime.py", "atomic.py")
+_PACKAGES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "numpy")
+
+
+def cache_dir(override: Path | str | None = None) -> Path:
+    """``--cache-dir``, else ``$QATBENCH_CACHE_DIR``, else the user cache dir."""
+    if override:
+        return Path(override).expanduser()
+    if os.environ.get("QATBENCH_CACHE_DIR"):
+        return Path(os.environ["QATBENCH_CACHE_DIR"]).expanduser()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "qatbench" / "builds"
+
+
+def max_bytes() -> int:
+    value = os.environ.get("QATBENCH_CACHE_MAX_BYTES")
+    return int(value) if value else DEFAULT_MAX_BYTES
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def tree_digest(path: Path, content: bool = True) -> str:
+    """A file's or a folder's digest (a folder: every file's relative path and content,
+    or -- for image folders, which can be large -- path, size and modification time)."""
+    if path.is_file():
+        return file_digest(path)
+    digest = hashlib.sha256()
+    for item in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(str(item.relative_to(path)).encode())
+        if content:
+            digest.update(file_digest(item).encode())
+        else:
+            stat = item.stat()
+            digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def code_digest() -> str:
+    """qatbench's build code: a change to it is a different build."""
+    root = Path(__file__).resolve().parents[2]
+    digest = hashlib.sha256()
+    for part in _CODE:
+        path = root / part
+        files = [path] if path.is_file() else sorted(path.rglob("*"))
+        for item in files:
+            if item.is_file() and item.suffix in (".py", ".txt", ".toml"):
+                digest.update(str(item.relative_to(root)).encode())
+                digest.update(item.read_bytes())
+    return digest.hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def _reference_digest(reference: str | None) -> str | None:
+    """``file.py:function`` by the file's content; ``module:function`` by its module file."""
+    if not reference or ":" not in reference:
+        return reference
+    where = reference.rsplit(":", 1)[0]
+    path = Path(where)
+    if where.endswith(".py") and path.is_file():
+        return f"{file_digest(path)}:{reference.rsplit(':', 1)[1]}"
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(where)
+    except (ImportError, ValueError):
+        spec = None
+    origin = Path(spec.origin) if spec is not None and spec.origin else None
+    if origin is not None and origin.is_file():
+        return f"{file_digest(origin)}:{reference}"
+    return reference
+
+
+def source_ingredients(source: Mapping[str, Any] | None, model: str) -> dict[str, Any]:
+    """What identifies a model's source: the zoo's by name (its recipe is the code), a
+    user's by the content of its files."""
+    if source is None:
+        ingredients: dict[str, Any] = {"zoo": model}
+        from qatbench.models.zoo import cached_weights, known_models
+
+        spec = known_models().get(model)
+        weights = getattr(getattr(spec, "build", None), "weights_file", None)
+        cached = cached_weights(weights) if weights else None
+        if cached is not None:  # ImageNet weights in the local Keras cache change the build
+            ingredients["weights"] = file_digest(cached)
+        return ingredients
+    ingredients = {key: value for key, value in source.items()
+                   if key not in ("keras", "tflite", "build", "data", "image_dir",
+                                  "preprocess")}
+    if source.get("keras"):
+        ingredients["keras"] = tree_digest(Path(source["keras"]))
+    if source.get("tflite"):
+        ingredients["tflite"] = {variant: file_digest(Path(path))
+                                 for variant, path in source["tflite"].items()}
+    for key in ("build", "preprocess"):
+        ingredients[key] = _reference_digest(source.get(key))
+    data = source.get("data")
+    if data:
+        path = Path(data)
+        ingredients["data"] = file_digest(path) if path.is_file() else _reference_digest(data)
+    if source.get("image_dir"):
+        ingredients["image_dir"] = tree_digest(Path(source["image_dir"]), content=False)
+    training = dict(source.get("training") or {})
+    if training.get("fit"):
+        training["fit"] = _reference_digest(training["fit"])
+    ingredients["training"] = training
+    return ingredients
+
+
+@dataclass(frozen=True)
+class BuildKey:
+    """A build's key and what went into it (kept in the entry, so a miss can be explained)."""
+
+    key: str
+    ingredients: dict[str, Any]
+
+
+def build_key(model: str, variants: list[str], budget: Mapping[str, Any],
+              source: Mapping[str, Any] | None, imagenet_dir: str | None) -> BuildKey:
+    budget = dict(budget)
+    if budget.get("fit"):
+        budget["fit"] = _reference_digest(budget["fit"])
+    ingredients = {
+        "model": model, "variants": sorted(variants), "budget": budget,
+        "source": source_ingredients(source, model),
+        "imagenet_dir": tree_digest(Path(imagenet_dir), content=False)
+        if imagenet_dir else None,
+        "code": code_digest(), "packages": package_versions(),
+    }
+    text = json.dumps(ingredients, sort_keys=True, default=str)
+    return BuildKey(hashlib.sha256(text.encode()).hexdigest()[:KEY_LENGTH], ingredients)
+
+
+class BuildCache:
+    """Entries ``ROOT/<key>/`` (the build's files and ``entry.json``), locks beside them."""
+
+    def __init__(self, root: Path | None = None, limit: int | None = None) -> None:
+        self.root = cache_dir(root)
+        self.limit = max_bytes() if limit is None else limit
+
+    def entry(self, key: str) -> Path:
+        return self.root / key
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Held while one process looks up and builds ``key``: a second one waits, then
+        finds the first one's entry."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / f"{key}.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def lookup(self, key: str) -> Path | None:
+        """The entry's folder if it is whole (every file's digest checks); a damaged entry
+        is removed."""
+        folder = self.entry(key)
+        record = folder / ENTRY_FILE
+        if not record.is_file():
+            if folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)  # a partial entry
+            return None
+        try:
+            files = json.loads(record.read_text())["files"]
+            whole = all((folder / name).is_file() and file_digest(folder / name) == digest
+                        for name, digest in files.items())
+        except (OSError, ValueError, KeyError, TypeError):
+            whole = False
+        if not whole:
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
+        os.utime(record)  # last used: what eviction orders by
+        return folder
+
+    def store(self, key: BuildKey, built: Path, deterministic: bool | None = None) -> Path:
+        """Copy the build folder ``built`` in as ``key``'s entry (atomically), then evict."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = self.root / f".{key.key}.{os.getpid()}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(built, staging, ignore=shutil.ignore_patterns("build", ENTRY_FILE))
+        files = {str(p.relative_to(staging)): file_digest(p)
+                 for p in sorted(staging.rglob("*")) if p.is_file()}
+        atomic_write_json(staging / ENTRY_FILE, {
+            "key": key.key, "created": time.time(), "files": files,
+            "ingredients": key.ingredients, "op_determinism": deterministic,
+            "built_in": str(built)})
+        final = self.entry(key.key)
+        shutil.rmtree(final, ignore_errors=True)
+        staging.rename(final)
+        self.evict()
+        return final
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every whole-looking entry: key, model, size, created and last used."""
+        found = []
+        if not self.root.is_dir():
+            return found
+        for folder in self.root.iterdir():
+            record = folder / ENTRY_FILE
+            if not folder.is_dir() or folder.name.startswith(".") or not record.is_file():
+                continue
+            try:
+                data = json.loads(record.read_text())
+            except (OSError, ValueError):
+                continue
+            size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+            found.append({"key": folder.name, "model": data["ingredients"].get("model"),
+                          "variants": data["ingredients"].get("variants"),
+                          "bytes": size, "created": data.get("created"),
+                          "last_used": record.stat().st_mtime, "path": str(folder)})
+        return sorted(found, key=lambda e: e["last_used"], reverse=True)
+
+    def evict(self, limit: int | None = None) -> list[str]:
+        """Remove least recently used entries until the cache fits ``limit`` bytes."""
+        limit = self.limit if limit is None else limit
+        entries = self.entries()
+        total = sum(e["bytes"] for e in entries)
+        removed = []
+        for entry in reversed(entries):  # oldest use first
+            if total <= limit:
+                break
+            shutil.rmtree(entry["path"], ignore_errors=True)
+            total -= entry["bytes"]
+            removed.append(entry["key"])
+        return removed
+
+
+def relocate(manifest: Mapping[str, Any], old: str, new: str) -> dict[str, Any]:
+    """A manifest's absolute paths moved from folder ``old`` to ``new``."""
+
+    def move(value: Any) -> Any:
+        if isinstance(value, str) and (value == old or value.startswith(old + os.sep)):
+            return new + value[len(old):]
+        if isinstance(value, dict):
+            return {k: move(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [move(v) for v in value]
+        return value
+
+    return move(dict(manifest))
