@@ -262,6 +262,81 @@ def _prebuilt_provider(artifacts: Path, jobs: list[Any], store: RunStore) -> Any
 
 
 @app.command()
+def ab(
+    base: Annotated[Path, typer.Argument(help="A run dir, an artifacts dir or a .tflite.")],
+    current: Annotated[Path, typer.Argument(help="The same kind of thing, to compare.")],
+    target: Annotated[str, typer.Option(help="The target both are timed on.")] = (
+        "cpu-xnnpack"),
+    threads: Annotated[int, typer.Option(min=1, help="Threads for both.")] = 1,
+    pairs: Annotated[int, typer.Option(min=3, help="Pairs to start with.")] = 4,
+    max_pairs: Annotated[int, typer.Option(min=3, help="Doubling stops here.")] = 64,
+    threshold: Annotated[str, typer.Option(
+        help="Smallest change that matters, e.g. 2% (SAME: the interval is inside it).")
+    ] = "2%",
+    budget: Annotated[float, typer.Option(help="Seconds per series at most.")] = 180.0,
+    min_secs: MinSecs = None,
+    min_runs: MinRuns = None,
+    seed: Annotated[int, typer.Option(help="Seed of the ABBA order.")] = 0,
+    fail_on_unknown: Annotated[bool, typer.Option(
+        help="Exit 1 also when a series is still UNKNOWN at the cap.")] = False,
+    out: Annotated[Path | None, typer.Option(
+        help="Folder for ab.parquet and ab.md (default results/ab-<time>).")] = None,
+) -> None:
+    """Interleaved A/B on this host: each series' BASE and CURRENT files timed alternately
+    in fresh processes (randomised ABBA pairs), verdict from the paired ratios; pairs
+    double while the verdict is UNKNOWN. Exit 1 if a series is SLOWER."""
+    import datetime
+
+    import pandas as pd
+
+    from qatbench.atomic import atomic_write_parquet, atomic_write_text
+    from qatbench.bench.orchestration.ab import (
+        AbInputError,
+        AbSettings,
+        child_timer,
+        failed,
+        outcome_frame,
+        pair_series,
+        run_series,
+    )
+    from qatbench.bench.presentation.ab_report import ab_markdown, ab_table
+
+    if max_pairs < pairs:
+        raise fail_usage(f"--max-pairs {max_pairs} is below --pairs {pairs}")
+    spec = {"warmup_runs": 1, "warmup_min_s": 0.2, "min_runs": min_runs or 20,
+            "min_s": 0.5 if min_secs is None else min_secs, "max_s": 30.0}
+    settings = AbSettings(target, threads, pairs, max_pairs, _fraction(threshold), budget,
+                          seed, spec)
+    try:
+        series = pair_series(base, current)
+    except AbInputError as error:
+        raise fail_usage(str(error)) from None
+    folder = out or Path("results") / f"ab-{datetime.datetime.now():%Y%m%dT%H%M%S}"
+    folder.mkdir(parents=True, exist_ok=True)
+    timer = child_timer(settings)
+    outcomes, lines = [], []
+    try:
+        for one in series:
+            with console.status(f"A/B {escape(one.name)}") as status:
+                outcome = run_series(
+                    one, settings, timer, folder / "work" / one.name.replace("/", "-"),
+                    lambda line, s=status: s.update(
+                        f"A/B {escape(line['series'])}: pair {line['pair'] + 1}"))
+            outcomes.append(outcome)
+            lines += outcome.pairs
+            atomic_write_parquet(folder / "ab.parquet", pd.DataFrame(lines))
+    except AbInputError as error:
+        raise fail_usage(str(error)) from None
+    frame = outcome_frame(outcomes)
+    atomic_write_parquet(folder / "ab_verdicts.parquet", frame)
+    atomic_write_text(folder / "ab.md", ab_markdown(frame, settings, str(base),
+                                                     str(current)))
+    console.print(ab_table(frame))
+    console.print(f"ab: {folder / 'ab.md'}")
+    raise typer.Exit(1 if failed(outcomes, fail_on_unknown) else 0)
+
+
+@app.command()
 def build(
     out: Annotated[Path, typer.Option(help="The artifacts directory to write.")] = Path(
         "artifacts"),

@@ -1,0 +1,184 @@
+"""``qatbench ab BASE CURRENT``: interleaved A/B timing on one host, adaptive repeats.
+
+Two runs made at different times differ by whatever the host did in between (on shared
+VMs, ~8% between runs and up to 2x between days); a gate on them cannot see a 3%
+change. Here each series' two files are timed alternately in fresh child processes on
+the same target and threads, each pair adjacent in time, in a randomised ABBA order
+(A then B, or B then A, drawn per pair, so neither side always runs second), and the
+verdict comes from the pairs' log ratios (``statistics/paired.py``): a drift that hits
+both members of a pair cancels.
+
+Adaptive repeats: a series starts with ``pairs`` pairs and doubles them while the
+verdict is UNKNOWN, up to ``max_pairs`` or its time budget, and stops as soon as it is
+decided -- as Chrome's Pinpoint does. Every measured pair is kept (``ab.parquet``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qatbench.bench.orchestration.launcher import run_in_child
+from qatbench.bench.statistics.paired import PairedDecision, PairedVerdict, decide_paired
+from qatbench.bench.statistics.stats import repeat_figure
+from qatbench.qat.artifacts import MANIFEST
+from qatbench.targets.base import MeasureSpec, Status
+from qatbench.targets.worker import JobRequest
+
+Timer = Callable[[str, Path, Path], float]  # (side, model file, work dir) -> ms
+
+
+class AbInputError(ValueError):
+    """BASE or CURRENT cannot be paired; the message names what and why."""
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str  # model/variant, or the file's stem
+    base: Path
+    current: Path
+
+
+def _files_of(path: Path) -> dict[str, Path]:
+    """``model/variant`` -> .tflite of a run directory, an artifacts directory or a file."""
+    if path.is_file():
+        if path.suffix != ".tflite":
+            raise AbInputError(f"{path}: not a .tflite file, a run directory or an "
+                               "artifacts directory")
+        return {path.stem: path}
+    if not path.is_dir():
+        raise AbInputError(f"{path}: no such file or directory")
+    roots = [path / "artifacts", path]
+    found: dict[str, Path] = {}
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for manifest in sorted(root.glob(f"*/{MANIFEST}")):
+            data = json.loads(manifest.read_text())
+            for variant, artifact in data.get("variants", {}).items():
+                file = manifest.parent / f"{variant}.tflite"
+                if artifact.get("path") and not artifact.get("error") and file.is_file():
+                    found[f"{data['model']}/{variant}"] = file
+        if found:
+            return found
+    raise AbInputError(f"{path}: no built models (a run directory's artifacts/ or a "
+                       "`qatbench build` directory)")
+
+
+def pair_series(base: Path, current: Path) -> list[Series]:
+    """The series both sides have (two single files pair with each other)."""
+    a, b = _files_of(base), _files_of(current)
+    if len(a) == 1 and len(b) == 1 and base.is_file() and current.is_file():
+        (name_a, file_a), (name_b, file_b) = next(iter(a.items())), next(iter(b.items()))
+        return [Series(name_a if name_a == name_b else f"{name_a} vs {name_b}", file_a,
+                       file_b)]
+    common = [name for name in a if name in b]
+    if not common:
+        raise AbInputError(f"BASE has {', '.join(a)} and CURRENT has {', '.join(b)}: no "
+                           "series in common")
+    return [Series(name, a[name], b[name]) for name in common]
+
+
+@dataclass(frozen=True)
+class AbSettings:
+    target: str = "cpu-xnnpack"
+    threads: int = 1
+    pairs: int = 4
+    max_pairs: int = 64
+    threshold: float = 0.02
+    budget_s: float = 180.0  # per series
+    seed: int = 0
+    spec: dict[str, Any] = field(default_factory=lambda: {
+        "warmup_runs": 1, "warmup_min_s": 0.2, "min_runs": 20, "min_s": 0.5, "max_s": 30.0})
+
+
+@dataclass
+class SeriesOutcome:
+    series: Series
+    decision: PairedDecision
+    pairs: list[dict[str, Any]]
+    seconds: float
+    stopped: str  # "decided", "max pairs", "time budget", "failed"
+
+
+def child_timer(settings: AbSettings, options: dict[str, Any] | None = None,
+                timeout_s: float = 300.0) -> Timer:
+    """One fresh timing child per measurement (the same worker ``qatbench run`` uses)."""
+
+    def time_once(side: str, model: Path, work: Path) -> float:
+        request = JobRequest(target=settings.target, model=str(model), work_dir=str(work),
+                             result_path=str(work / "result.json"),
+                             spec={**MeasureSpec(threads=settings.threads).__dict__,
+                                   **settings.spec},
+                             target_options=dict(options or {}))
+        result = run_in_child(request, timeout_s)
+        m = result.measurement
+        if m.status is not Status.OK:
+            raise AbInputError(f"{model} on {settings.target}: {m.status.value}: {m.error}")
+        if m.samples_ms:
+            return float(np.median(m.samples_ms))
+        figure = repeat_figure(m.reported.p50_ms if m.reported else None,
+                               m.reported.mean_ms if m.reported else None)
+        if figure is None:
+            raise AbInputError(f"{model} on {settings.target}: no latency figure")
+        return figure
+
+    return time_once
+
+
+def run_series(series: Series, settings: AbSettings, timer: Timer, work: Path,
+               on_pair: Callable[[dict[str, Any]], None] | None = None) -> SeriesOutcome:
+    rng = np.random.default_rng(settings.seed)
+    pairs: list[dict[str, Any]] = []
+    started = time.monotonic()
+    target = settings.pairs
+    decision = decide_paired(np.array([]), np.array([]), settings.threshold)
+    stopped = "max pairs"
+    while True:
+        while len(pairs) < target:
+            if time.monotonic() - started > settings.budget_s and len(pairs) >= 2:
+                stopped = "time budget"
+                break
+            index = len(pairs)
+            order = "AB" if rng.random() < 0.5 else "BA"
+            figures: dict[str, float] = {}
+            for position, side in enumerate(order):
+                model = series.base if side == "A" else series.current
+                figures[side] = timer(side, model, work / f"p{index}-{position}{side}")
+            line = {"series": series.name, "pair": index, "order": order,
+                    "a_ms": figures["A"], "b_ms": figures["B"], "at": time.time()}
+            pairs.append(line)
+            if on_pair:
+                on_pair(line)
+        decision = decide_paired(np.array([p["a_ms"] for p in pairs]),
+                                 np.array([p["b_ms"] for p in pairs]), settings.threshold)
+        if decision.decided:
+            stopped = "decided"
+            break
+        if stopped == "time budget" or target >= settings.max_pairs:
+            stopped = stopped if stopped == "time budget" else "max pairs"
+            break
+        target = min(2 * target, settings.max_pairs)
+    return SeriesOutcome(series, decision, pairs, time.monotonic() - started, stopped)
+
+
+def outcome_frame(outcomes: list[SeriesOutcome]) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame([{
+        "series": o.series.name, "verdict": str(o.decision.verdict),
+        "change": o.decision.change, "ci_low": o.decision.ci_low,
+        "ci_high": o.decision.ci_high, "pairs": o.decision.pairs, "stopped": o.stopped,
+        "seconds": o.seconds, "reason": o.decision.reason,
+        "base": str(o.series.base), "current": str(o.series.current)} for o in outcomes])
+
+
+def failed(outcomes: list[SeriesOutcome], fail_on_unknown: bool) -> bool:
+    bad = {PairedVerdict.SLOWER} | ({PairedVerdict.UNKNOWN} if fail_on_unknown else set())
+    return any(o.decision.verdict in bad for o in outcomes)

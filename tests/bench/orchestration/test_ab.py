@@ -1,0 +1,92 @@
+"""Interleaved A/B: ABBA order per pair, doubling while UNKNOWN, stopping when decided."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from qatbench.bench.orchestration.ab import AbSettings, Series, run_series
+
+
+class ScriptedTimer:
+    """A host whose speed drifts from call to call; CURRENT is ``effect`` slower."""
+
+    def __init__(self, effect: float, noise: float, seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.effect, self.noise = effect, noise
+        self.calls: list[str] = []
+        self.host = 1.0
+
+    def __call__(self, side: str, model: Path, work: Path) -> float:
+        self.calls.append(side)
+        self.host *= float(np.exp(self.rng.normal(0, 0.002)))  # slow drift, shared by a pair
+        factor = 1 + self.effect if side == "B" else 1.0
+        return 1.0 * self.host * factor * float(np.exp(self.rng.normal(0, self.noise)))
+
+
+SERIES = Series("m/qat_int8", Path("a.tflite"), Path("b.tflite"))
+
+
+def test_pairs_are_adjacent_in_a_randomised_abba_order(tmp_path: Path) -> None:
+    timer = ScriptedTimer(0.10, 0.002)
+    outcome = run_series(SERIES, AbSettings(pairs=8, max_pairs=8), timer, tmp_path)
+    orders = [p["order"] for p in outcome.pairs]
+    assert set(orders) == {"AB", "BA"}  # neither side always runs second
+    assert "".join(timer.calls) == "".join(orders)  # each pair's two runs back to back
+    assert outcome.decision.verdict == "slower" and outcome.stopped == "decided"
+
+
+def test_an_undecided_series_doubles_its_pairs_up_to_the_cap_and_stays_unknown(
+        tmp_path: Path) -> None:
+    ratios = iter([1.10, 0.95] * 8)  # +2% on average in ±8% noise: not resolvable in 16
+
+    def timer(side: str, model: Path, work: Path) -> float:
+        return next(ratios) if side == "B" else 1.0
+
+    outcome = run_series(SERIES, AbSettings(pairs=4, max_pairs=16, threshold=0.02), timer,
+                         tmp_path)
+    assert outcome.decision.verdict == "unknown"
+    assert outcome.stopped == "max pairs"
+    assert len(outcome.pairs) == 16  # 4 -> 8 -> 16
+
+
+def test_a_clear_answer_stops_early(tmp_path: Path) -> None:
+    timer = ScriptedTimer(0.0, 0.001, seed=4)
+    outcome = run_series(SERIES, AbSettings(pairs=4, max_pairs=64), timer, tmp_path)
+    assert outcome.decision.verdict == "same" and len(outcome.pairs) == 4
+
+
+@pytest.mark.slow
+def test_qatbench_ab_finds_a_heavier_model_slower_from_the_command_line(
+        tmp_path: Path, digits_build) -> None:
+    pytest.importorskip("tensorflow")
+    import tf_keras
+
+    from qatbench.qat.export import Variant, export_variant
+
+    inputs = tf_keras.Input((8, 8, 1))
+    x = inputs
+    for _ in range(4):
+        x = tf_keras.layers.Conv2D(64, 3, padding="same", activation="relu")(x)
+    heavy = tf_keras.Model(inputs, tf_keras.layers.Dense(10)(tf_keras.layers.Flatten()(x)))
+    calibration = np.random.default_rng(0).uniform(0, 1, (8, 8, 8, 1)).astype(np.float32)
+    slower = tmp_path / "qat_int8.tflite"
+    export_variant(heavy, Variant.PTQ_INT8, calibration, slower)
+    base = Path(str(digits_build.variants["qat_int8"].path))
+    result = subprocess.run(
+        [sys.executable, "-m", "qatbench", "ab", str(base), str(slower), "--target",
+         "cpu-ref", "--pairs", "3", "--max-pairs", "6", "--min-secs", "0.05",
+         "--min-runs", "5", "--out", str(tmp_path / "ab")],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stdout + result.stderr  # SLOWER fails the gate
+    verdicts = pd.read_parquet(tmp_path / "ab" / "ab_verdicts.parquet")
+    assert list(verdicts["verdict"]) == ["slower"]
+    assert verdicts["change"].iloc[0] > 1.0  # several times the work
+    pairs = pd.read_parquet(tmp_path / "ab" / "ab.parquet")
+    assert len(pairs) == 3 and set(pairs["order"]) <= {"AB", "BA"}
+    assert "slower" in (tmp_path / "ab" / "ab.md").read_text()
