@@ -182,6 +182,14 @@ def bench_prebuilt(session: nox.Session) -> None:
 
 
 @nox.session(python=PRIMARY)
+def ab(session: nox.Session) -> None:
+    """Interleaved A/B of two builds on this host, timing-only install (no TensorFlow):
+    `-- BASE CURRENT [--target edgetpu] [--max-pairs 64]` (exit 1 if a series is SLOWER)."""
+    _install(session, "-e", ".")
+    session.run("qatbench", "ab", *session.posargs)
+
+
+@nox.session(python=PRIMARY)
 def report(session: nox.Session) -> None:
     """Rebuild report.md/report.html and plots for run dirs (`-- results/RUN [...]`)."""
     _install(session, "-e", ".")

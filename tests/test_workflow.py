@@ -145,7 +145,9 @@ def test_failed_jobs_reach_the_gate_and_fail_the_run(workflow: dict[str, Any]) -
     verdict = steps(job)[-1]
     assert "!cancelled()" in verdict["if"] or "always()" in verdict["if"]
     assert set(verdict["env"].values()) == {"${{ steps.bench.outcome }}",
-                                            "${{ steps.gate.outcome }}"}
+                                            "${{ steps.gate.outcome }}",
+                                            "${{ steps.ab.outcome }}"}
+    assert by_id["ab"]["continue-on-error"] is True and "nox -s ab" in by_id["ab"]["run"]
     assert 'exit "$status"' in verdict["run"]
 
 
@@ -183,9 +185,15 @@ def test_models_are_built_once_and_device_jobs_only_time_them(
     uploaded = next(s for s in steps(build) if s.get("uses", "").startswith(
         "actions/upload-artifact@"))["with"]["name"]
     assert bench["needs"] == "build"
+    uploads = [s["with"]["name"] for s in steps(build)
+               if s.get("uses", "").startswith("actions/upload-artifact@")]
     downloaded = [s["with"]["name"] for s in steps(bench)
                   if s.get("uses", "").startswith("actions/download-artifact@")]
-    assert downloaded == [uploaded]
+    assert downloaded[0] == uploaded and set(downloaded) == set(uploads)
+    # pull requests: the base's models, timed against the pull request's in one job
+    ab = next(s for s in steps(bench) if s.get("id") == "ab")
+    assert "github.event_name == 'pull_request'" in ab["if"]
+    assert '"prebuilt-base/$TARGET.tar.gz" "prebuilt/$TARGET.tar.gz"' in ab["run"]
     assert {entry["session"] for entry in bench["strategy"]["matrix"]["include"]} == {
         "bench-prebuilt"}
     timing = next(s for s in steps(bench) if s.get("id") == "bench")["run"]

@@ -281,6 +281,7 @@ def ab(
         help="Exit 1 also when a series is still UNKNOWN at the cap.")] = False,
     out: Annotated[Path | None, typer.Option(
         help="Folder for ab.parquet and ab.md (default results/ab-<time>).")] = None,
+    device: Device = None,
 ) -> None:
     """Interleaved A/B on this host: each series' BASE and CURRENT files timed alternately
     in fresh processes (randomised ABBA pairs), verdict from the paired ratios; pairs
@@ -307,13 +308,16 @@ def ab(
             "min_s": 0.5 if min_secs is None else min_secs, "max_s": 30.0}
     settings = AbSettings(target, threads, pairs, max_pairs, _fraction(threshold), budget,
                           seed, spec)
-    try:
-        series = pair_series(base, current)
-    except AbInputError as error:
-        raise fail_usage(str(error)) from None
     folder = out or Path("results") / f"ab-{datetime.datetime.now():%Y%m%dT%H%M%S}"
     folder.mkdir(parents=True, exist_ok=True)
-    timer = child_timer(settings)
+    try:
+        series = pair_series(base, current, folder / "unpacked")
+    except AbInputError as error:
+        raise fail_usage(str(error)) from None
+    from qatbench.targets.registry import target_takes_device
+
+    options = {"device": device} if device and target_takes_device(target, None) else {}
+    timer = child_timer(settings, options)
     outcomes, lines = [], []
     try:
         for one in series:

@@ -45,8 +45,16 @@ class Series:
     current: Path
 
 
-def _files_of(path: Path) -> dict[str, Path]:
-    """``model/variant`` -> .tflite of a run directory, an artifacts directory or a file."""
+def _files_of(path: Path, scratch: Path | None = None) -> dict[str, Path]:
+    """``model/variant`` -> .tflite of a run directory, an artifacts directory (or the
+    ``.tar.gz`` `qatbench build --archive` wrote, unpacked into ``scratch``) or a file."""
+    if path.is_file() and path.name.endswith((".tar.gz", ".tgz")) and scratch is not None:
+        from qatbench.bench.orchestration.artifacts_dir import ArtifactError, unpack
+
+        try:
+            path = unpack(path, scratch)
+        except ArtifactError as error:
+            raise AbInputError(str(error)) from None
     if path.is_file():
         if path.suffix != ".tflite":
             raise AbInputError(f"{path}: not a .tflite file, a run directory or an "
@@ -71,9 +79,10 @@ def _files_of(path: Path) -> dict[str, Path]:
                        "`qatbench build` directory)")
 
 
-def pair_series(base: Path, current: Path) -> list[Series]:
+def pair_series(base: Path, current: Path, scratch: Path | None = None) -> list[Series]:
     """The series both sides have (two single files pair with each other)."""
-    a, b = _files_of(base), _files_of(current)
+    a = _files_of(base, scratch / "base" if scratch else None)
+    b = _files_of(current, scratch / "current" if scratch else None)
     if len(a) == 1 and len(b) == 1 and base.is_file() and current.is_file():
         (name_a, file_a), (name_b, file_b) = next(iter(a.items())), next(iter(b.items()))
         return [Series(name_a if name_a == name_b else f"{name_a} vs {name_b}", file_a,
