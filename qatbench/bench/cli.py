@@ -781,28 +781,48 @@ def history_command(
     target: Annotated[str | None, typer.Option(help="Only this target.")] = None,
     min_step: MinStep = "2.5%",
     min_runs: StepRuns = 2,
+    since: Annotated[str | None, typer.Option(
+        help="Only change points first seen after this run id (what is new).")] = None,
+    steps_only: Annotated[bool, typer.Option(
+        "--steps", help="One line per series' step instead of one alert per change "
+                        "point.")] = False,
 ) -> None:
-    """Which run made it slower: the steps in each series' latency across runs, with the
-    commit and date before and after (change points by ruptures' PELT)."""
+    """Which run made it slower: one alert per change point (the steps of every series
+    at the same commit range grouped), with the commits and dates around it; a step that
+    later went away is marked, not alerted twice (change points by ruptures' PELT)."""
     from qatbench.bench.presentation.tables import rich_table
+    from qatbench.bench.statistics.alerts import group_alerts
 
     history, steps = _history(root, model, target, min_step, min_runs)
     series = history.groupby(["model", "variant", "target", "device", "threads"]).ngroups
+    runs = list(dict.fromkeys(history["run_id"]))
+    if since is not None and since not in runs:
+        raise fail_usage(f"--since {since}: no such run under {root} (runs: "
+                         f"{', '.join(runs[-5:])}{', ...' if len(runs) > 5 else ''})")
     if steps.empty:
-        console.print(f"{history['run_id'].nunique()} runs, {series} series: no steps")
+        console.print(f"{len(runs)} runs, {series} series: no steps")
         return
-    shown = steps.copy()
-    shown["change"] = shown["change"].map(lambda v: f"{v:+.1%}")
-    shown["before → after ms"] = [f"{b:.4g} → {a:.4g}" for b, a in
-                                  zip(shown["before_ms"], shown["after_ms"], strict=True)]
-    shown["between"] = [f"{cb} ({db}) → {ca} ({da})" for cb, db, ca, da in zip(
-        shown["commit_before"], shown["date_before"], shown["commit_after"],
-        shown["date_after"], strict=True)]
-    console.print(rich_table(shown[["model", "variant", "target", "device", "threads",
-                                    "change", "before → after ms", "between",
-                                    "first_run_after"]], "steps"))
-    console.print(f"{history['run_id'].nunique()} runs, {series} series, "
-                  f"{len(steps)} step(s)")
+    if steps_only:
+        shown = steps.copy()
+        shown["change"] = shown["change"].map(lambda v: f"{v:+.1%}")
+        shown["before → after ms"] = [f"{b:.4g} → {a:.4g}" for b, a in
+                                      zip(shown["before_ms"], shown["after_ms"], strict=True)]
+        shown["between"] = [f"{cb} ({db}) → {ca} ({da})" for cb, db, ca, da in zip(
+            shown["commit_before"], shown["date_before"], shown["commit_after"],
+            shown["date_after"], strict=True)]
+        console.print(rich_table(shown[["model", "variant", "target", "device", "threads",
+                                        "change", "before → after ms", "between",
+                                        "first_run_after"]], "steps"))
+        console.print(f"{len(runs)} runs, {series} series, {len(steps)} step(s)")
+        return
+    alerts = group_alerts(steps, runs, _fraction(min_step, "--min-step"), since)
+    if alerts.empty:
+        console.print(f"{len(runs)} runs, {series} series: no change point after {since}")
+        return
+    console.print(rich_table(alerts, "change points"))
+    open_alerts = int((alerts["state"] == "open").sum())
+    console.print(f"{len(runs)} runs, {series} series, {len(steps)} step(s) in "
+                  f"{len(alerts)} change point(s), {open_alerts} open")
 
 
 @plot_app.command("history")
