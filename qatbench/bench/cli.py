@@ -316,7 +316,15 @@ def ab(
         raise fail_usage(str(error)) from None
     from qatbench.targets.registry import target_takes_device
 
-    options = {"device": device} if device and target_takes_device(target, None) else {}
+    options: dict[str, Any] = {"device": device} if device and target_takes_device(
+        target, None) else {}
+    try:  # a target that can count instructions per inference (the host CPU) does
+        from qatbench.targets.registry import TargetOptionsError, validate_target_options
+
+        validate_target_options(target, {**options, "count_instructions": True})
+        options["count_instructions"] = True
+    except TargetOptionsError:
+        pass
     timer = child_timer(settings, options)
     outcomes, lines = [], []
     try:

@@ -23,8 +23,11 @@ from qatbench.targets.runtime import Runtime, RuntimeMissing, resolve_runtime, r
 
 
 class CpuOptions(TargetOptions):
-    """The CPU targets have nothing to set beyond ``kind`` and ``python``: threads and
-    timing come from the run's measurement settings."""
+    """Threads and timing come from the run's measurement settings. ``count_instructions``
+    adds instructions retired per inference (``perf stat``, after the timed samples; see
+    ``targets/instructions.py``): an explanation beside latency, never a verdict."""
+
+    count_instructions: bool = False
 
 
 class CpuTarget(InterpreterTarget):

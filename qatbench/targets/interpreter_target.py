@@ -149,6 +149,12 @@ class InterpreterTarget:
                             {"fingerprint": runtime_facts()})  # this child's Python, numpy
         peak_mb, peak_source = peak_memory_mb()
         extra["peak_memory_source"] = peak_source
+        if getattr(getattr(self, "options", None), "count_instructions", False):
+            from qatbench.targets.instructions import count_per_inference
+
+            counted = count_per_inference(interpreter.invoke, max(10, len(runs.samples_ms)))
+            extra["instructions_per_inference"] = counted.per_inference
+            extra["instructions_note"] = counted.note
         if runs.hit_max_duration:
             extra = merge_extra(extra, {"note": f"stopped at max_s={spec.max_s}s before the "
                                                 "run count was met"})

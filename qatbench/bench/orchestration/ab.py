@@ -31,7 +31,8 @@ from qatbench.qat.artifacts import MANIFEST
 from qatbench.targets.base import MeasureSpec, Status
 from qatbench.targets.worker import JobRequest
 
-Timer = Callable[[str, Path, Path], float]  # (side, model file, work dir) -> ms
+# (side, model file, work dir) -> ms, or (ms, instructions per inference or None, note)
+Timer = Callable[[str, Path, Path], "float | tuple[float, float | None, str]"]
 
 
 class AbInputError(ValueError):
@@ -130,13 +131,13 @@ def child_timer(settings: AbSettings, options: dict[str, Any] | None = None,
         m = result.measurement
         if m.status is not Status.OK:
             raise AbInputError(f"{model} on {settings.target}: {m.status.value}: {m.error}")
-        if m.samples_ms:
-            return float(np.median(m.samples_ms))
-        figure = repeat_figure(m.reported.p50_ms if m.reported else None,
-                               m.reported.mean_ms if m.reported else None)
+        figure = float(np.median(m.samples_ms)) if m.samples_ms else repeat_figure(
+            m.reported.p50_ms if m.reported else None,
+            m.reported.mean_ms if m.reported else None)
         if figure is None:
             raise AbInputError(f"{model} on {settings.target}: no latency figure")
-        return figure
+        return (figure, m.extra.get("instructions_per_inference"),
+                str(m.extra.get("instructions_note", "")))
 
     return time_once
 
@@ -157,11 +158,19 @@ def run_series(series: Series, settings: AbSettings, timer: Timer, work: Path,
             index = len(pairs)
             order = "AB" if rng.random() < 0.5 else "BA"
             figures: dict[str, float] = {}
+            counts: dict[str, float | None] = {}
+            note = ""
             for position, side in enumerate(order):
                 model = series.base if side == "A" else series.current
-                figures[side] = timer(side, model, work / f"p{index}-{position}{side}")
+                measured = timer(side, model, work / f"p{index}-{position}{side}")
+                if isinstance(measured, tuple):
+                    figures[side], counts[side], note = measured
+                else:
+                    figures[side], counts[side] = float(measured), None
             line = {"series": series.name, "pair": index, "order": order,
-                    "a_ms": figures["A"], "b_ms": figures["B"], "at": time.time()}
+                    "a_ms": figures["A"], "b_ms": figures["B"],
+                    "a_instructions": counts["A"], "b_instructions": counts["B"],
+                    "instructions_note": note, "at": time.time()}
             pairs.append(line)
             if on_pair:
                 on_pair(line)
@@ -177,10 +186,22 @@ def run_series(series: Series, settings: AbSettings, timer: Timer, work: Path,
     return SeriesOutcome(series, decision, pairs, time.monotonic() - started, stopped)
 
 
+def instructions_of(pairs: list[dict[str, Any]]) -> tuple[float | None, str]:
+    """CURRENT / BASE instructions per inference (median over pairs), or why none."""
+    ratios = [p["b_instructions"] / p["a_instructions"] for p in pairs
+              if p.get("a_instructions") and p.get("b_instructions")]
+    if ratios:
+        return float(np.median(ratios)), f"median of {len(ratios)} pairs"
+    notes = {p.get("instructions_note") for p in pairs if p.get("instructions_note")}
+    return None, "; ".join(sorted(notes)) or "instructions not counted"
+
+
 def outcome_frame(outcomes: list[SeriesOutcome]) -> Any:
     import pandas as pd
 
     return pd.DataFrame([{
+        "instructions_ratio": instructions_of(o.pairs)[0],
+        "instructions_note": instructions_of(o.pairs)[1],
         "series": o.series.name, "verdict": str(o.decision.verdict),
         "change": o.decision.change, "ci_low": o.decision.ci_low,
         "ci_high": o.decision.ci_high, "pairs": o.decision.pairs, "stopped": o.stopped,

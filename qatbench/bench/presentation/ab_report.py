@@ -24,8 +24,11 @@ def readable(frame: pd.DataFrame) -> pd.DataFrame:
     shown["interval"] = [_percent(low) + " … " + _percent(high) if not pd.isna(low) else ""
                          for low, high in zip(shown["ci_low"], shown["ci_high"], strict=True)]
     shown["seconds"] = shown["seconds"].map(lambda s: f"{s:.0f}")
+    shown["instructions"] = [
+        f"{r - 1:+.1%}" if r is not None and not pd.isna(r) else "–"
+        for r in shown.get("instructions_ratio", pd.Series([None] * len(shown)))]
     return shown[["series", "verdict", "change", "interval", "pairs", "stopped", "seconds",
-                  "reason"]]
+                  "instructions", "reason"]]
 
 
 def ab_table(frame: pd.DataFrame) -> Table:
@@ -34,6 +37,12 @@ def ab_table(frame: pd.DataFrame) -> Table:
     for row in shown.itertuples(index=False):
         table.add_row(*(str(v) for v in row))
     return table
+
+
+def _instructions_state(frame: pd.DataFrame) -> str:
+    notes = {n for n in frame.get("instructions_note", pd.Series(dtype=str)) if n}
+    counted = frame.get("instructions_ratio", pd.Series(dtype=float)).notna().any()
+    return "" if counted or not notes else f"; here: {'; '.join(sorted(notes))}"
 
 
 def ab_markdown(frame: pd.DataFrame, settings: Any, base: str, current: str) -> str:
@@ -45,7 +54,9 @@ def ab_markdown(frame: pd.DataFrame, settings: Any, base: str, current: str) -> 
         f"{settings.pairs} and doubling while UNKNOWN up to {settings.max_pairs} (or "
         f"{settings.budget_s:g} s per series); the change is the geometric mean of the "
         f"pairs' CURRENT/BASE ratios with its 95% t-interval; SAME means the interval is "
-        f"inside ±{settings.threshold:.1%}.", "",
+        f"inside ±{settings.threshold:.1%}. The instructions column (CURRENT/BASE "
+        "instructions retired per inference, `perf stat`) explains a verdict and never "
+        "decides it" + _instructions_state(frame) + ".", "",
         ", ".join(f"{v}: {counts[v]}" for v in ORDER if v in counts), "",
     ]
     return "\n".join(head) + "\n" + markdown_table(readable(frame))

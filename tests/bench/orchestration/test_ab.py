@@ -90,3 +90,7 @@ def test_qatbench_ab_finds_a_heavier_model_slower_from_the_command_line(
     pairs = pd.read_parquet(tmp_path / "ab" / "ab.parquet")
     assert len(pairs) == 3 and set(pairs["order"]) <= {"AB", "BA"}
     assert "slower" in (tmp_path / "ab" / "ab.md").read_text()
+    # instructions per inference: counted where perf and a counter exist, else stated why
+    note = verdicts["instructions_note"].iloc[0]
+    assert note and (verdicts["instructions_ratio"].notna().iloc[0]
+                     or "instructions not counted" in note)

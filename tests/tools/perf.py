@@ -1,0 +1,48 @@
+"""A stand-in for Linux ``perf stat -e instructions:u -x, -p PID`` (QATBENCH_PERF).
+
+Like the real one it attaches to a pid, counts until SIGINT, then prints one CSV line on
+stderr -- ``COUNT,,instructions:u,RUNTIME,100.00,,`` -- or ``<not supported>`` when the
+host has no counter (``PERF_SIM_MODE=unsupported``, as in a VM without a PMU). The
+count is the target process's user CPU time (from /proc) times
+``PERF_SIM_INSTRUCTIONS_PER_S`` (default 2e9): proportional to the work done, as
+instructions are.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+
+def _user_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / os.sysconf("SC_CLK_TCK")  # utime
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] != ["stat"] or "-p" not in argv:
+        print("perf (qatbench simulator): only `perf stat -e EVENT -x, -p PID`",
+              file=sys.stderr)
+        return 129
+    pid = int(argv[argv.index("-p") + 1])
+    event = argv[argv.index("-e") + 1]
+    start, started = _user_seconds(pid), time.monotonic()
+    stopped = []
+    signal.signal(signal.SIGINT, lambda *_: stopped.append(True))
+    while not stopped:
+        time.sleep(0.01)
+    runtime = int((time.monotonic() - started) * 1e9)
+    if os.environ.get("PERF_SIM_MODE") == "unsupported":
+        print(f"<not supported>,,{event},0,100.00,,", file=sys.stderr)
+        return 0
+    rate = float(os.environ.get("PERF_SIM_INSTRUCTIONS_PER_S", "2e9"))
+    count = int((_user_seconds(pid) - start) * rate)
+    print(f"{count},,{event},{runtime},100.00,,", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
