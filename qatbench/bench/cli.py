@@ -348,6 +348,52 @@ def ab(
     raise typer.Exit(1 if failed(outcomes, fail_on_unknown) else 0)
 
 
+@app.command("bisect")
+def bisect_command(
+    good: Annotated[str, typer.Option(help="A revision that is fast (git rev).")],
+    bad: Annotated[str, typer.Option(help="A later revision that is slower.")],
+    config: Annotated[str, typer.Option(
+        help="The run config, relative to the repository root at each revision.")] = (
+        "qatbench.toml"),
+    repo: Annotated[Path, typer.Option(help="The git repository.")] = Path("."),
+    target: Annotated[str, typer.Option(help="Where to time.")] = "cpu-xnnpack",
+    threshold: Annotated[str, typer.Option(help="Smallest change that matters.")] = "2%",
+    max_pairs: Annotated[int, typer.Option(min=3, help="A/B pairs cap per probe.")] = 64,
+    budget: Annotated[float, typer.Option(help="Seconds per series per probe.")] = 180.0,
+    min_secs: MinSecs = None,
+    out: Annotated[Path | None, typer.Option(help="Working folder.")] = None,
+) -> None:
+    """The first commit between GOOD and BAD whose models are SLOWER than GOOD's: each
+    probe built in a git worktree (through the build cache) and timed against GOOD
+    interleaved (`qatbench ab`). Exit 0 with the culprit, 1 if none could be named."""
+    import datetime
+
+    from qatbench.bench.orchestration.ab import AbSettings, child_timer
+    from qatbench.bench.orchestration.bisect import BisectError, bisect, qatbench_builder
+
+    spec = {"warmup_runs": 1, "warmup_min_s": 0.2, "min_runs": 20,
+            "min_s": 0.5 if min_secs is None else min_secs, "max_s": 30.0}
+    settings = AbSettings(target, 1, 4, max_pairs, _fraction(threshold), budget, 0, spec)
+    work = out or Path("results") / f"bisect-{datetime.datetime.now():%Y%m%dT%H%M%S}"
+    try:
+        with console.status("bisecting") as status:
+            result = bisect(repo.resolve(), good, bad, qatbench_builder(config), settings,
+                            child_timer(settings), work.resolve(),
+                            lambda text: status.update(escape(text)))
+    except BisectError as error:
+        raise fail_usage(str(error)) from None
+    for probe in result.probes:
+        change = "" if probe.change is None else f"{probe.change:+.1%}"
+        console.print(f"  {probe.commit[:9]}  {probe.verdict:>10}  {change:>8}  "
+                      f"{probe.pairs:>3} pairs  {escape(probe.subject)}")
+    if result.culprit is None:
+        console.print(f"[yellow]no culprit named[/]: {escape(result.stopped)}")
+        raise typer.Exit(1)
+    culprit = result.culprit
+    console.print(f"first SLOWER commit: [bold]{culprit.commit}[/] {escape(culprit.subject)}"
+                  f" ({culprit.change:+.1%} against {good})")
+
+
 @app.command()
 def build(
     out: Annotated[Path, typer.Option(help="The artifacts directory to write.")] = Path(

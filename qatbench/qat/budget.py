@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 QatObjective = Literal["labels", "distill"]
+Strategy = Literal["default", "mirrored", "multi_worker"]
 
 
 class TrainingBudget(BaseModel):
@@ -51,3 +52,9 @@ class TrainingBudget(BaseModel):
     # fit(model, data) with the model compiled (optimizer and loss as above) and the
     # Dataset (x_train, y_train, x_eval, y_eval); used for float training and QAT
     fit: str | None = None
+    # the tf.distribute strategy float training, QAT fine-tuning and distillation run
+    # under: "default" (one device, as without a strategy), "mirrored" (MirroredStrategy
+    # over the GPUs present, else over the logical CPU devices) or "multi_worker"
+    # (MultiWorkerMirroredStrategy from TF_CONFIG). batch_size and synthetic_batch_size
+    # are then global batches, split across the replicas (Keras' behaviour)
+    strategy: Strategy = "default"

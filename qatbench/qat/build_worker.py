@@ -57,6 +57,12 @@ def enable_op_determinism() -> bool:
 def build(request: BuildRequest) -> None:
     budget = TrainingBudget(**request.budget)
     out_dir = Path(request.out_dir)
+    if budget.strategy != "default":
+        from qatbench.qat.train import placement_for
+
+        # before anything else runs in TensorFlow (a user's model loads next): a
+        # multi-worker strategy configures the collectives at program start-up
+        placement_for(budget.strategy)
     if request.source is not None:
         source = ModelSource.model_validate(request.source)
         if source.tflite is not None:

@@ -28,7 +28,14 @@ from qatbench.qat.budget import TrainingBudget
 from qatbench.qat.errors import QatModelError
 from qatbench.qat.export import Variant, export_variant
 from qatbench.qat.quantize import LayerSelection, quantize_for_training
-from qatbench.qat.train import fine_tune_qat, seed_everything, train_float
+from qatbench.qat.train import (
+    Placement,
+    fine_tune_qat,
+    left_out_note,
+    placement_for,
+    seed_everything,
+    train_float,
+)
 from qatbench.targets.base import NO_LABEL, EvalSet, OutputSpec
 
 FLOAT_WEIGHTS = "float_weights.h5"  # the trained float model, for a later mixed_int8 build
@@ -192,7 +199,11 @@ def _conversion_gap(qat_model: Any, float_model: Any, path: Path, data: BuildDat
 
 
 def _build_one(variant: Variant, model: Any, spec: ModelSpec, data: BuildData,
-               budget: TrainingBudget, out_dir: Path) -> VariantArtifact:
+               budget: TrainingBudget, out_dir: Path, placement: Placement | None = None,
+               float_note: str = "") -> VariantArtifact:
+    """``placement``: the strategy QAT clones and fine-tunes under (None: the budget's);
+    ``float_note``: what a non-QAT variant's note says of the float training's strategy."""
+    placement = placement or placement_for(budget.strategy)
     keras_model, notes, extra = model, [], {}
     if variant.is_qat:
         selection = None
@@ -201,13 +212,16 @@ def _build_one(variant: Variant, model: Any, spec: ModelSpec, data: BuildData,
                 raise QatModelError("qat_selective needs [training] qat_layers: name patterns "
                                     "(e.g. \"conv*\") or layer classes (e.g. \"Dense\")")
             selection = LayerSelection(budget.qat_layers, budget.qat_layers)
-        keras_model, plan = quantize_for_training(model, selection)
+        with placement.scope():  # tfmot's clones get their variables in the strategy
+            keras_model, plan = quantize_for_training(model, selection)
         unlabelled = data.unlabelled if data.unlabelled is not None else data.calibration
         tuning = fine_tune_qat(keras_model, model, data.train, unlabelled,
                                data.unlabelled_source, budget, spec.name, spec.output_tasks,
-                               spec.losses)
+                               spec.losses, placement)
         notes += [tuning.describe(), plan.describe()]
         extra["qat_objective"] = tuning.objective
+    else:
+        notes.append(float_note)
     keep_float = _keep_float_ops(budget, out_dir) if variant is Variant.MIXED_INT8 else ()
     top1 = keras_top1(keras_model, data.eval_x, data.eval_y, spec.class_output) \
         if data.eval_x is not None and data.eval_y is not None \
@@ -309,6 +323,10 @@ def build_variants(spec: ModelSpec, variants: Sequence[str], out_dir: Path,
                    budget: TrainingBudget, imagenet_dir: Path | None = None) -> ModelBuild:
     """Train (when the model has data), quantize and export every requested variant.
 
+    Under ``budget.strategy`` (``train.placement_for``) the model is built (or cloned)
+    in the strategy's scope, and float training, QAT and distillation fit there with
+    ``batch_size`` as the global batch; "default" enters no scope.
+
     Example (seconds on a laptop)::
 
         build = build_variants(get_model_spec("digits_cnn"), ["float32", "qat_int8"],
@@ -316,21 +334,29 @@ def build_variants(spec: ModelSpec, variants: Sequence[str], out_dir: Path,
         build.variants["qat_int8"].path  # 'out/qat_int8.tflite'
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    placement = placement_for(budget.strategy)  # "default": no tf.distribute scope at all
     seed_everything(budget.seed)
-    built = spec.build()
-    model = built.model
+    with placement.scope():  # a model loaded before the strategy existed is cloned into it
+        built = spec.build()
+        model = placement.adopt(built.model)
     data = build_data(spec, budget, built.weights, imagenet_dir)
     weights = out_dir / FLOAT_WEIGHTS
+    float_note = ""
     if data.train is not None and not spec.pretrained:
         if Variant.MIXED_INT8.value in variants and weights.exists():
             model.load_weights(weights)  # mixed_int8 after a profile: the same float model
         else:
-            train_float(model, data.train, budget, spec.output_tasks, spec.losses)
+            left_out = train_float(model, data.train, budget, spec.output_tasks,
+                                   spec.losses, placement)
             model.save_weights(weights)
+            if placement.distributed and budget.float_epochs:
+                float_note = f"float training: {placement.describe()}" + \
+                    (f" ({left_out_note(left_out, placement.replicas)})" if left_out else "")
     artifacts: dict[str, VariantArtifact] = {}
     for name in variants:
         try:
-            artifacts[name] = _build_one(Variant(name), model, spec, data, budget, out_dir)
+            artifacts[name] = _build_one(Variant(name), model, spec, data, budget, out_dir,
+                                         placement, float_note)
         except Exception as error:  # one bad variant must not cost the others
             artifacts[name] = VariantArtifact(name, error=_error_text(error))
     previous = ModelBuild.load(out_dir)  # a later build (mixed_int8) adds to the first

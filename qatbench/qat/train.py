@@ -18,11 +18,21 @@ QAT fine-tunes with one of two objectives:
 
 Random labels are never used: fitting noise moves weights and BatchNorm statistics away
 from the float model, and that drift would be reported as quantization error.
+
+Both run under ``[training] strategy`` (``Placement``): "default" enters no
+``tf.distribute`` scope at all; "mirrored" and "multi_worker" build, clone, compile and
+fit inside the strategy's scope, and ``batch_size`` is then the global batch, split
+across the replicas (Keras' behaviour with a strategy).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -32,6 +42,158 @@ from qatbench.models.arrays import take
 from qatbench.models.datasets import Dataset
 from qatbench.qat.budget import TrainingBudget
 from qatbench.qat.errors import QatModelError
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+def _short_device(name: str) -> str:
+    """``/job:localhost/replica:0/task:0/device:CPU:1`` -> ``/cpu:1``."""
+    found = re.search(r"device:([A-Za-z_]+):(\d+)$", name)
+    return f"/{found.group(1).lower()}:{found.group(2)}" if found else name
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where training runs: a ``tf.distribute`` strategy and its replicas' devices.
+
+    The "default" placement holds no strategy object and enters no scope: training runs
+    exactly as it does without ``tf.distribute``. Otherwise models are built (or cloned,
+    see ``adopt``), compiled and fitted inside ``scope()``.
+    """
+
+    strategy: str = "default"
+    devices: tuple[str, ...] = ()  # the local replicas' devices, short names ("/gpu:0")
+    detail: str = ""  # multi_worker: which worker of how many (TF_CONFIG)
+    handle: Any = field(default=None, compare=False, repr=False)  # the tf.distribute object
+
+    @property
+    def distributed(self) -> bool:
+        return self.handle is not None
+
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[None]:
+        if self.handle is None:
+            yield
+            return
+        with self.handle.scope():
+            yield
+
+    def describe(self) -> str:
+        """E.g. ``strategy mirrored over 2 devices (/cpu:0, /cpu:1)``; "" for default."""
+        if not self.distributed:
+            return ""
+        count = len(self.devices)
+        text = (f"strategy {self.strategy} over {count} device{'' if count == 1 else 's'} "
+                f"({', '.join(self.devices)})")
+        return f"{text}, {self.detail}" if self.detail else text
+
+    @property
+    def replicas(self) -> int:
+        """Replicas in sync (every worker's, for multi_worker); 1 for the default."""
+        return int(self.handle.num_replicas_in_sync) if self.handle is not None else 1
+
+    def fit_arrays(self, x: Any, y: Any, batch_size: int, key: str, seed: int
+                   ) -> tuple[Any, Any, int]:
+        """What ``fit`` gets: ``x`` and ``y``, less the samples of a last global batch
+        smaller than the replica count, and how many were left out (0 for "default").
+
+        A replica given no sample makes TensorFlow abort the training step (a process
+        abort in float training, "Matrix size-incompatible" in QAT; TF 2.21, tf_keras,
+        two replicas, 65 samples in batches of 64), so those fewer-than-replicas samples,
+        chosen by ``seed``, sit out every epoch. A batch smaller than the replica count
+        leaves a replica empty at every step: an error naming ``key``.
+        """
+        total = data_count(x)
+        extra = self.left_out(total, batch_size, key)
+        if not extra:
+            return x, y, 0
+        keep = np.sort(np.random.default_rng(seed).permutation(total)[extra:])
+        return take(x, keep), take(y, keep), extra
+
+    def left_out(self, total: int, batch_size: int, key: str) -> int:
+        """How many of ``total`` samples ``fit_arrays`` leaves out (see there)."""
+        if self.handle is None:
+            return 0
+        if batch_size < self.replicas:
+            raise QatModelError(
+                f"[training] {key} = {batch_size} is the global batch, split across "
+                f"{self.replicas} replicas ({self.describe()}): give at least "
+                f"{self.replicas}, so that every replica gets a sample")
+        extra = total % batch_size
+        return extra if extra < self.replicas else 0
+
+    def adopt(self, model: Any) -> Any:
+        """``model`` with its variables created under this strategy: itself when they
+        were (or for "default"), else a clone holding its weights, made in the scope (a
+        user's model loaded before the strategy existed)."""
+        if self.handle is None or all(self.handle.extended.variable_created_in_scope(v)
+                                      for v in model.variables):
+            return model
+        import tf_keras
+
+        with self.scope():
+            clone = tf_keras.models.clone_model(model)
+            clone.set_weights(model.get_weights())
+        return clone
+
+
+_PLACEMENTS: dict[str, Placement] = {}
+
+
+def _cluster_detail(strategy: Any) -> str:
+    """Which task of which cluster a multi-worker strategy is, from its TF_CONFIG."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    if not cluster:
+        return "no TF_CONFIG: this process alone"
+    tasks = sum(len(cluster.get(kind, [])) for kind in ("chief", "worker"))
+    replicas = strategy.num_replicas_in_sync
+    return (f"{resolver.task_type} {resolver.task_id} of {tasks} worker"
+            f"{'' if tasks == 1 else 's'} (TF_CONFIG), {replicas} replica"
+            f"{'' if replicas == 1 else 's'} in all")
+
+
+def placement_for(name: str) -> Placement:
+    """The ``Placement`` for ``[training] strategy`` (one per process and name: a
+    multi-worker strategy configures TensorFlow's collectives once).
+
+    "mirrored": ``MirroredStrategy`` over every GPU present, else over every logical CPU
+    device (one, unless the process configured more, as the tests do). "multi_worker":
+    ``MultiWorkerMirroredStrategy`` from the ``TF_CONFIG`` environment variable.
+    """
+    if name not in STRATEGIES:
+        raise QatModelError(f"[training] strategy = {name!r}: not one of "
+                            f"{', '.join(STRATEGIES)}")
+    if name == "default":
+        return Placement()
+    if name in _PLACEMENTS:
+        return _PLACEMENTS[name]
+    import tensorflow as tf
+
+    detail = ""
+    if name == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or \
+            tf.config.list_logical_devices("CPU")
+        strategy = tf.distribute.MirroredStrategy([d.name for d in devices])
+    else:
+        if os.environ.get("TF_CONFIG"):
+            try:
+                json.loads(os.environ["TF_CONFIG"])
+            except ValueError as error:
+                raise QatModelError(f"[training] strategy = \"multi_worker\": TF_CONFIG is "
+                                    f"not JSON ({error})") from None
+        try:
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        except RuntimeError as error:  # TensorFlow ran before the strategy was made
+            raise QatModelError(
+                f"[training] strategy = \"multi_worker\": {error}; with a TF_CONFIG "
+                "cluster the strategy must exist before TensorFlow runs anything, but this "
+                "process already did (a model loaded first)") from None
+        detail = _cluster_detail(strategy)
+    placement = Placement(name, tuple(_short_device(d) for d in
+                                      strategy.extended.worker_devices), detail, strategy)
+    _PLACEMENTS[name] = placement
+    return placement
 
 
 def outputs_probabilities(model: Any) -> bool:
@@ -143,16 +305,29 @@ def seed_everything(seed: int) -> None:
 
 def train_float(model: Any, data: Dataset, budget: TrainingBudget,
                 tasks: dict[str, str] | None = None,
-                losses: str | dict[str, str] | None = None) -> None:
-    """Train the float model in place on the training split (the user's ``fit`` if set)."""
+                losses: str | dict[str, str] | None = None,
+                placement: Placement | None = None) -> int:
+    """Train the float model in place on the training split (the user's ``fit`` if set);
+    returns how many samples sat out (``Placement.fit_arrays``; 0 but under a strategy).
+
+    Under ``placement`` (default: ``budget.strategy``'s), whose scope ``model`` must have
+    been built in (``Placement.adopt``): the optimizer and losses are made in that scope,
+    and ``batch_size`` is the global batch, split across its replicas. The user's ``fit``
+    is called inside the scope too.
+    """
     if budget.float_epochs == 0:
-        return
-    _compile(model, budget.learning_rate, budget, tasks, losses)
-    if budget.fit:
-        run_user_fit(budget.fit, model, for_model(model, data))
-        return
-    model.fit(data.x_train, _labels(model, data.y_train), epochs=budget.float_epochs,
-              batch_size=budget.batch_size, shuffle=True, verbose=0)
+        return 0
+    placement = placement or placement_for(budget.strategy)
+    with placement.scope():
+        _compile(model, budget.learning_rate, budget, tasks, losses)
+        if budget.fit:
+            run_user_fit(budget.fit, model, for_model(model, data))
+            return 0
+        x, y, left_out = placement.fit_arrays(data.x_train, _labels(model, data.y_train),
+                                              budget.batch_size, "batch_size", budget.seed)
+        model.fit(x, y, epochs=budget.float_epochs, batch_size=budget.batch_size,
+                  shuffle=True, verbose=0)
+    return left_out
 
 
 def resolve_objective(requested: str | None, has_labels: bool, model_name: str) -> str:
@@ -178,13 +353,16 @@ class FineTuning:
     targets: str  # "integer labels" or "soft targets"
     temperature: float | None = None
     steps: int = 0  # optimizer steps taken (0: the quantizers kept their initial ranges)
+    # the tf.distribute strategy and devices it ran on ("": the default, one device)
+    placement: str = ""
 
     def describe(self) -> str:
         how = f"distill (KL, T={self.temperature:g})" if self.objective == "distill" \
             else "labels (cross-entropy)"
+        where = f"; {self.placement}" if self.placement else ""
         if self.steps == 0:
-            return f"QAT objective: {how}, but no fine-tuning step in this budget"
-        return f"QAT objective: {how} on {self.inputs:,} {self.source} ({self.passes})"
+            return f"QAT objective: {how}, but no fine-tuning step in this budget{where}"
+        return f"QAT objective: {how} on {self.inputs:,} {self.source} ({self.passes}){where}"
 
 
 def _epochs(count: int) -> str:
@@ -234,7 +412,8 @@ def freeze_batch_norm(model: Any) -> int:
 
 
 def _distill(qat_model: Any, float_model: Any, x: Any, epochs: int, batch_size: int,
-             budget: TrainingBudget, tasks: dict[str, str] | None = None) -> None:
+             budget: TrainingBudget, tasks: dict[str, str] | None = None,
+             placement: Placement | None = None, batch_key: str = "batch_size") -> None:
     """Fit the float model's outputs: T²·KL for class outputs, MSE for any other."""
     import tf_keras as keras
 
@@ -255,44 +434,87 @@ def _distill(qat_model: Any, float_model: Any, x: Any, epochs: int, batch_size: 
             losses.append(keras.losses.MeanSquaredError())
     qat_model.compile(optimizer=optimizer_for(budget.optimizer, budget.qat_learning_rate),
                       loss=losses if len(losses) > 1 else losses[0])
-    qat_model.fit(x, targets if len(targets) > 1 else targets[0], epochs=epochs,
-                  batch_size=batch_size, shuffle=True, verbose=0)
+    y = targets if len(targets) > 1 else targets[0]
+    if placement is not None:  # leaves out what _left_out counted (the same seed)
+        x, y, _ = placement.fit_arrays(x, y, batch_size, batch_key, budget.seed)
+    qat_model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+
+
+def left_out_note(extra: int, replicas: int) -> str:
+    """What a record says of the samples ``Placement.fit_arrays`` left out."""
+    return (f"{extra} sample{'' if extra == 1 else 's'} left out: a last batch smaller "
+            f"than the {replicas} replicas") if extra else ""
+
+
+def _left_out(placement: Placement, x: Any, batch_size: int, key: str) -> tuple[int, str]:
+    """How many samples fit under ``placement`` (see ``Placement.fit_arrays``), and what
+    the record says of the ones left out ("" when none)."""
+    total = data_count(x)
+    extra = placement.left_out(total, batch_size, key)
+    return total - extra, f", {left_out_note(extra, placement.replicas)}" if extra else ""
 
 
 def fine_tune_qat(qat_model: Any, float_model: Any, labelled: Dataset | None,
                   unlabelled: Any, unlabelled_source: str, budget: TrainingBudget,
                   model_name: str = "", tasks: dict[str, str] | None = None,
-                  losses: str | dict[str, str] | None = None) -> FineTuning:
+                  losses: str | dict[str, str] | None = None,
+                  placement: Placement | None = None) -> FineTuning:
     """Fine-tune with quantizers in the graph; returns what was fitted.
 
     ``labelled``: the model's own training split, if any (then distillation, when asked
     for, runs the same epochs over its images, labels unused). ``unlabelled``: the inputs
     to distil on otherwise (image-folder images or calibration inputs), for
     ``synthetic_qat_steps`` steps of ``synthetic_batch_size``.
+
+    Under ``placement`` (default: ``budget.strategy``'s), in whose scope ``qat_model``
+    must have been made (``quantize_for_training`` inside ``Placement.scope()``):
+    optimizer and losses are made in that scope, batches are global (split across the
+    replicas), and the returned record names the strategy and its devices.
     """
+    placement = placement or placement_for(budget.strategy)
+    with placement.scope():
+        tuning = _fine_tune(qat_model, float_model, labelled, unlabelled, unlabelled_source,
+                            budget, model_name, tasks, losses, placement)
+    return replace(tuning, placement=placement.describe()) if placement.distributed \
+        else tuning
+
+
+def _fine_tune(qat_model: Any, float_model: Any, labelled: Dataset | None,
+               unlabelled: Any, unlabelled_source: str, budget: TrainingBudget,
+               model_name: str, tasks: dict[str, str] | None,
+               losses: str | dict[str, str] | None, placement: Placement) -> FineTuning:
     objective = resolve_objective(budget.qat_objective, labelled is not None,
                                   model_name or str(getattr(float_model, "name", "model")))
     if objective == "labels":
         assert labelled is not None  # resolve_objective guarantees it
         _compile(qat_model, budget.qat_learning_rate, budget, tasks, losses)
-        count = data_count(labelled.x_train)
+        count, left_out = data_count(labelled.x_train), ""
+        if budget.qat_epochs and not budget.fit:  # the user's loop picks its own batches
+            count, left_out = _left_out(placement, labelled.x_train, budget.batch_size,
+                                        "batch_size")
         steps = budget.qat_epochs * -(-count // budget.batch_size)
         if steps and budget.fit:
             run_user_fit(budget.fit, qat_model, for_model(qat_model, labelled))
         elif steps:
-            qat_model.fit(labelled.x_train, _labels(qat_model, labelled.y_train),
-                          epochs=budget.qat_epochs, batch_size=budget.batch_size,
+            x, y, _ = placement.fit_arrays(labelled.x_train,
+                                           _labels(qat_model, labelled.y_train),
+                                           budget.batch_size, "batch_size", budget.seed)
+            qat_model.fit(x, y, epochs=budget.qat_epochs, batch_size=budget.batch_size,
                           shuffle=True, verbose=0)
-        return FineTuning("labels", count, "training samples", _epochs(budget.qat_epochs),
+        return FineTuning("labels", count, "training samples",
+                          _epochs(budget.qat_epochs) + left_out,
                           "labels" if tasks else "integer labels", steps=steps)
     if labelled is not None:
         x = labelled.x_train
-        steps = budget.qat_epochs * -(-data_count(x) // budget.batch_size)
+        count, left_out = data_count(x), ""
+        if budget.qat_epochs:
+            count, left_out = _left_out(placement, x, budget.batch_size, "batch_size")
+        steps = budget.qat_epochs * -(-count // budget.batch_size)
         if steps:
             _distill(qat_model, float_model, x, budget.qat_epochs, budget.batch_size, budget,
-                     tasks)
-        return FineTuning("distill", data_count(x), "training samples (labels unused)",
-                          _epochs(budget.qat_epochs), "soft targets",
+                     tasks, placement)
+        return FineTuning("distill", count, "training samples (labels unused)",
+                          _epochs(budget.qat_epochs) + left_out, "soft targets",
                           budget.distill_temperature, steps)
     steps, batch = budget.synthetic_qat_steps, budget.synthetic_batch_size
     unlabelled_count = data_count(unlabelled)
@@ -302,7 +524,8 @@ def fine_tune_qat(qat_model: Any, float_model: Any, labelled: Dataset | None,
     order = np.random.default_rng(budget.seed).permutation(unlabelled_count)
     chosen = order[np.arange(steps * batch) % unlabelled_count]
     frozen = freeze_batch_norm(qat_model)
-    _distill(qat_model, float_model, take(unlabelled, chosen), 1, batch, budget, tasks)
+    _distill(qat_model, float_model, take(unlabelled, chosen), 1, batch, budget, tasks,
+             placement, "synthetic_batch_size")
     passes = f"{steps} steps of {batch}" + (", BatchNorm statistics frozen" if frozen else "")
     return FineTuning("distill", min(steps * batch, unlabelled_count), unlabelled_source,
                       passes, "soft targets", budget.distill_temperature, steps)

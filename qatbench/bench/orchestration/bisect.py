@@ -1,0 +1,165 @@
+"""``qatbench bisect --good REV --bad REV``: the first commit that made a model slower.
+
+Each probed revision of the user's repository is checked out in its own git worktree and
+built there (``qatbench build`` with the revision's own config, through the build cache:
+a commit that did not touch the model, its data or its recipe costs a cache hit), then
+timed against GOOD's build with the interleaved A/B (``orchestration/ab.py``) on this
+host. Binary search over the commits between GOOD and BAD (first-parent history): a
+probe that is SLOWER than GOOD moves the upper end, SAME or FASTER the lower end. An
+UNKNOWN probe gets more pairs (up to the A/B cap); still UNKNOWN, the bisection stops and
+says so -- it never guesses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import filecmp
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qatbench.bench.orchestration.ab import (
+    AbSettings,
+    SeriesOutcome,
+    Timer,
+    pair_series,
+    run_series,
+)
+
+
+class BisectError(RuntimeError):
+    """The bisection cannot go on (a revision that does not build, BAD not slower, ...)."""
+
+
+def git(repo: Path, *args: str) -> str:
+    result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BisectError(f"git {' '.join(args)}: {result.stderr.strip() or result.stdout}")
+    return result.stdout.strip()
+
+
+def commits_between(repo: Path, good: str, bad: str) -> list[str]:
+    """GOOD, the first-parent commits after it, up to BAD (full hashes, oldest first)."""
+    good_sha = git(repo, "rev-parse", "--verify", f"{good}^{{commit}}")
+    bad_sha = git(repo, "rev-parse", "--verify", f"{bad}^{{commit}}")
+    check = subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", good_sha,
+                            bad_sha])
+    if check.returncode != 0:
+        raise BisectError(f"--good {good} is not an ancestor of --bad {bad}")
+    between = git(repo, "rev-list", "--first-parent", "--reverse", f"{good_sha}..{bad_sha}")
+    return [good_sha, *between.split()]
+
+
+@contextlib.contextmanager
+def worktree(repo: Path, revision: str, where: Path) -> Iterator[Path]:
+    git(repo, "worktree", "add", "--detach", "--force", str(where), revision)
+    try:
+        yield where
+    finally:
+        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(where)],
+                       capture_output=True)
+
+
+Builder = Callable[[Path, Path], None]  # (checked-out tree, artifacts out) -> built
+
+
+def qatbench_builder(config: str, extra: list[str] | None = None) -> Builder:
+    """Build with this qatbench, in the checked-out tree, with the tree's own config."""
+
+    def build(tree: Path, out: Path) -> None:
+        result = subprocess.run([sys.executable, "-m", "qatbench", "build", "--config",
+                                 str(tree / config), "--out", str(out), *(extra or [])],
+                                cwd=tree, capture_output=True, text=True)
+        if result.returncode != 0:
+            tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-8:])
+            raise BisectError(f"building {tree.name} failed (exit {result.returncode}):\n"
+                              f"{tail}")
+
+    return build
+
+
+@dataclass
+class Probe:
+    commit: str
+    subject: str
+    verdict: str
+    change: float | None
+    pairs: int
+    series: list[SeriesOutcome] = field(default_factory=list)
+
+
+@dataclass
+class BisectResult:
+    culprit: Probe | None
+    probes: list[Probe]
+    stopped: str  # "found", or why it could not finish
+
+
+def bisect(repo: Path, good: str, bad: str, builder: Builder, settings: AbSettings,
+           timer: Timer, work: Path, on_status: Callable[[str], None] | None = None
+           ) -> BisectResult:
+    commits = commits_between(repo, good, bad)
+    if len(commits) < 2:
+        raise BisectError(f"nothing between --good {good} and --bad {bad}")
+    work.mkdir(parents=True, exist_ok=True)
+    built: dict[str, Path] = {}
+
+    def artifacts(commit: str) -> Path:
+        if commit not in built:
+            if on_status:
+                on_status(f"building {commit[:9]}")
+            out = work / "artifacts" / commit[:12]
+            with worktree(repo, commit, work / "trees" / commit[:12]) as tree:
+                builder(tree, out)
+            built[commit] = out
+        return built[commit]
+
+    probes: list[Probe] = []
+
+    def probe(commit: str) -> Probe:
+        if on_status:
+            on_status(f"timing {commit[:9]} against GOOD")
+        base, current = artifacts(commits[0]), artifacts(commit)
+        series = pair_series(base, current)
+        if all(filecmp.cmp(one.base, one.current, shallow=False) for one in series):
+            # the same bytes as GOOD's (the build cache gave the same key): nothing to time
+            same = Probe(commit, git(repo, "log", "-1", "--format=%s", commit),
+                         "not slower", 0.0, 0, [])
+            same.subject += "  [same model bytes as GOOD: not timed]"
+            probes.append(same)
+            return same
+        outcomes = [run_series(one, settings, timer, work / "ab" / commit[:12] /
+                               one.name.replace("/", "-")) for one in series]
+        verdicts = {str(o.decision.verdict) for o in outcomes}
+        verdict = "slower" if "slower" in verdicts else "unknown" if "unknown" in verdicts \
+            else "not slower"
+        worst = max(outcomes, key=lambda o: o.decision.change or 0.0)
+        found = Probe(commit, git(repo, "log", "-1", "--format=%s", commit), verdict,
+                      worst.decision.change, sum(o.decision.pairs for o in outcomes),
+                      outcomes)
+        probes.append(found)
+        return found
+
+    last = probe(commits[-1])
+    if last.verdict == "unknown":
+        return BisectResult(None, probes, "BAD is UNKNOWN against GOOD even at the pair "
+                                          "cap: raise --max-pairs, or the change is below "
+                                          "the threshold")
+    if last.verdict != "slower":
+        return BisectResult(None, probes, f"BAD {bad} is not SLOWER than GOOD {good} here")
+    low, high = 0, len(commits) - 1  # low: not slower (GOOD); high: slower
+    while high - low > 1:
+        middle = (low + high) // 2
+        found = probe(commits[middle])
+        if found.verdict == "unknown":
+            return BisectResult(None, probes, f"{commits[middle][:9]} is UNKNOWN against "
+                                              "GOOD at the pair cap: no guess; raise "
+                                              "--max-pairs or --budget")
+        if found.verdict == "slower":
+            high = middle
+        else:
+            low = middle
+    culprit = next(p for p in probes if p.commit == commits[high])
+    return BisectResult(culprit, probes, "found")
