@@ -244,8 +244,13 @@ def worst_layers_frame(results: pd.DataFrame) -> pd.DataFrame:
     return layer_error_frame(results, "worst_layers")
 
 
-def slower_than_float_frame(results: pd.DataFrame) -> pd.DataFrame:
-    """int8 rows slower than their float32 sibling, explained by what the delegate left out."""
+def slower_than_float_frame(results: pd.DataFrame, profiles: pd.DataFrame | None = None
+                            ) -> pd.DataFrame:
+    """int8 rows slower than their float32 sibling, with the causes this run measured
+    (``statistics/explain.py``): the host's int8 instructions, op types that lost time
+    (when profiled), what the delegate left out, quantize/dequantize boundaries."""
+    from qatbench.bench.statistics.explain import explain
+
     rows = []
     shared = with_shared_fingerprint(results)
     slow = shared[(shared["variant"] != "float32")
@@ -261,6 +266,8 @@ def slower_than_float_frame(results: pd.DataFrame) -> pd.DataFrame:
         int8_left = _extra(row).get("ops_outside_delegate", {})
         extra_ops = {op: n - float_left.get(op, 0) for op, n in int8_left.items()
                      if n > float_left.get(op, 0)}
+        float_lines, int8_lines = _profile_lines(profiles, row)
+        causes = explain(row, extra_ops, float_lines, int8_lines)
         rows.append({
             "model": row["model"], "variant": row["variant"], "target": row["target"],
             "speedup": _fmt(row["speedup_vs_float"], ".2f") + "x",
@@ -268,9 +275,23 @@ def slower_than_float_frame(results: pd.DataFrame) -> pd.DataFrame:
             "float32 delegate": sibling.iloc[0]["delegate"] if not sibling.empty else "",
             "ops outside the delegate (int8)": _ops(int8_left),
             "ops outside the delegate (float32)": _ops(float_left),
-            "left out only in int8": _ops(extra_ops) or "none: compare the delegate "
-                                                        "partitions and kernels"})
+            "left out only in int8": _ops(extra_ops) or "none",
+            "measured causes, most time first": "; ".join(c.text for c in causes) or
+            "none measured in this run: `[run] profile = true` times every op of both "
+            "files"})
     return pd.DataFrame(rows)
+
+
+def _profile_lines(profiles: pd.DataFrame | None, row: pd.Series
+                   ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The float32 and this int8 variant's per-op lines on the row's series, if profiled."""
+    if profiles is None or profiles.empty:
+        return None, None
+    same = profiles[(profiles["model"] == row["model"]) & (profiles["target"] == row["target"])
+                    & (profiles["threads"] == row["threads"])]
+    if "fingerprint" in same and pd.notna(row.get("fingerprint")):
+        same = same[same["fingerprint"] == row["fingerprint"]]
+    return same[same["variant"] == "float32"], same[same["variant"] == row["variant"]]
 
 
 def _ops(counts: dict[str, int]) -> str:
@@ -362,14 +383,18 @@ def build_sections(results: pd.DataFrame, run_dirs: list[Path], plots: list[Path
         sections.append(Section("p50 latency (ms) on each target", table=side_by_side))
     sections.append(Section("Latency detail", latency_notes(results),
                             table=latency_frame(results), css_class="figures"))
-    slower = slower_than_float_frame(results)
+    from qatbench.bench.storage.profiles import load_profiles
+
+    slower = slower_than_float_frame(results, load_profiles(run_dirs))
     if not slower.empty:
         sections.append(Section(
             "int8 slower than float32",
-            "These int8 models run slower than their float32 model on the same target. What "
-            "the delegate did not take (ops left to the builtin kernels) and how many "
-            "partitions it split the graph into (kernels: each boundary costs a hand-over) "
-            "usually say why.",
+            "These int8 models run slower than their float32 model on the same target. "
+            "Each cause is named only where this run measured it, with its figure: the "
+            "host's int8 dot-product instructions (from the CPU flags the run recorded), "
+            "the op types that lost time in int8 and their share of the gap (per-op "
+            "profiles), ops the delegate left out only in int8, and quantize/dequantize "
+            "boundaries.",
             table=slower))
     from qatbench.bench.presentation.profile_report import profile_sections  # (cycle)
     sections.extend(profile_sections(results, run_dirs, plots))
