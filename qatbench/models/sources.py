@@ -33,7 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 # the variants a ``.tflite`` table may name: the same names as built variants, so its rows
 # line up with a built model's in reports, ratios and the gate
-FILE_VARIANTS = ("float32", "ptq_int8", "qat_int8", "qat_selective", "mixed_int8")
+FILE_VARIANTS = ("float32", "ptq_int8", "qat_int8", "qat_selective", "mixed_int8",
+                 "dynamic_int8", "int8_weights", "int4_weights", "fp16")
 Task = Literal["classification", "regression"]
 PREPROCESS_MODES = ("unit", "tf", "caffe", "raw")  # image_dir: [0,1], [-1,1], BGR-mean, 0..255
 ENTRY_POINT_GROUP = "qatbench.models"

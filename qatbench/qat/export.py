@@ -3,7 +3,9 @@
 ``float32``: plain conversion. ``ptq_int8``: full-integer post-training quantization
 calibrated on the training split. ``qat_int8``: the tfmot-trained model converted
 full-integer. Both int8 variants take and return int8 tensors, and are refused the
-int8 label if any float compute op is left in them.
+int8 label if any float compute op is left in them. ``dynamic_int8``, ``int8_weights``,
+``int4_weights`` and ``fp16`` are the float32 file quantized by Google's LiteRT Quantizer
+(``export_from_float_file``; float in and out, never labelled full-integer).
 """
 
 from __future__ import annotations
@@ -28,6 +30,17 @@ class Variant(enum.StrEnum):
     QAT_SELECTIVE = "qat_selective"  # QAT on chosen layers; the rest stays float
     # PTQ int8 with chosen op types denied quantization (kept float): "make it faster"
     MIXED_INT8 = "mixed_int8"
+    # Google's LiteRT Quantizer applied to the float32 .tflite (qat/litert_quantize.py)
+    DYNAMIC_INT8 = "dynamic_int8"  # int8 weights, activations quantized at run time
+    INT8_WEIGHTS = "int8_weights"  # int8 weights dequantized to float (weight-only)
+    INT4_WEIGHTS = "int4_weights"  # int4 weights (blockwise where the width allows)
+    FP16 = "fp16"  # float16 weights dequantized to float
+
+    @property
+    def from_float_file(self) -> bool:
+        """Made from the float32 ``.tflite`` (not the Keras model): built after float32."""
+        return self in (Variant.DYNAMIC_INT8, Variant.INT8_WEIGHTS, Variant.INT4_WEIGHTS,
+                        Variant.FP16)
 
     @property
     def is_int8(self) -> bool:
@@ -177,3 +190,19 @@ def export_variant(model: Any, variant: Variant, calibration: np.ndarray, path: 
     except NotFullIntegerError:
         path.rename(path.with_suffix(".rejected.tflite"))
         raise
+
+
+def export_from_float_file(float_path: Path, variant: Variant, path: Path) -> tuple[ModelInfo, str]:
+    """A LiteRT Quantizer variant of the float32 file, written atomically with its recipe
+    beside it (``<variant>_recipe.json``); returns the file's info and what was applied."""
+    from qatbench.atomic import atomic_write_json
+    from qatbench.qat.litert_quantize import quantize_file
+
+    if not variant.from_float_file:
+        raise ValueError(f"{variant.value} is not made from the float32 file")
+    quantized = quantize_file(float_path, variant.value)
+    atomic_write_bytes(path, quantized.flatbuffer)
+    recipe = path.with_name(f"{variant.value}_recipe.json")
+    atomic_write_json(recipe, quantized.recipe)
+    return verify_variant(path, variant), f"{quantized.describe()}; from {float_path.name}; " \
+        f"recipe in {recipe.name}"

@@ -26,7 +26,7 @@ from qatbench.models.zoo import ModelSpec
 from qatbench.qat.artifacts import MixedProposal, ModelBuild, VariantArtifact
 from qatbench.qat.budget import TrainingBudget
 from qatbench.qat.errors import QatModelError
-from qatbench.qat.export import Variant, export_variant
+from qatbench.qat.export import Variant, export_from_float_file, export_variant
 from qatbench.qat.quantize import LayerSelection, quantize_for_training
 from qatbench.qat.train import (
     Placement,
@@ -248,6 +248,28 @@ def _build_one(variant: Variant, model: Any, spec: ModelSpec, data: BuildData,
                            note="; ".join(n for n in notes if n), **extra)
 
 
+def _needs_float_file(name: str) -> bool:
+    return name in {v.value for v in Variant if v.from_float_file}
+
+
+def _from_float_file(variant: Variant, model: Any, data: BuildData, out_dir: Path,
+                     float_artifact: VariantArtifact | None) -> VariantArtifact:
+    """A LiteRT Quantizer variant of this build's float32 file (converted here first when
+    float32 is not among the variants); its note names the quantizer, recipe and file."""
+    notes = []
+    if float_artifact is not None and float_artifact.ok:
+        float_path = Path(str(float_artifact.path))
+    else:
+        float_path = out_dir / "float32_source.tflite"  # never another build's float32 row
+        export_variant(model, Variant.FLOAT32, data.calibration, float_path)
+        notes.append("the float model converted for it (float32 " + (
+            "failed)" if float_artifact is not None else "is not among the variants)"))
+    path = out_dir / f"{variant.value}.tflite"
+    info, applied = export_from_float_file(float_path, variant, path)
+    return VariantArtifact(variant.value, str(path), info.size_bytes,
+                           note="; ".join([applied, *notes]))
+
+
 def _keep_float_ops(budget: TrainingBudget, out_dir: Path) -> tuple[str, ...]:
     """``[training] keep_float_ops``, else the op types a profile proposed for this model."""
     if budget.keep_float_ops:
@@ -353,12 +375,17 @@ def build_variants(spec: ModelSpec, variants: Sequence[str], out_dir: Path,
                 float_note = f"float training: {placement.describe()}" + \
                     (f" ({left_out_note(left_out, placement.replicas)})" if left_out else "")
     artifacts: dict[str, VariantArtifact] = {}
-    for name in variants:
+    for name in sorted(variants, key=_needs_float_file):  # float32 before what needs its file
         try:
+            if _needs_float_file(name):
+                artifacts[name] = _from_float_file(Variant(name), model, data, out_dir,
+                                                   artifacts.get(Variant.FLOAT32.value))
+                continue
             artifacts[name] = _build_one(Variant(name), model, spec, data, budget, out_dir,
                                          placement, float_note)
         except Exception as error:  # one bad variant must not cost the others
             artifacts[name] = VariantArtifact(name, error=_error_text(error))
+    artifacts = {name: artifacts[name] for name in variants}  # the order asked for
     previous = ModelBuild.load(out_dir)  # a later build (mixed_int8) adds to the first
     if previous is not None:
         artifacts = {**previous.variants, **artifacts}

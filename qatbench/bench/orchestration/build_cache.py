@@ -40,7 +40,8 @@ KEY_LENGTH = 16
 # the timing-side modules the build child uses to write the eval set's reference
 _CODE = ("qat", "models", "targets/base.py", "targets/inputs.py", "targets/signature_io.py",
          "targets/tflite_file.py", "targets/runtime.py", "atomic.py")
-_PACKAGES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "numpy")
+_PACKAGES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "numpy",
+             "litert-quantizer", "ai-edge-litert")
 
 
 def cache_dir(override: Path | str | None = None) -> Path:

@@ -25,7 +25,10 @@ from qatbench.targets.registry import (
 # qat_selective (QAT on [training] qat_layers only, the rest float) is built when asked for
 # mixed_int8 (PTQ int8 keeping [training] keep_float_ops, or the op types a profile found
 # slower in int8, in float) is built after the other variants were profiled
-VariantName = Literal["float32", "ptq_int8", "qat_int8", "qat_selective", "mixed_int8"]
+# dynamic_int8, int8_weights, int4_weights and fp16 are the float32 .tflite quantized by
+# Google's LiteRT Quantizer (qat/litert_quantize.py; the litert-quantizer package)
+VariantName = Literal["float32", "ptq_int8", "qat_int8", "qat_selective", "mixed_int8",
+                      "dynamic_int8", "int8_weights", "int4_weights", "fp16"]
 VARIANTS: tuple[str, ...] = ("float32", "ptq_int8", "qat_int8")
 
 

@@ -83,9 +83,18 @@ class LatencyCheck:
         return None
 
 
+# LiteRT Quantizer variants without "int8" in their name: quantized files, gated as int8
+_QUANTIZED_TOO = ("int4_weights", "fp16")
+
+
+def is_quantized(variant: str) -> bool:
+    """A variant the gate judges against its float model (what a pipeline ships)."""
+    return "int8" in variant or variant in _QUANTIZED_TOO
+
+
 def _int8(pair: Pair) -> bool:
     # The int8 variants are what a QAT pipeline ships; float32 is the reference.
-    return "int8" in pair.variant
+    return is_quantized(pair.variant)
 
 
 def _number(row: Mapping[str, Any] | None, column: str) -> float | None:

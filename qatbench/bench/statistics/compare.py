@@ -38,6 +38,7 @@ from qatbench.bench.statistics.checks import (
     Pair,
     SizeCheck,
     first_line,
+    is_quantized,
     run_checks,
 )
 from qatbench.bench.statistics.latency import LatencyDecision, Verdict, decide
@@ -198,7 +199,7 @@ def _check_hosts(pairs: list[tuple[Series, Row | None, Row | None]],
 
 def _predictions_of(loaded: Any, row: Row | None) -> Predictions | None:
     """The per-input predictions a row's run kept, if any (``storage.predictions``)."""
-    if row is None or "int8" not in str(row.get("variant", "")):
+    if row is None or not is_quantized(str(row.get("variant", ""))):
         return None
     run_dirs = list(getattr(loaded, "run_dirs", []))
     named = [d for d in run_dirs if d.name == str(row.get("run_id"))]

@@ -35,7 +35,7 @@ def test_quick_overlays_shorter_timing_and_training() -> None:
     ("text", "key", "allowed"),
     [
         ('[run]\nmodels = ["resnet9000"]', "run.models", "mnist_cnn"),
-        ('[run]\nvariants = ["fp16"]', "run.variants", "float32"),
+        ('[run]\nvariants = ["bf16"]', "run.variants", "float32"),  # fp16 is one now
         ('[run]\ntargets = ["gpu"]', "run.targets", "cpu-xnnpack"),
         ("[run]\nthreads = [0]", "run.threads", ">= 1"),
         ("[measure]\nmin_runs = -3", "measure.min_runs", "greater than or equal to 1"),
