@@ -106,10 +106,14 @@ def test_partial_delegation_and_unknown_lines() -> None:
 
 
 BENCHMARK_LOGS = sorted(FIXTURES.glob("benchmark_model_*.txt"))
+# The real logs with a timed result, named by hand (read from the files, not by the parser
+# under test: a parser that lost the timed line must fail below, not drop the cases).
+TIMED_LOGS = [FIXTURES / "benchmark_model_linux_aarch64_am62x_xnnpack_percentiles.txt"]
 
 
 def test_there_are_real_benchmark_logs_to_parse() -> None:
     assert len(BENCHMARK_LOGS) >= 3
+    assert set(TIMED_LOGS) <= set(BENCHMARK_LOGS)
 
 
 @pytest.mark.parametrize("path", BENCHMARK_LOGS, ids=lambda path: path.name)
@@ -124,11 +128,10 @@ def test_every_real_log_gives_figures_or_a_stated_failure(path: Path) -> None:
         assert out.timed.min <= out.timed.avg <= out.timed.max
 
 
-@pytest.mark.parametrize("path", [p for p in BENCHMARK_LOGS
-                                  if parse_benchmark_output(p.read_text()).timed],
-                         ids=lambda path: path.name)
+@pytest.mark.parametrize("path", TIMED_LOGS, ids=lambda path: path.name)
 def test_a_published_tail_without_the_warmup_line_keeps_the_timed_figures(path: Path) -> None:
     full = parse_benchmark_output(path.read_text())
+    assert full.timed is not None and full.warmup is not None
     lines = path.read_text().splitlines()
     warmup_at = next(i for i, line in enumerate(lines)
                      if "count=" in line and not line.startswith("#"))
