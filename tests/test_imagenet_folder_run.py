@@ -10,6 +10,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from qatbench.bench.storage.key import RowKey
+from qatbench.bench.storage.predictions import load_predictions
+
 pytestmark = pytest.mark.slow
 
 
@@ -37,5 +40,11 @@ def test_top1_is_measured_on_the_folder(tmp_path: Path) -> None:
     # is evaluated (how many calibrate is the split's choice, see models/image_folder.py)
     assert int(samples.iloc[0]) == 3  # 3 classes x 2 images: 1 evaluates, 1 calibrates
     assert frame["accuracy_top1"].notna().all()  # measured (random weights: ~chance)
-    assert frame["accuracy_top1"].between(0, 1).fillna(False).all()
+    # scored on the folder's own labels (numbered folders keep their number), one image a
+    # class, and the top-1 is what the row's kept predictions say
+    for variant, row in frame.reset_index().iterrows():
+        kept = load_predictions(run_dir, RowKey.of(row))
+        assert kept is not None, variant
+        assert sorted(kept.labels.tolist()) == [0, 1, 2]
+        assert row["accuracy_top1"] == pytest.approx(kept.correct.mean())
     assert frame["weights"].eq("random").fillna(False).all()

@@ -104,11 +104,19 @@ def test_caffe_preprocessing_is_bgr_minus_the_mean() -> None:
     assert np.allclose(out, [50 - 103.939, 100 - 116.779, 200 - 123.68])
 
 
-def test_limit_and_non_square_images_are_centre_cropped(tmp_path: Path) -> None:
-    root = make_folder(tmp_path / "val", {"0": [(9, 9, 9)] * 5}, size=(100, 20))
-    x, _ = load_image_folder(root, (12, 12, 3), "raw", limit=2)
+@pytest.mark.parametrize("wide", [True, False])
+def test_limit_and_non_square_images_are_centre_cropped(tmp_path: Path, wide: bool) -> None:
+    """Three bands along the long side (0 | 200 | 100): only a centred crop is all 200; a
+    crop from either end, or a squash of the whole image, shows the other bands."""
+    bands = np.zeros((20, 100, 3), dtype=np.uint8)
+    bands[:, 30:70], bands[:, 70:] = 200, 100
+    pixels = bands if wide else bands.transpose(1, 0, 2)  # 100x20 or 20x100
+    (tmp_path / "val" / "0").mkdir(parents=True)
+    for i in range(5):
+        Image.fromarray(pixels).save(tmp_path / "val" / "0" / f"img{i}.png")
+    x, _ = load_image_folder(tmp_path / "val", (12, 12, 3), "raw", limit=2)
     assert x.shape == (2, 12, 12, 3)
-    assert np.allclose(x, 9)
+    assert np.allclose(x, 200)
 
 
 @pytest.mark.parametrize(("layout", "message"), [

@@ -22,7 +22,9 @@ def test_float_file_labelled_int8_is_refused(tmp_path: Path, float_tflite: Path)
 
 
 def test_built_variants_are_what_their_names_say(digits_build) -> None:
-    assert verify_variant(Path(digits_build.variants["float32"].path), Variant.FLOAT32)
+    float_info = verify_variant(Path(digits_build.variants["float32"].path), Variant.FLOAT32)
+    assert float_info.kind == "float32" and "CONV_2D" in float_info.float_ops
+    assert not float_info.has_integer_io
     for variant in (Variant.PTQ_INT8, Variant.QAT_INT8):
         info = verify_variant(Path(digits_build.variants[variant.value].path), variant)
         assert info.is_full_integer and info.has_integer_io

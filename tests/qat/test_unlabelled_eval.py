@@ -45,7 +45,18 @@ def test_an_unlabelled_model_is_compared_with_its_float_model(tmp_path: Path) ->
                                 work_dir=str(work), result_path=str(work / "r.json"),
                                 spec=QUICK, eval_path=build.eval_path))
     assert result.accuracy_top1 is None  # no labels: never a made-up top-1
-    assert result.agreement_top1 is not None and 0 <= result.agreement_top1 <= 1
+    float_classes = np.argmax(data.reference, axis=1)
+    # agreement is the share of inputs on which the int8 file picks the float file's class
+    assert result.agreement_top1 == pytest.approx(
+        np.mean(np.asarray(result.predictions) == float_classes))
     assert result.output_snr_db is not None and result.output_snr_db > 0
     assert result.agreement_top5 is None  # five classes: top-5 is trivially 1
     assert result.eval_samples == 40 and len(result.predictions) == 40
+
+    # the float32 file on the kernels its reference came from agrees with itself everywhere
+    work = tmp_path / "float-job"
+    itself = run_job(JobRequest(target="cpu-ref", model=build.variants["float32"].path,
+                                work_dir=str(work), result_path=str(work / "r.json"),
+                                spec=QUICK, eval_path=build.eval_path))
+    assert list(itself.predictions) == float_classes.tolist()
+    assert itself.agreement_top1 == 1.0

@@ -1,4 +1,5 @@
-"""benchmark_model output parsed from real samples and the variants TOOLS.md lists."""
+"""benchmark_model output parsed from real samples (tests/fixtures/benchmark_model_*) and the
+variants of its output the parser documents (qatbench/targets/benchmark_model_output.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""edgetpu_compiler output, parsed from real samples and from the variants TOOLS.md lists."""
+"""edgetpu_compiler output, parsed from real samples (``tests/fixtures/edgetpu_compiler_*``)
+and from the variants the parser's docstring lists (``qatbench/targets/edgetpu_report.py``)."""
 
 from __future__ import annotations
 

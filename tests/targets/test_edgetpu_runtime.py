@@ -144,8 +144,11 @@ def test_auto_picks_what_the_library_supports() -> None:
     newer = {**both, "tflite-runtime": "tflite-runtime 2.14.0"}
     assert choose("2.19.1", newer, "auto")[0] == "ai-edge-litert"
     assert choose("2.5", newer, "auto")[1].verdict == "crashes"
-    assert choose("2.5", newer, "pycoral") == ("", choose("2.5", newer, "pycoral")[1])
-    assert choose("2.5", newer, "pycoral")[1].verdict == "missing"
+    # asked for a runtime that is not installed: none chosen, and the reason names it
+    family, why = choose("2.5", newer, "pycoral")
+    assert family == ""
+    assert why.verdict == "missing"
+    assert why.reason == f"runtime = 'pycoral' is not installed in {sys.executable}"
 
 
 def test_retries_are_bounded_and_back_off() -> None:
@@ -214,7 +217,7 @@ def test_a_matching_community_build_times_and_records_its_build(
     assert "load_delegate needed 3 attempts" in row["note"]
     assert row["runtime"].startswith("ai-edge-litert ") and "libedgetpu" in row["runtime"]
     parts = json.loads(row["fingerprint_parts"])
-    assert parts["device.libedgetpu"] == extra["libedgetpu"]
+    assert parts["device.libedgetpu"] == "libedgetpu1-std 16.0tf2.19.1-1 (TF 2.19.1)"
     assert parts["device.python"] == ".".join(map(str, sys.version_info[:3]))
     assert row["n_samples"] >= 5 and row["first_inference_ms"] > 0
     assert row["init_ms"] < 90  # the 0.05 + 0.10 s back-off sleeps are not init time

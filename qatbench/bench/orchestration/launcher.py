@@ -94,6 +94,22 @@ class ChildOutcome:
         return f"{head}; log: {self.log_path}\n{self.tail()}".strip()
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _end_with_parent() -> None:
+    """In the child, before it runs: SIGTERM when the parent dies, even by SIGKILL (Linux
+    ``prctl(PR_SET_PDEATHSIG)``). The child lives in its own process group, so a kill of
+    the run's group would not reach it; without this an orphaned timing child keeps
+    going and shares its job's folder with the resumed run. SIGTERM, not SIGKILL: the
+    worker's ``finally`` blocks clean up (a phone's benchmark process)."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def run_child(module: str, request: ChildRequest, work: Path, timeout_s: float, *,
               python: str | None = None) -> ChildOutcome:
     """Run ``python -m module work/request.json``; never raises for what the child does."""
@@ -105,7 +121,7 @@ def run_child(module: str, request: ChildRequest, work: Path, timeout_s: float, 
         process = subprocess.Popen(
             [python or sys.executable, "-m", module, str(request_path)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            start_new_session=True, preexec_fn=_end_with_parent)
         try:
             returncode: int | None = process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:

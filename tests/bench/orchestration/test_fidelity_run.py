@@ -85,8 +85,27 @@ def test_predictions_are_kept_per_row_and_paired_in_the_report(digits_run: Path)
     differences = accuracy_differences_frame(results, [digits_run])
     assert len(differences) == 2 * 3  # QAT vs PTQ, QAT vs float, PTQ vs float per target
     assert set(differences["on"]) == {"top-1"}
-    assert all(v.startswith("no measurable difference") or " better than " in v
-               for v in differences["verdict"])
+    # each verdict is the one the kept digits determine: the discordant pairs counted
+    # here, McNemar's exact p from the binomial sum, the better side by its hits
+    names = {"QAT": "qat_int8", "PTQ": "ptq_int8", "float": "float32"}
+    for line in differences.to_dict("records"):
+        label_a, label_b = line["comparison"].split(" vs ")
+        hits = {}
+        for label in (label_a, label_b):
+            row = results.query(f"target == '{line['target']}' and "
+                                f"variant == '{names[label]}'").iloc[0]
+            hits[label] = load_predictions(digits_run, RowKey.of(row)).correct
+        only_a = int(np.sum(hits[label_a] & ~hits[label_b]))
+        only_b = int(np.sum(~hits[label_a] & hits[label_b]))
+        assert (line["only A right"], line["only B right"]) == (only_a, only_b)
+        discordant = only_a + only_b
+        tail = sum(math.comb(discordant, k) for k in range(min(only_a, only_b) + 1))
+        p_value = min(1.0, 2 * tail / 2 ** discordant) if discordant else 1.0
+        if p_value >= 0.05:
+            assert line["verdict"].startswith("no measurable difference"), line
+        else:
+            better, worse = (label_a, label_b) if only_a > only_b else (label_b, label_a)
+            assert line["verdict"].startswith(f"{better} better than {worse} by "), line
     markdown = write_report(results, [digits_run], digits_run).read_text()
     for title in ("## Accuracy differences", "## Conversion gap",
                   "int8 vs float model (quantization + fine-tuning)",

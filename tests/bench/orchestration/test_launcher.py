@@ -109,3 +109,39 @@ def test_sigterm_to_the_cli_leaves_no_child_and_a_resumable_run(tmp_path: Path,
     from qatbench.bench.storage.store import RunStore
 
     RunStore.open_existing(run_dir).close()  # not left locked: it can be resumed
+
+
+def test_a_child_ends_with_its_parent_even_when_the_parent_is_sigkilled(
+        tmp_path: Path, int8_tflite: Path) -> None:
+    """A parent killed with SIGKILL (an OOM kill, a host's watchdog) cannot stop its
+    timing child, which lives in its own process group: the child gets SIGTERM from the
+    kernel (parent-death signal), runs its clean-up and ends, instead of timing on as an
+    orphan beside the resumed run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    job = request(tmp_path, "tests.bench.orchestration.sleepy:sleepy", int8_tflite)
+    job.save(tmp_path / "job.json")
+    parent = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; from pathlib import Path;"
+         "from qatbench.bench.orchestration.launcher import run_in_child;"
+         "from qatbench.targets.worker import JobRequest;"
+         "run_in_child(JobRequest.load(Path(sys.argv[1])), timeout_s=120)",
+         str(tmp_path / "job.json")], env={**os.environ, "SLEEPY_SECONDS": "60"})
+    deadline = time.monotonic() + 60
+    while not _processes_mentioning(str(tmp_path / "job" / "request.json")):
+        assert time.monotonic() < deadline, "the timing child never started"
+        time.sleep(0.1)
+    (child,) = _processes_mentioning(str(tmp_path / "job" / "request.json"))
+    time.sleep(1.0)  # inside its measurement
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 20
+    while child in _processes_mentioning(str(tmp_path / "job" / "request.json")):
+        assert time.monotonic() < deadline, "the orphaned timing child kept running"
+        time.sleep(0.1)
+    assert (tmp_path / "job" / "cleaned-up").exists()  # SIGTERM: its finally block ran
