@@ -1,11 +1,14 @@
 """The ``qatbench`` command (also ``python -m qatbench``).
 
 Exit codes: 0 all well; 1 a job failed or a regression was found (results are still
-written); 2 bad usage, a bad config or a bad input file.
+written); 2 bad usage, a bad config or a bad input file, a damaged run directory file or
+an output that cannot be written (each named); 70 an internal error (a bug: one line
+here, the traceback in a file whose path is printed); 130 interrupted.
 """
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import signal
@@ -17,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from qatbench.atomic import UnwritableOutput, ensure_writable_dir
 from qatbench.bench.orchestration.config import (
     VARIANTS,
     ConfigError,
@@ -32,9 +36,15 @@ from qatbench.bench.orchestration.session import (
     new_context,
     open_store,
 )
-from qatbench.bench.storage.store import RunDirError, RunStore, read_config
+from qatbench.bench.storage.store import DamagedStoreFile, RunDirError, RunStore, read_config
+
+EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: never 1, which `compare` uses for a regression
+EXIT_CODES = ("Exit codes: 0 all well; 1 a job failed or a regression was found; 2 bad "
+              "usage, config or input, a damaged run file or an unwritable output; 70 an "
+              "internal error (traceback saved to a file it names); 130 interrupted.")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  epilog=EXIT_CODES,
                   help="Quantization-aware training benchmarks on the hardware you deploy to.")
 # In a CI log (no terminal) rich would wrap tables at 80 columns; a log is wide.
 console = Console() if sys.stdout.isatty() else Console(width=200)
@@ -309,7 +319,7 @@ def ab(
     settings = AbSettings(target, threads, pairs, max_pairs, _fraction(threshold), budget,
                           seed, spec)
     folder = out or Path("results") / f"ab-{datetime.datetime.now():%Y%m%dT%H%M%S}"
-    folder.mkdir(parents=True, exist_ok=True)
+    ensure_writable_dir(folder)
     try:
         series = pair_series(base, current, folder / "unpacked")
     except AbInputError as error:
@@ -529,7 +539,8 @@ def bench(
     from qatbench.targets.tflite_file import InvalidModelFile
 
     overrides = {"run": {"targets": _split(targets), "threads": _threads(threads),
-                         "out": str(out), **({"timeout_s": timeout} if timeout else {}),
+                         "out": str(out),
+                         **({"timeout_s": timeout} if timeout is not None else {}),
                          **({"repeats": repeats} if repeats else {})},
                  "measure": _measure_overrides(warmup_runs, min_runs, min_secs, max_secs)}
     try:
@@ -571,12 +582,14 @@ def profile(
     from qatbench.targets.tflite_file import InvalidModelFile
 
     overrides = {"run": {"targets": _split(targets), "threads": _threads(threads),
-                         "out": str(out), **({"timeout_s": timeout} if timeout else {}),
+                         "out": str(out),
+                         **({"timeout_s": timeout} if timeout is not None else {}),
                          **({"profile_op_s": op_secs} if op_secs else {})},
                  "measure": _measure_overrides(warmup_runs, min_runs, min_secs, max_secs)}
     files = [model] + ([against] if against is not None else [])
     try:
         settings = _with_device(load_config(config, overrides=overrides), device)
+        ensure_writable_dir(Path(settings.run.out))
         run = profile_files(files, settings)
     except (ConfigError, InvalidModelFile) as error:
         raise fail_usage(str(error)) from None
@@ -661,6 +674,18 @@ def _run_paths(runs: list[Path] | None, latest: Path | None) -> list[Path]:
     return paths
 
 
+def _output_file(path: Path, option: str = "--out") -> Path:
+    """A file an output option names, checked before it is written: not a directory, its
+    folder created if missing (as every output folder is) and writable; exit 2 if not."""
+    try:
+        if path.is_dir():
+            raise UnwritableOutput(path, IsADirectoryError(errno.EISDIR, "Is a directory"))
+        ensure_writable_dir(path.parent)
+    except UnwritableOutput as error:
+        raise fail_usage(f"{option} {path}: {error}") from None
+    return path
+
+
 @app.command()
 def report(
     runs: Runs = None,
@@ -681,6 +706,7 @@ def report(
         raise fail_usage(str(error)) from None
     target_dir = out or (loaded.run_dirs[0] if len(loaded.run_dirs) == 1
                          else loaded.run_dirs[0].parent / "merged-report")
+    ensure_writable_dir(target_dir)  # a file in the way, a read-only run: exit 2 naming it
     path = write_report(loaded.results, loaded.run_dirs, target_dir)
     if not loaded.results.empty:
         console.print(rich_table(summary_frame(loaded.results), "float → int8"))
@@ -742,7 +768,8 @@ def compare(
         help="compare.md location (default: in CURRENT's run dir).")] = None,
 ) -> None:
     """Regression gate: exit 1 if anything is missing, broken, slower, bigger or less
-    accurate than BASE; exit 2 if the rows were measured on different hosts."""
+    accurate than BASE; exit 2 if the rows were measured on different hosts (or an input
+    is damaged, or compare.md cannot be written); 70 on an internal error, never 1."""
     from qatbench.bench.presentation.comparison import comparison_markdown, render_comparison
     from qatbench.bench.presentation.tables import rich_table
     from qatbench.bench.statistics.compare import (
@@ -780,7 +807,7 @@ def compare(
     except (RunsNotFound, NothingMatched, HostChanged, NoiseFloorError) as error:
         raise fail_usage(str(error)) from None
     markdown = comparison_markdown(comparison, settings, str(base), str(current_path))
-    destination = out or run_dir / "compare.md"
+    destination = _output_file(out or run_dir / "compare.md")
     atomic_write_text(destination, markdown)
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
@@ -893,7 +920,14 @@ def plot_history_command(
     from qatbench.bench.presentation.history_plot import plot_history
 
     history, steps = _history(root, model, target, min_step, min_runs)
-    path = plot_history(history, out or root / "history.png", steps)
+    destination = out or root / "history.png"
+    from matplotlib.figure import Figure
+
+    kinds = Figure().canvas.get_supported_filetypes()
+    if destination.suffix.lstrip(".").lower() not in kinds:
+        raise fail_usage(f"--out {destination}: give an image file ending in one of "
+                         f"{', '.join('.' + kind for kind in sorted(kinds))}")
+    path = plot_history(history, _output_file(destination), steps)
     console.print(f"{history['run_id'].nunique()} runs, {len(steps)} step(s) drawn: {path}")
 
 
@@ -922,6 +956,51 @@ def _terminate_as_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+# An OSError with one of these and a path, escaping a command, is about the place (a
+# full disk, a read-only folder, a file where a folder goes...), not a bug.
+_PLACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                 errno.EEXIST, errno.ENOTDIR, errno.EISDIR}
+
+
+def _save_traceback(error: BaseException) -> Path | None:
+    """The traceback of an unforeseen error in a file of its own; None if none can be
+    written (then it goes to stderr)."""
+    import datetime
+    import tempfile
+    import traceback
+
+    text = (f"qatbench {' '.join(sys.argv[1:])}\n"
+            f"{datetime.datetime.now(datetime.UTC).isoformat()}  python {sys.version}\n\n"
+            + "".join(traceback.format_exception(error)))
+    try:
+        handle, name = tempfile.mkstemp(prefix="qatbench-crash-", suffix=".txt")
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+    except OSError:
+        sys.stderr.write(text)
+        return None
+    return Path(name)
+
+
+def _report_error(error: BaseException) -> int:
+    """One line for an error that escaped a command, and its exit code: 2 for a damaged
+    run file or an unwritable place (the message names it), 70 for anything else."""
+    if isinstance(error, DamagedStoreFile | UnwritableOutput):
+        errors.print(f"[red]error:[/] {escape(str(error))}", highlight=False)
+        return EXIT_USAGE
+    if isinstance(error, OSError) and error.errno in _PLACE_ERRNOS and error.filename:
+        errors.print(f"[red]error:[/] cannot use {escape(str(error.filename))}: "
+                     f"{escape(error.strerror or str(error))}", highlight=False)
+        return EXIT_USAGE
+    saved = _save_traceback(error)
+    first = (str(error).strip().splitlines() or [""])[0]
+    where = f"the traceback is in {saved}" if saved else "the traceback is above"
+    errors.print(f"[red]internal error[/] ({escape(type(error).__name__)}"
+                 f"{': ' + escape(first) if first else ''}); {escape(where)} -- please "
+                 "report it. Everything measured so far is on disk.", highlight=False)
+    return EXIT_INTERNAL
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
@@ -929,3 +1008,5 @@ def main() -> None:
     except KeyboardInterrupt:
         errors.print("interrupted")
         sys.exit(130)
+    except Exception as error:  # the one place every escaped error is named
+        sys.exit(_report_error(error))

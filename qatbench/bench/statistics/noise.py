@@ -93,10 +93,16 @@ def load_noise_floor(path: Path) -> NoiseFloor:
     except (ValueError, KeyError, TypeError) as error:
         raise NoiseFloorError(f"{path}: not a qatbench noise-floor file ({SCHEMA}): "
                               f"{type(error).__name__}: {error}") from None
-    if not entries or any(not 0 < e.floor < 100 or e.p50_ms <= 0 or e.repeats < 1
+    as_percent = [e.floor for e in entries if e.floor >= 1]
+    if as_percent:  # "floor": 8 meant 8%, not 800%: a floor is a fraction below 1
+        raise NoiseFloorError(f"{path}: floor {as_percent[0]:g} would be "
+                              f"{as_percent[0]:.0%} -- a floor is a fraction: write "
+                              f"{as_percent[0] / 100:g} for {as_percent[0]:g}%; every floor "
+                              "must have 1 > floor > 0 (a fraction: 0.08 = 8%)")
+    if not entries or any(not 0 < e.floor < 1 or e.p50_ms <= 0 or e.repeats < 1
                           for e in entries):
         raise NoiseFloorError(f"{path}: every floor must have p50_ms > 0, repeats ≥ 1 and "
-                              "floor > 0 (a fraction: 0.08 = 8%)")
+                              "1 > floor > 0 (a fraction: 0.08 = 8%)")
     machine = data.get("machine") or {}
     return NoiseFloor(entries, source=str(path), cpu_model=machine.get("cpu_model"))
 

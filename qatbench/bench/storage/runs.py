@@ -17,7 +17,16 @@ from qatbench.bench.storage.schema import (
     SAMPLE_COLUMNS,
     conform,
 )
-from qatbench.bench.storage.store import REPEATS_FILE, RESULTS_FILE, SAMPLES_FILE, empty_frame
+from qatbench.bench.storage.store import (
+    REPEATS_ADVICE,
+    REPEATS_FILE,
+    RESULTS_ADVICE,
+    RESULTS_FILE,
+    SAMPLES_FILE,
+    empty_frame,
+    read_samples,
+    read_store_parquet,
+)
 
 
 class RunsNotFound(ValueError):
@@ -62,17 +71,31 @@ def _resolve(path: Path) -> tuple[Path, Path | None]:
 
 
 def _read(path: Path) -> pd.DataFrame:
+    if path.suffix == ".parquet":
+        return read_store_parquet(path, RESULTS_ADVICE)
     try:
-        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        return pd.read_csv(path)
     except Exception as error:
         raise RunsNotFound(f"{path}: cannot be read as a results table: {error}") from None
+
+
+def _results_table(table: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """``table`` if it is a results table; another qatbench table (a per-op profile) or
+    any other file is refused rather than read as rows of nothing."""
+    missing = [c for c in ("model", "variant", "target", "status") if c not in table.columns]
+    if missing:
+        what = (" -- it is a per-op profile (profile.parquet)" if "op_type" in table.columns
+                else "")
+        raise RunsNotFound(f"{path}: not a qatbench results table (no {', '.join(missing)} "
+                           f"column){what}; give a run directory or its {RESULTS_FILE}")
+    return table
 
 
 def _repeats_of(results: pd.DataFrame, results_file: Path) -> pd.DataFrame:
     """The run's repeat lines; a run from before repeats counts each row as one repeat."""
     path = results_file.parent / REPEATS_FILE
     if path.exists():
-        lines = conform(pd.read_parquet(path), REPEAT_COLUMNS)
+        lines = conform(read_store_parquet(path, REPEATS_ADVICE), REPEAT_COLUMNS)
         if len(lines) or results.empty:
             return lines
     derived = results[[c for c in REPEAT_COLUMNS if c in results.columns]].copy()
@@ -97,11 +120,11 @@ def load_runs(paths: list[Path]) -> LoadedRuns:
     results, samples, repeats, run_dirs = [], [], [], []
     for path in paths:
         results_file, samples_file = _resolve(path)
-        table = conform(_read(results_file), RESULT_COLUMNS)
+        table = conform(_results_table(_read(results_file), results_file), RESULT_COLUMNS)
         results.append(table)
         repeats.append(_repeats_of(table, results_file))
         if samples_file is not None:
-            part = conform(pd.read_parquet(samples_file), SAMPLE_COLUMNS)
+            part = read_samples(samples_file)
             part["repeat"] = part["repeat"].fillna(0)
             samples.append(part)
         run_dirs.append(results_file.parent)

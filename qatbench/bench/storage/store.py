@@ -38,6 +38,7 @@ from qatbench.atomic import (
     atomic_write_json,
     atomic_write_parquet,
     atomic_write_text,
+    ensure_writable_dir,
 )
 from qatbench.bench.storage.key import RowKey
 from qatbench.bench.storage.schema import (
@@ -60,6 +61,57 @@ JobKey = tuple[str, str, str, int]  # RowKey.job: (model, variant, target, threa
 
 class RunDirError(RuntimeError):
     """The run directory cannot be used (locked by another run, not a run, ...)."""
+
+
+class DamagedStoreFile(RunDirError):
+    """A file of a run directory cannot be read (truncated, overwritten, not what the store
+    wrote there). Raised where the store and the run loader read, before anything is
+    written: the message names the file and what to do, and nothing was changed."""
+
+    def __init__(self, path: Path, problem: str, advice: str, *,
+                 what: str = "is damaged") -> None:
+        self.path = path
+        super().__init__(f"{path} {what} ({problem}); {advice}. Nothing was changed")
+
+
+RESULTS_ADVICE = ("it holds the run's finished rows: restore it from a copy of the run "
+                  "directory (results.csv beside it has the same rows), or start a new run")
+REPEATS_ADVICE = ("it holds one line per repeat of each job: restore it from a copy of the "
+                  "run directory")
+SAMPLE_PART_ADVICE = ("restore it from a copy of the run directory, or move it out of "
+                      "samples.parquet/ (that job's latency samples are then gone; its "
+                      "results row stays)")
+
+
+def read_store_parquet(path: Path, advice: str) -> pd.DataFrame:
+    """``pd.read_parquet`` of a file the store wrote; a damaged one is ``DamagedStoreFile``."""
+    try:
+        return pd.read_parquet(path)
+    except PermissionError:
+        raise
+    except Exception as error:  # pyarrow: ArrowInvalid, OSError, ... for a damaged file
+        problem = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise DamagedStoreFile(path, problem, advice) from None
+
+
+def read_samples(path: Path) -> pd.DataFrame:
+    """Every latency sample under ``samples.parquet``: its part files (one per job and
+    repeat; a writer's hidden temporary files are skipped), or the single file of a run
+    from before parts. A part that cannot be read, or a file the store did not write
+    there, is named."""
+    if path.is_file():
+        return conform(read_store_parquet(path, SAMPLE_PART_ADVICE), SAMPLE_COLUMNS)
+    parts = []
+    for part in sorted(path.iterdir()):
+        if part.name.startswith((".", "_")):
+            continue
+        if part.suffix != ".parquet" or not part.is_file():
+            raise DamagedStoreFile(part, "only sample parts belong there",
+                                   f"move it out of {path}",
+                                   what="is not a sample part qatbench wrote")
+        parts.append(conform(read_store_parquet(part, SAMPLE_PART_ADVICE), SAMPLE_COLUMNS))
+    return (pd.concat(parts, ignore_index=True) if parts
+            else conform(empty_frame(SAMPLE_COLUMNS), SAMPLE_COLUMNS))
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -89,10 +141,11 @@ def read_config(run_dir: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RunDirError(f"{path} is corrupt ({error}); the run cannot be resumed -- start "
-                          "a new run, or restore config.json from a copy") from None
+        raise DamagedStoreFile(path, str(error), "the run cannot be resumed -- start a new "
+                               "run, or restore config.json from a copy",
+                               what="is corrupt") from None
     if not isinstance(data, dict):
-        raise RunDirError(f"{path} is corrupt (not a JSON object); start a new run")
+        raise DamagedStoreFile(path, "not a JSON object", "start a new run", what="is corrupt")
     return data
 
 
@@ -134,26 +187,31 @@ class RunStore:
         read_config(run_dir)  # a clear error for a directory that is not a run
         store = cls(run_dir, run_dir.name)
         store.lock()
-        store._load()
+        try:
+            store._load()  # a damaged file is named before anything is written
+            ensure_writable_dir(run_dir)  # a read-only run is refused before anything runs
+        except BaseException:
+            store.close()
+            raise
         return store
 
     def _load(self) -> None:
         results_path = self.run_dir / RESULTS_FILE
         if not results_path.exists():
             return
-        results = conform(pd.read_parquet(results_path), RESULT_COLUMNS)
+        results = conform(read_store_parquet(results_path, RESULTS_ADVICE), RESULT_COLUMNS)
         if len(results):
             self.run_id = str(results["run_id"].iloc[0])
         for row in results.to_dict("records"):
             self._rows[RowKey.of(row).job] = row
         repeats_path = self.run_dir / REPEATS_FILE
         if repeats_path.exists():
-            for line in conform(pd.read_parquet(repeats_path), REPEAT_COLUMNS).to_dict(
-                    "records"):
+            for line in conform(read_store_parquet(repeats_path, REPEATS_ADVICE),
+                                REPEAT_COLUMNS).to_dict("records"):
                 self._repeats[(RowKey.of(line).job, int(line["repeat"]))] = line
         samples_path = self.run_dir / SAMPLES_FILE
         if samples_path.exists():
-            samples = conform(pd.read_parquet(samples_path), SAMPLE_COLUMNS)
+            samples = read_samples(samples_path)
             samples["repeat"] = samples["repeat"].fillna(0)
             groups = samples.groupby(["model", "variant", "target", "threads", "repeat"],
                                      dropna=False, sort=False)

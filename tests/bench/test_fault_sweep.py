@@ -1,0 +1,425 @@
+"""The fault sweep of issue 24, kept as tests: a damaged file of a run directory under
+every command that reads it, and an output that cannot be written under every command
+that writes one, end in exit 2 naming the file or path -- never a traceback, never exit 1
+(which ``compare`` uses for "regression found") -- and nothing already on disk changes.
+Anything unforeseen is exit 70 with one line and the path of the saved traceback.
+
+A new command is covered by adding it to ``READERS`` or ``WRITERS``. The run directories
+are written by the product's own store (``runs_helpers.write_run``). Commands run in
+process through ``cli.main`` (what the ``qatbench`` script calls), so a full disk and, as
+root (where chmod stops nothing), a read-only directory can be simulated by patching the
+system calls the atomic writer makes.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import stat
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from qatbench.bench import cli
+from qatbench.bench.storage.store import RESULTS_FILE, SAMPLES_FILE
+from tests.bench.runs_helpers import matrix, write_run
+
+BASE_ID, CURRENT_ID = "20260101T000000Z-aaaaaa", "20260102T000000Z-bbbbbb"
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A results root with two runs of the same matrix (BASE, then CURRENT)."""
+    results = tmp_path / "results"
+    write_run(results, BASE_ID, matrix(1.0, 0, n=60), started_at="2026-01-01T00:00:00")
+    write_run(results, CURRENT_ID, matrix(1.0, 7, n=60), started_at="2026-01-02T00:00:00")
+    return results
+
+
+@pytest.fixture(autouse=True)
+def _keep_sigterm() -> None:
+    """``cli.main`` installs a SIGTERM handler; the test process gets its own back."""
+    before = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, before)
+
+
+def qatbench(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+             *args: str) -> tuple[int, str]:
+    """(exit code, stdout + stderr) of ``qatbench ARGS`` run as the script runs it."""
+    monkeypatch.setattr(sys, "argv", ["qatbench", *args])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    captured = capsys.readouterr()
+    code = exited.value.code
+    return (0 if code is None else int(code)), captured.out + captured.err
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` and its bytes (the lock file's pid aside)."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != ".lock"}
+
+
+def assert_unchanged(before: dict[str, bytes], root: Path) -> None:
+    after = snapshot(root)
+    changed = [name for name, data in before.items() if after.get(name) != data]
+    assert not changed, f"changed or removed: {changed}"
+
+
+def assert_clean_exit_2(code: int, output: str, named: Path) -> None:
+    assert code == 2, output
+    assert str(named) in output, output
+    assert "Traceback" not in output
+
+
+# -- damaged store file x command --------------------------------------------------------
+
+def _garbage(path: Path) -> Path:
+    path.write_bytes(b"this is not a parquet file\n")
+    return path
+
+
+def _truncated(path: Path) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def _first_part(run: Path) -> Path:
+    return sorted((run / SAMPLES_FILE).glob("*.parquet"))[0]
+
+
+def _stray(run: Path) -> Path:
+    path = run / SAMPLES_FILE / "notes.txt"
+    path.write_text("a note someone left here\n")
+    return path
+
+
+# name -> damage the CURRENT run, return the file the message must name
+DAMAGES: dict[str, Callable[[Path], Path]] = {
+    "results-garbage": lambda run: _garbage(run / RESULTS_FILE),
+    "results-truncated": lambda run: _truncated(run / RESULTS_FILE),
+    "repeats-garbage": lambda run: _garbage(run / "repeats.parquet"),
+    "repeats-truncated": lambda run: _truncated(run / "repeats.parquet"),
+    "sample-part-truncated": lambda run: _truncated(_first_part(run)),
+    "sample-part-garbage": lambda run: _garbage(_first_part(run)),
+    "stray-file-in-samples": _stray,
+}
+
+# name -> the command line, given the results root and the damaged (CURRENT) run
+READERS: dict[str, Callable[[Path, Path], list[str]]] = {
+    "report": lambda root, run: ["report", str(run)],
+    "report-latest": lambda root, run: ["report", "--latest", str(root)],
+    "compare": lambda root, run: ["compare", str(root / BASE_ID), str(run)],
+    "compare-damaged-base": lambda root, run: ["compare", str(run), str(root / BASE_ID)],
+    "history": lambda root, run: ["history", str(root)],
+    "plot-history": lambda root, run: ["plot", "history", str(root)],
+    "run-resume": lambda root, run: ["run", "--resume", str(run)],
+}
+
+
+@pytest.mark.parametrize("command", list(READERS))
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_a_damaged_store_file_is_exit_2_naming_it(
+        root: Path, damage: str, command: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    damaged = DAMAGES[damage](root / CURRENT_ID)
+    before = snapshot(root)
+    code, output = qatbench(monkeypatch, capsys, *READERS[command](root, root / CURRENT_ID))
+    assert_clean_exit_2(code, output, damaged)
+    assert "damaged" in output or "not a sample part" in output
+    assert_unchanged(before, root)
+    assert not (root / "history.png").exists()
+
+
+def test_a_damaged_config_is_exit_2_on_resume(root: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture) -> None:
+    damaged = _garbage(root / CURRENT_ID / "config.json")
+    before = snapshot(root)
+    code, output = qatbench(monkeypatch, capsys, "run", "--resume", str(root / CURRENT_ID))
+    assert_clean_exit_2(code, output, damaged)
+    assert_unchanged(before, root)
+
+
+def test_hidden_temporary_files_in_samples_are_not_damage(
+        root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """What a writer killed mid-write leaves (``.name.pid.tmp``) is skipped, as pyarrow
+    skips it."""
+    (root / CURRENT_ID / SAMPLES_FILE / ".x.parquet.123.tmp").write_bytes(b"half")
+    code, output = qatbench(monkeypatch, capsys, "report", str(root / CURRENT_ID))
+    assert code == 0, output
+
+
+# -- unwritable output x command ---------------------------------------------------------
+
+def read_only(directory: Path, monkeypatch: pytest.MonkeyPatch,
+              request: pytest.FixtureRequest) -> None:
+    """Make ``directory`` read-only: chmod, or as root (whom chmod does not stop) every
+    rename into it fails with EROFS, as on a read-only mount."""
+    if os.geteuid() != 0:
+        folders = [directory, *(p for p in directory.rglob("*") if p.is_dir())]
+        for folder in folders:
+            folder.chmod(0o555)
+        request.addfinalizer(lambda: [folder.chmod(0o755) for folder in folders])
+        return
+    real_replace, inside = os.replace, directory.resolve()
+
+    def replace(source, target, *args, **kwargs):
+        if Path(target).resolve().is_relative_to(inside):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(target))
+        return real_replace(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+def disk_full(monkeypatch: pytest.MonkeyPatch, allow: Callable[[str], bool] = lambda _: False
+              ) -> None:
+    """Every file the atomic writer fsyncs with something in it fails with ENOSPC (where a
+    full disk shows, with delayed allocation), unless ``allow(temporary path)``."""
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        status = os.fstat(fd)
+        if stat.S_ISREG(status.st_mode) and status.st_size > 0:
+            name = os.readlink(f"/proc/self/fd/{fd}")
+            if not allow(name):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+def _a_file(tmp_path: Path) -> Path:
+    path = tmp_path / "a-file"
+    path.write_text("in the way\n")
+    return path
+
+
+def _a_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "a-dir"
+    path.mkdir()
+    return path
+
+
+# (command, fault) -> set up the fault; return (command line, path the message names).
+# Each gets the results root, tmp_path, monkeypatch and the request.
+Setup = Callable[[Path, Path, pytest.MonkeyPatch, pytest.FixtureRequest],
+                 tuple[list[str], Path]]
+
+
+def _model(tmp_path: Path) -> Path:
+    """A file for `profile` to be given: the output is refused before it is opened."""
+    path = tmp_path / "model.tflite"
+    path.write_bytes(b"TFL3")
+    return path
+
+
+def _report(out: Path | None, root: Path) -> list[str]:
+    return ["report", str(root / CURRENT_ID), *(["--out", str(out)] if out else [])]
+
+
+def _compare(out: Path | None, root: Path) -> list[str]:
+    return ["compare", str(root / BASE_ID), str(root / CURRENT_ID),
+            *(["--out", str(out)] if out else [])]
+
+
+def _plot(out: Path | None, root: Path) -> list[str]:
+    return ["plot", "history", str(root), *(["--out", str(out)] if out else [])]
+
+
+def _profile(out: Path, tmp_path: Path) -> list[str]:
+    return ["profile", str(_model(tmp_path)), "--out", str(out)]
+
+
+def _under_a_file(tmp_path: Path) -> tuple[Path, Path]:
+    blocker = _a_file(tmp_path)
+    return blocker / "sub" / "out", blocker
+
+
+def _ro(directory: Path, mp: pytest.MonkeyPatch, rq: pytest.FixtureRequest) -> Path:
+    read_only(directory, mp, rq)
+    return directory
+
+
+WRITERS: dict[str, Setup] = {
+    # a file where a directory goes, a directory where a file goes
+    "report/out-is-a-file": lambda r, t, mp, rq: (_report(_a_file(t), r), t / "a-file"),
+    "profile/out-is-a-file": lambda r, t, mp, rq: (_profile(_a_file(t), t), t / "a-file"),
+    "ab/out-is-a-file": lambda r, t, mp, rq: (
+        ["ab", str(_model(t)), str(_model(t)), "--out", str(_a_file(t))], t / "a-file"),
+    "compare/out-is-a-dir": lambda r, t, mp, rq: (_compare(_a_dir(t), r), t / "a-dir"),
+    "plot-history/out-is-a-dir": lambda r, t, mp, rq: (_plot(_a_dir(t), r), t / "a-dir"),
+    # under a file (a missing folder is created, as for every output)
+    "report/under-a-file": lambda r, t, mp, rq: (
+        _report(_under_a_file(t)[0], r), t / "a-file"),
+    "profile/under-a-file": lambda r, t, mp, rq: (
+        _profile(_under_a_file(t)[0], t), t / "a-file"),
+    "compare/under-a-file": lambda r, t, mp, rq: (
+        _compare(_under_a_file(t)[0], r), t / "a-file"),
+    "plot-history/under-a-file": lambda r, t, mp, rq: (
+        _plot(_under_a_file(t)[0], r), t / "a-file"),
+    # a read-only run directory, results root or output folder
+    "report/read-only-run": lambda r, t, mp, rq: (
+        _report(None, r), _ro(r / CURRENT_ID, mp, rq)),
+    "compare/read-only-run": lambda r, t, mp, rq: (
+        _compare(None, r), _ro(r / CURRENT_ID, mp, rq)),
+    "run-resume/read-only-run": lambda r, t, mp, rq: (
+        ["run", "--resume", str(r / CURRENT_ID)], _ro(r / CURRENT_ID, mp, rq)),
+    "plot-history/read-only-root": lambda r, t, mp, rq: (_plot(None, r), _ro(r, mp, rq)),
+    "profile/read-only-out": lambda r, t, mp, rq: (
+        _profile(_a_dir(t), t), _ro(t / "a-dir", mp, rq)),
+    # a full disk
+    "report/disk-full": lambda r, t, mp, rq: (
+        (disk_full(mp), _report(None, r))[1], r / CURRENT_ID / "report.md"),
+    "compare/disk-full": lambda r, t, mp, rq: (
+        (disk_full(mp), _compare(t / "gate.md", r))[1], t / "gate.md"),
+}
+
+
+@pytest.mark.parametrize("case", list(WRITERS))
+def test_an_unwritable_output_is_exit_2_naming_it(
+        root: Path, tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture, request: pytest.FixtureRequest) -> None:
+    before = snapshot(tmp_path)
+    args, named = WRITERS[case](root, tmp_path, monkeypatch, request)
+    code, output = qatbench(monkeypatch, capsys, *args)
+    assert_clean_exit_2(code, output, named)
+    assert_unchanged(before, tmp_path)
+
+
+def test_plot_history_refuses_an_out_that_is_not_an_image_file(
+        root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    code, output = qatbench(monkeypatch, capsys, *_plot(tmp_path / "plot.file", root))
+    assert_clean_exit_2(code, output, tmp_path / "plot.file")
+    assert ".png" in output
+
+
+@pytest.mark.parametrize("command", [_report, _compare, _plot])
+def test_an_output_under_a_missing_folder_is_written(
+        root: Path, tmp_path: Path, command, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "new" / "folder" / {_report: "out", _compare: "out.md",
+                                         _plot: "out.png"}[command]
+    code, output = qatbench(monkeypatch, capsys, *command(out, root))
+    assert code == 0, output
+    assert out.exists()
+
+
+def test_a_full_disk_during_bench_keeps_every_committed_row(
+        tmp_path: Path, float_tflite: Path, int8_tflite: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """The disk fills once the first job is committed (its results.csv still fits): exit 2
+    naming the file that did not fit, and the first job's row is on disk."""
+    commits = []
+
+    def allow(name: str) -> bool:
+        if Path(name).name.startswith(f".{RESULTS_FILE}."):
+            commits.append(name)
+            return len(commits) <= 1
+        return not commits or Path(name).name.startswith(".results.csv.")
+
+    disk_full(monkeypatch, allow)
+    out = tmp_path / "results"
+    code, output = qatbench(monkeypatch, capsys, "bench", str(float_tflite), str(int8_tflite),
+                            "--out", str(out), "--min-runs", "3", "--min-secs", "0")
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    assert_clean_exit_2(code, output, run_dir / SAMPLES_FILE)  # the second job's part
+    assert "No space left" in output
+    rows = pd.read_parquet(run_dir / RESULTS_FILE)
+    assert len(rows) == 1 and rows["status"].tolist() == ["ok"]
+
+
+# -- anything unforeseen -----------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["report", "compare"])
+def test_an_unforeseen_error_is_exit_70_with_the_traceback_in_a_file(
+        root: Path, tmp_path: Path, command: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    from qatbench.bench.storage import runs
+
+    def broken(paths):
+        raise RuntimeError("a bug nobody foresaw")
+
+    monkeypatch.setattr(runs, "load_runs", broken)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    args = (["report", str(root / CURRENT_ID)] if command == "report"
+            else ["compare", str(root / BASE_ID), str(root / CURRENT_ID)])
+    code, output = qatbench(monkeypatch, capsys, *args)
+    assert code == cli.EXIT_INTERNAL == 70  # never 1: for compare that is a regression
+    assert "Traceback" not in output
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "internal error" in lines[0] and "a bug nobody" in lines[0]
+    (saved,) = tmp_path.glob("qatbench-crash-*.txt")
+    assert str(saved) in lines[0]
+    text = saved.read_text()
+    assert "Traceback" in text and "RuntimeError: a bug nobody foresaw" in text
+
+
+def test_the_help_documents_the_exit_codes(monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture) -> None:
+    code, output = qatbench(monkeypatch, capsys, "--help")
+    assert code == 0
+    assert "70 an internal error" in " ".join(output.split())
+
+
+# -- wrong meanings (issue 24, item 3, second bullet) ------------------------------------
+
+def test_compare_refuses_a_profile_as_a_baseline(
+        root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    from qatbench.bench.storage.profiles import add_profile, profile_frame
+
+    profiled = tmp_path / "profiled"
+    profiled.mkdir()
+    key = {"run_id": "p", "model": "mnist_cnn", "variant": "qat_int8",
+           "target": "cpu-xnnpack", "device": "host", "threads": 1, "fingerprint": "f"}
+    add_profile(profiled, profile_frame(key, [{"op_index": 0, "op_type": "CONV_2D",
+                                               "name": "conv", "p50_ms": 0.01}], 0.012))
+    profile = profiled / "profile.parquet"
+    code, output = qatbench(monkeypatch, capsys, "compare", str(profile),
+                            str(root / CURRENT_ID))
+    assert_clean_exit_2(code, output, profile)
+    assert "not a qatbench results table" in output and "per-op profile" in output
+
+
+@pytest.mark.parametrize(("floor", "expected"), [(8, "write 0.08 for 8%"),
+                                                 (1, "write 0.01 for 1%")])
+def test_a_noise_floor_written_in_percent_is_refused(
+        root: Path, tmp_path: Path, floor: float, expected: str,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """``"floor": 8`` meant 8%; read as 800% it passed a 2.4x slowdown."""
+    import json
+
+    path = tmp_path / "noise-floor.json"
+    path.write_text(json.dumps({"floors": [{"p50_ms": 0.012, "repeats": 1, "floor": floor}]}))
+    code, output = qatbench(monkeypatch, capsys, "compare", str(root / BASE_ID),
+                            str(root / CURRENT_ID), "--noise-floor", str(path))
+    assert_clean_exit_2(code, output, path)
+    assert expected in output
+
+
+@pytest.mark.parametrize("command", ["bench", "profile"])
+def test_a_zero_timeout_is_refused_as_in_a_config(
+        tmp_path: Path, command: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """One rule: ``--timeout 0`` is refused as ``timeout_s = 0`` in TOML is, never
+    silently the 900 s default."""
+    config = tmp_path / "zero.toml"
+    config.write_text("[run]\ntimeout_s = 0\n")
+    model = _model(tmp_path)
+    out = ["--out", str(tmp_path / "results")]
+    from_flag = qatbench(monkeypatch, capsys, command, str(model), "--timeout", "0", *out)
+    from_toml = qatbench(monkeypatch, capsys, command, str(model), "--config", str(config),
+                         *out)
+    for code, output in (from_flag, from_toml):
+        assert code == 2, output
+        assert "timeout_s" in output and "Traceback" not in output
+    assert not (tmp_path / "results").exists()
