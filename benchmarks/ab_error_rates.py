@@ -3,10 +3,11 @@
     python benchmarks/ab_error_rates.py                       # the goal's sample: hours
     python benchmarks/ab_error_rates.py --aa 40 --per-effect 10   # a first look
 
-1. Builds float32 .tflite chains of ``BASE_BLOCKS`` conv blocks at 14x14x32 (~3 ms on
-   one x86 core) and the same chain plus 2, 3, 5 and 10 blocks: about +2%, +3%, +5% and
-   +10% of measured extra work (each block costs the same).
-2. Measures what the extra blocks really cost in one long interleaved reference A/B.
+1. Builds float32 .tflite chains of ``BASE_BLOCKS`` conv blocks at 14x14x16 (weights
+   small enough to stay in cache, so each block costs about the same) and the same chain
+   plus 2, 3, 5 and 10 blocks: about +2%, +3%, +5% and +10% of extra work.
+2. Measures what the extra blocks really cost: one long interleaved reference A/B per
+   size (32 pairs), printed beside the detection rates.
 3. A/A: ``--aa`` independent decisions of ``qatbench ab``'s logic (``run_series``: fresh
    child processes, randomised ABBA pairs, doubling while UNKNOWN up to
    ``--max-pairs``) with the same file on both sides; SLOWER or FASTER is a false alarm.
@@ -34,6 +35,7 @@ from scipy import stats
 from qatbench.bench.orchestration.ab import AbSettings, Series, child_timer, run_series
 
 BASE_BLOCKS = 100
+CHANNELS = 16
 EXTRA = {"+2%": 2, "+3%": 3, "+5%": 5, "+10%": 10}
 
 
@@ -50,11 +52,11 @@ def build(directory: Path) -> dict[str, Path]:
     from qatbench.qat.export import keras_converter
 
     for name, blocks in names.items():
-        inputs = keras.Input((14, 14, 32), batch_size=1)
+        inputs = keras.Input((14, 14, CHANNELS), batch_size=1)
         x = inputs
         rng = np.random.default_rng(0)
         for _ in range(blocks):
-            layer = keras.layers.Conv2D(32, 3, padding="same", activation="relu")
+            layer = keras.layers.Conv2D(CHANNELS, 3, padding="same", activation="relu")
             x = layer(x)
             kernel, bias = layer.get_weights()
             layer.set_weights([rng.normal(0, 0.1, kernel.shape).astype("float32"),
@@ -110,10 +112,13 @@ def main() -> int:
                                 "min_s": 0.5, "max_s": 30.0})
     with tempfile.TemporaryDirectory(prefix="qatbench-ab-rates-") as scratch:
         work = Path(scratch)
-        reference = decisions(paths["base"], paths["+10%"], 1, AbSettings(
-            **{**settings.__dict__, "pairs": 16, "max_pairs": 16}), work, 10_000)[0]
-        print(f"reference: +{EXTRA['+10%']} blocks measured "
-              f"{reference.decision.change:+.1%} (16 pairs)", flush=True)
+        long_run = AbSettings(**{**settings.__dict__, "pairs": 32, "max_pairs": 32})
+        for label, blocks in EXTRA.items():
+            reference = decisions(paths["base"], paths[label], 1, long_run, work,
+                                  10_000 + blocks)[0].decision
+            print(f"reference: +{blocks} blocks ({label} of the work) measured "
+                  f"{reference.change:+.1%} [{reference.ci_low:+.1%}, "
+                  f"{reference.ci_high:+.1%}] (32 pairs)", flush=True)
         print(f"A/A and detection, threshold ±{args.threshold:.0%}, pairs 4 doubling to "
               f"{args.max_pairs}, no floor file:", flush=True)
         summary("A/A", decisions(paths["base"], paths["base"], args.aa, settings, work, 0),

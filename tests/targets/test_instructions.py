@@ -32,7 +32,7 @@ def test_more_work_per_inference_counts_more_instructions(perf: Path) -> None:
     heavy = count_per_inference(spin(200_000), 20)
     assert light.per_inference and heavy.per_inference
     assert heavy.per_inference > 3 * light.per_inference
-    assert "perf stat -e instructions:u over 20 inferences" == light.note
+    assert light.note == "perf stat -e instructions:u over 20 inferences"
 
 
 def test_a_host_without_the_counter_or_without_perf_says_so(
