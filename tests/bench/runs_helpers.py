@@ -3,7 +3,6 @@ report, plot and history tests (no model needs to run to know the right verdict)
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from qatbench.bench.statistics.stats import latency_stats, repeat_ci
+from qatbench.bench.storage.fingerprint import fingerprint_of
 from qatbench.bench.storage.store import RunStore
 
 
@@ -65,10 +65,11 @@ def write_run(root: Path, run_id: str, rows: list[dict], started_at: str = "",
 
 
 def fingerprint(**parts: str) -> dict[str, str]:
-    """The fingerprint columns of a row measured with these parts."""
-    text = json.dumps(parts, sort_keys=True)
-    return {"fingerprint": hashlib.sha256(text.encode()).hexdigest()[:12],
-            "fingerprint_parts": text}
+    """The fingerprint columns of a row measured with these parts, made by the product
+    (``storage.fingerprint.fingerprint_of``), so a test row carries the id a real run of
+    this setup would: a copy of the hashing here would drift from the product's."""
+    return {"fingerprint": fingerprint_of(parts),
+            "fingerprint_parts": json.dumps(parts, sort_keys=True)}
 
 
 def lognormal(median_ms: float, sigma: float, n: int, seed: int) -> np.ndarray:

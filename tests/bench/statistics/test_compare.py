@@ -285,10 +285,21 @@ def test_bad_thresholds_and_alphas_exit_2_saying_what_is_wrong(
 def test_threshold_as_percentage_or_fraction_means_the_same(tmp_path: Path) -> None:
     base = write_run(tmp_path, "base", [row(samples=lognormal(MS, 0.005, 500, 1))])
     current = write_run(tmp_path, "current", [row(samples=lognormal(MS * 1.15, 0.005, 500, 2))])
-    # a threshold of 30% makes a 15% change `same`, however it is written
-    for written in ("30%", "0.3"):
-        gate(base, current, "--threshold", written, "--fail-on-unknown")
-        assert "| same |" in (current / "compare.md").read_text()
+    # at the default 5% a 15% change is between the floor and twice it: undecided, which
+    # --fail-on-unknown fails -- so a threshold that is ignored cannot pass below
+    out = tmp_path / "default.md"
+    code, output = gate(base, current, "--fail-on-unknown", "--out", out)
+    assert code == 1, output
+    assert "| unknown |" in out.read_text()
+    # a threshold of 30% makes a 15% change `same`, however it is written; each call is
+    # judged by its own exit code and the compare.md it wrote itself
+    for name, written in (("percent", "30%"), ("fraction", "0.3")):
+        out = tmp_path / f"{name}.md"
+        code, output = gate(base, current, "--threshold", written, "--fail-on-unknown",
+                            "--out", out)
+        assert code == 0, output
+        assert "no regression" in output and "REGRESSION" not in output
+        assert "| same |" in out.read_text() and "| unknown |" not in out.read_text()
 
 
 def test_bad_input_exits_2_and_names_what_is_wrong(tmp_path: Path) -> None:
