@@ -142,6 +142,15 @@ def unpaired_p_value(base_hits: int, base_n: int, current_hits: int, current_n: 
     return float(fisher_exact(table, alternative="two-sided").pvalue)
 
 
+POINTS_TOLERANCE = 1e-9  # 100 * (0.99 - 0.98) is 1.0000000000000009 in floating point
+
+
+def exceeds(drop_points: float, threshold_points: float) -> bool:
+    """A drop *beyond* the threshold (the README's word): exactly the threshold passes,
+    whatever floating point makes of the subtraction that measured it."""
+    return drop_points > threshold_points + POINTS_TOLERANCE
+
+
 def accuracy_drop(base_rate: float, base_n: int, current_rate: float, current_n: int, *,
                   threshold_points: float, label: str = "top-1",
                   base_hits: np.ndarray | None = None,
@@ -162,10 +171,11 @@ def accuracy_drop(base_rate: float, base_n: int, current_rate: float, current_n:
         p = unpaired_p_value(round(base_rate * base_n), base_n,
                              round(current_rate * current_n), current_n)
         method = "Fisher exact, unpaired"
-    fails = drop > threshold_points and p < alpha
+    beyond = exceeds(drop, threshold_points)
+    fails = beyond and p < alpha
     if fails:
         message = f"{label} dropped {drop:.1f} points (p = {p:.2g}, {method})"
-    elif drop > threshold_points:
+    elif beyond:
         message = (f"{label} dropped {drop:.1f} points but {NO_DIFFERENCE} on "
                    f"{base_n} inputs (p = {p:.2g}, {method})")
     else:

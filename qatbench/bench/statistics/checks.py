@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from qatbench.bench.statistics.accuracy import accuracy_drop
+from qatbench.bench.statistics.accuracy import accuracy_drop, exceeds
 from qatbench.bench.statistics.latency import LatencyDecision, Verdict
 from qatbench.bench.storage.predictions import Predictions
 
@@ -145,7 +145,7 @@ class AccuracyCheck:
                                  _number(pair.current, "eval_samples"))
             if base_n is None or current_n is None:
                 drop = 100 * (before - after)
-                if drop > self.drop_points:
+                if exceeds(drop, self.drop_points):
                     messages.append(f"{label} dropped {drop:.1f} points")
                 continue
             basis = "top1" if column == "accuracy_top1" else "agreement"

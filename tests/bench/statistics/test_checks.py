@@ -313,3 +313,14 @@ def test_default_checks_carry_the_settings() -> None:
         "missing": MissingCheck(False), "broken": BrokenCheck(False),
         "latency": LatencyCheck(0.05, "p50", False), "size": SizeCheck(0.05),
         "accuracy": AccuracyCheck(1.0)}
+
+
+def test_a_drop_of_exactly_the_threshold_passes_whatever_floating_point_makes_of_it() -> None:
+    """0.99 -> 0.98 is 1.0000000000000009 points in floating point; the README's rule is a
+    drop *beyond* the threshold, so exactly 1 point with --accuracy-drop 1 passes."""
+    from qatbench.bench.statistics.accuracy import accuracy_drop
+
+    exact = accuracy_drop(0.99, 10_000, 0.98, 10_000, threshold_points=1.0)
+    assert not exact.fails and exact.message == ""
+    beyond = accuracy_drop(0.99, 10_000, 0.9799, 10_000, threshold_points=1.0)
+    assert beyond.fails
