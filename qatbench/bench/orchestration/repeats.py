@@ -14,7 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from qatbench.bench.statistics.stats import latency_stats, noisy_cv, repeat_ci, repeat_figure
+from qatbench.bench.statistics.stats import (
+    is_missing,
+    latency_stats,
+    noisy_cv,
+    repeat_ci,
+    repeat_figure,
+)
 from qatbench.bench.storage.schema import REPEAT_FIGURES
 
 REPEATED_STATUSES = frozenset({"ok", "failed"})  # the others would only say the same again
@@ -41,17 +47,8 @@ def latency_columns(samples: np.ndarray) -> dict[str, Any]:
 
 
 def _median(values: Sequence[Any]) -> float | None:
-    numbers = [float(v) for v in values if not _is_na(v)]
+    numbers = [float(v) for v in values if not is_missing(v)]
     return float(np.median(numbers)) if numbers else None
-
-
-def _is_na(value: Any) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(value != value)  # NaN and pandas NA
-    except TypeError:
-        return True
 
 
 def summarise(rows: Sequence[Mapping[str, Any]], samples: Mapping[int, np.ndarray]
@@ -87,10 +84,10 @@ def summarise(rows: Sequence[Mapping[str, Any]], samples: Mapping[int, np.ndarra
         row["latency_ms_p50"] = _median([r.get("latency_ms_p50") for r in chosen])
         row["latency_ms_mean"] = _median([r.get("latency_ms_mean") for r in chosen])
         row["latency_ms_min"] = min((float(r["latency_ms_min"]) for r in chosen
-                                     if not _is_na(r.get("latency_ms_min"))), default=None)
+                                     if not is_missing(r.get("latency_ms_min"))), default=None)
         row["latency_ms_max"] = max((float(r["latency_ms_max"]) for r in chosen
-                                     if not _is_na(r.get("latency_ms_max"))), default=None)
-        counts = [int(r["n_samples"]) for r in chosen if not _is_na(r.get("n_samples"))]
+                                     if not is_missing(r.get("latency_ms_max"))), default=None)
+        counts = [int(r["n_samples"]) for r in chosen if not is_missing(r.get("n_samples"))]
         row["n_samples"] = sum(counts) if counts else None
     if len(units) >= 2:
         low, high = repeat_ci(np.asarray(units))
@@ -99,6 +96,6 @@ def summarise(rows: Sequence[Mapping[str, Any]], samples: Mapping[int, np.ndarra
                                                            float(np.mean(units)))
     for column in ("init_ms", "first_inference_ms"):
         row[column] = _median([r.get(column) for r in rows])
-    memory = [float(r["peak_memory_mb"]) for r in rows if not _is_na(r.get("peak_memory_mb"))]
+    memory = [float(r["peak_memory_mb"]) for r in rows if not is_missing(r.get("peak_memory_mb"))]
     row["peak_memory_mb"] = max(memory) if memory else None
     return row

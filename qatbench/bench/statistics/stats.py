@@ -118,7 +118,7 @@ def latency_stats(samples_ms: np.ndarray | list[float] | tuple[float, ...]) -> L
 def noisy_cv(std: float | None, mean: float | None) -> bool:
     """Whether a spread is noisy: std / mean above ``NOISY_CV`` (the one threshold for a
     process's samples, a tool's reported figures and a row's repeats)."""
-    if std is None or mean is None or _missing(std) or _missing(mean) or mean == 0:
+    if std is None or mean is None or is_missing(std) or is_missing(mean) or mean == 0:
         return False
     return float(std) / float(mean) > NOISY_CV
 
@@ -127,12 +127,13 @@ def repeat_figure(p50: object, mean: object) -> float | None:
     """What one repeat contributes to a row and the gate: its median, or -- for a tool
     that prints only aggregates (benchmark_model builds without a median) -- its mean."""
     for value in (p50, mean):
-        if not _missing(value):
+        if not is_missing(value):
             return float(value)  # type: ignore[arg-type]
     return None
 
 
-def _missing(value: object) -> bool:
+def is_missing(value: object) -> bool:
+    """None, NaN or pandas' NA: a figure that was not measured."""
     if value is None:
         return True
     try:
