@@ -29,7 +29,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from scipy import stats
 
 from qatbench.bench.orchestration.ab import AbSettings, Series, child_timer, run_series
@@ -45,23 +44,13 @@ def build(directory: Path) -> dict[str, Path]:
     if all(p.exists() for p in paths.values()):
         return paths
     directory.mkdir(parents=True, exist_ok=True)
-    os.environ["TF_USE_LEGACY_KERAS"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tf_keras as keras
+    from chains import conv_chain
 
     from qatbench.qat.export import keras_converter
 
     for name, blocks in names.items():
-        inputs = keras.Input((14, 14, CHANNELS), batch_size=1)
-        x = inputs
-        rng = np.random.default_rng(0)
-        for _ in range(blocks):
-            layer = keras.layers.Conv2D(CHANNELS, 3, padding="same", activation="relu")
-            x = layer(x)
-            kernel, bias = layer.get_weights()
-            layer.set_weights([rng.normal(0, 0.1, kernel.shape).astype("float32"),
-                               np.zeros_like(bias)])
-        paths[name].write_bytes(keras_converter(keras.Model(inputs, x)).convert())
+        paths[name].write_bytes(keras_converter(conv_chain(blocks, 14, CHANNELS)).convert())
     return paths
 
 

@@ -70,18 +70,10 @@ def build_models(directory: Path) -> list[Path]:
     os.environ["TF_USE_LEGACY_KERAS"] = "1"  # tf_keras, never Keras 3
     import tensorflow as tf
     import tf_keras as keras
+    from chains import conv_chain
 
     def chain(blocks: int) -> Any:
-        inputs = keras.Input((28, 28, CHANNELS), batch_size=1)
-        x = inputs
-        rng = np.random.default_rng(0)
-        for _ in range(blocks):
-            layer = keras.layers.Conv2D(CHANNELS, 3, padding="same", activation="relu")
-            x = layer(x)
-            kernel, bias = layer.get_weights()
-            layer.set_weights([rng.normal(0, 0.1, kernel.shape).astype("float32"),
-                               np.zeros_like(bias)])
-        return keras.Model(inputs, x)
+        return conv_chain(blocks, 28, CHANNELS)
 
     def tiny() -> Any:
         inputs = keras.Input((12, 12, 8), batch_size=1)

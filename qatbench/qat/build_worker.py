@@ -25,11 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     request = BuildRequest.load(Path(args[0]))
     try:
-        determinism = enable_op_determinism()
         build(request)
-        built = ModelBuild.load(Path(request.out_dir))
-        if built is not None:
-            replace(built, op_determinism=determinism).save(Path(request.out_dir))
     except Exception as error:
         # every variant's row names the error itself (the user's model, data or loop),
         # not only "the child failed": the traceback stays in build.log
@@ -57,26 +53,28 @@ def enable_op_determinism() -> bool:
 def build(request: BuildRequest) -> None:
     budget = TrainingBudget(**request.budget)
     out_dir = Path(request.out_dir)
+    source = ModelSource.model_validate(request.source) if request.source else None
+    if source is not None and source.tflite is not None:
+        from qatbench.qat.foreign import collect_files
+
+        collect_files(request.model, source, request.variants, out_dir, budget)
+        return  # files made elsewhere: nothing is built, TensorFlow never imported
+    determinism = enable_op_determinism()
     if budget.strategy != "default":
         from qatbench.qat.train import placement_for
 
         # before anything else runs in TensorFlow (a user's model loads next): a
         # multi-worker strategy configures the collectives at program start-up
         placement_for(budget.strategy)
-    if request.source is not None:
-        source = ModelSource.model_validate(request.source)
-        if source.tflite is not None:
-            from qatbench.qat.foreign import collect_files
-
-            collect_files(request.model, source, request.variants, out_dir, budget)
-            return
+    if source is not None:
         from qatbench.qat.user_model import prepare_user_model
 
         spec = prepare_user_model(request.model, source, budget.seed).spec()
     else:
         spec = get_model_spec(request.model)
-    build_variants(spec, request.variants, out_dir, budget,
-                   Path(request.imagenet_dir) if request.imagenet_dir else None)
+    built = build_variants(spec, request.variants, out_dir, budget,
+                           Path(request.imagenet_dir) if request.imagenet_dir else None)
+    replace(built, op_determinism=determinism).save(out_dir)
 
 
 if __name__ == "__main__":

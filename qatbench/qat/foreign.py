@@ -42,8 +42,8 @@ def _data(source: ModelSource, seed: int) -> Dataset | None:
     return load_npz(Path(source.data), source.eval_fraction, seed)
 
 
-def _outputs(path: Path, source: ModelSource, labels: np.ndarray | None,
-             reference: np.ndarray | None = None) -> tuple[OutputSpec, ...]:
+def _outputs(path: Path, source: ModelSource, labels: np.ndarray | None
+             ) -> tuple[OutputSpec, ...]:
     interpreter = resolve_runtime().interpreter(str(path), threads=1,
                                                 use_default_delegates=False)
     io = model_io(interpreter)
@@ -92,15 +92,8 @@ def collect_files(name: str, source: ModelSource, variants: list[str], out_dir: 
                                                     use_default_delegates=False)
         io = model_io(interpreter)
         if data is not None:
-            x = data.x_eval
-            limit = budget.max_eval_samples
-            if limit:
-                from qatbench.models.arrays import take
-
-                x, y_all = take(x, limit), data.y_eval
-                y_all = take(y_all, limit)
-            else:
-                y_all = data.y_eval
+            limited = data.limited(max_eval=budget.max_eval_samples)
+            x, y_all = limited.x_eval, limited.y_eval
             labels = y_all if isinstance(y_all, np.ndarray) and y_all.ndim == 1 else None
             name_of_set = data.name
         else:

@@ -196,12 +196,9 @@ def placement_for(name: str) -> Placement:
     return placement
 
 
-def outputs_probabilities(model: Any) -> bool:
-    """Does the model end in a softmax (the ImageNet applications) rather than logits?"""
-    return all("softmax" in str(getattr(t, "name", "")).lower() for t in model.outputs)
-
-
 def output_is_probabilities(model: Any, index: int) -> bool:
+    """Does output ``index`` end in a softmax (the ImageNet applications) rather than
+    logits?"""
     return "softmax" in str(getattr(model.outputs[index], "name", "")).lower()
 
 

@@ -8,9 +8,9 @@ behaviour costs time without costing instructions.
 Counted with Linux ``perf stat -e instructions:u`` attached to this process (``-p``)
 around a separate counted phase of ``N`` invocations, after the timed samples, so
 counting never perturbs them. ``perf`` is Debian's ``linux-perf``; ``QATBENCH_PERF``
-names another executable (the tests' simulator). Where perf is missing, or the CPU's
-counter is not available (a VM without a PMU, ``perf_event_paranoid``), that is stated
-in the row -- never an error, never a number.
+names the perf executable to use when it is not the one on ``PATH``. Where perf is
+missing, or the CPU's counter is not available (a VM without a PMU,
+``perf_event_paranoid``), that is stated in the row -- never an error, never a number.
 """
 
 from __future__ import annotations

@@ -199,14 +199,17 @@ def instructions_of(pairs: list[dict[str, Any]]) -> tuple[float | None, str]:
 def outcome_frame(outcomes: list[SeriesOutcome]) -> Any:
     import pandas as pd
 
-    return pd.DataFrame([{
-        "instructions_ratio": instructions_of(o.pairs)[0],
-        "instructions_note": instructions_of(o.pairs)[1],
-        "series": o.series.name, "verdict": str(o.decision.verdict),
-        "change": o.decision.change, "ci_low": o.decision.ci_low,
-        "ci_high": o.decision.ci_high, "pairs": o.decision.pairs, "stopped": o.stopped,
-        "seconds": o.seconds, "reason": o.decision.reason,
-        "base": str(o.series.base), "current": str(o.series.current)} for o in outcomes])
+    lines = []
+    for o in outcomes:
+        ratio, note = instructions_of(o.pairs)
+        lines.append({
+            "series": o.series.name, "verdict": str(o.decision.verdict),
+            "change": o.decision.change, "ci_low": o.decision.ci_low,
+            "ci_high": o.decision.ci_high, "pairs": o.decision.pairs, "stopped": o.stopped,
+            "seconds": o.seconds, "reason": o.decision.reason,
+            "instructions_ratio": ratio, "instructions_note": note,
+            "base": str(o.series.base), "current": str(o.series.current)})
+    return pd.DataFrame(lines)
 
 
 def failed(outcomes: list[SeriesOutcome], fail_on_unknown: bool) -> bool:

@@ -15,7 +15,6 @@ against what was built: a missing or changed artifact is an ``ArtifactError`` na
 from __future__ import annotations
 
 import json
-import shutil
 import tarfile
 import time
 from collections.abc import Sequence
@@ -145,8 +144,3 @@ def artifacts_provider(builds: dict[str, ModelBuild]) -> Any:
         return lambda model, variants: builds[model]
 
     return factory
-
-
-def remove_scratch(path: Path | None) -> None:
-    if path is not None:
-        shutil.rmtree(path, ignore_errors=True)

@@ -27,11 +27,11 @@ import shutil
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from qatbench.atomic import atomic_write_json
+from qatbench.bench.storage import environment
 
 ENTRY_FILE = "entry.json"
 DEFAULT_MAX_BYTES = 5 * 1024**3
@@ -98,13 +98,9 @@ def code_digest() -> str:
 
 
 def package_versions() -> dict[str, str]:
-    versions = {}
-    for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return versions
+    """The versions that change a build's bytes (``storage.environment.package_versions``
+    over the build's packages; one that is not installed is simply absent from the key)."""
+    return environment.package_versions(_PACKAGES)
 
 
 def _reference_digest(reference: str | None) -> str | None:

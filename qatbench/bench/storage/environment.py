@@ -90,9 +90,10 @@ def git_state(cwd: Path | None = None) -> tuple[str, bool | None]:
     return commit, bool(status.strip())
 
 
-def package_versions() -> dict[str, str]:
+def package_versions(names: tuple[str, ...] = _PACKAGES) -> dict[str, str]:
+    """Installed versions of ``names`` (a package that is not installed is left out)."""
     versions = {}
-    for name in _PACKAGES:
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

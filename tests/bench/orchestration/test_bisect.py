@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
@@ -37,12 +36,16 @@ def repository(tmp_path: Path, files_per_commit: list[dict[str, str]]) -> tuple[
 
 
 def fake_build(tree: Path, out: Path) -> None:
-    """A build whose 'model file' holds the work its model does."""
+    """A build whose 'model file' holds the work its model does; its manifest written by
+    the product's own ``ModelBuild``."""
+    from qatbench.qat.artifacts import ModelBuild, VariantArtifact
+
     folder = out / "net"
     folder.mkdir(parents=True)
-    (folder / "float32.tflite").write_text((tree / "work.txt").read_text())
-    (folder / "manifest.json").write_text(json.dumps({"model": "net", "variants": {
-        "float32": {"path": str(folder / "float32.tflite"), "error": ""}}}))
+    model = folder / "float32.tflite"
+    model.write_text((tree / "work.txt").read_text())
+    ModelBuild("net", "random", None, "", {"float32": VariantArtifact(
+        "float32", str(model), model.stat().st_size)}).save(folder)
 
 
 def work_timer(side: str, model: Path, work: Path) -> float:
