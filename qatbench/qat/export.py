@@ -20,6 +20,7 @@ import numpy as np
 from qatbench.atomic import atomic_write_bytes
 from qatbench.models.arrays import take
 from qatbench.qat.errors import NotFullIntegerError
+from qatbench.qat.litert_quantize import Calibration, OpSelection
 from qatbench.targets.tflite_file import ModelInfo, inspect_tflite
 
 
@@ -192,17 +193,22 @@ def export_variant(model: Any, variant: Variant, calibration: np.ndarray, path: 
         raise
 
 
-def export_from_float_file(float_path: Path, variant: Variant, path: Path) -> tuple[ModelInfo, str]:
+def export_from_float_file(float_path: Path, variant: Variant, path: Path,
+                           selection: OpSelection | None = None,
+                           calibration: Calibration | None = None
+                           ) -> tuple[ModelInfo, str, list[dict]]:
     """A LiteRT Quantizer variant of the float32 file, written atomically with its recipe
-    beside it (``<variant>_recipe.json``); returns the file's info and what was applied."""
+    beside it (``<variant>_recipe.json``); returns the file's info, what was applied and
+    the recipe. ``qat_selective`` / ``mixed_int8`` (a file tfmot never saw) take the
+    ``selection`` and ``calibration`` inputs (``litert_quantize.SCOPED_VARIANTS``)."""
     from qatbench.atomic import atomic_write_json
-    from qatbench.qat.litert_quantize import quantize_file
+    from qatbench.qat.litert_quantize import SCOPED_VARIANTS, quantize_file
 
-    if not variant.from_float_file:
+    if not variant.from_float_file and variant.value not in SCOPED_VARIANTS:
         raise ValueError(f"{variant.value} is not made from the float32 file")
-    quantized = quantize_file(float_path, variant.value)
+    quantized = quantize_file(float_path, variant.value, selection, calibration)
     atomic_write_bytes(path, quantized.flatbuffer)
     recipe = path.with_name(f"{variant.value}_recipe.json")
     atomic_write_json(recipe, quantized.recipe)
     return verify_variant(path, variant), f"{quantized.describe()}; from {float_path.name}; " \
-        f"recipe in {recipe.name}"
+        f"recipe in {recipe.name}", quantized.recipe

@@ -6,6 +6,13 @@ directory is self-contained, and an eval set is made as for a built model: the u
 eval inputs (else synthetic inputs in ``input_range``) and the ``float32`` file's own
 outputs on them, on the reference kernels -- what every other file's rows are compared
 with (agreement, SNR, per-output cosine and max abs error). No TensorFlow is needed.
+
+``quantize = [...]`` variants are then made from the ``float32`` file by Google's LiteRT
+Quantizer (``litert_quantize``): its own variants as for a built model, and
+``qat_selective`` / ``mixed_int8`` -- which tfmot makes from a Keras model -- as static
+int8 scoped to the ops ``qat_layers`` match, or to every op but ``keep_float_ops``,
+calibrated on the data's training inputs (else synthetic ones). The recipe is in the
+manifest.
 """
 
 from __future__ import annotations
@@ -15,19 +22,22 @@ from pathlib import Path
 
 import numpy as np
 
-from qatbench.models.arrays import count
+from qatbench.models.arrays import count, take
 from qatbench.models.datasets import Dataset, synthetic_inputs
 from qatbench.models.sources import ModelSource
 from qatbench.models.user_data import load_npz
-from qatbench.qat.artifacts import ModelBuild, VariantArtifact
+from qatbench.qat.artifacts import ModelBuild, VariantArtifact, keep_float_ops_for
 from qatbench.qat.budget import TrainingBudget
+from qatbench.qat.export import Variant, export_from_float_file
 from qatbench.qat.fidelity import tflite_outputs
+from qatbench.qat.litert_quantize import SCOPED_VARIANTS, Calibration, OpSelection
 from qatbench.targets.base import NO_LABEL, EvalSet, OutputSpec
 from qatbench.targets.runtime import resolve_runtime
 from qatbench.targets.signature_io import model_io
 from qatbench.targets.tflite_file import InvalidModelFile, inspect_tflite
 
 EVAL_DEFAULT = 200
+CALIBRATION_SEED = 1000  # synthetic calibration inputs: seeds apart from the eval inputs'
 
 
 def _data(source: ModelSource, seed: int) -> Dataset | None:
@@ -60,12 +70,69 @@ def _outputs(path: Path, source: ModelSource, labels: np.ndarray | None
     return tuple(specs)
 
 
+def _calibration(float_file: VariantArtifact | None, source: ModelSource,
+                 data: Dataset | None, budget: TrainingBudget) -> Calibration | None:
+    """What a static recipe is calibrated on, as the quantizer takes it: the data's
+    training split (never the eval inputs), else synthetic inputs in ``input_range`` drawn
+    apart from the synthetic eval inputs; ``representative_samples`` of them."""
+    if float_file is None or not float_file.ok:
+        return None
+    interpreter = resolve_runtime().interpreter(str(float_file.path), threads=1,
+                                                use_default_delegates=False)
+    signatures = interpreter.get_signature_list()
+    if not signatures:
+        return None  # the quantizer calibrates through a signature: the variant says so
+    io = model_io(interpreter)
+    names = [n for n, _ in io.inputs]
+    limit = budget.representative_samples
+    if data is not None:
+        x = take(data.x_train, limit)
+    else:
+        x = {n: synthetic_inputs(tuple(int(d) for d in detail["shape"][1:]), limit,
+                                 budget.seed + CALIBRATION_SEED + i, *source.input_range)
+             for i, (n, detail) in enumerate(io.inputs)}
+    arrays = x if isinstance(x, dict) else {names[0]: x}
+    samples = [{n: np.asarray(arrays[n][i:i + 1], dtype=np.float32) for n in names}
+               for i in range(count(x))]
+    return {next(iter(signatures)): samples}
+
+
+def _quantized(variant: str, float_file: VariantArtifact | None, out_dir: Path,
+               budget: TrainingBudget, calibration: Calibration | None) -> VariantArtifact:
+    """``variant`` made from the float32 file by the LiteRT Quantizer: the same function
+    as a built model's quantizer variants, with ``qat_layers`` / ``keep_float_ops`` as op
+    scopes for the two tfmot would make from a Keras model."""
+    if float_file is None or not float_file.ok:
+        return VariantArtifact(variant, error=f"{variant} is made from the float32 file, "
+                                              "which could not be read")
+    try:
+        keep = keep_float_ops_for(budget.keep_float_ops, out_dir) \
+            if variant == "mixed_int8" else ()
+        selection = OpSelection(tuple(budget.qat_layers), keep)
+        path = out_dir / f"{variant}.tflite"
+        info, applied, recipe = export_from_float_file(Path(str(float_file.path)),
+                                                       Variant(variant), path, selection,
+                                                       calibration)
+    except Exception as error:  # one variant's failure is its own row
+        return VariantArtifact(variant, error=f"{type(error).__name__}: {error}")
+    extra: dict = {"keep_float_ops": list(keep),
+                   "float_ops_in_file": sorted(set(info.float_ops))} if keep else {}
+    return VariantArtifact(variant, str(path), info.size_bytes,
+                           note=f"made by litert-quantizer from the float32 file (not "
+                                f"tfmot: a file made elsewhere): {applied}",
+                           quantizer_recipe=recipe, **extra)
+
+
 def collect_files(name: str, source: ModelSource, variants: list[str], out_dir: Path,
                   budget: TrainingBudget) -> ModelBuild:
     out_dir.mkdir(parents=True, exist_ok=True)
     files = source.tflite or {}
+    # a later build (mixed_int8 after the profiles) adds to the first, as for a built model
+    previous = ModelBuild.load(out_dir)
     artifacts: dict[str, VariantArtifact] = {}
     for variant in variants:
+        if variant in source.quantize:
+            continue  # made from the float32 file below, once its eval set exists
         if variant not in files:
             artifacts[variant] = VariantArtifact(
                 variant, error=f"no {variant} file in [models.{name}] tflite", skipped=True)
@@ -116,7 +183,21 @@ def collect_files(name: str, source: ModelSource, variants: list[str], out_dir: 
                 reference_source=f"{float_path.name} (made elsewhere), TFLite reference "
                                  "kernels", outputs=outputs).save(out_dir / "eval.npz")
         eval_path = str(out_dir / "eval.npz")
+    if previous is not None and float_file is None:
+        float_file = previous.variants.get("float32")
+        eval_path, note = previous.eval_path, previous.accuracy_note
+    made = [v for v in variants if v in source.quantize]
+    if made:
+        calibration = _calibration(float_file, source, data, budget) if any(
+            v in SCOPED_VARIANTS for v in made) else None
+        for variant in made:
+            artifacts[variant] = _quantized(variant, float_file, out_dir, budget, calibration)
+    artifacts = {v: artifacts[v] for v in variants if v in artifacts}
+    if previous is not None:
+        artifacts = {**previous.variants, **artifacts}
     build = ModelBuild(name, "from files made elsewhere", eval_path, note, artifacts,
-                       data_note=f"variants from files: {', '.join(sorted(files))}")
+                       data_note=f"variants from files: {', '.join(sorted(files))}" + (
+                           f"; made from float32 by litert-quantizer: "
+                           f"{', '.join(source.quantize)}" if source.quantize else ""))
     build.save(out_dir)
     return build

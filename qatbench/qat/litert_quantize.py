@@ -15,15 +15,28 @@ can be made for any float file, and its outputs are compared with that file's.
   on no depthwise convolution).
 - ``fp16``: float16 weights dequantized to float (the quantizer's ``float_casting``).
 
+For a float32 file tfmot never saw (a ``tflite`` source's ``quantize = [...]``), two more,
+static int8 (int8 weights and activations, calibrated) on the ops an ``OpSelection``
+names, scoped by the recipe's op-name regexes:
+
+- ``qat_selective``: the ops ``qat_layers`` patterns match int8, every other op float;
+- ``mixed_int8``: every op int8 but the ``keep_float_ops`` types, which stay float.
+
+A pattern or op type that names no op of the file is ``NoOpMatched`` (the source check
+turns it into exit 2 before anything runs).
+
 The recipe applied (the quantizer's JSON) is written beside the file as
-``<variant>_recipe.json``; the build names it in the variant's note.
+``<variant>_recipe.json`` and kept in the manifest; the build names it in the note.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +52,92 @@ INT4_BLOCK = 32  # the blockwise granularity of int4 FULLY_CONNECTED weights
 DYNAMIC_OPS = ("FULLY_CONNECTED", "CONV_2D", "CONV_2D_TRANSPOSE", "BATCH_MATMUL",
                "EMBEDDING_LOOKUP")
 QUANTIZER_VARIANTS = ("dynamic_int8", "int8_weights", "int4_weights", "fp16")
+# static int8 on the ops an OpSelection names: tfmot's variants, for a file it never saw
+SCOPED_VARIANTS = ("qat_selective", "mixed_int8")
+# calibration data as the quantizer takes it: signature key -> one {input: batch} per sample
+Calibration = Mapping[str, Sequence[Mapping[str, Any]]]
 
 
 class QuantizerMissing(QatModelError):
     """litert-quantizer is not installed: the variant's row fails with the fix."""
+
+
+class NoOpMatched(QatModelError):
+    """A pattern or op type of an ``OpSelection`` names no op of the file."""
+
+
+@dataclass(frozen=True)
+class OpSelection:
+    """What ``qat_selective`` and ``mixed_int8`` of a file take from ``[training]``.
+
+    ``int8_ops`` (``qat_layers``): fnmatch patterns; an op is made int8 when one matches
+    its type (``CONV_2D``) or a part of its scope -- the names of its output tensors, as
+    the quantizer and Model Explorer name ops, split at ``/`` and ``;`` (a Keras layer
+    ``conv1`` gives ops such as ``model/conv1/Conv2D``). ``keep_float_ops``: op types left
+    float, every other op int8.
+    """
+
+    int8_ops: tuple[str, ...] = ()
+    keep_float_ops: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FileOp:
+    """One operator of a ``.tflite``: its type and its scope (output tensor names)."""
+
+    op_type: str
+    scope: str
+
+    def matches(self, pattern: str) -> bool:
+        parts = [part for part in re.split(r"[/;]", self.scope) if part]
+        return any(fnmatchcase(text, pattern) for text in (self.op_type, self.scope, *parts))
+
+
+def file_ops(float_file: bytes) -> list[FileOp]:
+    """Every operator of the file's subgraphs, in order, named as the quantizer names it."""
+    from litert_quantizer import qtyping
+    from litert_quantizer.utils import tfl_flatbuffer_utils as fb
+
+    names = {code: name for name, code in vars(qtyping.BuiltinOperator).items()
+             if name.isupper()}
+    model = fb.read_model(float_file)
+    found = []
+    for subgraph in model.subgraphs:
+        for op in subgraph.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+            known = fb.TFL_OP_CODE_TO_NAME.get(builtin)
+            op_type = known.value if known is not None else names.get(builtin, str(builtin))
+            found.append(FileOp(str(op_type), fb.get_op_scope(op, subgraph.tensors)))
+    return found
+
+
+def _listing(ops: Sequence[FileOp], limit: int = 8) -> str:
+    types = Counter(op.op_type for op in ops)
+    scopes = ", ".join(op.scope.rstrip(";") for op in ops[:limit])
+    more = f", ... ({len(ops)} ops)" if len(ops) > limit else ""
+    return (f"op types {', '.join(f'{t}×{n}' for t, n in types.items())}; op names "
+            f"{scopes}{more}")
+
+
+def selection_problems(float_file: bytes, variant: str, selection: OpSelection) -> list[str]:
+    """What in ``selection`` names no op of the file, each with what the file has and how
+    to fix it; [] when every pattern (``qat_selective``) or op type (``mixed_int8``) does."""
+    ops = file_ops(float_file)
+    if variant == "qat_selective":
+        if not selection.int8_ops:
+            return ["qat_selective needs qat_layers: patterns of op names or types to make "
+                    "int8 (e.g. \"conv*\", \"CONV_2D\")"]
+        missing = [p for p in selection.int8_ops if not any(op.matches(p) for op in ops)]
+        return [f"qat_layers pattern {p!r} matches no op of the float32 file (patterns match "
+                f"an op's type or a part of its name split at / and ;); the file has "
+                f"{_listing(ops)}" for p in missing]
+    if variant == "mixed_int8":
+        present = {op.op_type for op in ops}
+        missing = [t for t in selection.keep_float_ops if t not in present]
+        return [f"keep_float_ops {t!r} is no op type of the float32 file; it has "
+                f"{', '.join(sorted(present))}" for t in missing]
+    return []
 
 
 @dataclass(frozen=True)
@@ -120,9 +215,70 @@ def _int4_recipe(manager: Any, qtyping: Any, float_file: bytes) -> tuple[list[di
         f"{INT4_BLOCK}); the other weights int8 as dynamic_int8"]
 
 
-def recipe_for(variant: str, float_file: bytes) -> tuple[str, list[dict], list[str]]:
-    """(recipe name, the quantizer's JSON recipe, notes) for one variant of this file."""
+def _static_int8(manager: Any, qtyping: Any, regex: str, op_type: Any) -> None:
+    manager.add_static_config(regex=regex, operation_name=op_type, activation_num_bits=8,
+                              weight_num_bits=8)
+
+
+def _selective_recipe(manager: Any, qtyping: Any, ops: list[FileOp],
+                      patterns: tuple[str, ...]) -> tuple[str, list[dict], list[str]]:
+    """Static int8 on each op a pattern matches, one exact op-scope regex per op."""
+    known = {name.value for name in qtyping.TFLOperationName}
+    chosen = [op for op in ops if any(op.matches(p) for p in patterns)]
+    quantizable = [op for op in chosen if op.op_type in known]
+    if not quantizable:
+        raise NoOpMatched(f"qat_layers {list(patterns)} match only op types "
+                          f"{', '.join(sorted({op.op_type for op in chosen}))}, which "
+                          f"{PACKAGE} does not quantize")
+    for op in quantizable:
+        _static_int8(manager, qtyping, f"^{re.escape(op.scope)}$",
+                     qtyping.TFLOperationName(op.op_type))
+    types = Counter(op.op_type for op in quantizable)
+    left = sorted({op.op_type for op in chosen if op.op_type not in known})
+    return "static_wi8_ai8 on the ops qat_layers match", manager.get_quantization_recipe(), [
+        f"int8 (static, calibrated): {len(quantizable)} of {len(ops)} ops matched by "
+        f"qat_layers {list(patterns)} ({', '.join(f'{t}×{n}' for t, n in types.items())}); "
+        "the rest float" + (f" (matched, but not quantized by {PACKAGE}: "
+                            f"{', '.join(left)})" if left else "")]
+
+
+def _mixed_recipe(manager: Any, qtyping: Any, keep_float: tuple[str, ...]
+                  ) -> tuple[str, list[dict], list[str]]:
+    """Static int8 on every op, then no quantization for the kept types (the latest
+    matching config wins); a type the quantizer does not know stays float anyway."""
+    from litert_quantizer.algorithm_manager import AlgorithmName
+
+    known = {name.value for name in qtyping.TFLOperationName}
+    _static_int8(manager, qtyping, ".*", qtyping.TFLOperationName.ALL_SUPPORTED)
+    for op_type in keep_float:
+        if op_type in known:
+            manager.add_quantization_config(
+                ".*", qtyping.TFLOperationName(op_type),
+                op_config=qtyping.OpQuantizationConfig(),
+                algorithm_key=AlgorithmName.NO_QUANTIZE)
+    return "static_wi8_ai8 less keep_float_ops", manager.get_quantization_recipe(), [
+        f"int8 (static, calibrated) but {', '.join(keep_float)} kept float"]
+
+
+def _scoped_recipe(variant: str, manager: Any, qtyping: Any, float_file: bytes,
+                   selection: OpSelection) -> tuple[str, list[dict], list[str]]:
+    """Static int8 on the ops ``selection`` names for ``variant``; the rest float."""
+    problems = selection_problems(float_file, variant, selection)
+    if problems:
+        raise NoOpMatched("; ".join(problems))
+    if variant == "qat_selective":
+        return _selective_recipe(manager, qtyping, file_ops(float_file), selection.int8_ops)
+    return _mixed_recipe(manager, qtyping, selection.keep_float_ops)
+
+
+def recipe_for(variant: str, float_file: bytes, selection: OpSelection | None = None
+               ) -> tuple[str, list[dict], list[str]]:
+    """(recipe name, the quantizer's JSON recipe, notes) for one variant of this file;
+    ``selection``: what ``qat_selective`` / ``mixed_int8`` make int8 or keep float."""
     _, recipe, recipe_manager, qtyping = _modules(variant)
+    if variant in SCOPED_VARIANTS:
+        return _scoped_recipe(variant, recipe_manager.RecipeManager(), qtyping, float_file,
+                              selection or OpSelection())
     if variant == "int8_weights":
         return "weight_only_wi8_afp32", recipe.weight_only_wi8_afp32(), []
     manager = recipe_manager.RecipeManager()
@@ -141,16 +297,25 @@ def recipe_for(variant: str, float_file: bytes) -> tuple[str, list[dict], list[s
             algorithm_key=AlgorithmName.FLOAT_CASTING)
         return "weight_only float_casting fp16", manager.get_quantization_recipe(), []
     raise ValueError(f"{variant} is not a LiteRT Quantizer variant "
-                     f"({', '.join(QUANTIZER_VARIANTS)})")
+                     f"({', '.join((*QUANTIZER_VARIANTS, *SCOPED_VARIANTS))})")
 
 
-def quantize_file(float_path: Path, variant: str) -> QuantizedFile:
-    """``variant`` of the float32 ``.tflite`` at ``float_path`` (nothing written)."""
+def quantize_file(float_path: Path, variant: str, selection: OpSelection | None = None,
+                  calibration: Calibration | None = None) -> QuantizedFile:
+    """``variant`` of the float32 ``.tflite`` at ``float_path`` (nothing written).
+    ``calibration``: the inputs a static recipe (``SCOPED_VARIANTS``) is calibrated on."""
     quantizer = _modules(variant)[0]
     content = float_path.read_bytes()
-    name, recipe, notes = recipe_for(variant, content)
-    quantized = quantizer.Quantizer(bytearray(content), recipe).quantize(
-        enable_progress_report=False)
+    name, recipe, notes = recipe_for(variant, content, selection)
+    made = quantizer.Quantizer(bytearray(content), recipe)
+    ranges = None
+    if made.need_calibration:
+        if not calibration:
+            raise QatModelError(f"{variant} is static int8: it needs calibration inputs")
+        ranges = made.calibrate({key: list(samples) for key, samples in calibration.items()})
+        count = sum(len(samples) for samples in calibration.values())
+        notes = [*notes, f"calibrated on {count} inputs"]
+    quantized = made.quantize(ranges, enable_progress_report=False)
     if quantized.quantized_model is None:
         raise QatModelError(f"{PACKAGE} returned no model for {variant}")
     return QuantizedFile(bytes(quantized.quantized_model), json.loads(json.dumps(recipe)),

@@ -23,7 +23,7 @@ import numpy as np
 from qatbench.models.arrays import as_float32, count, take
 from qatbench.models.datasets import Dataset, synthetic_inputs
 from qatbench.models.zoo import ModelSpec
-from qatbench.qat.artifacts import MixedProposal, ModelBuild, VariantArtifact
+from qatbench.qat.artifacts import ModelBuild, VariantArtifact, keep_float_ops_for
 from qatbench.qat.budget import TrainingBudget
 from qatbench.qat.errors import QatModelError
 from qatbench.qat.export import Variant, export_from_float_file, export_variant
@@ -265,21 +265,14 @@ def _from_float_file(variant: Variant, model: Any, data: BuildData, out_dir: Pat
         notes.append("the float model converted for it (float32 " + (
             "failed)" if float_artifact is not None else "is not among the variants)"))
     path = out_dir / f"{variant.value}.tflite"
-    info, applied = export_from_float_file(float_path, variant, path)
+    info, applied, recipe = export_from_float_file(float_path, variant, path)
     return VariantArtifact(variant.value, str(path), info.size_bytes,
-                           note="; ".join([applied, *notes]))
+                           note="; ".join([applied, *notes]), quantizer_recipe=recipe)
 
 
 def _keep_float_ops(budget: TrainingBudget, out_dir: Path) -> tuple[str, ...]:
     """``[training] keep_float_ops``, else the op types a profile proposed for this model."""
-    if budget.keep_float_ops:
-        return tuple(budget.keep_float_ops)
-    proposal = MixedProposal.load(out_dir)
-    if proposal is None or not proposal.ops:
-        raise QatModelError("mixed_int8 needs op types to keep float: [training] "
-                            "keep_float_ops = [\"AVERAGE_POOL_2D\", ...], or [run] profile = "
-                            "true so that a per-op profile of float32 and int8 proposes them")
-    return tuple(proposal.ops)
+    return keep_float_ops_for(budget.keep_float_ops, out_dir)
 
 
 def _output_specs(spec: ModelSpec, model: Any) -> tuple[OutputSpec, ...]:

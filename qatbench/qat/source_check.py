@@ -33,6 +33,23 @@ class SourceCheckRequest:
         return cls(**json.loads(path.read_text()))
 
 
+def check_op_selection(name: str, source: ModelSource) -> None:
+    """``quantize`` qat_selective / mixed_int8: each ``qat_layers`` pattern and
+    ``keep_float_ops`` type of ``[models.NAME.training]`` names an op of the float32 file."""
+    from qatbench.qat.litert_quantize import OpSelection, selection_problems
+    from qatbench.qat.user_model import SourceError
+
+    selection = OpSelection(tuple(source.training.get("qat_layers", ())),
+                            tuple(source.training.get("keep_float_ops", ())))
+    float_file = Path((source.tflite or {})["float32"]).read_bytes()
+    for variant, key in (("qat_selective", "qat_layers"), ("mixed_int8", "keep_float_ops")):
+        if variant not in source.quantize or not source.training.get(key):
+            continue
+        problems = selection_problems(float_file, variant, selection)
+        if problems:
+            raise SourceError(f"models.{name}.training.{key}", "; ".join(problems))
+
+
 def check_tflite_source(name: str, source: ModelSource, seed: int) -> None:
     """A ``tflite`` table: each file opens; the data (if any) fits the float32 file."""
     from qatbench.models.arrays import as_list
@@ -47,6 +64,7 @@ def check_tflite_source(name: str, source: ModelSource, seed: int) -> None:
             inspect_tflite(Path(file))
         except InvalidModelFile as error:
             raise SourceError(f"models.{name}.tflite.{variant}", str(error)) from None
+    check_op_selection(name, source)
     try:
         data = _data(source, seed)
     except ValueError as error:

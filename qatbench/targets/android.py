@@ -17,14 +17,13 @@ reported as an NNAPI figure.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import hashlib
 import re
 import shlex
 from pathlib import Path
 from typing import Any, ClassVar, Literal
-
-from pydantic import Field
 
 from qatbench.targets.adb import (
     ADB_ENV,
@@ -36,6 +35,7 @@ from qatbench.targets.adb import (
 )
 from qatbench.targets.base import (
     Availability,
+    Capability,
     EvalSet,
     Evaluation,
     JobFailed,
@@ -43,13 +43,14 @@ from qatbench.targets.base import (
     Measurement,
     MeasureSpec,
     Prepared,
+    ProfileSpec,
     ReportedLatency,
     Status,
     TargetUnavailable,
 )
 from qatbench.targets.benchmark_model_output import BenchmarkOutput, parse_benchmark_output
-from qatbench.targets.op_profile import profile_from_benchmark_output
-from qatbench.targets.options import TargetOptions
+from qatbench.targets.op_profile import OpProfile, profile_from_benchmark_output
+from qatbench.targets.options import PhoneOptions
 from qatbench.targets.tflite_file import inspect_tflite
 from qatbench.targets.tools import ToolRun, find_tool
 
@@ -65,21 +66,15 @@ CLEANUP_TIMEOUT_S = 10.0  # each clean-up command; the runner's grace after SIGT
 PID_FILE = "benchmark_model.pid"
 
 
-class AndroidOptions(TargetOptions):
-    """``[targets.nnapi]`` / ``[targets.android-cpu]``: which phone, which tools, how to run."""
+class AndroidOptions(PhoneOptions):
+    """``[targets.nnapi]`` / ``[targets.android-cpu]``: which phone, which tools, how to
+    run (the phone's own fields -- device, adb, cpu_mask, timeouts, extra_flags -- are
+    ``PhoneOptions``', shared with LiteRT's phone targets)."""
 
-    device: str | None = None  # serial; default: the only device attached
-    adb: str | None = None  # else $QATBENCH_ADB, else PATH
     benchmark_model: str | None = None  # else $QATBENCH_BENCHMARK_MODEL
     accelerator: str | None = None  # --nnapi_accelerator_name
     execution_preference: Literal["fast_single_answer", "sustained_speed", "low_power",
                                   "undefined"] | None = None
-    cpu_mask: str | None = Field(default=None, pattern=r"^(0x)?[0-9a-fA-F]+$")  # taskset
-    # the benchmark run on the phone; default 2 * max_s + 120 s (warm-up and timed phases
-    # are each capped at max_s, plus start-up)
-    timeout_s: float | None = Field(default=None, gt=0)
-    adb_timeout_s: float = Field(default=120, gt=0)  # every other adb command
-    extra_flags: list[str] = Field(default_factory=list)
     # a second benchmark_model run with --enable_op_profiling=true for the per-op profile;
     # the timing row always comes from the first, unprofiled run (profiling costs time).
     # With --repeats K only the first repeat profiles: one profile per job is the result,
@@ -125,6 +120,7 @@ class AndroidTarget:
     """A phone over adb; ``use_nnapi`` picks NNAPI, otherwise XNNPACK on the phone's CPU."""
 
     takes_device = True
+    capabilities = frozenset({Capability.PROFILE})
 
     def __init__(self, name: str, *, use_nnapi: bool, description: str,
                  options: AndroidOptions | None = None) -> None:
@@ -268,6 +264,21 @@ class AndroidTarget:
         if profiled is None or measurement.status is not Status.OK:
             return measurement
         return with_op_profile(measurement, profiled, Path(prepared.extra["log"]).parent)
+
+    def profile(self, prepared: Prepared, spec: ProfileSpec) -> OpProfile:
+        """``benchmark_model``'s own op tables (``--enable_op_profiling``) from a run
+        apart from an unprofiled one, whose figure is the whole model's (the coverage's
+        base): ``measure`` with ``op_profiling`` on. ``spec.op_s`` does not apply."""
+        profiling = copy.copy(self)
+        profiling.options = self.options.model_copy(update={"op_profiling": True})
+        measured = profiling.measure(prepared, spec)
+        path = measured.extra.get("op_profile")
+        if measured.status is not Status.OK or not path:
+            raise JobFailed(measured.error or str(measured.extra.get("op_profile_error")
+                                                  or "benchmark_model printed no op tables"))
+        found = OpProfile.from_json(Path(path).read_text())
+        return dataclasses.replace(found, extra={
+            **found.extra, "device": measured.device, "runtime": measured.runtime})
 
     def _clean_up(self, adb: Adb, remote: str, pid_file: str, *, kill: bool) -> str:
         """Stop our benchmark_model by its pid (when it may still run), remove our files.

@@ -12,9 +12,13 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # op_profile imports this module; the annotation only names its type
+    from qatbench.targets.op_profile import OpProfile
 
 
 class Status(enum.StrEnum):
@@ -46,31 +50,51 @@ class Availability:
         return f"{self.reason} -- {self.fix}" if self.fix else self.reason
 
 
-@dataclass(frozen=True)
-class MeasureSpec:
+class MeasureSpec(BaseModel):
     """How to time a model: benchmark_model's defaults, kept configurable.
 
     Warm-up runs until both ``warmup_runs`` and ``warmup_min_s`` are met; timed runs
     until both ``min_runs`` and ``min_s`` are met; both phases stop at ``max_s``.
+
+    One type from the run config's ``[measure]`` table (everything but ``threads``,
+    which ``[run] threads`` lists) to the timing child: pydantic, so a bad value is a
+    ``ValueError`` naming the field wherever the spec is made, and the process
+    boundary carries ``model_dump()`` / ``model_validate()``.
     """
 
-    threads: int = 1
-    warmup_runs: int = 1
-    warmup_min_s: float = 0.5
-    min_runs: int = 50
-    min_s: float = 1.0
-    max_s: float = 150.0
-    seed: int = 0
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def __post_init__(self) -> None:
-        if self.threads < 1:
-            raise ValueError(f"threads must be >= 1, got {self.threads}")
-        if self.min_runs < 1:
-            raise ValueError(f"min_runs must be >= 1, got {self.min_runs}")
-        if self.warmup_runs < 0 or self.warmup_min_s < 0 or self.min_s < 0:
-            raise ValueError("warm-up runs and durations must not be negative")
-        if self.max_s <= 0:
-            raise ValueError(f"max_s must be > 0, got {self.max_s}")
+    threads: int = Field(1, ge=1)
+    warmup_runs: int = Field(1, ge=0)
+    warmup_min_s: float = Field(0.5, ge=0)
+    min_runs: int = Field(50, ge=1)
+    min_s: float = Field(1.0, ge=0)
+    max_s: float = Field(150.0, gt=0)
+    seed: int = 0  # of the random inputs a target feeds the model
+
+    def with_threads(self, threads: int) -> MeasureSpec:
+        """These rules on ``threads`` threads (validated: 0 is an error, as anywhere)."""
+        return self.model_validate({**self.model_dump(), "threads": threads})
+
+
+class ProfileSpec(MeasureSpec):
+    """How to profile a model op by op: the whole model's rules, and ``op_s``, a cap on
+    each op's warm-up and timed minimum durations (a model of 700 ops must not take 700
+    whole-model budgets; ``None``: the whole model's)."""
+
+    op_s: float | None = Field(None, gt=0)
+
+
+class Capability(enum.StrEnum):
+    """What a target can do beyond the four verbs, declared as data in its class's
+    ``capabilities`` (never inferred from its type or its options' names)."""
+
+    PROFILE = "profile"  # ``profile(prepared, spec) -> OpProfile``: time every op
+
+
+def capabilities_of(target: object) -> frozenset[Capability]:
+    """The capabilities ``target`` declares (none for a plug-in that declares none)."""
+    return frozenset(Capability(c) for c in getattr(target, "capabilities", ()))
 
 
 @dataclass(frozen=True)
@@ -347,6 +371,10 @@ class Target(Protocol):
         the float model), recorded in every row that has either (e.g.
         ``"cpu-xnnpack interpreter"``, or the host interpreter for a phone that cannot
         evaluate).
+      capabilities (optional): a frozenset of ``Capability`` the target declares; each
+        one promises a method (``Capability.PROFILE``: ``Profiler.profile``). The runner
+        asks ``capabilities_of(target)``, the way a backend registry declares what each
+        backend supports, and never checks a target's type or option names.
     """
 
     name: str
@@ -413,5 +441,29 @@ class Target(Protocol):
         Raises:
           Any exception: the runner keeps the latency row and notes the failure; a
           budget (``eval_timeout_s``) stops it when it takes too long.
+        """
+        ...
+
+
+@runtime_checkable
+class Profiler(Protocol):
+    """What a target declaring ``Capability.PROFILE`` adds to ``Target``.
+
+    The profile child (``targets/profile_worker.py``) calls it after ``prepare`` (and
+    after setting ``Prepared.job``), for host and phone targets alike: one path, one
+    result type.
+    """
+
+    def profile(self, prepared: Prepared, spec: ProfileSpec) -> OpProfile:
+        """Time every op of ``prepared`` as ``spec`` says.
+
+        Returns:
+          An ``OpProfile``: each op's p50 (or why it has none), the whole model's p50 in
+          the same conditions (for the coverage), the delegate; ``extra["device"]`` and
+          ``extra["runtime"]`` say where it ran, as a ``Measurement`` does.
+
+        Raises:
+          The ``TargetError`` subclasses, as ``measure`` does (a tool that printed no op
+          tables is ``JobFailed``).
         """
         ...

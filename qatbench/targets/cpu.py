@@ -7,17 +7,20 @@ delegate, the control that shows what XNNPACK itself contributes.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from qatbench.targets.base import Availability
+from qatbench.targets.base import Availability, Capability, Prepared, ProfileSpec
 from qatbench.targets.interpreter_target import (
     InterpreterTarget,
     delegate_kernels,
     ops_outside_delegate,
 )
+from qatbench.targets.op_profile import OpProfile, profile_on_host
 from qatbench.targets.options import TargetOptions
 from qatbench.targets.runtime import Runtime, RuntimeMissing, resolve_runtime, runtime_label_in
 
@@ -34,6 +37,7 @@ class CpuTarget(InterpreterTarget):
     """The host CPU through LiteRT, with or without the XNNPACK delegate."""
 
     takes_device = False
+    capabilities = frozenset({Capability.PROFILE})
 
     def __init__(self, name: str, *, use_xnnpack: bool, description: str,
                  options: CpuOptions | None = None) -> None:
@@ -85,6 +89,15 @@ class CpuTarget(InterpreterTarget):
 
     def runtime_label(self) -> str:
         return self.runtime.label
+
+    def profile(self, prepared: Prepared, spec: ProfileSpec) -> OpProfile:
+        """Each op cut out as a one-op model and timed on the kernels the whole model
+        gave it (``op_profile.profile_on_host``); the cut models are scratch."""
+        with tempfile.TemporaryDirectory(prefix="qatbench-ops-") as scratch:
+            found = profile_on_host(self.runtime, prepared.model, Path(scratch), spec,
+                                    use_delegate=self.use_xnnpack, op_s=spec.op_s)
+        return dataclasses.replace(found, extra={
+            **found.extra, "device": self.device_label(), "runtime": self.runtime_label()})
 
 
 def cpu_xnnpack(options: CpuOptions | None = None, *, name: str = "cpu-xnnpack") -> CpuTarget:

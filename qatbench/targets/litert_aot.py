@@ -110,7 +110,7 @@ def plugin_call(vendor: Vendor, soc: str, model: Path, output: Path) -> PluginCa
     return recorder.recorded
 
 
-def _apply_plugin_binary() -> Path:
+def apply_plugin_binary() -> Path:
     from ai_edge_litert.aot.core import common
 
     try:
@@ -121,7 +121,7 @@ def _apply_plugin_binary() -> Path:
                                 ) from None
 
 
-def _library_path(call: PluginCall, sdk_dir: Path | None) -> str:
+def library_path(call: PluginCall, sdk_dir: Path | None) -> str:
     from ai_edge_litert.aot.core import common
 
     parts = [str(sdk_dir) if sdk_dir else "", call.sdk_libs or "",
@@ -196,11 +196,11 @@ def compile_for_soc(model: Path, work: Path, vendor: Vendor, soc: str, *,
     output.unlink(missing_ok=True)
     call = plugin_call(vendor, soc, model, output)
     all_flags = {**call.flags, **(flags or {})}
-    args = [str(_apply_plugin_binary()), "--cmd=apply", f"--model={model}", f"--o={output}",
+    args = [str(apply_plugin_binary()), "--cmd=apply", f"--model={model}", f"--o={output}",
             f"--soc_manufacturer={call.soc_manufacturer}", f"--soc_model={call.soc_model}",
             "--err=--", *(f"--{k}={v}" for k, v in all_flags.items())]
     # the vendor libraries are found through the loader path of the plug-in's process only
-    launch = ["env", f"LD_LIBRARY_PATH={_library_path(call, sdk_dir)}", *args]
+    launch = ["env", f"LD_LIBRARY_PATH={library_path(call, sdk_dir)}", *args]
     start = time.perf_counter()
     run: ToolRun = run_tool(launch, timeout_s=timeout_s, cwd=work)
     seconds = time.perf_counter() - start

@@ -25,8 +25,6 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-
 from qatbench.targets.base import (
     Availability,
     EvalSet,
@@ -38,60 +36,33 @@ from qatbench.targets.base import (
     Status,
     TargetUnavailable,
 )
-from qatbench.targets.litert_aot import CompileResult, compile_for_soc, plugin_call
+from qatbench.targets.litert_aot import (
+    CompileResult,
+    apply_plugin_binary,
+    classify_failure,
+    compile_for_soc,
+    library_path,
+    plugin_call,
+)
 from qatbench.targets.litert_compiled_model import (
     CompiledModelTarget,
     OpenedModel,
     litert_label,
 )
+from qatbench.targets.litert_options import (
+    LITERT_BENCHMARK_ENV,
+    LiteRtCpuOptions,
+    LiteRtNpuOptions,
+    OpenVinoOptions,
+)
+from qatbench.targets.litert_phone import LiteRtPhone, find_benchmark_binary
 from qatbench.targets.litert_placement import read_placement
 from qatbench.targets.litert_vendors import VENDORS, Vendor, local_sdk_dir, package_version
-from qatbench.targets.options import TargetOptions
 from qatbench.targets.tflite_file import ModelInfo, inspect_tflite
 from qatbench.targets.tools import run_tool
 
-LITERT_BENCHMARK_ENV = "QATBENCH_LITERT_BENCHMARK_MODEL"
 INSTALL_OPENVINO = ("pip install 'qatbench[npu-intel]' (ai-edge-litert-sdk-intel, which "
                     "installs openvino from the registry)")
-
-
-class LiteRtNpuOptions(TargetOptions):
-    """``[targets.litert-<vendor>]``: the SoC, where the vendor SDK is, how to compile,
-    and (optionally) the phone to time the compiled model on."""
-
-    soc: str | None = None  # one of LiteRT's SoC names for the vendor; default per vendor
-    sdk_libs: str | None = None  # local vendor SDK libraries; else $QATBENCH_LITERT_SDK_<V>
-    compile_timeout_s: float = Field(default=600, gt=0)
-    # vendor flags of LiteRT's apply_plugin, e.g. {qualcomm_optimization_level = "O3"}
-    compiler_flags: dict[str, str] = Field(default_factory=dict)
-    int8_only: bool = False  # skip float32 without compiling (an int8-only NPU)
-    # the phone: LiteRT's Android benchmark binary (else $QATBENCH_LITERT_BENCHMARK_MODEL)
-    # and a directory with the vendor's Android dispatch library (+ its runtime libraries)
-    benchmark_binary: str | None = None
-    dispatch_libs: str | None = None  # else $QATBENCH_LITERT_DISPATCH_<VENDOR>
-    device: str | None = None
-    adb: str | None = None
-    cpu_mask: str | None = Field(default=None, pattern=r"^(0x)?[0-9a-fA-F]+$")
-    timeout_s: float | None = Field(default=None, gt=0)
-    adb_timeout_s: float = Field(default=120, gt=0)
-    extra_flags: list[str] = Field(default_factory=list)
-
-
-class OpenVinoOptions(TargetOptions):
-    """``[targets.litert-intel]`` / ``[targets.litert-openvino-cpu]``."""
-
-    soc: str | None = None  # LiteRT's Intel SoC names (LNL, PTL)
-    sdk_libs: str | None = None  # else $QATBENCH_LITERT_SDK_INTEL
-    compile_timeout_s: float = Field(default=600, gt=0)
-    compiler_flags: dict[str, str] = Field(default_factory=dict)
-    int8_only: bool = False
-    # OpenVINO's performance hint at run time: latency (the default) or throughput
-    performance_mode: str = Field(default="latency", pattern="^(latency|throughput)$")
-
-
-class LiteRtCpuOptions(TargetOptions):
-    """``litert-cpu`` has nothing to set beyond ``kind`` and ``python``: threads and timing
-    come from the run's measurement settings, as for ``cpu-xnnpack``."""
 
 
 # -- compiling, shared by every NPU target ---------------------------------------------------
@@ -148,20 +119,18 @@ def _compile_extra(result: CompileResult, vendor: Vendor, soc: str, sdk_libs: st
 def probe_plugin(vendor: Vendor, soc: str, sdk_libs: str | None) -> Availability:
     """Load the vendor's plug-in once (``apply_plugin_main --cmd=info``): a missing SDK
     library that the plug-in needs at load time shows up here, before any job."""
-    from qatbench.targets.litert_aot import _apply_plugin_binary, _library_path, classify_failure
-
     try:
         if soc not in vendor.socs():
             return Availability(False, reason=f"{soc!r} is not a {vendor.label} SoC LiteRT "
                                 f"knows", fix=f"set soc to one of {', '.join(vendor.socs())}")
         call = plugin_call(vendor, soc, Path("probe.tflite"), Path("probe_out.tflite"))
-        binary = _apply_plugin_binary()
+        binary = apply_plugin_binary()
     except TargetUnavailable as error:
         return Availability(False, reason=str(error))
     except ImportError as error:
         return Availability(False, reason=f"ai-edge-litert is missing ({error})",
                             fix="pip install ai-edge-litert")
-    args = ["env", f"LD_LIBRARY_PATH={_library_path(call, local_sdk_dir(vendor, sdk_libs))}",
+    args = ["env", f"LD_LIBRARY_PATH={library_path(call, local_sdk_dir(vendor, sdk_libs))}",
             str(binary), "--cmd=info", f"--soc_manufacturer={call.soc_manufacturer}",
             f"--soc_model={call.soc_model}", "--err=--", "--o=-",
             *(f"--{k}={v}" for k, v in call.flags.items() if k == "libs")]
@@ -204,9 +173,7 @@ class LiteRtNpuTarget:
                                 timeout_s=self.options.compile_timeout_s,
                                 int8_only=self.options.int8_only)
 
-    def _phone(self) -> Any:
-        from qatbench.targets.litert_phone import LiteRtPhone, find_benchmark_binary
-
+    def _phone(self) -> LiteRtPhone | None:
         if not find_benchmark_binary(self.options.benchmark_binary).found:
             return None
         return LiteRtPhone(self.vendor, self.soc, self.options, name=self.name)

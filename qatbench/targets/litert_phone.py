@@ -20,7 +20,7 @@ from qatbench.targets.adb import DeviceEntry
 from qatbench.targets.android import AndroidOptions, AndroidTarget
 from qatbench.targets.base import Measurement, MeasureSpec, Prepared, Status, TargetUnavailable
 from qatbench.targets.benchmark_model_output import BenchmarkOutput
-from qatbench.targets.litert_npu import LITERT_BENCHMARK_ENV, LiteRtNpuOptions
+from qatbench.targets.litert_options import LITERT_BENCHMARK_ENV, LiteRtNpuOptions
 from qatbench.targets.litert_vendors import Vendor
 from qatbench.targets.tools import ToolLocation, find_tool
 

@@ -89,8 +89,8 @@ def op_spec(spec: MeasureSpec, op_s: float | None) -> MeasureSpec:
     durations, so a model of 700 ops does not take 700 whole-model budgets."""
     if op_s is None:
         return spec
-    return dataclasses.replace(spec, min_s=min(spec.min_s, op_s),
-                               warmup_min_s=min(spec.warmup_min_s, op_s))
+    return spec.model_copy(update={"min_s": min(spec.min_s, op_s),
+                                   "warmup_min_s": min(spec.warmup_min_s, op_s)})
 
 
 def _inputs_of_whole_model(runtime: Runtime, model: Path, seed: int) -> dict[int, np.ndarray]:

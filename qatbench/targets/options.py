@@ -13,7 +13,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 # keys the runner and the registry consume; never passed on to a plug-in factory
 RUNNER_KEYS = frozenset({"kind", "python"})
@@ -34,6 +34,20 @@ class TargetOptions(BaseModel):
     # options whose extra work one repeat of a job is enough for (a per-op profile run):
     # the runner leaves them out of every later repeat (``options_for_repeat``)
     FIRST_REPEAT_ONLY: ClassVar[frozenset[str]] = frozenset()
+
+
+class PhoneOptions(TargetOptions):
+    """What every target that times on a phone over adb accepts: which phone, which adb,
+    the cores to pin, the run's and adb's budgets, flags passed on to the benchmark."""
+
+    device: str | None = None  # serial; default: the only device attached
+    adb: str | None = None  # else $QATBENCH_ADB, else PATH
+    cpu_mask: str | None = Field(default=None, pattern=r"^(0x)?[0-9a-fA-F]+$")  # taskset
+    # the benchmark run on the phone; default 2 * max_s + 120 s (warm-up and timed phases
+    # are each capped at max_s, plus start-up)
+    timeout_s: float | None = Field(default=None, gt=0)
+    adb_timeout_s: float = Field(default=120, gt=0)  # every other adb command
+    extra_flags: list[str] = Field(default_factory=list)
 
 
 class PluginOptions(TargetOptions):

@@ -1,43 +1,67 @@
-"""The child process that profiles one model op by op on one host target.
+"""The child process that profiles one model op by op, on any target that declares it.
 
 Run as ``python -m qatbench.targets.profile_worker REQUEST.json``, started by the bench
 side's launcher like the timing child (``worker``) and for the same reasons: a cut op
 that crashes the runtime takes down only this process, and TensorFlow is never loaded
-here. Only the host CPU targets (``cpu-xnnpack``, ``cpu-ref`` and user-named targets of
-their kind) can be cut and timed here; a phone's per-op profile comes from
-``benchmark_model`` itself (``op_profiling = true`` on the Android targets).
+here. Which targets can profile is their own declaration (``Capability.PROFILE`` in
+``capabilities``; ``targets/base.py``): the host CPU targets cut the model into one-op
+models, a phone reads ``benchmark_model``'s op tables. This child does the same for
+every one of them: ``prepare``, set ``Prepared.job``, ``profile``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import signal
 import sys
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import ClassVar
 
 from qatbench.atomic import atomic_write_text
-from qatbench.targets.base import JobInterrupted, MeasureSpec
-from qatbench.targets.op_profile import OpProfile, profile_on_host
+from qatbench.targets.base import (
+    Capability,
+    JobFailed,
+    JobId,
+    JobInterrupted,
+    JobSkipped,
+    ProfileSpec,
+    TargetUnavailable,
+    capabilities_of,
+)
+from qatbench.targets.op_profile import OpProfile
+from qatbench.targets.options import TargetOptions
 from qatbench.targets.registry import create_target
+from qatbench.targets.worker import job_id_of, request_json, typed_request_fields
 
 
 @dataclass(frozen=True)
 class ProfileRequest:
+    """What the profile child needs; typed as ``JobRequest`` is, and saved the same way.
+    ``spec`` carries the whole model's rules and ``op_s``, the per-op cap."""
+
     target: str
     model: str
     work_dir: str
     result_path: str
-    spec: dict[str, Any]  # MeasureSpec fields: the whole model's rules
-    target_options: dict[str, Any] = field(default_factory=dict)
-    op_s: float | None = None  # cap on each op's warm-up and timed durations
+    spec: ProfileSpec = field(default_factory=ProfileSpec)
+    target_options: TargetOptions = field(default_factory=TargetOptions)
+    run_id: str = ""
+    job: str = ""
+    repeat: int = 0
+
+    spec_model: ClassVar[type[ProfileSpec]] = ProfileSpec
+
+    def __post_init__(self) -> None:
+        typed_request_fields(self)
+
+    def job_id(self) -> JobId:
+        return job_id_of(self)
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(dataclasses.asdict(self), indent=2))
+        path.write_text(request_json(self))
 
     @classmethod
     def load(cls, path: Path) -> ProfileRequest:
@@ -46,7 +70,8 @@ class ProfileRequest:
 
 @dataclass(frozen=True)
 class ProfileResult:
-    """The profile, or why there is none (``error``)."""
+    """The profile, or why there is none (``error``); where it ran (``device``,
+    ``runtime``: the profile's own ``extra``), for the lines' fingerprint."""
 
     profile: OpProfile | None
     error: str = ""
@@ -66,30 +91,26 @@ class ProfileResult:
                    **data)
 
 
-class NotProfilable(ValueError):
-    """The target cannot be profiled by cutting the model on this host."""
-
-
-def host_profilable(target: Any) -> bool:
-    """Whether ``target`` runs on the host's interpreter with or without XNNPACK."""
-    from qatbench.targets.cpu import CpuTarget
-
-    return isinstance(target, CpuTarget)
+def not_profilable(name: str) -> str:
+    """Why ``name`` gets no per-op profile: it does not declare the capability."""
+    return (f"{name} cannot be profiled per op: it does not declare "
+            f"Capability.PROFILE (the host CPU targets and the Android phones do)")
 
 
 def run_profile(request: ProfileRequest) -> ProfileResult:
+    """Prepare and profile one model; a target's expected outcome is the result's error."""
     target = create_target(request.target, request.target_options)
-    if not host_profilable(target):
-        raise NotProfilable(f"{request.target}: per-op profiles on the host cut models for "
-                            "the CPU targets only (cpu-xnnpack, cpu-ref); a phone profiles "
-                            "with op_profiling = true under [targets.NAME]")
+    if Capability.PROFILE not in capabilities_of(target):
+        return ProfileResult(None, error=not_profilable(request.target))
     work = Path(request.work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    profile = profile_on_host(target.runtime, Path(request.model), work,
-                              MeasureSpec(**request.spec), use_delegate=target.use_xnnpack,
-                              op_s=request.op_s)
-    return ProfileResult(profile, device=target.device_label(),
-                         runtime=target.runtime_label())
+    try:
+        prepared = replace(target.prepare(Path(request.model), work), job=request.job_id())
+        profile = target.profile(prepared, request.spec)  # type: ignore[attr-defined]
+    except (JobSkipped, TargetUnavailable, JobFailed) as reason:
+        return ProfileResult(None, error=f"{type(reason).__name__}: {reason}")
+    return ProfileResult(profile, device=str(profile.extra.get("device", "")),
+                         runtime=str(profile.extra.get("runtime", "")))
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

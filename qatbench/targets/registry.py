@@ -29,13 +29,14 @@ from qatbench.targets.base import Target
 from qatbench.targets.options import (
     RUNNER_KEYS,
     PluginOptions,
+    TargetOptions,
     TargetOptionsError,
     validate_options,
 )
 
 __all__ = ["ENTRY_POINT_GROUP", "TargetOptionsError", "UnknownTarget", "create_target",
            "options_model", "resolve_kind", "target_names", "target_takes_device",
-           "validate_target_options"]
+           "updated_options", "validate_target_options"]
 
 TargetFactory = Callable[..., Target]
 ENTRY_POINT_GROUP = "qatbench.targets"
@@ -65,17 +66,17 @@ _BUILTIN: dict[str, _Builtin] = {
                             "qatbench.targets.android:AndroidTarget"),
     **{f"litert-{vendor}": _Builtin(
         f"qatbench.targets.litert_npu:litert_{vendor.replace('-', '_')}",
-        "qatbench.targets.litert_npu:LiteRtNpuOptions",
+        "qatbench.targets.litert_options:LiteRtNpuOptions",
         "qatbench.targets.litert_npu:LiteRtNpuTarget")
        for vendor in ("qualcomm", "mediatek", "google-tensor", "samsung")},
     "litert-intel": _Builtin("qatbench.targets.litert_npu:litert_intel",
-                             "qatbench.targets.litert_npu:OpenVinoOptions",
+                             "qatbench.targets.litert_options:OpenVinoOptions",
                              "qatbench.targets.litert_npu:OpenVinoTarget"),
     "litert-openvino-cpu": _Builtin("qatbench.targets.litert_npu:litert_openvino_cpu",
-                                    "qatbench.targets.litert_npu:OpenVinoOptions",
+                                    "qatbench.targets.litert_options:OpenVinoOptions",
                                     "qatbench.targets.litert_npu:OpenVinoTarget"),
     "litert-cpu": _Builtin("qatbench.targets.litert_npu:litert_cpu",
-                           "qatbench.targets.litert_npu:LiteRtCpuOptions",
+                           "qatbench.targets.litert_options:LiteRtCpuOptions",
                            "qatbench.targets.litert_npu:LiteRtCpuTarget"),
 }
 
@@ -156,27 +157,47 @@ def options_model(name: str) -> type[BaseModel]:
     if name in _BUILTIN:
         return load_reference(_BUILTIN[name].options)
     model = getattr(_factory(name), "options_model", None)
-    if isinstance(model, type) and issubclass(model, BaseModel):
+    if isinstance(model, type) and issubclass(model, TargetOptions):
         return model
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        raise TargetOptionsError(
+            f"target {name!r}: its options_model {model.__name__} must subclass "
+            "qatbench.targets.options.TargetOptions (every target accepts kind and python)")
     return PluginOptions
 
 
-def validate_target_options(name: str, options: Mapping[str, Any] | None = None
-                            ) -> BaseModel:
-    """``options`` checked against the model of the target ``name`` stands for.
+def validate_target_options(name: str,
+                            options: Mapping[str, Any] | TargetOptions | None = None
+                            ) -> TargetOptions:
+    """``options`` as the options model of the target ``name`` stands for.
 
-    Raises ``TargetOptionsError`` naming the target, each unknown key (with the closest
-    valid one) and the valid keys, or pydantic's words for a value of the wrong type.
+    Options already validated (a ``TargetOptions`` of that model) are returned as they
+    are: a run's options are validated once, when its config loads. Raises
+    ``TargetOptionsError`` naming the target, each unknown key (with the closest valid
+    one) and the valid keys, or pydantic's words for a value of the wrong type.
     """
+    if isinstance(options, TargetOptions):
+        model = options_model(resolve_kind(name, {"kind": options.kind}
+                                           if options.kind else None))
+        if isinstance(options, model):
+            return options
+        options = options.model_dump(exclude_unset=True)
     options = dict(options or {})
     return validate_options(name, options_model(resolve_kind(name, options)), options)
 
 
-def create_target(name: str, options: Mapping[str, Any] | None = None) -> Target:
-    """Build the target called ``name`` with its (validated) options from the run config."""
-    options = dict(options or {})
-    kind = resolve_kind(name, options)
+def updated_options(name: str, options: TargetOptions, **values: Any) -> TargetOptions:
+    """``options`` with ``values`` set, validated as their model (``model_copy`` would
+    not validate): ``--device`` on a phone, ``op_profiling`` for one profile job."""
+    return validate_options(name, type(options), {**options.model_dump(), **values})
+
+
+def create_target(name: str, options: Mapping[str, Any] | TargetOptions | None = None
+                  ) -> Target:
+    """Build the target called ``name`` with its options: the typed object a run config
+    holds (or a request carried across the process boundary), or a table to validate."""
     validated = validate_target_options(name, options)
+    kind = resolve_kind(name, {"kind": validated.kind} if validated.kind else None)
     factory = _factory(kind)
     if kind in _BUILTIN:
         return factory(validated, name=name)
@@ -188,23 +209,24 @@ def create_target(name: str, options: Mapping[str, Any] | None = None) -> Target
     return target
 
 
-def options_for_repeat(name: str, options: Mapping[str, Any], repeat: int
-                       ) -> dict[str, Any]:
+def options_for_repeat(name: str, options: TargetOptions, repeat: int) -> TargetOptions:
     """The options a job's ``repeat`` (0-based) runs with: all of them on the first, and
     without the target's ``FIRST_REPEAT_ONLY`` keys on the others (those fall back to
     their defaults), so work such as a per-op profile run is done once per job."""
-    options = dict(options)
-    if repeat == 0:
+    first_only = set(type(options).FIRST_REPEAT_ONLY)
+    if repeat == 0 or not first_only:
         return options
-    first_only = getattr(options_model(resolve_kind(name, options)), "FIRST_REPEAT_ONLY", ())
-    return {key: value for key, value in options.items() if key not in first_only}
+    return validate_options(name, type(options), options.model_dump(exclude=first_only))
 
 
-def target_takes_device(name: str, options: Mapping[str, Any] | None = None) -> bool:
+def target_takes_device(name: str,
+                        options: Mapping[str, Any] | TargetOptions | None = None) -> bool:
     """Whether the target runs on an attached device (``--device`` applies), without probing.
 
     Built-ins answer from their class; a plug-in is built (never probed) and asked.
     """
+    if isinstance(options, TargetOptions):
+        options = {"kind": options.kind} if options.kind else None
     kind = resolve_kind(name, options)
     if kind in _BUILTIN:
         return bool(load_reference(_BUILTIN[kind].target_class).takes_device)

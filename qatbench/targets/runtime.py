@@ -11,9 +11,12 @@ Python and numpy beside it: a row records what ran, not what was meant to.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
+import os
 import platform
+import signal
 import subprocess
 from dataclasses import dataclass
 from importlib import metadata
@@ -99,18 +102,55 @@ def runtime_facts() -> dict[str, str]:
     return {"python": platform.python_version(), "numpy": numpy.__version__}
 
 
-def runtime_label_in(python: str, timeout_s: float = 120) -> str:
+PROBE_TIMEOUT_S = 120.0  # at most; a run's --timeout lowers it (``runner`` passes it)
+_LABELS: dict[str, str] = {}  # interpreter -> its label, once it answered
+
+
+def runtime_label_in(python: str, timeout_s: float = PROBE_TIMEOUT_S) -> str:
     """The runtime label a timing child under ``python`` would record (a target's
     ``python = ...``), asked of that interpreter; ``RuntimeMissing`` with its own words
-    when it cannot time (no such file, no qatbench or no runtime installed there)."""
+    when it cannot time (no such file, not executable, no qatbench or no runtime there,
+    or no answer within ``timeout_s``).
+
+    The question runs in its own process group, killed whole on timeout: ``python`` may
+    be a wrapper script whose own child holds the output pipe open, and waiting for that
+    grandchild was a hang. An answer is kept for the process, so the runner's check and
+    the target's probe ask once."""
+    if python in _LABELS:
+        return _LABELS[python]
     code = ("from qatbench.targets.runtime import resolve_runtime; "
             "print(resolve_runtime().label)")
     try:
-        done = subprocess.run([python, "-c", code], capture_output=True, text=True,
-                              timeout=timeout_s, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as error:
+        process = subprocess.Popen([python, "-c", code], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                   text=True, start_new_session=True)
+    except OSError as error:
         raise RuntimeMissing(f"python = {python!r} cannot run: {error}") from None
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeMissing(f"python = {python!r} cannot time models: {last}")
-    return done.stdout.strip().splitlines()[-1]
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        raise RuntimeMissing(f"python = {python!r} did not answer which runtime it has "
+                             f"within {timeout_s:g}s (stopped with everything it "
+                             "started)") from None
+    except BaseException:  # Ctrl-C: take the question down with us
+        _kill_group(process)
+        raise
+    if process.returncode != 0:
+        last = (stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeMissing(f"python = {python!r} cannot time models (exit status "
+                             f"{process.returncode}): {last}")
+    lines = stdout.strip().splitlines()
+    if not lines:
+        raise RuntimeMissing(f"python = {python!r} cannot time models: it printed no "
+                             "runtime label")
+    _LABELS[python] = lines[-1]
+    return lines[-1]
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL ``process``'s whole group (it leads its own session) and reap it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.communicate(timeout=5)

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -53,14 +53,20 @@ from qatbench.targets.base import (
     Target,
     TargetUnavailable,
 )
-from qatbench.targets.registry import create_target
+from qatbench.targets.options import TargetOptions
+from qatbench.targets.registry import create_target, validate_target_options
 
 DEFAULT_EVAL_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True)
 class JobRequest:
-    """Everything the child needs, as files and plain values.
+    """Everything the child needs: files, the typed timing rules and target options.
+
+    ``spec`` and ``target_options`` are the objects the run config holds; across the
+    process boundary they travel as ``model_dump`` and come back through their models
+    (``load``), so the child's target gets exactly what the config validated. A plain
+    mapping given for either is validated here, as the config would have.
 
     ``run_id``, ``job`` (the runner's slug of the job) and ``repeat`` say which job this
     is; the target gets them as ``Prepared.job`` (``job_id``). A request that leaves them
@@ -71,28 +77,60 @@ class JobRequest:
     model: str
     work_dir: str
     result_path: str
-    spec: dict[str, Any]
-    target_options: dict[str, Any] = field(default_factory=dict)
+    spec: MeasureSpec = field(default_factory=MeasureSpec)
+    target_options: TargetOptions = field(default_factory=TargetOptions)
     eval_path: str | None = None
     eval_timeout_s: float = DEFAULT_EVAL_TIMEOUT_S  # evaluation's own budget, apart from timing
     run_id: str = ""
     job: str = ""
     repeat: int = 0
 
+    spec_model: ClassVar[type[MeasureSpec]] = MeasureSpec
+
     def job_id(self) -> JobId:
         """Which run, job and repeat this is, as the target sees it (``Prepared.job``)."""
-        if self.run_id and self.job:
-            return JobId(self.run_id, self.job, self.repeat)
-        work = Path(self.work_dir).resolve()  # no names given: unique to this work dir
-        digest = hashlib.sha256(str(work).encode()).hexdigest()[:12]
-        return JobId("unnamed", f"{work.name}-{digest}", self.repeat)
+        return job_id_of(self)
+
+    def __post_init__(self) -> None:
+        typed_request_fields(self)
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(dataclasses.asdict(self), indent=2))
+        path.write_text(request_json(self))
 
     @classmethod
     def load(cls, path: Path) -> JobRequest:
         return cls(**json.loads(path.read_text()))
+
+
+def job_id_of(request: Any) -> JobId:
+    """A request's ``run_id``, ``job`` and ``repeat`` as a ``JobId``; without names (a
+    caller outside the runner), a name unique to its work directory."""
+    if request.run_id and request.job:
+        return JobId(request.run_id, request.job, request.repeat)
+    work = Path(request.work_dir).resolve()
+    digest = hashlib.sha256(str(work).encode()).hexdigest()[:12]
+    return JobId("unnamed", f"{work.name}-{digest}", request.repeat)
+
+
+def typed_request_fields(request: Any) -> None:
+    """A request's ``spec`` and ``target_options`` as their models (from a mapping: the
+    saved request, or a caller's plain values); ``model`` and paths as text."""
+    set_field = object.__setattr__  # the request is frozen: this is its construction
+    if not isinstance(request.spec, request.spec_model):
+        spec = request.spec.model_dump() if isinstance(request.spec, MeasureSpec) \
+            else dict(request.spec)
+        set_field(request, "spec", request.spec_model.model_validate(spec))
+    set_field(request, "target_options",
+              validate_target_options(request.target, request.target_options))
+    set_field(request, "model", str(request.model))
+
+
+def request_json(request: Any) -> str:
+    """A request with typed fields as JSON: the models by their own ``model_dump``."""
+    data = {f.name: getattr(request, f.name) for f in dataclasses.fields(request)}
+    data["spec"] = request.spec.model_dump(mode="json")
+    data["target_options"] = request.target_options.model_dump(mode="json")
+    return json.dumps(data, indent=2)
 
 
 @dataclass(frozen=True)
@@ -273,7 +311,7 @@ def run_job(request: JobRequest) -> JobResult:
     prepared: Prepared | None = None
     try:
         prepared = replace(target.prepare(Path(request.model), work), job=request.job_id())
-        measurement = target.measure(prepared, MeasureSpec(**request.spec))
+        measurement = target.measure(prepared, request.spec)
     except JobSkipped as reason:
         return _outcome_row(Status.SKIPPED, str(reason), prepared)
     except TargetUnavailable as reason:

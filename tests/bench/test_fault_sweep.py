@@ -21,11 +21,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from qatbench.bench import cli
-from qatbench.bench.storage.store import RESULTS_FILE, SAMPLES_FILE
+from qatbench.bench.storage.profiles import PROFILE_FILE
+from qatbench.bench.storage.store import ENVIRONMENT_FILE, RESULTS_FILE, SAMPLES_FILE
 from tests.bench.runs_helpers import matrix, write_run
 
 BASE_ID, CURRENT_ID = "20260101T000000Z-aaaaaa", "20260102T000000Z-bbbbbb"
@@ -135,6 +137,77 @@ def test_a_damaged_store_file_is_exit_2_naming_it(
     assert "damaged" in output or "not a sample part" in output
     assert_unchanged(before, root)
     assert not (root / "history.png").exists()
+
+
+def _predictions_of_int8(run: Path) -> Path:
+    """Where the store keeps the CURRENT qat_int8 row's predictions (the product's path)."""
+    from qatbench.bench.storage.key import RowKey
+    from qatbench.bench.storage.predictions import predictions_path
+
+    rows = pd.read_parquet(run / RESULTS_FILE).to_dict("records")
+    (row,) = [r for r in rows if r["variant"] == "qat_int8"]
+    path = predictions_path(run, RowKey.of(row))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _environment(run: Path, text: str) -> Path:
+    path = run / ENVIRONMENT_FILE
+    path.write_text(text)
+    return path
+
+
+# The files beside the tables, and the commands that read them: name -> (damage the
+# CURRENT run and return the file the message must name, the READERS that read it)
+SIDE_DAMAGES: dict[str, tuple[Callable[[Path], Path], list[str]]] = {
+    "environment-garbage": (lambda run: _environment(run, "{not json"),
+                            ["report", "report-latest"]),
+    "environment-not-an-object": (lambda run: _environment(run, "[1, 2]"),
+                                  ["report", "report-latest"]),
+    "environment-fields-missing": (lambda run: _environment(run, '{"host": "lab"}'),
+                                   ["report", "report-latest"]),
+    "profile-garbage": (lambda run: _garbage(run / PROFILE_FILE), ["report", "report-latest"]),
+    "predictions-garbage": (lambda run: _garbage(_predictions_of_int8(run)),
+                            ["report", "compare", "compare-damaged-base"]),
+    "predictions-truncated": (
+        lambda run: _truncated_predictions(_predictions_of_int8(run)),
+        ["report", "compare", "compare-damaged-base"]),
+}
+
+
+def _truncated_predictions(path: Path) -> Path:
+    """A predictions file the product wrote, cut in half."""
+    from qatbench.bench.storage.predictions import Predictions, save_predictions
+
+    labels = np.arange(40) % 10
+    written = save_predictions(path.parents[1], _key_of(path), Predictions(
+        labels, labels, labels, "digest"))
+    assert written == path
+    return _truncated(path)
+
+
+def _key_of(path: Path):
+    from qatbench.bench.storage.key import RowKey
+    from qatbench.bench.storage.predictions import predictions_path
+
+    run = path.parents[1]
+    for row in pd.read_parquet(run / RESULTS_FILE).to_dict("records"):
+        if predictions_path(run, RowKey.of(row)) == path:
+            return RowKey.of(row)
+    raise AssertionError(f"no row keeps its predictions at {path}")
+
+
+@pytest.mark.parametrize(("damage", "command"), [
+    (damage, command) for damage, (_, readers) in SIDE_DAMAGES.items() for command in readers])
+def test_a_damaged_side_file_is_exit_2_naming_it(
+        root: Path, damage: str, command: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    damaged = SIDE_DAMAGES[damage][0](root / CURRENT_ID)
+    before = snapshot(root)
+    code, output = qatbench(monkeypatch, capsys, *READERS[command](root, root / CURRENT_ID))
+    assert_clean_exit_2(code, output, damaged)
+    assert "damaged" in output
+    assert_unchanged(before, root)
 
 
 def test_a_damaged_config_is_exit_2_on_resume(root: Path, monkeypatch: pytest.MonkeyPatch,
@@ -423,3 +496,68 @@ def test_a_zero_timeout_is_refused_as_in_a_config(
         assert code == 2, output
         assert "timeout_s" in output and "Traceback" not in output
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("command", ["compare", "compare-damaged-base", "report",
+                                     "run-resume"])
+def test_a_lost_repeats_file_of_a_repeated_run_is_refused(
+        tmp_path: Path, command: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """Without ``repeats.parquet`` a K=2 BASE was read as K=1 and an "unknown" became
+    "faster" while the table still said K=2: a gate must not pass on lost data."""
+    from tests.bench.runs_helpers import repeated
+
+    root = tmp_path / "results"
+    for run_id, shift in ((BASE_ID, 0.0), (CURRENT_ID, -0.03)):
+        write_run(root, run_id, [
+            {"model": "mnist_cnn", "variant": variant, "target": "cpu-xnnpack",
+             "samples": repeated(ms * (1 + shift), [0.0, 0.04], seed=seed)}
+            for variant, ms, seed in (("float32", 0.03, 0), ("qat_int8", 0.012, 5))])
+    lost = root / CURRENT_ID / "repeats.parquet"
+    lost.unlink()
+    before = snapshot(root)
+    code, output = qatbench(monkeypatch, capsys, *READERS[command](root, root / CURRENT_ID))
+    assert_clean_exit_2(code, output, lost)
+    assert "is missing" in output and "2 repeats" in output
+    assert_unchanged(before, root)
+
+
+def test_a_run_from_before_repeats_is_still_read_as_one_repeat(
+        root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    (root / CURRENT_ID / "repeats.parquet").unlink()
+    code, output = qatbench(monkeypatch, capsys, "compare", str(root / BASE_ID),
+                            str(root / CURRENT_ID))
+    assert code == 0, output
+
+
+@pytest.mark.parametrize("command", ["report", "compare"])
+def test_latest_says_which_newer_run_it_skipped_and_why(
+        root: Path, command: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """A run that started last but has no results yet (the store's own fresh run
+    directory) is passed over by ``--latest``, by name and with the reason."""
+    from qatbench.bench.storage.store import RunStore
+
+    newer = RunStore.create(root, "20260103T000000Z-cccccc")
+    newer.write_json("config.json", {})
+    newer.close()
+    args = (["report", "--latest", str(root)] if command == "report"
+            else ["compare", str(root / BASE_ID), "--latest", str(root)])
+    code, output = qatbench(monkeypatch, capsys, *args)
+    assert code == 0, output
+    text = " ".join(output.split())
+    assert f"skipped the newer run {newer.run_dir}" in text
+    assert "no results.parquet" in text and f"using {root / CURRENT_ID}" in text
+
+
+def test_latest_with_only_unfinished_runs_names_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from qatbench.bench.storage.store import RunStore
+
+    started = RunStore.create(tmp_path, "20260103T000000Z-cccccc")
+    started.write_json("config.json", {})
+    started.close()
+    code, output = qatbench(monkeypatch, capsys, "report", "--latest", str(tmp_path))
+    assert code == 2, output
+    assert str(started.run_dir) in " ".join(output.split())

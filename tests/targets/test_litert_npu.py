@@ -110,7 +110,7 @@ def test_a_zero_byte_output_is_never_a_result(int8_tflite: Path, tmp_path: Path,
     fake.write_text('#!/bin/sh\nfor a in "$@"; do case "$a" in --o=*) : > "${a#--o=}";; '
                     'esac; done\necho "[LITERT_TOOLS:APPLY] Done!"\n')
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setattr("qatbench.targets.litert_aot._apply_plugin_binary", lambda: fake)
+    monkeypatch.setattr("qatbench.targets.litert_aot.apply_plugin_binary", lambda: fake)
     with pytest.raises(JobFailed, match="0 bytes that are not a TFLite model"):
         compile_for_soc(int8_tflite, tmp_path / "w", VENDORS["intel"], "LNL")
     assert list((tmp_path / "w").glob("*.tflite")) == []

@@ -124,8 +124,7 @@ def child_timer(settings: AbSettings, options: dict[str, Any] | None = None,
     def time_once(side: str, model: Path, work: Path) -> float:
         request = JobRequest(target=settings.target, model=str(model), work_dir=str(work),
                              result_path=str(work / "result.json"),
-                             spec={**MeasureSpec(threads=settings.threads).__dict__,
-                                   **settings.spec},
+                             spec=MeasureSpec(threads=settings.threads, **settings.spec),
                              target_options=dict(options or {}))
         result = run_in_child(request, timeout_s)
         m = result.measurement

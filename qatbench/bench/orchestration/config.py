@@ -9,16 +9,26 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from qatbench.models.sources import FILE_VARIANTS, ModelSource
 from qatbench.models.zoo import known_models
 from qatbench.qat.budget import TrainingBudget
 from qatbench.targets.base import MeasureSpec
+from qatbench.targets.options import TargetOptions
 from qatbench.targets.registry import (
     TargetOptionsError,
     UnknownTarget,
-    resolve_kind,
+    updated_options,
     validate_target_options,
 )
 
@@ -40,19 +50,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class MeasureConfig(_Strict):
-    """Timing rules; defaults are benchmark_model's."""
-
-    warmup_runs: int = Field(1, ge=0)
-    warmup_min_s: float = Field(0.5, ge=0)
-    min_runs: int = Field(50, ge=1)
-    min_s: float = Field(1.0, ge=0)
-    max_s: float = Field(150.0, gt=0)
-
-    def spec(self, threads: int) -> MeasureSpec:
-        return MeasureSpec(threads=threads, **self.model_dump())
-
-
 DEFAULT_MODELS = ("mnist_cnn", "mobilenet_v2")
 
 
@@ -72,8 +69,8 @@ class RunSection(_Strict):
     out: str = "results"
     # an ImageNet-style folder (class subfolders of images) to evaluate ImageNet models on
     imagenet_dir: str | None = None
-    # per-op profile of every ok job (host CPU targets: one-op models; phones: set
-    # op_profiling = true under [targets.NAME]) into profile.parquet
+    # per-op profile of every ok job on a target that declares it (host CPU targets:
+    # one-op models; Android phones: benchmark_model's op tables) into profile.parquet
     profile: bool = False
     # each op's warm-up and timed minimum durations in a profile (default: [measure]'s)
     profile_op_s: float | None = Field(None, gt=0)
@@ -95,12 +92,16 @@ class RunSection(_Strict):
 
 class RunConfig(_Strict):
     run: RunSection = Field(default_factory=RunSection)
-    measure: MeasureConfig = Field(default_factory=MeasureConfig)
+    # timing rules (defaults: benchmark_model's); the threads of each job come from
+    # [run] threads, so `threads` is not a key here (see _no_threads_in_measure)
+    measure: MeasureSpec = Field(default_factory=MeasureSpec)
     training: TrainingBudget = Field(default_factory=TrainingBudget)
-    # Per-target options, e.g. [targets.edgetpu] device = "usb:0"; each table is checked
-    # against its target's options model (a misspelt key is an error naming the valid ones).
-    # A table with `kind = "cpu-xnnpack"` defines a new target reusing a built-in.
-    targets: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Per-target options, e.g. [targets.edgetpu] device = "usb:0"; each table becomes its
+    # target's options model when the config loads (a misspelt key is an error naming the
+    # valid ones), and that object is what reaches the target, in this process and in the
+    # timing child. A table with `kind = "cpu-xnnpack"` defines a new target reusing a
+    # built-in. Read them with ``target_options(name)``.
+    targets: dict[str, SerializeAsAny[TargetOptions]] = Field(default_factory=dict)
     # the user's own models: [models.NAME] tables (see qatbench.models.sources)
     models: dict[str, ModelSource] = Field(default_factory=dict)
 
@@ -112,6 +113,57 @@ class RunConfig(_Strict):
                 "run", {}):
             data = {**data, "run": {**data.get("run", {}), "models": list(data["models"])}}
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_target_options(cls, data: Any) -> Any:
+        """Each ``[targets.NAME]`` table as its target's options model, or every problem
+        at once naming the table."""
+        if not isinstance(data, dict) or not isinstance(data.get("targets"), dict):
+            return data
+        typed, problems = {}, []
+        for name, options in data["targets"].items():
+            if isinstance(options, TargetOptions):
+                typed[name] = options
+                continue
+            if not isinstance(options, dict):
+                problems.append(f"targets.{name}: must be a table of options "
+                                f"([targets.{name}] key = value), got {options!r}")
+                continue
+            try:
+                typed[name] = validate_target_options(name, options)
+            except (UnknownTarget, TargetOptionsError) as error:
+                problems.append(f"targets.{name}: {error}")
+        if problems:
+            raise ValueError("\n  ".join(problems))
+        return {**data, "targets": typed}
+
+    @field_serializer("measure")
+    def _measure_without_threads(self, measure: MeasureSpec) -> dict[str, Any]:
+        """``[measure]`` as the user writes it: threads are ``[run] threads``."""
+        return measure.model_dump(exclude={"threads"})
+
+    @model_validator(mode="after")
+    def _no_threads_in_measure(self) -> RunConfig:
+        if "threads" in self.measure.model_fields_set:
+            raise ValueError("measure.threads: unknown key; the thread counts of a run are "
+                             "[run] threads = [1, 4] (or --threads)")
+        return self
+
+    def target_options(self, name: str) -> TargetOptions:
+        """The options ``name`` runs with: its table's, else its model's defaults."""
+        options = self.targets.get(name)
+        return options if options is not None else validate_target_options(name, {})
+
+    def spec(self, threads: int) -> MeasureSpec:
+        """The run's timing rules for a job on ``threads`` threads."""
+        return self.measure.with_threads(threads)
+
+    def with_target_options(self, name: str, **values: Any) -> RunConfig:
+        """This config with ``values`` set in target ``name``'s options (validated as
+        its options model; nothing else is re-validated)."""
+        options = updated_options(name, self.target_options(name), **values)
+        return self.model_copy(update={"targets": {**self.targets, name: options}})
 
     @model_validator(mode="after")
     def _known_models(self) -> RunConfig:
@@ -151,20 +203,19 @@ class RunConfig(_Strict):
         """The variants a model gets rows for: a tflite table's own files, else the run's."""
         source = self.models.get(model)
         if source is not None and source.tflite is not None:
-            return [v for v in source.tflite if v in FILE_VARIANTS]
+            return [v for v in source.variants if v in FILE_VARIANTS]
         return list(self.run.variants)
 
     @model_validator(mode="after")
     def _known_targets_and_options(self) -> RunConfig:
         problems = []
-        for name in dict.fromkeys([*self.run.targets, *self.targets]):
-            options = self.targets.get(name, {})
+        for name in self.run.targets:  # the tables were checked as they loaded
+            if name in self.targets:
+                continue
             try:
-                resolve_kind(name, options)
-                validate_target_options(name, options)
+                validate_target_options(name, {})
             except (UnknownTarget, TargetOptionsError) as error:
-                where = f"targets.{name}" if name in self.targets else "run.targets"
-                problems.append(f"{where}: {error}")
+                problems.append(f"run.targets: {error}")
         if problems:
             raise ValueError("\n  ".join(problems))
         return self

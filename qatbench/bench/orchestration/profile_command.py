@@ -1,10 +1,11 @@
 """``qatbench profile MODEL.tflite [--against OTHER.tflite]``: where a model's time goes.
 
 Each file is checked in a child first (as ``qatbench bench`` does); its variant is what
-the file is (``float32``, ``int8``, ``mixed``). On a host CPU target each file is
-profiled in a profile child (one-op models); on a phone target a timing job runs with
-``op_profiling`` on and its op tables are read (the timing comes from its unprofiled
-run). Everything lands in ``OUT/<run_id>/``: ``profile.parquet`` and ``profile.md``
+the file is (``float32``, ``int8``, ``mixed``). Each file is profiled in the profile
+child on every target that declares ``Capability.PROFILE`` (a host CPU target cuts
+one-op models; a phone reads benchmark_model's op tables from a run beside an unprofiled
+one); any other target is a failure line saying so. Everything lands in
+``OUT/<run_id>/``: ``profile.parquet`` and ``profile.md``
 (the report's profile sections, with the float-vs-int8 plot when ``--against`` pairs a
 float32 file with an int8 one).
 """
@@ -21,22 +22,21 @@ import pandas as pd
 from qatbench.atomic import atomic_write_text
 from qatbench.bench.orchestration.config import RunConfig
 from qatbench.bench.orchestration.external import inspect_in_child
-from qatbench.bench.orchestration.launcher import run_in_child
 from qatbench.bench.orchestration.profiling import (
     PROFILE_TIMEOUT_FACTOR,
     profile_in_child,
     profile_lines,
+    profile_spec,
 )
 from qatbench.bench.presentation.profile_report import profile_sections
-from qatbench.bench.presentation.report import render_markdown
+from qatbench.bench.presentation.sections import render_markdown
 from qatbench.bench.storage.environment import capture_environment
 from qatbench.bench.storage.fingerprint import fingerprint_of, fingerprint_parts, host_parts
 from qatbench.bench.storage.profiles import add_profile, read_profiles
 from qatbench.bench.storage.store import new_run_id
-from qatbench.targets.op_profile import OpProfile
-from qatbench.targets.profile_worker import ProfileRequest, ProfileResult, host_profilable
+from qatbench.targets.base import Capability, capabilities_of
+from qatbench.targets.profile_worker import ProfileRequest, ProfileResult, not_profilable
 from qatbench.targets.registry import create_target
-from qatbench.targets.worker import JobRequest
 
 
 @dataclass
@@ -56,39 +56,22 @@ def _variants(files: Sequence[Path], scratch: Path) -> list[tuple[Path, str]]:
     return list(zip(files, kinds, strict=True))
 
 
-def _phone_profile(name: str, options: dict, model: Path, work: Path, settings: RunConfig,
-                   threads: int) -> ProfileResult:
-    request = JobRequest(target=name, model=str(model), work_dir=str(work),
-                         result_path=str(work / "result.json"),
-                         spec=settings.measure.spec(threads).__dict__,
-                         target_options={**options, "op_profiling": True})
-    result = run_in_child(request, settings.run.timeout_s, python=options.get("python"))
-    m = result.measurement
-    path = m.extra.get("op_profile")
-    if not path:
-        return ProfileResult(None, error=m.error or str(m.extra.get("op_profile_error", "")
-                                                       or "no op tables"))
-    return ProfileResult(OpProfile.from_json(Path(path).read_text()), device=m.device,
-                         runtime=m.runtime)
+def _profile_one(name: str, model: Path, work: Path, settings: RunConfig, threads: int,
+                 run_id: str) -> tuple[ProfileResult, bool]:
+    """The profile of ``model`` on target ``name``, and whether the host's CPU ran it.
 
-
-def _profile_one(name: str, model: Path, work: Path, settings: RunConfig, threads: int
-                 ) -> tuple[ProfileResult, bool]:
-    """The profile of ``model`` on target ``name``, and whether the host's CPU ran it."""
-    options = dict(settings.targets.get(name, {}))
+    One path for every target that declares ``Capability.PROFILE``: the profile child.
+    """
+    options = settings.target_options(name)
     target = create_target(name, options)
-    if host_profilable(target):
-        request = ProfileRequest(target=name, model=str(model), work_dir=str(work),
-                                 result_path=str(work / "profile.json"),
-                                 spec=settings.measure.spec(threads).__dict__,
-                                 target_options=options, op_s=settings.run.profile_op_s)
-        return profile_in_child(request, settings.run.timeout_s * PROFILE_TIMEOUT_FACTOR,
-                                python=options.get("python")), True
-    fields = getattr(type(getattr(target, "options", None)), "model_fields", {})
-    if "op_profiling" in fields:
-        return _phone_profile(name, options, model, work, settings, threads), False
-    return ProfileResult(None, error=f"{name} cannot be profiled per op (host CPU targets "
-                                     "cut the model; phones use benchmark_model)"), False
+    if Capability.PROFILE not in capabilities_of(target):
+        return ProfileResult(None, error=not_profilable(name)), False
+    request = ProfileRequest(target=name, model=str(model), work_dir=str(work),
+                             result_path=str(work / "profile.json"),
+                             spec=profile_spec(settings, threads), target_options=options,
+                             run_id=run_id, job=work.name)
+    return profile_in_child(request, settings.run.timeout_s * PROFILE_TIMEOUT_FACTOR,
+                            python=options.python), not target.takes_device
 
 
 def profile_files(files: Sequence[Path], settings: RunConfig) -> ProfileRun:
@@ -104,7 +87,8 @@ def profile_files(files: Sequence[Path], settings: RunConfig) -> ProfileRun:
         for target in settings.run.targets:
             for threads in settings.run.threads:
                 work = run_dir / "jobs" / f"{variant}-{target.replace(':', '_')}-t{threads}"
-                result, on_host = _profile_one(target, path.resolve(), work, settings, threads)
+                result, on_host = _profile_one(target, path.resolve(), work, settings, threads,
+                                                run_dir.name)
                 if result.profile is None:
                     first = (result.error.strip().splitlines() or ["no reason given"])[0]
                     failures.append(f"{path.name} on {target} x{threads}: {first}")

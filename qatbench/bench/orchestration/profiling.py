@@ -1,10 +1,12 @@
 """Per-op profiles inside a run, and the ``mixed_int8`` variant they propose.
 
 With ``[run] profile = true`` every job whose first repeat is ``ok`` is profiled right
-after it: on a host CPU target in a profile child (``targets.profile_worker``: one-op
-models, same timing rules), on a phone from the op tables its own job printed
-(``op_profiling = true``; the job's timing row came from its unprofiled run). Lines go
-to ``profile.parquet`` (``storage.profiles``).
+after it, if its target declares ``Capability.PROFILE``: one path for every target, the
+profile child (``targets.profile_worker``), which calls the target's ``profile`` (the
+host CPU cuts one-op models; a phone reads benchmark_model's op tables). A profile the
+timing job already carries (a phone with ``op_profiling = true`` ran it beside its
+timed run) is stored as it is, not run twice. Lines go to ``profile.parquet``
+(``storage.profiles``).
 
 ``mixed_int8`` jobs run after every other job of their pass. Before the first is built
 the float32 and int8 profiles of the model propose the op types to keep float
@@ -27,8 +29,9 @@ from qatbench.bench.orchestration.launcher import run_child
 from qatbench.bench.statistics.op_profiles import profile_pairs, propose_keep_float
 from qatbench.bench.storage.profiles import add_profile, profile_frame, read_profiles
 from qatbench.qat.artifacts import MixedProposal, ModelBuild, VariantArtifact
+from qatbench.targets.base import Capability, ProfileSpec, capabilities_of
 from qatbench.targets.op_profile import OpProfile
-from qatbench.targets.profile_worker import ProfileRequest, ProfileResult, host_profilable
+from qatbench.targets.profile_worker import ProfileRequest, ProfileResult
 from qatbench.targets.registry import create_target
 
 MIXED = "mixed_int8"
@@ -40,6 +43,12 @@ def mixed_last(work: Sequence[tuple[int, Any]]) -> list[tuple[int, Any]]:
     """(repeat, job) with each pass's mixed_int8 jobs after its other jobs (they need
     the other variants' profiles); otherwise the order is kept."""
     return sorted(work, key=lambda item: (item[0], item[1].variant == MIXED))
+
+
+def profile_spec(config: Any, threads: int) -> ProfileSpec:
+    """The run's timing rules on ``threads`` threads, with ``[run] profile_op_s``."""
+    return ProfileSpec.model_validate({**config.spec(threads).model_dump(),
+                                       "op_s": config.run.profile_op_s})
 
 
 def profile_in_child(request: ProfileRequest, timeout_s: float, *, python: str | None = None
@@ -73,11 +82,12 @@ class RunProfiler:
     def run_dir(self) -> Path:
         return self.context.store.run_dir
 
-    def host_profilable(self, target: str) -> bool:
+    def can_profile(self, target: str) -> bool:
+        """Whether ``target`` declares ``Capability.PROFILE`` (built, never probed)."""
         if target not in self._profilable:
             try:
                 made = create_target(target, self.context.target_options(target))
-                self._profilable[target] = host_profilable(made)
+                self._profilable[target] = Capability.PROFILE in capabilities_of(made)
             except Exception:  # a broken plug-in: not ours to profile
                 self._profilable[target] = False
         return self._profilable[target]
@@ -106,17 +116,17 @@ class RunProfiler:
             return f"per-op profile failed: {extra['op_profile_error']}"
         artifact = build.variants.get(job.variant)
         if not self.context.config.run.profile or artifact is None or not artifact.ok \
-                or not self.host_profilable(job.target):
+                or not self.can_profile(job.target):
             return ""
         options = self.context.target_options(job.target)
         work = self.run_dir / "jobs" / job.slug / "profile"
         request = ProfileRequest(
             target=job.target, model=str(artifact.path), work_dir=str(work),
             result_path=str(work / "profile.json"),
-            spec=self.context.config.measure.spec(job.threads).__dict__,
-            target_options=options, op_s=self.context.config.run.profile_op_s)
+            spec=profile_spec(self.context.config, job.threads), target_options=options,
+            run_id=self.context.store.run_id, job=f"{job.slug}-profile")
         result = profile_in_child(request, self.context.config.run.timeout_s
-                                  * PROFILE_TIMEOUT_FACTOR, python=options.get("python"))
+                                  * PROFILE_TIMEOUT_FACTOR, python=options.python)
         if result.profile is None:
             lines = result.error.strip().splitlines()
             return f"per-op profile failed: {lines[0] if lines else 'no reason given'}"
@@ -126,7 +136,7 @@ class RunProfiler:
     def proposal(self, model: str) -> MixedProposal:
         """The op types to keep float in ``model``: ``[training] keep_float_ops``, else
         from the first target (in the run's order) with float32 and int8 profiles."""
-        configured = self.context.config.training.keep_float_ops
+        configured = self.context.config.budget_for(model).keep_float_ops  # model's own too
         if configured:
             return MixedProposal(list(configured), source="[training] keep_float_ops")
         profiles = read_profiles(self.run_dir)

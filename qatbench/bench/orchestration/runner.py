@@ -42,11 +42,13 @@ from qatbench.bench.storage.predictions import Predictions, save_predictions
 from qatbench.bench.storage.store import RunStore
 from qatbench.qat.artifacts import MANIFEST, BuildRequest, ModelBuild, VariantArtifact
 from qatbench.targets.base import Availability, EvalSet, Status
+from qatbench.targets.options import TargetOptions
 from qatbench.targets.registry import (
     create_target,
     options_for_repeat,
     target_takes_device,
 )
+from qatbench.targets.runtime import PROBE_TIMEOUT_S, RuntimeMissing, runtime_label_in
 from qatbench.targets.worker import JobRequest, JobResult
 
 
@@ -109,8 +111,8 @@ class RunContext:
     cache: BuildCache | None = None
     rebuild: bool = False
 
-    def target_options(self, target: str) -> dict[str, Any]:
-        return dict(self.config.targets.get(target, {}))
+    def target_options(self, target: str) -> TargetOptions:
+        return self.config.target_options(target)
 
 
 def zoo_provider(context: RunContext, on_status: ProgressHook | None = None) -> ModelProvider:
@@ -293,11 +295,32 @@ def outcome_row(context: RunContext, job: Job, status: Status, error: str,
     return row
 
 
+OVERSUBSCRIBED = "oversubscribed"
+
+
+def oversubscription_note(threads: int, availability: Availability) -> str:
+    """A note for a job run on more threads than the cores its target declares
+    (``Availability.details["cores"]``, set by targets that run on this host): such a
+    figure measures threads waiting for each other (one was ~70x slower), not the model.
+    Empty when it fits, or when the target does not say how many cores it has."""
+    try:
+        cores = int(availability.details.get("cores", ""))
+    except ValueError:
+        return ""
+    if threads <= cores:
+        return ""
+    return (f"{OVERSUBSCRIBED}: {threads} threads on {cores} cores -- the threads wait for "
+            f"each other, so this latency is not the model's; use --threads {cores} or fewer")
+
+
 @dataclass
 class RunSummary:
     total: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     interrupted: bool = False
+    # target -> why its configured interpreter (``python = ...``) cannot time: the user's
+    # setting is wrong, not the hardware absent, so the run fails (exit 1)
+    unusable_interpreters: dict[str, str] = field(default_factory=dict)
 
     @property
     def failed(self) -> int:
@@ -319,10 +342,15 @@ class JobRunner:
         self.on_job_start = on_job_start
         self.on_job_done = on_job_done
         self._availability: dict[str, Availability] = {}
+        self.unusable_interpreters: dict[str, str] = {}
         self.profiler = RunProfiler(context)
 
     def availability(self, target: str) -> Availability:
         if target not in self._availability:
+            unusable = self.interpreter_problem(target)
+            if unusable is not None:
+                self._availability[target] = unusable
+                return unusable
             try:
                 target_object = create_target(target, self.context.target_options(target))
                 self._availability[target] = target_object.probe()
@@ -330,6 +358,24 @@ class JobRunner:
                 self._availability[target] = Availability(
                     False, reason=f"{type(error).__name__}: {error}")
         return self._availability[target]
+
+    def interpreter_problem(self, target: str) -> Availability | None:
+        """Unavailable, with the reason, when the target's ``python = ...`` cannot time
+        models (missing, not Python, no runtime there, no answer within the run's
+        ``--timeout``, at most ``PROBE_TIMEOUT_S``); None when it can or none is set.
+        Asked here for every target, so no target's probe can wait longer."""
+        python = self.context.target_options(target).python
+        if not python:
+            return None
+        timeout_s = min(PROBE_TIMEOUT_S, self.context.config.run.timeout_s)
+        try:
+            runtime_label_in(python, timeout_s)
+        except RuntimeMissing as error:
+            self.unusable_interpreters[target] = str(error)
+            return Availability(False, reason=str(error), fix=(
+                "point python = ... at an interpreter with qatbench and a runtime (`nox -s "
+                "runtime-venv -- SPEC` prints one), or remove it to time with this one"))
+        return None
 
     def pending(self, jobs: Sequence[Job], repeats: int) -> list[tuple[int, Job]]:
         """(repeat, job) still to run, pass by pass; a job whose first repeat was not
@@ -369,6 +415,7 @@ class JobRunner:
                         self.on_job_done(job, row)
         except KeyboardInterrupt:
             summary.interrupted = True
+        summary.unusable_interpreters = dict(self.unusable_interpreters)
         return summary
 
     def run_repeat(self, job: Job, build: ModelBuild, repeat: int) -> dict[str, Any]:
@@ -411,12 +458,14 @@ class JobRunner:
             target=job.target, model=str(artifact.path), work_dir=str(work),
             result_path=str(work / "result.json"),
             run_id=self.context.store.run_id, job=job.slug, repeat=repeat,  # Prepared.job
-            spec=self.context.config.measure.spec(job.threads).__dict__,
-            target_options=options,
+            spec=self.context.config.spec(job.threads), target_options=options,
             eval_path=build.eval_path if repeat == 0 else None)  # top-1 needs one run
         result = run_in_child(request, self.context.config.run.timeout_s,
-                              python=options.get("python"))
+                              python=options.python)
         row = result_row(self.context, job, artifact, build, result)
+        crowded = oversubscription_note(job.threads, availability)
+        if crowded:  # kept (a user may mean it), but never an unmarked "ok"
+            row["note"] = "; ".join(note for note in (row["note"], crowded) if note)
         hint = availability.details.get("crash_hint")  # the target's reading of a crash
         if hint and "SIGSEGV" in row["error"]:
             row["error"] += f"\n{hint}"

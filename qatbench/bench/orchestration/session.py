@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from qatbench.bench.orchestration.config import RunConfig
 from qatbench.bench.orchestration.runner import (
+    OVERSUBSCRIBED,
     Job,
     JobRunner,
     ModelProvider,
@@ -26,6 +28,7 @@ from qatbench.bench.storage.environment import capture_environment
 from qatbench.bench.storage.store import ENVIRONMENT_FILE, RunStore
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+warnings = Console(stderr=True, soft_wrap=True)  # what the user should know, off stdout
 
 
 def open_store(config: RunConfig, resume: Path | None) -> RunStore:
@@ -84,6 +87,9 @@ def execute(context: RunContext, jobs: Sequence[Job], provider_factory: Any,
 
 
 def finish(console: Console, store: RunStore, summary: RunSummary, report: Path) -> int:
+    """Print the tables; exit 1 when a job failed or a target's own interpreter
+    (``python = ...``) could not time: that is the user's setting, not absent hardware
+    (an unplugged phone stays exit 0), and a run that measured nothing must not pass."""
     results = store.results
     if not results.empty:
         console.print(rich_table(summary_frame(results), "float → int8 (size, p50 latency, top-1)"))
@@ -95,7 +101,16 @@ def finish(console: Console, store: RunStore, summary: RunSummary, report: Path)
         console.print(f"[yellow]interrupted[/]: finished jobs are kept; continue with "
                       f"`qatbench run --resume {store.run_dir}`")
         return 130
-    return EXIT_FAILED if (results["status"] == "failed").any() else EXIT_OK
+    notes = results["note"].fillna("").astype(str)
+    for row in results[notes.str.contains(OVERSUBSCRIBED, regex=False)].to_dict("records"):
+        warnings.print(f"[yellow]warning:[/] {escape(row['model'])}/{escape(row['variant'])} "
+                       f"on {escape(row['target'])}: {escape(str(row['note']))}",
+                       highlight=False)
+    for target, reason in summary.unusable_interpreters.items():
+        console.print(f"[red]target {escape(target)} measured nothing[/]: "
+                      f"{escape(reason)}", highlight=False)
+    failed = bool((results["status"] == "failed").any())
+    return EXIT_FAILED if failed or summary.unusable_interpreters else EXIT_OK
 
 
 def new_context(config: RunConfig, store: RunStore) -> RunContext:

@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from qatbench.bench.presentation.summary import with_shared_fingerprint
@@ -101,6 +102,24 @@ def _basis(a: Predictions, b: Predictions, variants: tuple[str, str]) -> str | N
     return None
 
 
+def vacuous_agreement_reason(reference: Predictions | None) -> str | None:
+    """Why agreement with float is no figure for these inputs, or None when it is one.
+
+    The rows' rule (``targets.worker``, ``agreement.uninformative_reference``), applied to
+    the float classes a row stored: when the float model gives one class for every input,
+    any model that always answers that class agrees 100%, so a table built on agreement
+    leaves its cells empty with this reason rather than print "100%" or "no measurable
+    difference"."""
+    if reference is None or not reference.has_reference:
+        return None
+    classes = np.unique(reference.reference)
+    if len(reference.reference) < 2 or len(classes) > 1:
+        return None
+    return (f"agreement with float not reported: the float model gives class "
+            f"{int(classes[0])} for every one of the {len(reference.reference)} inputs, so "
+            "any model that does the same would agree 100%")
+
+
 def accuracy_differences_frame(results: pd.DataFrame, run_dirs: Sequence[Path]
                                ) -> pd.DataFrame:
     """McNemar's exact test for QAT vs PTQ and int8 vs float on each target, paired on
@@ -121,10 +140,18 @@ def accuracy_differences_frame(results: pd.DataFrame, run_dirs: Sequence[Path]
             basis = _basis(a, b, (a_name, b_name))
             if basis is None:
                 continue
+            label_a, label_b = LABELS.get(a_name, a_name), LABELS.get(b_name, b_name)
+            vacuous = vacuous_agreement_reason(a) if basis == "agreement" else None
+            if vacuous:  # empty, with the reason, as the rows are
+                rows.append({"model": model, "target": target, "device": device,
+                             "thr": threads, "comparison": f"{label_a} vs {label_b}",
+                             "on": "agreement with float", "n": len(a.predicted),
+                             "A": "", "B": "", "only A right": "", "only B right": "",
+                             "p (McNemar exact)": "", "verdict": vacuous})
+                continue
             hits_a, hits_b = a.hits(basis), b.hits(basis)
             assert hits_a is not None and hits_b is not None
             test = paired_hits(hits_a, hits_b)
-            label_a, label_b = LABELS.get(a_name, a_name), LABELS.get(b_name, b_name)
             rows.append({
                 "model": model, "target": target, "device": device, "thr": threads,
                 "comparison": f"{label_a} vs {label_b}",
@@ -151,10 +178,12 @@ def _number(value: object) -> float | None:
 
 
 def conversion_gap_frame(results: pd.DataFrame,
-                         threshold_points: float = CONVERSION_GAP_THRESHOLD_POINTS
-                         ) -> pd.DataFrame:
+                         threshold_points: float = CONVERSION_GAP_THRESHOLD_POINTS,
+                         run_dirs: Sequence[Path] = ()) -> pd.DataFrame:
     """One line per QAT variant: the fake-quant Keras model beside its converted file,
-    on the same inputs (build host, reference kernels), and whether the gap is flagged."""
+    on the same inputs (build host, reference kernels), and whether the gap is flagged.
+    A gap on agreement with a float model that gives one class for every input (the
+    float classes the row stored in ``run_dirs``) is left empty with that reason."""
     rows, seen = [], set()
     for row in results.to_dict("records"):
         gap = _extra(row).get("conversion_gap") or {}
@@ -166,6 +195,10 @@ def conversion_gap_frame(results: pd.DataFrame,
         keras = gap.get("keras_qat_top1") if by_top1 else gap.get("keras_qat_agreement")
         tflite = gap.get("tflite_top1") if by_top1 else gap.get("tflite_agreement")
         points = _number(gap.get("conversion_gap_points"))
+        vacuous = None if by_top1 or not run_dirs else vacuous_agreement_reason(
+            predictions_of(row, run_dirs))
+        if vacuous:
+            keras = tflite = points = None
         flagged = points is not None and abs(points) > threshold_points
         rows.append({
             "model": row["model"], "variant": row["variant"],
@@ -179,7 +212,7 @@ def conversion_gap_frame(results: pd.DataFrame,
                      + ("s" if threshold_points != 1 else "")
                      + (" (conversion lost accuracy)" if points and points > 0 else
                         " (the file does better than its Keras model)"))
-            if flagged else ""})
+            if flagged else vacuous or ""})
     return pd.DataFrame(rows)
 
 
@@ -195,9 +228,35 @@ def layer_error_frame(results: pd.DataFrame, field: str) -> pd.DataFrame:
         for rank, layer in enumerate(layers, 1):
             rmse = layer.get("rmse_over_scale")
             rel = layer.get("rel_rmse")
+            flat = near_constant_reason(rmse, rel)
             rows.append({"model": row["model"], "variant": row["variant"], "rank": rank,
                          "layer": layer.get("layer"), "op": layer.get("op"),
                          "rmse (quant. steps)": "" if _is_na(rmse) else f"{float(rmse):.3g}",
-                         "rmse / std": "" if _is_na(rel) else f"{float(rel):.3g}",
-                         "method": layer.get("method")})
-    return pd.DataFrame(rows)
+                         "rmse / std": "" if _is_na(rel) or flat else f"{float(rel):.3g}",
+                         "method": layer.get("method"), "note": flat or ""})
+    frame = pd.DataFrame(rows)
+    if not frame.empty and not frame["note"].astype(bool).any():
+        frame = frame.drop(columns="note")
+    return frame
+
+
+def near_constant_reason(rmse_over_scale: object, rel_rmse: object) -> str | None:
+    """Why ``rmse / std`` is no figure for a layer, or None when it is one.
+
+    A layer's output is near-constant when the float values vary by less than one
+    quantization step of the tensor: std < scale. The threshold is the data's own scale
+    (the step int8 can resolve), not an absolute number, because layer outputs span many
+    orders of magnitude; below it the int8 tensor cannot represent the variation at
+    all, and rmse / std is a ratio to a vanishing denominator (a softmax that is almost
+    one-hot for every input gave 8.59e+06). Both figures share the rmse, so
+    std / scale = (rmse / scale) / (rmse / std)."""
+    if _is_na(rmse_over_scale) or _is_na(rel_rmse):
+        return None
+    steps, ratio = float(rmse_over_scale), float(rel_rmse)
+    if not (math.isfinite(steps) and math.isfinite(ratio)) or ratio <= 0:
+        return None
+    std_in_steps = steps / ratio
+    if std_in_steps >= 1.0:
+        return None
+    return (f"rmse / std not shown: the float output is near-constant (its std is "
+            f"{std_in_steps:.2g} of one quantization step), so a ratio to it is no figure")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from qatbench.bench.presentation.report import Section
+from qatbench.bench.presentation.sections import Section
 from qatbench.bench.statistics.op_profiles import (
     RELIABLE_COVERAGE,
     ProfilePair,

@@ -2,17 +2,12 @@
 
 Both are rendered from the same list of sections, so the markdown a CI job summary
 shows and the HTML a person opens never disagree. When ``GITHUB_STEP_SUMMARY`` is set
-the markdown is appended there, once per report (see ``append_to_step_summary``).
-"""
+the markdown is appended there, once per report (``step_summary.py``, shared with
+``compare``). ``Section`` and the two renderers live in ``sections.py``."""
 
 from __future__ import annotations
 
-import base64
-import html
 import json
-import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +24,12 @@ from qatbench.bench.presentation.accuracy import (
     top1_cell,
 )
 from qatbench.bench.presentation.outputs import per_output_frame
+from qatbench.bench.presentation.profile_report import profile_sections
+from qatbench.bench.presentation.sections import Section, render_html, render_markdown
+from qatbench.bench.presentation.step_summary import (
+    append_to_step_summary,
+    step_summary_marker,
+)
 from qatbench.bench.presentation.summary import (
     SETUP_DIGITS,
     problems_frame,
@@ -38,22 +39,10 @@ from qatbench.bench.presentation.summary import (
     targets_with_several_setups,
     with_shared_fingerprint,
 )
-from qatbench.bench.presentation.tables import markdown_table
-from qatbench.bench.storage.store import atomic_write_text
+from qatbench.bench.storage.store import atomic_write_text, read_environment
 
 # Latency-detail columns shown even when empty: they name the row.
 LATENCY_KEY_COLUMNS = ["model", "variant", "target"]
-# What the step-summary stamp in a report's directory is called (see append_to_step_summary).
-STEP_SUMMARY_STAMP = ".step_summary_appended"
-
-
-@dataclass(frozen=True)
-class Section:
-    title: str
-    text: str = ""
-    table: pd.DataFrame | None = None
-    image: Path | None = None
-    css_class: str = ""  # HTML: "figures" never breaks the first three cells (the row's name)
 
 
 def _fmt(value: object, spec: str) -> str:
@@ -311,10 +300,9 @@ def accelerator_frame(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def environment_lines(run_dir: Path) -> list[str]:
-    path = run_dir / "environment.json"
-    if not path.exists():
+    env = read_environment(run_dir)  # a damaged file: exit 2 naming it, not a traceback
+    if env is None:
         return []
-    env = json.loads(path.read_text())
     packages = ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items())
     load = env.get("load_average")
     return [
@@ -367,7 +355,7 @@ def build_sections(results: pd.DataFrame, run_dirs: list[Path], plots: list[Path
             "row's `output_snr_db` is its worst output's; the gate fails an int8 row "
             "whose worst-output SNR fell by more than 3 dB.",
             table=outputs))
-    gap = conversion_gap_frame(results, gap_threshold_points)
+    gap = conversion_gap_frame(results, gap_threshold_points, run_dirs)
     if not gap.empty:
         sections.append(Section(
             "Conversion gap (QAT Keras model vs its .tflite)",
@@ -396,7 +384,6 @@ def build_sections(results: pd.DataFrame, run_dirs: list[Path], plots: list[Path
             "profiles), ops the delegate left out only in int8, and quantize/dequantize "
             "boundaries.",
             table=slower))
-    from qatbench.bench.presentation.profile_report import profile_sections  # (cycle)
     sections.extend(profile_sections(results, run_dirs, plots))
     worst = worst_layers_frame(results)
     if not worst.empty:
@@ -433,114 +420,6 @@ def build_sections(results: pd.DataFrame, run_dirs: list[Path], plots: list[Path
         if lines:
             sections.append(Section(f"Environment ({run_dir.name})", "\n".join(lines)))
     return sections
-
-
-def _runs_line(results: pd.DataFrame) -> str:
-    return ", ".join(sorted({str(r) for r in results["run_id"].dropna()})) or "?"
-
-
-def render_markdown(sections: list[Section], results: pd.DataFrame, base: Path) -> str:
-    parts = [f"# qatbench report\n\nRun(s): {_runs_line(results)}\n"]
-    for section in sections:
-        parts.append(f"## {section.title}\n")
-        if section.text:
-            parts.append(section.text + "\n")
-        if section.table is not None:
-            parts.append(markdown_table(section.table))
-        if section.image is not None:
-            parts.append(f"![{section.title}]({os.path.relpath(section.image, base)})\n")
-    return "\n".join(parts)
-
-
-HTML_STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em auto;padding:0 1em;max-width:1200px;
-color:#222;line-height:1.4}
-.table-wrap{overflow-x:auto;max-width:100%;margin:.5em 0 1.5em}
-table{border-collapse:collapse;font-size:.8em}
-th,td{border:1px solid #ccc;padding:.2em .4em;text-align:left;vertical-align:top}
-th{background:#f3f3f3;white-space:nowrap}table.figures td:nth-child(-n+3){white-space:nowrap}
-img{max-width:100%;border:1px solid #eee}code{background:#f6f6f6;padding:0 .2em}
-"""
-
-
-def _paragraph(line: str) -> str:
-    """One line of section text as HTML: markdown's list dash dropped, `code` kept."""
-    escaped = html.escape(line.removeprefix("- "))
-    return "<p>" + re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped) + "</p>"
-
-
-def _html_table(section: Section) -> str:
-    """A table in a horizontally scrolling box: however wide, it never widens the page."""
-    assert section.table is not None
-    # a word joiner after each dash: a squeezed "0.0277–0.0327" never breaks mid-range
-    frame = section.table.map(lambda v: v.replace("–", "–\u2060") if isinstance(v, str) else v)
-    table = frame.rename_axis(columns=None).to_html(
-        index=False, na_rep="", escape=True, border=0, classes=section.css_class or None)
-    return f'<div class="table-wrap">{table}</div>'
-
-
-def render_html(sections: list[Section], results: pd.DataFrame) -> str:
-    body = [f"<h1>qatbench report</h1><p>Run(s): {html.escape(_runs_line(results))}</p>"]
-    for section in sections:
-        body.append(f"<h2>{html.escape(section.title)}</h2>")
-        if section.text:
-            body.extend(_paragraph(line) for line in section.text.splitlines() if line)
-        if section.table is not None:
-            body.append(_html_table(section))
-        if section.image is not None:
-            encoded = base64.b64encode(section.image.read_bytes()).decode("ascii")
-            body.append(f'<img alt="{html.escape(section.title)}" '
-                        f'src="data:image/png;base64,{encoded}">')
-    return ("<!doctype html><html><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            "<title>qatbench report</title>"
-            f"<style>{HTML_STYLE}</style></head><body>{''.join(body)}</body></html>\n")
-
-
-def step_summary_marker(results: pd.DataFrame) -> str:
-    """The invisible line that tells a step summary this report is already in it."""
-    return f"<!-- qatbench report: {_runs_line(results)} -->"
-
-
-def _actions_job() -> str:
-    """This GitHub Actions job (run, attempt, job id), or "" outside Actions."""
-    run = os.environ.get("GITHUB_RUN_ID", "")
-    if not run:
-        return ""
-    return (f"{run}.{os.environ.get('GITHUB_RUN_ATTEMPT', '1')}."
-            f"{os.environ.get('GITHUB_JOB', '')}")
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return ""
-
-
-def append_to_step_summary(markdown: str, marker: str, out_dir: Path) -> bool:
-    """Append the report to ``$GITHUB_STEP_SUMMARY`` unless this job already has it.
-
-    ``qatbench run`` writes the report, and a workflow's report step writes it again.
-    GitHub gives every *step* its own summary file, so the marker in the file only
-    catches repeats within one step; a stamp in the report's directory, naming the job,
-    catches the next step's. Returns whether it appended.
-    """
-    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
-    if not summary_file:
-        return False
-    job = _actions_job()
-    stamp = out_dir / STEP_SUMMARY_STAMP
-    stamped = f"{job} {marker}"
-    if marker in _read_text(Path(summary_file)) or (
-            job and stamped in _read_text(stamp).splitlines()):
-        return False
-    with open(summary_file, "a", encoding="utf-8") as handle:
-        handle.write(f"{marker}\n{markdown}\n")
-    if job:
-        with stamp.open("a", encoding="utf-8") as handle:
-            handle.write(stamped + "\n")
-    return True
 
 
 def write_report(results: pd.DataFrame, run_dirs: list[Path], out_dir: Path) -> Path:

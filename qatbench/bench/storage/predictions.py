@@ -20,9 +20,13 @@ import numpy as np
 
 from qatbench.atomic import atomic_write
 from qatbench.bench.storage.key import RowKey
+from qatbench.bench.storage.store import DamagedStoreFile
 
 PREDICTIONS_DIR = "predictions"
 NO_LABEL = -1  # as ``qatbench.targets.base.NO_LABEL``
+PREDICTIONS_ADVICE = ("it holds one row's class for every eval input (what the paired "
+                      "accuracy tests use): restore it from a copy of the run directory, or "
+                      "move it out of predictions/ (that row then has no paired test)")
 
 
 @dataclass(frozen=True)
@@ -104,8 +108,15 @@ def load_predictions(run_dir: Path, key: RowKey) -> Predictions | None:
     path = predictions_path(run_dir, key)
     if not path.is_file():
         return None
-    with np.load(path) as data:
-        return Predictions(predicted=data["predicted"].astype(np.int64),
-                           labels=data["labels"].astype(np.int64),
-                           reference=data["reference"].astype(np.int64),
-                           digest=str(data["digest"]))
+    try:
+        with np.load(path) as data:
+            return Predictions(predicted=data["predicted"].astype(np.int64),
+                               labels=data["labels"].astype(np.int64),
+                               reference=data["reference"].astype(np.int64),
+                               digest=str(data["digest"]))
+    except PermissionError:
+        raise
+    except Exception as error:  # not a zip, truncated, a member missing, not arrays
+        problem = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise DamagedStoreFile(path, f"{type(error).__name__}: {problem}",
+                               PREDICTIONS_ADVICE) from None

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from qatbench.atomic import atomic_write_parquet
+from qatbench.bench.storage.store import read_store_parquet
 
 PROFILE_FILE = "profile.parquet"
 PROFILE_KEY = ["model", "variant", "target", "device", "threads", "fingerprint", "source"]
@@ -55,11 +56,18 @@ def profile_frame(key: Mapping[str, Any], ops: Iterable[Mapping[str, Any]],
     return conform_profile(frame)
 
 
+PROFILE_ADVICE = ("it holds the run's per-op profiles: restore it from a copy of the run "
+                  "directory, or move it away (the report then has no per-op section; "
+                  "`qatbench profile` measures them again)")
+
+
 def read_profiles(run_dir: Path) -> pd.DataFrame:
+    """The run's per-op profiles (empty when none was profiled); a damaged file is
+    ``DamagedStoreFile`` naming it -- a user's file, not a bug."""
     path = Path(run_dir) / PROFILE_FILE
     if not path.exists():
         return conform_profile(pd.DataFrame())
-    return conform_profile(pd.read_parquet(path))
+    return conform_profile(read_store_parquet(path, PROFILE_ADVICE))
 
 
 def add_profile(run_dir: Path, frame: pd.DataFrame) -> None:

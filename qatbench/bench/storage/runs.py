@@ -18,6 +18,7 @@ from qatbench.bench.storage.schema import (
     conform,
 )
 from qatbench.bench.storage.store import (
+    CONFIG_FILE,
     REPEATS_ADVICE,
     REPEATS_FILE,
     RESULTS_ADVICE,
@@ -26,6 +27,7 @@ from qatbench.bench.storage.store import (
     empty_frame,
     read_samples,
     read_store_parquet,
+    refuse_lost_repeats,
 )
 
 
@@ -50,8 +52,25 @@ def run_dirs_under(root: Path) -> list[Path]:
 def latest_run(root: Path) -> Path:
     runs = run_dirs_under(root)
     if not runs:
-        raise RunsNotFound(f"{root}: no run directories (*/{RESULTS_FILE}) found")
+        unfinished = runs_without_results(root)
+        raise RunsNotFound(f"{root}: no run directories (*/{RESULTS_FILE}) found" + (
+            f"; {len(unfinished)} run(s) there have no results yet (newest: "
+            f"{unfinished[-1]})" if unfinished else ""))
     return runs[-1]
+
+
+def runs_without_results(root: Path) -> list[Path]:
+    """Run directories under ``root`` (they hold the ``config.json`` every run writes
+    first) with no ``results.parquet``: a run still on its first job, or stopped before
+    one finished. ``--latest`` passes over them, and says so."""
+    return sorted((p.parent for p in root.glob(f"*/{CONFIG_FILE}")
+                   if not (p.parent / RESULTS_FILE).exists()), key=lambda p: p.name)
+
+
+def newer_runs_skipped(root: Path, chosen: Path) -> list[Path]:
+    """The runs without results that started after ``chosen`` (run ids sort by time):
+    what ``--latest`` did not pick although they are newer."""
+    return [run for run in runs_without_results(root) if run.name > chosen.name]
 
 
 def _resolve(path: Path) -> tuple[Path, Path | None]:
@@ -94,6 +113,7 @@ def _results_table(table: pd.DataFrame, path: Path) -> pd.DataFrame:
 def _repeats_of(results: pd.DataFrame, results_file: Path) -> pd.DataFrame:
     """The run's repeat lines; a run from before repeats counts each row as one repeat."""
     path = results_file.parent / REPEATS_FILE
+    refuse_lost_repeats(results, path)
     if path.exists():
         lines = conform(read_store_parquet(path, REPEATS_ADVICE), REPEAT_COLUMNS)
         if len(lines) or results.empty:

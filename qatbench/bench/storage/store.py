@@ -7,7 +7,9 @@
 - ``samples.parquet/``: every latency sample, one part file per job and repeat (a
   parquet dataset: ``pandas.read_parquet`` reads the directory as one table);
 - ``environment.json`` (one entry per host that worked on the run), ``config.json``,
-  and the built models under ``artifacts/``.
+  and the built models under ``artifacts/``;
+- ``command.json`` for a run ``qatbench bench`` made: the files it times, so that
+  ``run --resume`` times them again instead of building the zoo into the run.
 
 Why this layout: adding a job writes its own sample part and rewrites only the small
 tables, so the 500th job costs what the first did. The order of writes is the
@@ -55,6 +57,7 @@ SAMPLES_FILE = "samples.parquet"
 REPEATS_FILE = "repeats.parquet"
 CONFIG_FILE = "config.json"
 ENVIRONMENT_FILE = "environment.json"
+COMMAND_FILE = "command.json"  # which command made the run, when not ``run``: see below
 
 JobKey = tuple[str, str, str, int]  # RowKey.job: (model, variant, target, threads)
 
@@ -92,6 +95,54 @@ def read_store_parquet(path: Path, advice: str) -> pd.DataFrame:
     except Exception as error:  # pyarrow: ArrowInvalid, OSError, ... for a damaged file
         problem = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise DamagedStoreFile(path, problem, advice) from None
+
+
+MISSING_REPEATS_ADVICE = ("rows summarise K >= 2 repeats and the gate decides on their "
+                          "lines: restore repeats.parquet from a copy of the run "
+                          "directory, or measure the run again (read as K=1, the gate "
+                          "would pass on lost data)")
+
+
+def refuse_lost_repeats(results: pd.DataFrame, path: Path) -> None:
+    """``DamagedStoreFile`` when ``repeats.parquet`` (``path``) is missing although a row
+    says it summarises two or more repeats: read as one repeat, the gate would decide on
+    a K it does not have (a BASE "unknown" turned "faster") while its table says K=2. A
+    run from before repeats has no such row, and is read as K=1 as it was measured."""
+    if path.exists() or "repeats" not in results.columns:
+        return
+    counts = pd.to_numeric(results["repeats"], errors="coerce")
+    if (counts >= 2).any():
+        most = int(counts.max())
+        raise DamagedStoreFile(path, f"its rows summarise up to {most} repeats each",
+                               MISSING_REPEATS_ADVICE, what="is missing")
+
+
+ENVIRONMENT_KEYS = ("host", "cpu_model", "cpu_count", "machine", "python", "git_commit")
+ENVIRONMENT_ADVICE = ("it records the host the run was measured on: restore it from a copy "
+                      "of the run directory, or move it away (every row keeps its own host, "
+                      "CPU and fingerprint; the report then omits the host section)")
+
+
+def read_environment(run_dir: Path) -> dict[str, Any] | None:
+    """The run's ``environment.json`` (None when it has none); a file that is not the
+    JSON object ``capture_environment`` wrote is ``DamagedStoreFile`` naming it."""
+    path = run_dir / ENVIRONMENT_FILE
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DamagedStoreFile(path, str(error), ENVIRONMENT_ADVICE) from None
+    if not isinstance(data, dict):
+        raise DamagedStoreFile(path, "not a JSON object", ENVIRONMENT_ADVICE)
+    missing = [key for key in ENVIRONMENT_KEYS if key not in data]
+    if missing:
+        raise DamagedStoreFile(path, f"no {', '.join(missing)}", ENVIRONMENT_ADVICE)
+    if not isinstance(data.get("packages", {}), dict) or not isinstance(
+            data["git_commit"], str):
+        raise DamagedStoreFile(path, "packages or git_commit of the wrong type",
+                               ENVIRONMENT_ADVICE)
+    return data
 
 
 def read_samples(path: Path) -> pd.DataFrame:
@@ -205,6 +256,7 @@ class RunStore:
         for row in results.to_dict("records"):
             self._rows[RowKey.of(row).job] = row
         repeats_path = self.run_dir / REPEATS_FILE
+        refuse_lost_repeats(results, repeats_path)
         if repeats_path.exists():
             for line in conform(read_store_parquet(repeats_path, REPEATS_ADVICE),
                                 REPEAT_COLUMNS).to_dict("records"):

@@ -12,7 +12,7 @@ from qatbench.bench.storage.environment import capture_environment
 from qatbench.bench.storage.profiles import read_profiles
 from qatbench.bench.storage.runs import load_runs
 from qatbench.bench.storage.store import RunStore
-from qatbench.targets.registry import options_for_repeat
+from qatbench.targets.registry import options_for_repeat, validate_target_options
 from tests.targets.test_android import Phone, phone  # noqa: F401 (the simulated phone)
 
 CONFIG = {"run": {"models": ["digits_cnn"], "targets": ["android-cpu"], "repeats": 2},
@@ -21,13 +21,17 @@ CONFIG = {"run": {"models": ["digits_cnn"], "targets": ["android-cpu"], "repeats
 
 
 def test_only_the_first_repeat_carries_first_repeat_options() -> None:
-    options = {"op_profiling": True, "device": "PIXEL7"}
+    options = validate_target_options("android-cpu", {"op_profiling": True,
+                                                      "device": "PIXEL7"})
     assert options_for_repeat("android-cpu", options, 0) == options
-    assert options_for_repeat("nnapi", options, 1) == {"device": "PIXEL7"}
-    named = {"kind": "android-cpu", **options}  # a user-named phone target: same rule
-    assert "op_profiling" not in options_for_repeat("pixel-cpu", named, 2)
-    assert options_for_repeat("cpu-xnnpack", {"python": "/x/python"}, 1) == {
-        "python": "/x/python"}
+    later = options_for_repeat("nnapi", options, 1)
+    assert type(later) is type(options)  # still the target's own options, typed
+    assert later.op_profiling is False and later.device == "PIXEL7"
+    named = validate_target_options(  # a user-named phone target: same rule
+        "pixel-cpu", {"kind": "android-cpu", "op_profiling": True, "device": "PIXEL7"})
+    assert options_for_repeat("pixel-cpu", named, 2).op_profiling is False
+    cpu = validate_target_options("cpu-xnnpack", {"python": "/x/python"})
+    assert options_for_repeat("cpu-xnnpack", cpu, 1) == cpu
 
 
 def test_a_phone_profiles_each_job_once_across_repeats(

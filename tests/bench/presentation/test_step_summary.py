@@ -56,3 +56,29 @@ def test_the_next_step_of_the_same_job_does_not_append_it_again(
     monkeypatch.setenv("GITHUB_RUN_ID", "43")  # the next workflow run reports it again
     write_report(table, [], tmp_path / "run")
     assert _reports_in(steps[1]) == 1
+
+
+def test_compare_writes_the_job_summary_once_per_job_as_the_report_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`compare` in a gate step and again in a later step of the same job (or twice in
+    one step) shows its verdict once; another job shows it again."""
+    from typer.testing import CliRunner
+
+    from qatbench.bench.cli import app
+    from tests.bench.runs_helpers import matrix, write_run
+
+    base = write_run(tmp_path, "base", matrix(1.0, seed=1))
+    current = write_run(tmp_path, "current", matrix(1.0, seed=2))
+    monkeypatch.setenv("GITHUB_RUN_ID", "7")
+    monkeypatch.setenv("GITHUB_JOB", "gate")
+    steps = [tmp_path / "step_gate.md", tmp_path / "step_again.md"]
+    for step in [steps[0], *steps]:
+        monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
+        result = CliRunner().invoke(app, ["compare", str(base), str(current)])
+        assert result.exit_code == 0, result.output
+    assert steps[0].read_text().count("<!-- qatbench compare:") == 1
+    assert not steps[1].exists()
+
+    monkeypatch.setenv("GITHUB_JOB", "gate-arm64")  # another job: its own summary
+    CliRunner().invoke(app, ["compare", str(base), str(current)])
+    assert steps[1].read_text().count("<!-- qatbench compare:") == 1
