@@ -8,7 +8,6 @@ delegate, the control that shows what XNNPACK itself contributes.
 from __future__ import annotations
 
 import dataclasses
-import os
 import platform
 import tempfile
 from pathlib import Path
@@ -23,6 +22,7 @@ from qatbench.targets.interpreter_target import (
 from qatbench.targets.op_profile import OpProfile, profile_on_host
 from qatbench.targets.options import TargetOptions
 from qatbench.targets.runtime import Runtime, RuntimeMissing, resolve_runtime, runtime_label_in
+from qatbench.targets.timing import usable_cores
 
 
 class CpuOptions(TargetOptions):
@@ -66,7 +66,7 @@ class CpuTarget(InterpreterTarget):
             return Availability(False, reason=str(error), fix=fix)
         return Availability(True, details={"runtime": label,
                                            "cpu": platform.machine(),
-                                           "cores": str(os.cpu_count())})
+                                           "cores": str(usable_cores())})
 
     def build_interpreter(self, model: Path, threads: int) -> Any:
         return self.runtime.interpreter(str(model), threads=threads,

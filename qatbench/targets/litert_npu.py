@@ -20,7 +20,6 @@ the vendor's dispatch library. Three kinds of target live here:
 
 from __future__ import annotations
 
-import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -59,6 +58,7 @@ from qatbench.targets.litert_phone import LiteRtPhone, find_benchmark_binary
 from qatbench.targets.litert_placement import read_placement
 from qatbench.targets.litert_vendors import VENDORS, Vendor, local_sdk_dir, package_version
 from qatbench.targets.tflite_file import ModelInfo, inspect_tflite
+from qatbench.targets.timing import usable_cores
 from qatbench.targets.tools import run_tool
 
 INSTALL_OPENVINO = ("pip install 'qatbench[npu-intel]' (ai-edge-litert-sdk-intel, which "
@@ -331,7 +331,7 @@ class LiteRtCpuTarget(CompiledModelTarget):
                                 fix="pip install 'ai-edge-litert>=2'")
         return Availability(True, details={"runtime": self.runtime_label(),
                                            "cpu": platform.machine(),
-                                           "cores": str(os.cpu_count())})
+                                           "cores": str(usable_cores())})
 
     def model_options(self, threads: int) -> Any:
         from ai_edge_litert.hardware_accelerator import HardwareAccelerator

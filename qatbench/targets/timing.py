@@ -6,6 +6,7 @@ before the loop so that copying them never lands inside a sample.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,18 @@ from dataclasses import dataclass
 from qatbench.targets.base import MeasureSpec
 
 _NS_PER_MS = 1e6
+
+
+def usable_cores() -> int:
+    """The cores this process may run on, which is what a thread count competes for.
+
+    ``os.cpu_count()`` counts the machine's; a lab job pinned with ``taskset`` or a
+    container's cpuset gets fewer, and more threads than those is oversubscription
+    however many the machine has."""
+    try:
+        return len(os.sched_getaffinity(0)) or (os.cpu_count() or 1)
+    except AttributeError:  # macOS has no affinity call
+        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import stat
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +26,7 @@ import pytest
 from qatbench.bench import cli
 from qatbench.bench.storage.profiles import PROFILE_FILE
 from qatbench.bench.storage.store import ENVIRONMENT_FILE, RESULTS_FILE, SAMPLES_FILE
+from tests.bench.cli_in_process import keep_sigterm, run_qatbench  # noqa: F401
 from tests.bench.runs_helpers import matrix, write_run
 
 BASE_ID, CURRENT_ID = "20260101T000000Z-aaaaaa", "20260102T000000Z-bbbbbb"
@@ -42,23 +41,13 @@ def root(tmp_path: Path) -> Path:
     return results
 
 
-@pytest.fixture(autouse=True)
-def _keep_sigterm() -> None:
-    """``cli.main`` installs a SIGTERM handler; the test process gets its own back."""
-    before = signal.getsignal(signal.SIGTERM)
-    yield
-    signal.signal(signal.SIGTERM, before)
+# every test here runs ``cli.main``, which installs a SIGTERM handler
+pytestmark = pytest.mark.usefixtures("keep_sigterm")
 
 
 def qatbench(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
              *args: str) -> tuple[int, str]:
-    """(exit code, stdout + stderr) of ``qatbench ARGS`` run as the script runs it."""
-    monkeypatch.setattr(sys, "argv", ["qatbench", *args])
-    with pytest.raises(SystemExit) as exited:
-        cli.main()
-    captured = capsys.readouterr()
-    code = exited.value.code
-    return (0 if code is None else int(code)), captured.out + captured.err
+    return run_qatbench(monkeypatch, capsys, *args)
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

@@ -4,7 +4,6 @@ their interpreter are checked (issue 24, item 3). Commands run in process throug
 
 from __future__ import annotations
 
-import signal
 import sys
 from pathlib import Path
 
@@ -15,26 +14,19 @@ from qatbench.bench import cli
 from qatbench.bench.orchestration import runner
 from qatbench.bench.storage.key import RowKey
 from qatbench.bench.storage.store import COMMAND_FILE, RESULTS_FILE, RunStore
+from qatbench.targets.timing import usable_cores
+from tests.bench.cli_in_process import keep_sigterm, run_qatbench  # noqa: F401
 
 FAST = ("--min-runs", "3", "--min-secs", "0", "--warmup-runs", "0")
 
 
-@pytest.fixture(autouse=True)
-def _keep_sigterm() -> None:
-    """``cli.main`` installs a SIGTERM handler; the test process gets its own back."""
-    before = signal.getsignal(signal.SIGTERM)
-    yield
-    signal.signal(signal.SIGTERM, before)
+# every test here runs ``cli.main``, which installs a SIGTERM handler
+pytestmark = pytest.mark.usefixtures("keep_sigterm")
 
 
 def qatbench(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
              *args: str) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["qatbench", *args])
-    with pytest.raises(SystemExit) as exited:
-        cli.main()
-    captured = capsys.readouterr()
-    code = exited.value.code
-    return (0 if code is None else int(code)), captured.out + captured.err
+    return run_qatbench(monkeypatch, capsys, *args)
 
 
 def only_run(root: Path) -> Path:
@@ -180,9 +172,7 @@ def test_more_threads_than_cores_is_timed_but_warned_and_noted(
         capsys: pytest.CaptureFixture) -> None:
     """An "ok" row ~70x slower without a word: not refused (a user may mean it), but
     said on stderr and kept in the row's note, which the report lists."""
-    import os
-
-    threads = (os.cpu_count() or 1) + 1
+    threads = usable_cores() + 1
     out = tmp_path / "results"
     monkeypatch.setattr(sys, "argv", ["qatbench", "bench", str(float_tflite), "--threads",
                                       str(threads), "--out", str(out), *FAST])
