@@ -31,7 +31,7 @@ from qatbench.targets.base import (
     TargetUnavailable,
     capabilities_of,
 )
-from qatbench.targets.op_profile import OpProfile
+from qatbench.targets.host.op_profile import OpProfile
 from qatbench.targets.options import TargetOptions
 from qatbench.targets.registry import create_target
 from qatbench.targets.worker import job_id_of, request_json, typed_request_fields

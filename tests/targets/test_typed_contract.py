@@ -10,7 +10,7 @@ import pytest
 
 from qatbench.bench.orchestration.config import ConfigError, build_config
 from qatbench.bench.orchestration.launcher import run_child
-from qatbench.targets.android import AndroidOptions
+from qatbench.targets.android.target import AndroidOptions
 from qatbench.targets.base import (
     Availability,
     Capability,
@@ -20,8 +20,8 @@ from qatbench.targets.base import (
     ProfileSpec,
     capabilities_of,
 )
-from qatbench.targets.cpu import CpuOptions
-from qatbench.targets.op_profile import OpProfile, OpTiming
+from qatbench.targets.host.cpu import CpuOptions
+from qatbench.targets.host.op_profile import OpProfile, OpTiming
 from qatbench.targets.options import PluginOptions
 from qatbench.targets.profile_worker import ProfileRequest, ProfileResult
 from qatbench.targets.registry import create_target

@@ -19,7 +19,7 @@ from qatbench.targets.base import (
     Prepared,
     Status,
 )
-from qatbench.targets.interpreter_target import RU_MAXRSS_SOURCE, VMHWM_SOURCE, peak_memory_mb
+from qatbench.targets.host.interpreter_target import RU_MAXRSS_SOURCE, VMHWM_SOURCE, peak_memory_mb
 from qatbench.targets.worker import JobRequest, JobResult, run_job
 
 QUICK = {"warmup_runs": 1, "warmup_min_s": 0, "min_runs": 5, "min_s": 0}

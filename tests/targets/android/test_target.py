@@ -19,8 +19,8 @@ import pytest
 
 from qatbench.bench.orchestration.runner import Job
 from qatbench.bench.storage.layout import job_work_dir
-from qatbench.targets.adb import parse_devices
-from qatbench.targets.android import android_cpu, nnapi
+from qatbench.targets.android.adb import parse_devices
+from qatbench.targets.android.target import android_cpu, nnapi
 from qatbench.targets.base import JobFailed, JobId, MeasureSpec, Status, TargetUnavailable
 from qatbench.targets.registry import create_target
 from qatbench.targets.worker import JobRequest, run_job
