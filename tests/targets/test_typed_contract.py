@@ -126,7 +126,7 @@ def _profile(tmp_path: Path, target: str) -> ProfileResult:
                              work_dir=str(work), result_path=str(work / "profile.json"),
                              spec=ProfileSpec(threads=2, op_s=0.125, **FAST),
                              target_options=PluginOptions())
-    outcome = run_child("qatbench.targets.profile_worker", request, work, 60)
+    outcome = run_child(request, work, 60)
     assert outcome.returncode == 0, outcome.describe()
     return ProfileResult.from_json((work / "profile.json").read_text())
 

@@ -39,7 +39,7 @@ def test_a_child_reports_its_own_peak_memory_not_its_parents(int8_tflite: Path,
     job = request(tmp_path, "cpu-ref", int8_tflite)
     Path(job.work_dir).mkdir(parents=True)
     job.save(Path(job.work_dir) / "job.json")
-    done = subprocess.run([sys.executable, "-m", "qatbench.targets.worker",
+    done = subprocess.run([sys.executable, "-m", "qatbench.targets.child",
                            str(Path(job.work_dir) / "job.json")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
