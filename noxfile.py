@@ -62,9 +62,9 @@ HEAVY_ELSEWHERE = [
     "tests/bench/orchestration/test_phone_profiles.py",
     "tests/qat/test_quantize.py",
     "tests/qat/test_distill.py",
-    "tests/targets/test_android.py",
-    "tests/targets/test_edgetpu.py",
-    "tests/targets/test_edgetpu_runtime.py",
+    "tests/targets/android/test_target.py",
+    "tests/targets/edgetpu/test_target.py",
+    "tests/targets/edgetpu/test_runtime.py",
     "tests/test_user_models.py",
 ]
 
@@ -228,11 +228,11 @@ def runtime_venv(session: nox.Session) -> None:
 
     E.g. `-- ai-edge-litert-nightly` or `-- "tflite-runtime==2.14.0" "numpy<2"`; prints the
     interpreter to name. qatbench's timing side goes in with --no-deps: no TensorFlow,
-    pandas or scipy, as on a device image (qatbench/targets/runtime_venv.py).
+    pandas or scipy, as on a device image (qatbench/targets/host/runtime_venv.py).
     """
     if not session.posargs:
         session.error('usage: nox -s runtime-venv -- SPEC... [DIR], e.g. ai-edge-litert-nightly')
-    session.run("python", "-m", "qatbench.targets.runtime_venv", *session.posargs)
+    session.run("python", "-m", "qatbench.targets.host.runtime_venv", *session.posargs)
 
 
 @nox.session(python=PRIMARY)

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from tests.accuracy_bounds import assert_floor
-from tests.targets.test_android import PIXEL
+from tests.targets.android.test_target import PIXEL
 from tests.tools.install import install_tool
 
 pytestmark = pytest.mark.slow

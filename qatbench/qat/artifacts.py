@@ -10,8 +10,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
 
-from qatbench.atomic import atomic_write_json
+from qatbench.atomic import atomic_write_json, atomic_write_text
+from qatbench.targets.child import load_fields, save_request
 
 MANIFEST = "manifest.json"
 
@@ -79,7 +81,11 @@ class ModelBuild:
     op_determinism: bool | None = None
 
     def save(self, directory: Path) -> None:
-        atomic_write_json(directory / MANIFEST, asdict(self))
+        atomic_write_text(directory / MANIFEST, self.to_json())
+
+    def to_json(self) -> str:
+        """The manifest's text (what ``save`` writes)."""
+        return json.dumps(asdict(self), indent=2, default=str)
 
     @classmethod
     def load(cls, directory: Path) -> ModelBuild | None:
@@ -134,8 +140,8 @@ def keep_float_ops_for(configured: Sequence[str], directory: Path) -> tuple[str,
 
 @dataclass(frozen=True)
 class BuildRequest:
-    """What the build child (``python -m qatbench.qat.build_worker REQUEST.json``) is asked
-    to do: typed on both sides of the process boundary, as ``targets.worker.JobRequest``."""
+    """What the build child (kind ``build``: ``qat/build_worker.py``) is asked to do:
+    typed on both sides of the process boundary, as ``targets.worker.JobRequest``."""
 
     model: str
     variants: list[str]
@@ -146,9 +152,14 @@ class BuildRequest:
     # None: a zoo or plug-in model found by name
     source: dict | None = None
 
+    kind: ClassVar[str] = "build"  # the child entry's kind (``targets/child.py``)
+
+    def fields(self) -> dict[str, Any]:
+        return asdict(self)
+
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2))
+        save_request(path, self)
 
     @classmethod
     def load(cls, path: Path) -> BuildRequest:
-        return cls(**json.loads(path.read_text()))
+        return cls(**load_fields(path, cls.kind))

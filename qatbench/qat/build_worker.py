@@ -1,6 +1,6 @@
-"""The child process that builds one zoo model's variants.
+"""The child's work that builds one zoo model's variants (kind ``build``).
 
-Run as ``python -m qatbench.qat.build_worker REQUEST.json``.
+Run by the child entry (``targets/child.py``), which writes the returned manifest.
 
 Building in a child keeps TensorFlow out of the process that schedules timing jobs,
 keeps TF's logging out of the progress display (it goes to ``build.log``), and turns a
@@ -9,33 +9,37 @@ converter crash into failed rows for that model only.
 
 from __future__ import annotations
 
-import sys
-import traceback
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from qatbench.models.sources import ModelSource
 from qatbench.models.zoo import get_model_spec
-from qatbench.qat.artifacts import BuildRequest, ModelBuild, VariantArtifact
+from qatbench.qat.artifacts import MANIFEST, BuildRequest, ModelBuild, VariantArtifact
 from qatbench.qat.budget import TrainingBudget
 from qatbench.qat.pipeline import _error_text, build_variants
+from qatbench.targets.child import Served
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    request = BuildRequest.load(Path(args[0]))
-    try:
-        build(request)
-    except Exception as error:
-        # every variant's row names the error itself (the user's model, data or loop),
-        # not only "the child failed": the traceback stays in build.log
-        traceback.print_exc()
-        if ModelBuild.load(Path(request.out_dir)) is None:
-            text = _error_text(error)
-            ModelBuild(request.model, "", None, "", {
-                v: VariantArtifact(v, error=f"building {request.model}: {text}")
-                for v in request.variants}).save(Path(request.out_dir))
-    return 0
+def serve(fields: Mapping[str, Any]) -> Served:
+    """The ``build`` kind for the child entry: the result is the build's manifest."""
+    request = BuildRequest(**fields)
+    out_dir = Path(request.out_dir)
+    return Served(out_dir / MANIFEST, lambda: build(request).to_json(),
+                  lambda error: failed_build(request, error))
+
+
+def failed_build(request: BuildRequest, error: Exception) -> str | None:
+    """A crashed build as its manifest: every variant's row names the error itself (the
+    user's model, data or loop), not only "the child failed" (the traceback stays in the
+    log). A manifest already written is kept (``None``)."""
+    if ModelBuild.load(Path(request.out_dir)) is not None:
+        return None
+    text = _error_text(error)
+    return ModelBuild(request.model, "", None, "", {
+        v: VariantArtifact(v, error=f"building {request.model}: {text}")
+        for v in request.variants}).to_json()
 
 
 def enable_op_determinism() -> bool:
@@ -50,15 +54,16 @@ def enable_op_determinism() -> bool:
         return False
 
 
-def build(request: BuildRequest) -> None:
+def build(request: BuildRequest) -> ModelBuild:
+    """Build (or collect) the request's variants; the manifest to write."""
     budget = TrainingBudget(**request.budget)
     out_dir = Path(request.out_dir)
     source = ModelSource.model_validate(request.source) if request.source else None
     if source is not None and source.tflite is not None:
         from qatbench.qat.foreign import collect_files
 
-        collect_files(request.model, source, request.variants, out_dir, budget)
-        return  # files made elsewhere: nothing is built, TensorFlow never imported
+        # files made elsewhere: nothing is built, TensorFlow never imported
+        return collect_files(request.model, source, request.variants, out_dir, budget)
     determinism = enable_op_determinism()
     if budget.strategy != "default":
         from qatbench.qat.train import placement_for
@@ -74,8 +79,4 @@ def build(request: BuildRequest) -> None:
         spec = get_model_spec(request.model)
     built = build_variants(spec, request.variants, out_dir, budget,
                            Path(request.imagenet_dir) if request.imagenet_dir else None)
-    replace(built, op_determinism=determinism).save(out_dir)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return replace(built, op_determinism=determinism)

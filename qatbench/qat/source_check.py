@@ -1,6 +1,6 @@
 """The child that checks every ``[models.NAME]`` source before anything trains.
 
-Run as ``python -m qatbench.qat.source_check REQUEST.json``. One child for all of a run's
+Run by the child entry (``targets/child.py``, kind ``source_check``). One child for all of a run's
 user models (TensorFlow is imported once): each model is loaded (a Keras 3 file rebuilt
 and proved), its data loaded and checked against the model -- input shapes, label
 ranges, NaN/inf, the user's import errors -- and every problem is written as
@@ -11,12 +11,13 @@ seconds, before the first model trains.
 from __future__ import annotations
 
 import json
-import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
 
-from qatbench.atomic import atomic_write_text
 from qatbench.models.sources import ModelSource
+from qatbench.targets.child import Served, load_fields, save_request
 
 
 @dataclass(frozen=True)
@@ -25,12 +26,17 @@ class SourceCheckRequest:
     seeds: dict[str, int] = field(default_factory=dict)
     result_path: str = ""
 
+    kind: ClassVar[str] = "source_check"  # the child entry's kind (``targets/child.py``)
+
+    def fields(self) -> dict[str, Any]:
+        return asdict(self)
+
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2))
+        save_request(path, self)
 
     @classmethod
     def load(cls, path: Path) -> SourceCheckRequest:
-        return cls(**json.loads(path.read_text()))
+        return cls(**load_fields(path, cls.kind))
 
 
 def check_op_selection(name: str, source: ModelSource) -> None:
@@ -108,12 +114,8 @@ def check_sources(request: SourceCheckRequest) -> list[str]:
     return problems
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    request = SourceCheckRequest.load(Path(args[0]))
-    atomic_write_text(Path(request.result_path), json.dumps(check_sources(request)))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def serve(fields: Mapping[str, Any]) -> Served:
+    """The ``source_check`` kind for the child entry: the problems as a JSON list; a
+    crash has no result (the CLI reports the exit and the log)."""
+    request = SourceCheckRequest(**fields)
+    return Served(Path(request.result_path), lambda: json.dumps(check_sources(request)))

@@ -1,6 +1,7 @@
-"""The child that opens ``.tflite`` files a user hands to ``qatbench bench``.
+"""The child's work that opens ``.tflite`` files a user hands to ``qatbench bench``
+(kind ``inspect``).
 
-Run as ``python -m qatbench.targets.inspect_worker REQUEST.json``. A file from anywhere
+Run by the child entry (``targets/child.py``). A file from anywhere
 is untrusted input: parsing it builds a LiteRT interpreter, and a malformed flatbuffer
 can crash the process that does it. Here only this child dies; the CLI reports the file.
 """
@@ -8,11 +9,12 @@ can crash the process that does it. Here only this child dies; the CLI reports t
 from __future__ import annotations
 
 import json
-import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
-from qatbench.atomic import atomic_write_json
+from qatbench.targets.child import Served, load_fields, save_request
 from qatbench.targets.tflite_file import InvalidModelFile, inspect_tflite
 
 
@@ -21,12 +23,17 @@ class InspectRequest:
     files: list[str]
     result_path: str
 
+    kind: ClassVar[str] = "inspect"  # the child entry's kind (``targets/child.py``)
+
+    def fields(self) -> dict[str, Any]:
+        return asdict(self)
+
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2))
+        save_request(path, self)
 
     @classmethod
     def load(cls, path: Path) -> InspectRequest:
-        return cls(**json.loads(path.read_text()))
+        return cls(**load_fields(path, cls.kind))
 
 
 def inspect_files(files: list[str]) -> list[dict]:
@@ -42,12 +49,9 @@ def inspect_files(files: list[str]) -> list[dict]:
     return found
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    request = InspectRequest.load(Path(args[0]))
-    atomic_write_json(Path(request.result_path), inspect_files(request.files))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def serve(fields: Mapping[str, Any]) -> Served:
+    """The ``inspect`` kind for the child entry. A file it cannot read is an entry of
+    the result; a crash has no result (the CLI reports the exit and the log)."""
+    request = InspectRequest(**fields)
+    return Served(Path(request.result_path),
+                  lambda: json.dumps(inspect_files(request.files), indent=2, default=str))

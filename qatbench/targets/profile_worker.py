@@ -1,7 +1,8 @@
-"""The child process that profiles one model op by op, on any target that declares it.
+"""The child's work that profiles one model op by op (kind ``profile``), on any target
+that declares it.
 
-Run as ``python -m qatbench.targets.profile_worker REQUEST.json``, started by the bench
-side's launcher like the timing child (``worker``) and for the same reasons: a cut op
+Run by the child entry (``targets/child.py``), started by the bench side's launcher
+like the timing child (``worker``) and for the same reasons: a cut op
 that crashes the runtime takes down only this process, and TensorFlow is never loaded
 here. Which targets can profile is their own declaration (``Capability.PROFILE`` in
 ``capabilities``; ``targets/base.py``): the host CPU targets cut the model into one-op
@@ -12,29 +13,25 @@ every one of them: ``prepare``, set ``Prepared.job``, ``profile``.
 from __future__ import annotations
 
 import json
-import signal
-import sys
-import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import FrameType
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from qatbench.atomic import atomic_write_text
 from qatbench.targets.base import (
     Capability,
     JobFailed,
     JobId,
-    JobInterrupted,
     JobSkipped,
     ProfileSpec,
     TargetUnavailable,
     capabilities_of,
 )
-from qatbench.targets.op_profile import OpProfile
+from qatbench.targets.child import Served, crash_text, load_fields, save_request
+from qatbench.targets.host.op_profile import OpProfile
 from qatbench.targets.options import TargetOptions
 from qatbench.targets.registry import create_target
-from qatbench.targets.worker import job_id_of, request_json, typed_request_fields
+from qatbench.targets.worker import job_id_of, typed_fields, typed_request_fields
 
 
 @dataclass(frozen=True)
@@ -53,6 +50,7 @@ class ProfileRequest:
     repeat: int = 0
 
     spec_model: ClassVar[type[ProfileSpec]] = ProfileSpec
+    kind: ClassVar[str] = "profile"  # the child entry's kind (``targets/child.py``)
 
     def __post_init__(self) -> None:
         typed_request_fields(self)
@@ -60,12 +58,15 @@ class ProfileRequest:
     def job_id(self) -> JobId:
         return job_id_of(self)
 
+    def fields(self) -> dict[str, Any]:
+        return typed_fields(self)
+
     def save(self, path: Path) -> None:
-        path.write_text(request_json(self))
+        save_request(path, self)
 
     @classmethod
     def load(cls, path: Path) -> ProfileRequest:
-        return cls(**json.loads(path.read_text()))
+        return cls(**load_fields(path, cls.kind))
 
 
 @dataclass(frozen=True)
@@ -113,25 +114,8 @@ def run_profile(request: ProfileRequest) -> ProfileResult:
                          runtime=str(profile.extra.get("runtime", "")))
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise JobInterrupted(f"stopped by {signal.Signals(signum).name} (the profile's timeout)")
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    request = ProfileRequest.load(Path(args[0]))
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        result = run_profile(request)
-    except JobInterrupted as stop:
-        print(f"qatbench profile worker: {stop}", file=sys.stderr, flush=True)
-        return 128 + signal.SIGTERM
-    except Exception as error:
-        detail = "".join(traceback.format_exception(error)[-3:]).strip()
-        result = ProfileResult(None, error=f"{type(error).__name__}: {error}\n{detail}")
-    atomic_write_text(Path(request.result_path), result.to_json())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def serve(fields: Mapping[str, Any]) -> Served:
+    """The ``profile`` kind for the child entry: a crash is the result's error."""
+    request = ProfileRequest(**fields)
+    return Served(Path(request.result_path), lambda: run_profile(request).to_json(),
+                  lambda error: ProfileResult(None, error=crash_text(error)).to_json())

@@ -1,13 +1,14 @@
-"""The child process that runs one job: prepare, measure, evaluate, then write the result.
+"""The child's work for one job (kind ``job``): prepare, measure, evaluate.
 
-Run as ``python -m qatbench.targets.worker JOB.json``. Living in its own process is the
-point: a delegate that segfaults or a device that hangs takes down only this process,
-and the parent turns that into a ``failed`` row. Only the timing side is imported here,
-so the child starts fast and TensorFlow never shares the CPU with a measurement.
+The child entry (``targets/child.py``) runs it and writes its ``JobResult``. Living in
+its own process is the point: a delegate that segfaults or a device that hangs takes
+down only this process, and the parent turns that into a ``failed`` row. Only the
+timing side is imported here, so the child starts fast and TensorFlow never shares the
+CPU with a measurement.
 
 At a job's timeout the parent sends SIGTERM, then SIGKILL after a grace period
-(``QATBENCH_KILL_GRACE_S``). SIGTERM becomes ``JobInterrupted`` here so ``finally``
-blocks run: a phone's benchmark process is killed and pushed files removed.
+(``QATBENCH_KILL_GRACE_S``). The child entry turns SIGTERM into ``JobInterrupted`` so
+``finally`` blocks run: a phone's benchmark process is killed and pushed files removed.
 
 Evaluation is a bonus on top of a latency row, never a threat to it: loading the eval
 set and scoring run in one guarded block with their own time budget
@@ -25,10 +26,8 @@ import dataclasses
 import hashlib
 import json
 import signal
-import sys
 import threading
-import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
@@ -36,14 +35,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from qatbench.atomic import atomic_write_text
 from qatbench.targets.agreement import fidelity, output_fidelity, uninformative_reference
 from qatbench.targets.base import (
     EvalSet,
     Evaluation,
     JobFailed,
     JobId,
-    JobInterrupted,
     JobSkipped,
     Measurement,
     MeasureSpec,
@@ -53,6 +50,7 @@ from qatbench.targets.base import (
     Target,
     TargetUnavailable,
 )
+from qatbench.targets.child import Served, crash_text, load_fields, save_request
 from qatbench.targets.options import TargetOptions
 from qatbench.targets.registry import create_target, validate_target_options
 
@@ -86,6 +84,7 @@ class JobRequest:
     repeat: int = 0
 
     spec_model: ClassVar[type[MeasureSpec]] = MeasureSpec
+    kind: ClassVar[str] = "job"  # the child entry's kind (``targets/child.py``)
 
     def job_id(self) -> JobId:
         """Which run, job and repeat this is, as the target sees it (``Prepared.job``)."""
@@ -94,12 +93,15 @@ class JobRequest:
     def __post_init__(self) -> None:
         typed_request_fields(self)
 
+    def fields(self) -> dict[str, Any]:
+        return typed_fields(self)
+
     def save(self, path: Path) -> None:
-        path.write_text(request_json(self))
+        save_request(path, self)
 
     @classmethod
     def load(cls, path: Path) -> JobRequest:
-        return cls(**json.loads(path.read_text()))
+        return cls(**load_fields(path, cls.kind))
 
 
 def job_id_of(request: Any) -> JobId:
@@ -125,12 +127,13 @@ def typed_request_fields(request: Any) -> None:
     set_field(request, "model", str(request.model))
 
 
-def request_json(request: Any) -> str:
-    """A request with typed fields as JSON: the models by their own ``model_dump``."""
+def typed_fields(request: Any) -> dict[str, Any]:
+    """A request with typed fields as JSON values: the models by their own
+    ``model_dump``."""
     data = {f.name: getattr(request, f.name) for f in dataclasses.fields(request)}
     data["spec"] = request.spec.model_dump(mode="json")
     data["target_options"] = request.target_options.model_dump(mode="json")
-    return json.dumps(data, indent=2)
+    return data
 
 
 @dataclass(frozen=True)
@@ -332,25 +335,8 @@ def run_job(request: JobRequest) -> JobResult:
                      eval_digest=outcome.digest, per_output=outcome.per_output)
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise JobInterrupted(f"stopped by {signal.Signals(signum).name} (the job's timeout)")
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    request = JobRequest.load(Path(args[0]))
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        result = run_job(request)
-    except JobInterrupted as stop:  # clean-up ran on the way out; the parent writes the row
-        print(f"qatbench worker: {stop}", file=sys.stderr, flush=True)
-        return 128 + signal.SIGTERM
-    except Exception as error:
-        detail = "".join(traceback.format_exception(error)[-3:]).strip()
-        result = _outcome_row(Status.FAILED, f"{type(error).__name__}: {error}\n{detail}")
-    atomic_write_text(Path(request.result_path), result.to_json())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def serve(fields: Mapping[str, Any]) -> Served:
+    """The ``job`` kind for the child entry: a crash is a ``failed`` row."""
+    request = JobRequest(**fields)
+    return Served(Path(request.result_path), lambda: run_job(request).to_json(),
+                  lambda error: _outcome_row(Status.FAILED, crash_text(error)).to_json())

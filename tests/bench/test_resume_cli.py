@@ -52,7 +52,8 @@ def broken_then_fixed_python(tmp_path: Path) -> tuple[Path, Path]:
     wrapper = tmp_path / "python-wrapper"
     wrapper.write_text(
         "#!/bin/sh\n"
-        f'if [ -e {shlex.quote(str(switch))} ] && [ "$2" = qatbench.targets.worker ]; then\n'
+        f'if [ -e {shlex.quote(str(switch))} ] && [ "$2" = qatbench.targets.child ] '
+        "&& grep -q '\"kind\": \"job\"' \"$3\"; then\n"
         '  echo "simulated: this runtime venv is broken" >&2\n'
         "  exit 3\n"
         "fi\n"

@@ -19,7 +19,7 @@ from qatbench.qat.budget import TrainingBudget
 from qatbench.qat.litert_quantize import QUANTIZER_VARIANTS, quantize_file
 from qatbench.qat.pipeline import build_variants
 from qatbench.targets.base import MeasureSpec, Status
-from qatbench.targets.cpu import cpu_xnnpack
+from qatbench.targets.host.cpu import cpu_xnnpack
 from qatbench.targets.tflite_file import inspect_tflite
 from qatbench.targets.worker import _evaluate
 

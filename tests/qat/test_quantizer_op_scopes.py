@@ -19,7 +19,7 @@ from qatbench.models.sources import ModelSource
 from qatbench.qat.artifacts import ModelBuild
 from qatbench.qat.budget import TrainingBudget
 from qatbench.qat.foreign import collect_files
-from qatbench.targets.cpu import cpu_xnnpack
+from qatbench.targets.host.cpu import cpu_xnnpack
 from qatbench.targets.tflite_file import inspect_tflite
 from qatbench.targets.worker import _evaluate
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from qatbench.targets.android import AndroidOptions, AndroidTarget
+from qatbench.targets.android.target import AndroidOptions, AndroidTarget
 from qatbench.targets.base import Target
-from qatbench.targets.cpu import CpuOptions, CpuTarget
-from qatbench.targets.edgetpu import EdgeTpuOptions
+from qatbench.targets.edgetpu.target import EdgeTpuOptions
+from qatbench.targets.host.cpu import CpuOptions, CpuTarget
 from qatbench.targets.options import PluginOptions
 from qatbench.targets.registry import (
     TargetOptionsError,

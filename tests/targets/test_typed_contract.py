@@ -10,7 +10,7 @@ import pytest
 
 from qatbench.bench.orchestration.config import ConfigError, build_config
 from qatbench.bench.orchestration.launcher import run_child
-from qatbench.targets.android import AndroidOptions
+from qatbench.targets.android.target import AndroidOptions
 from qatbench.targets.base import (
     Availability,
     Capability,
@@ -20,8 +20,8 @@ from qatbench.targets.base import (
     ProfileSpec,
     capabilities_of,
 )
-from qatbench.targets.cpu import CpuOptions
-from qatbench.targets.op_profile import OpProfile, OpTiming
+from qatbench.targets.host.cpu import CpuOptions
+from qatbench.targets.host.op_profile import OpProfile, OpTiming
 from qatbench.targets.options import PluginOptions
 from qatbench.targets.profile_worker import ProfileRequest, ProfileResult
 from qatbench.targets.registry import create_target
@@ -126,7 +126,7 @@ def _profile(tmp_path: Path, target: str) -> ProfileResult:
                              work_dir=str(work), result_path=str(work / "profile.json"),
                              spec=ProfileSpec(threads=2, op_s=0.125, **FAST),
                              target_options=PluginOptions())
-    outcome = run_child("qatbench.targets.profile_worker", request, work, 60)
+    outcome = run_child(request, work, 60)
     assert outcome.returncode == 0, outcome.describe()
     return ProfileResult.from_json((work / "profile.json").read_text())
 

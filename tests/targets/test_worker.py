@@ -19,7 +19,7 @@ from qatbench.targets.base import (
     Prepared,
     Status,
 )
-from qatbench.targets.interpreter_target import RU_MAXRSS_SOURCE, VMHWM_SOURCE, peak_memory_mb
+from qatbench.targets.host.interpreter_target import RU_MAXRSS_SOURCE, VMHWM_SOURCE, peak_memory_mb
 from qatbench.targets.worker import JobRequest, JobResult, run_job
 
 QUICK = {"warmup_runs": 1, "warmup_min_s": 0, "min_runs": 5, "min_s": 0}
@@ -39,7 +39,7 @@ def test_a_child_reports_its_own_peak_memory_not_its_parents(int8_tflite: Path,
     job = request(tmp_path, "cpu-ref", int8_tflite)
     Path(job.work_dir).mkdir(parents=True)
     job.save(Path(job.work_dir) / "job.json")
-    done = subprocess.run([sys.executable, "-m", "qatbench.targets.worker",
+    done = subprocess.run([sys.executable, "-m", "qatbench.targets.child",
                            str(Path(job.work_dir) / "job.json")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

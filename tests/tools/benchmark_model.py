@@ -193,7 +193,7 @@ def print_op_profile(graph: str, threads: int, xnnpack: bool, nnapi_mode: str | 
     from pathlib import Path
 
     from qatbench.targets.base import MeasureSpec
-    from qatbench.targets.op_profile import profile_on_host
+    from qatbench.targets.host.op_profile import profile_on_host
     from qatbench.targets.runtime import resolve_runtime
 
     with tempfile.TemporaryDirectory() as work:

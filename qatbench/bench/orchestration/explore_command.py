@@ -51,7 +51,7 @@ from qatbench.bench.storage.store import (
     read_store_parquet,
 )
 from qatbench.qat.artifacts import MANIFEST, ModelBuild
-from qatbench.targets.op_profile import HOST_CUT
+from qatbench.targets.host.op_profile import HOST_CUT
 
 FLOAT = "float32"
 OUT_DIR = "explorer"
@@ -157,8 +157,11 @@ def _build(run_dir: Path, model: str) -> ModelBuild | None:
 
 
 def _requested_model(request: Path) -> str | None:
+    """The model a job's request file names: the child entry's ``{"kind", "request"}``
+    (``targets/child.py``), or a request's fields alone (a run made before the entry)."""
     try:
-        return json.loads(request.read_text()).get("model")
+        data = json.loads(request.read_text())
+        return (data["request"] if "kind" in data else data).get("model")
     except (OSError, ValueError, AttributeError):
         return None
 

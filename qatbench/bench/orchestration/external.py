@@ -69,8 +69,7 @@ def inspect_in_child(path: Path, work: Path, timeout_s: float = INSPECT_TIMEOUT_
         raise InvalidModelFile(f"{path}: {problem}")
     result = work / "inspect.json"
     result.unlink(missing_ok=True)
-    outcome = run_child("qatbench.targets.inspect_worker",
-                        InspectRequest([str(path)], str(result)), work, timeout_s)
+    outcome = run_child(InspectRequest([str(path)], str(result)), work, timeout_s)
     if outcome.timed_out or not result.exists():
         raise InvalidModelFile(f"{path}: reading it as a .tflite model {outcome.describe()}")
     (found,) = json.loads(result.read_text())

@@ -1,6 +1,7 @@
 """The one child-process launcher: model builds and timing jobs both run through here.
 
-Each child is ``python -m MODULE REQUEST.json`` in its own process group (so a hung
+Each child is ``python -m qatbench.targets.child REQUEST.json`` -- the one child entry,
+which runs what the typed request's kind names -- in its own process group (so a hung
 delegate and whatever it spawned -- an ``adb`` call, a compiler -- go down together),
 with its output in a log file and a typed request/result on either side of the
 boundary. The rules, the same for every child:
@@ -24,18 +25,15 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from qatbench.qat.artifacts import BuildRequest, ModelBuild
 from qatbench.targets.base import Measurement, Status
+from qatbench.targets.child import MODULE as CHILD_ENTRY
+from qatbench.targets.child import ChildRequest, save_request
 from qatbench.targets.worker import JobRequest, JobResult
 
 LOG_TAIL_LINES = 12
 DEFAULT_GRACE_S = 5.0
-
-
-class ChildRequest(Protocol):
-    def save(self, path: Path) -> None: ...
 
 
 def kill_grace_s() -> float:
@@ -110,16 +108,17 @@ def _end_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def run_child(module: str, request: ChildRequest, work: Path, timeout_s: float, *,
+def run_child(request: ChildRequest, work: Path, timeout_s: float, *,
               python: str | None = None) -> ChildOutcome:
-    """Run ``python -m module work/request.json``; never raises for what the child does."""
+    """Run the child entry on ``work/request.json`` (the request's kind in it); never
+    raises for what the child does."""
     work.mkdir(parents=True, exist_ok=True)
     request_path = work / "request.json"
-    request.save(request_path)
+    save_request(request_path, request)  # its kind picks what the child runs
     log_path = work / "child.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [python or sys.executable, "-m", module, str(request_path)],
+            [python or sys.executable, "-m", CHILD_ENTRY, str(request_path)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, preexec_fn=_end_with_parent)
         try:
@@ -139,20 +138,20 @@ def _failed(error: str) -> JobResult:
 
 def run_in_child(request: JobRequest, timeout_s: float, *, python: str | None = None
                  ) -> JobResult:
-    """Time one job in a child (``qatbench.targets.worker``); a crash or hang is a row."""
+    """Time one job in a child (kind ``job``: ``targets/worker.py``); a crash or hang is
+    a row."""
     result_path = Path(request.result_path)
     result_path.unlink(missing_ok=True)
-    outcome = run_child("qatbench.targets.worker", request, Path(request.work_dir), timeout_s,
-                        python=python)
+    outcome = run_child(request, Path(request.work_dir), timeout_s, python=python)
     if not outcome.timed_out and result_path.exists():
         return JobResult.from_json(result_path.read_text())
     return _failed(f"the measuring process {outcome.describe()}")
 
 
 def build_in_child(request: BuildRequest, timeout_s: float) -> ModelBuild:
-    """Build one zoo model's variants in a child (``qatbench.qat.build_worker``)."""
+    """Build one zoo model's variants in a child (kind ``build``: ``qat/build_worker.py``)."""
     out_dir = Path(request.out_dir)
-    outcome = run_child("qatbench.qat.build_worker", request, out_dir / "build", timeout_s)
+    outcome = run_child(request, out_dir / "build", timeout_s)
     built = ModelBuild.load(out_dir)
     if built is not None:
         return built

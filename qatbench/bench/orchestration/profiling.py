@@ -30,7 +30,7 @@ from qatbench.bench.statistics.op_profiles import profile_pairs, propose_keep_fl
 from qatbench.bench.storage.profiles import add_profile, profile_frame, read_profiles
 from qatbench.qat.artifacts import MixedProposal, ModelBuild, VariantArtifact
 from qatbench.targets.base import Capability, ProfileSpec, capabilities_of
-from qatbench.targets.op_profile import OpProfile
+from qatbench.targets.host.op_profile import OpProfile
 from qatbench.targets.profile_worker import ProfileRequest, ProfileResult
 from qatbench.targets.registry import create_target
 
@@ -53,11 +53,10 @@ def profile_spec(config: Any, threads: int) -> ProfileSpec:
 
 def profile_in_child(request: ProfileRequest, timeout_s: float, *, python: str | None = None
                      ) -> ProfileResult:
-    """Profile one model in a child (``qatbench.targets.profile_worker``)."""
+    """Profile one model in a child (kind ``profile``: ``targets/profile_worker.py``)."""
     result_path = Path(request.result_path)
     result_path.unlink(missing_ok=True)
-    outcome = run_child("qatbench.targets.profile_worker", request, Path(request.work_dir),
-                        timeout_s, python=python)
+    outcome = run_child(request, Path(request.work_dir), timeout_s, python=python)
     if not outcome.timed_out and result_path.exists():
         return ProfileResult.from_json(result_path.read_text())
     return ProfileResult(None, error=f"the profiling process {outcome.describe()}")

@@ -121,7 +121,7 @@ SOURCE_CHECK_TIMEOUT_S = 600.0
 
 
 def check_user_models(config: RunConfig, scratch: Path) -> list[str]:
-    """Every ``[models.NAME]`` problem, from one child (``qatbench.qat.source_check``)
+    """Every ``[models.NAME]`` problem, from one child (kind ``source_check``)
     that loads each model and its data before anything trains; [] when all is well."""
     import json
 
@@ -137,7 +137,7 @@ def check_user_models(config: RunConfig, scratch: Path) -> list[str]:
         result_path=str(result))
     if not request.models:
         return []
-    outcome = run_child("qatbench.qat.source_check", request, work, SOURCE_CHECK_TIMEOUT_S)
+    outcome = run_child(request, work, SOURCE_CHECK_TIMEOUT_S)
     if not result.exists():
         return [f"checking the model sources {outcome.describe()} (log: {work / 'child.log'})"]
     return list(json.loads(result.read_text()))

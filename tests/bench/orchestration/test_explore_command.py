@@ -29,7 +29,7 @@ from qatbench.bench.storage.key import RowKey
 from qatbench.bench.storage.profiles import PROFILE_FILE, add_profile, read_profiles
 from qatbench.qat.artifacts import ModelBuild
 from qatbench.targets.base import MeasureSpec
-from qatbench.targets.op_profile import profile_on_host
+from qatbench.targets.host.op_profile import profile_on_host
 from qatbench.targets.runtime import resolve_runtime
 from tests.bench.runs_helpers import write_run
 from tests.bench.test_cli import qatbench

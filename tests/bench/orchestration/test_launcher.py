@@ -103,7 +103,7 @@ def test_sigterm_to_the_cli_leaves_no_child_and_a_resumable_run(tmp_path: Path,
     output, _ = parent.communicate(timeout=60)
     assert parent.returncode == 130, output
     assert not Path(f"/proc/{child}").exists() or child not in _processes_mentioning(
-        "qatbench.targets.worker")
+        "qatbench.targets.child")
     assert (pid_file.parent / "cleaned-up").exists()
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
     from qatbench.bench.storage.store import RunStore

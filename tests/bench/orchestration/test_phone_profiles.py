@@ -13,7 +13,7 @@ from qatbench.bench.storage.profiles import read_profiles
 from qatbench.bench.storage.runs import load_runs
 from qatbench.bench.storage.store import RunStore
 from qatbench.targets.registry import options_for_repeat, validate_target_options
-from tests.targets.test_android import Phone, phone  # noqa: F401 (the simulated phone)
+from tests.targets.android.test_target import Phone, phone  # noqa: F401 (the simulated phone)
 
 CONFIG = {"run": {"models": ["digits_cnn"], "targets": ["android-cpu"], "repeats": 2},
           "targets": {"android-cpu": {"op_profiling": True, "device": "PIXEL7"}},

@@ -19,8 +19,8 @@ import pytest
 
 from qatbench.bench.orchestration.runner import Job
 from qatbench.bench.storage.layout import job_work_dir
-from qatbench.targets.adb import parse_devices
-from qatbench.targets.android import android_cpu, nnapi
+from qatbench.targets.android.adb import parse_devices
+from qatbench.targets.android.target import android_cpu, nnapi
 from qatbench.targets.base import JobFailed, JobId, MeasureSpec, Status, TargetUnavailable
 from qatbench.targets.registry import create_target
 from qatbench.targets.worker import JobRequest, run_job
@@ -306,7 +306,7 @@ def test_an_interrupted_worker_kills_the_phones_process_and_cleans_up(
                          run_id="RUN1", job="job1", repeat=0)
     work.mkdir(parents=True)
     request.save(work / "job.json")
-    child = subprocess.Popen([sys.executable, "-m", "qatbench.targets.worker",
+    child = subprocess.Popen([sys.executable, "-m", "qatbench.targets.child",
                               str(work / "job.json")], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not (tmp_path / "bm.pid").exists() and time.monotonic() < deadline:
@@ -432,7 +432,7 @@ def test_a_job_never_sees_or_removes_another_jobs_files_on_a_shared_phone(
     first.save(Path(first.work_dir) / "job.json")
     pid_log = tmp_path / "bm.pid"
     child = subprocess.Popen(  # the first job's benchmark hangs on the phone
-        [sys.executable, "-m", "qatbench.targets.worker", str(Path(first.work_dir) / "job.json")],
+        [sys.executable, "-m", "qatbench.targets.child", str(Path(first.work_dir) / "job.json")],
         env={**os.environ, "SIM_BM_HANG": "60", "SIM_BM_PID_LOG": str(pid_log)},
         stderr=subprocess.PIPE, text=True)
     try:

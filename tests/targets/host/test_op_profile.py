@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from qatbench.targets.android.benchmark_model_output import parse_benchmark_output
 from qatbench.targets.base import MeasureSpec, Status
-from qatbench.targets.benchmark_model_output import parse_benchmark_output
-from qatbench.targets.op_cut import cut_model
-from qatbench.targets.op_profile import (
+from qatbench.targets.host.op_cut import cut_model
+from qatbench.targets.host.op_profile import (
     RELIABLE_COVERAGE,
     OpProfile,
     profile_from_benchmark_output,
@@ -22,9 +22,9 @@ from qatbench.targets.op_profile import (
 from qatbench.targets.registry import create_target
 from qatbench.targets.runtime import resolve_runtime
 from qatbench.targets.tflite_file import inspect_tflite
-from tests.targets.test_android import Phone, phone, prepared_for  # noqa: F401 (fixture)
+from tests.targets.android.test_target import Phone, phone, prepared_for  # noqa: F401 (fixture)
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 OP_PROFILING = FIXTURES / "benchmark_model_android_mi11_nnapi_qti_gpu_op_profiling.txt"
 SPEC = MeasureSpec(warmup_runs=1, warmup_min_s=0.05, min_runs=30, min_s=0.2)
 

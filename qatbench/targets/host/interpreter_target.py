@@ -150,7 +150,7 @@ class InterpreterTarget:
         peak_mb, peak_source = peak_memory_mb()
         extra["peak_memory_source"] = peak_source
         if getattr(getattr(self, "options", None), "count_instructions", False):
-            from qatbench.targets.instructions import count_per_inference
+            from qatbench.targets.host.instructions import count_per_inference
 
             counted = count_per_inference(interpreter.invoke, max(10, len(runs.samples_ms)))
             extra["instructions_per_inference"] = counted.per_inference

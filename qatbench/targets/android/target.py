@@ -25,7 +25,7 @@ import shlex
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from qatbench.targets.adb import (
+from qatbench.targets.android.adb import (
     ADB_ENV,
     INSTALL_ADB,
     Adb,
@@ -33,6 +33,7 @@ from qatbench.targets.adb import (
     DeviceError,
     DeviceUnreachable,
 )
+from qatbench.targets.android.benchmark_model_output import BenchmarkOutput, parse_benchmark_output
 from qatbench.targets.base import (
     Availability,
     Capability,
@@ -48,8 +49,7 @@ from qatbench.targets.base import (
     Status,
     TargetUnavailable,
 )
-from qatbench.targets.benchmark_model_output import BenchmarkOutput, parse_benchmark_output
-from qatbench.targets.op_profile import OpProfile, profile_from_benchmark_output
+from qatbench.targets.host.op_profile import OpProfile, profile_from_benchmark_output
 from qatbench.targets.options import PhoneOptions
 from qatbench.targets.tflite_file import inspect_tflite
 from qatbench.targets.tools import ToolRun, find_tool
@@ -353,7 +353,7 @@ class AndroidTarget:
 
     def evaluate(self, prepared: Prepared, data: EvalSet) -> Evaluation | None:
         """benchmark_model does not evaluate: the same file's outputs on the host's LiteRT."""
-        from qatbench.targets.cpu import cpu_xnnpack
+        from qatbench.targets.host.cpu import cpu_xnnpack
 
         return cpu_xnnpack().evaluate(prepared, data)
 

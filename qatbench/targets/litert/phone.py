@@ -16,12 +16,12 @@ import dataclasses
 import os
 from pathlib import Path
 
-from qatbench.targets.adb import DeviceEntry
-from qatbench.targets.android import AndroidOptions, AndroidTarget
+from qatbench.targets.android.adb import DeviceEntry
+from qatbench.targets.android.benchmark_model_output import BenchmarkOutput
+from qatbench.targets.android.target import AndroidOptions, AndroidTarget
 from qatbench.targets.base import Measurement, MeasureSpec, Prepared, Status, TargetUnavailable
-from qatbench.targets.benchmark_model_output import BenchmarkOutput
-from qatbench.targets.litert_options import LITERT_BENCHMARK_ENV, LiteRtNpuOptions
-from qatbench.targets.litert_vendors import Vendor
+from qatbench.targets.litert.options import LITERT_BENCHMARK_ENV, LiteRtNpuOptions
+from qatbench.targets.litert.vendors import Vendor
 from qatbench.targets.tools import ToolLocation, find_tool
 
 GET_LITERT_BENCHMARK = (

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from qatbench.targets.base import EvalSet, MeasureSpec, Status
-from qatbench.targets.cpu import cpu_ref, cpu_xnnpack
+from qatbench.targets.host.cpu import cpu_ref, cpu_xnnpack
 from tests.accuracy_bounds import assert_floor, assert_within, hits_of
 
 FAST = MeasureSpec(warmup_runs=2, warmup_min_s=0, min_runs=20, min_s=0)
@@ -47,7 +47,7 @@ class _Interpreter:
 
 
 def test_ops_outside_delegate_are_those_between_no_delegate_boundaries() -> None:
-    from qatbench.targets.interpreter_target import ops_outside_delegate
+    from qatbench.targets.host.interpreter_target import ops_outside_delegate
 
     # 0 -CONV-> 1 -RELU-> 2 -POOL-> 3 -CONV-> 4 ; the delegate took 0..2 and 3..4, not POOL
     graph = _Interpreter([

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from qatbench.targets.base import JobFailed, JobSkipped, MeasureSpec, Status, TargetUnavailable
-from qatbench.targets.edgetpu import EdgeTpuOptions, EdgeTpuTarget
+from qatbench.targets.edgetpu.target import EdgeTpuOptions, EdgeTpuTarget
 from qatbench.targets.registry import TargetOptionsError, create_target
-from tests.targets.edgetpu_doubles import cpu_backed_tpu
+from tests.targets.edgetpu.doubles import cpu_backed_tpu
 from tests.tools.install import install_tool
 
 QUICK = MeasureSpec(warmup_runs=1, warmup_min_s=0, min_runs=5, min_s=0)
@@ -78,7 +78,7 @@ def test_a_required_tpu_that_is_missing_makes_the_target_unavailable(
 
 def test_the_test_only_interpreter_factory_is_not_a_config_option() -> None:
     with pytest.raises(TargetOptionsError, match="unknown option 'interpreter_factory'"):
-        create_target("edgetpu", {"interpreter_factory": "tests.targets.edgetpu_doubles:"
+        create_target("edgetpu", {"interpreter_factory": "tests.targets.edgetpu.doubles:"
                                                          "cpu_backed_tpu"})
 
 

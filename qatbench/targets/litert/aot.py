@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from qatbench.targets.base import JobFailed, TargetUnavailable
-from qatbench.targets.litert_vendors import Vendor
+from qatbench.targets.litert.vendors import Vendor
 from qatbench.targets.tflite_file import TFLITE_MAGIC
 from qatbench.targets.tools import ToolRun, run_tool
 

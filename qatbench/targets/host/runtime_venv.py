@@ -8,7 +8,7 @@ the package registries, and qatbench's own timing side installed ``--no-deps`` a
 editable from this checkout -- so no TensorFlow, pandas or scipy, exactly what a device
 image has.
 
-``python -m qatbench.targets.runtime_venv SPEC... [DIR]`` (or ``nox -s runtime-venv --
+``python -m qatbench.targets.host.runtime_venv SPEC... [DIR]`` (or ``nox -s runtime-venv --
 SPEC... [DIR]``) prints the venv's interpreter, the value for ``python = ...``. A venv
 already built for the same specs is reused (a marker file records them), so a test
 session or a second call costs nothing. Only the standard library is imported here: the
@@ -120,7 +120,7 @@ def _split_args(values: Sequence[str]) -> tuple[list[str], Path | None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m qatbench.targets.runtime_venv",
+        prog="python -m qatbench.targets.host.runtime_venv",
         description="Make a venv with another TFLite runtime for a target's `python = ...`; "
                     "prints its interpreter.")
     parser.add_argument("args", nargs="+", metavar="SPEC... [DIR]",

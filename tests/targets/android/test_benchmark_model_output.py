@@ -1,5 +1,5 @@
 """benchmark_model output parsed from real samples (tests/fixtures/benchmark_model_*) and the
-variants of its output the parser documents (qatbench/targets/benchmark_model_output.py)."""
+variants of its output the parser documents (qatbench/targets/android/benchmark_model_output.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from qatbench.targets.benchmark_model_output import StatsLine, parse_benchmark_output
+from qatbench.targets.android.benchmark_model_output import StatsLine, parse_benchmark_output
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
 def fixture(name: str) -> str:

@@ -24,9 +24,9 @@ from qatbench.targets.base import (
     Prepared,
     Status,
 )
+from qatbench.targets.host.interpreter_target import peak_memory_mb
 from qatbench.targets.inputs import dequantize_output, quantize_for_input, random_input
-from qatbench.targets.interpreter_target import peak_memory_mb
-from qatbench.targets.litert_vendors import package_version
+from qatbench.targets.litert.vendors import package_version
 from qatbench.targets.tflite_file import TensorInfo, inspect_tflite
 from qatbench.targets.timing import time_invocations
 

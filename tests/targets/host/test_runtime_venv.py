@@ -2,7 +2,7 @@
 
 The second interpreter is a venv with the oldest runtime supported (``tflite-runtime``
 2.14 with numpy < 2, what PyPI has for Python 3.11), built from the package registries by
-``qatbench.targets.runtime_venv`` once and cached under ~/.cache/qatbench-test-venvs
+``qatbench.targets.host.runtime_venv`` once and cached under ~/.cache/qatbench-test-venvs
 (reruns reuse it). The timing child really runs there: the row names that venv's
 runtime, Python and numpy.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from qatbench.targets import runtime_venv
+from qatbench.targets.host import runtime_venv
 from qatbench.targets.registry import create_target
 
 TFLITE_214 = ["tflite-runtime==2.14.0"]
@@ -70,8 +70,8 @@ def test_a_python_that_cannot_time_makes_the_target_unavailable(tmp_path: Path) 
 
 @pytest.mark.slow
 def test_the_venv_has_the_old_runtime_and_no_heavy_packages(tflite214_python: Path) -> None:
-    code = ("import json, sys, numpy, qatbench.targets.worker, qatbench.targets.cpu, "
-            "qatbench.targets.edgetpu\n"
+    code = ("import json, sys, numpy, qatbench.targets.worker, qatbench.targets.host.cpu, "
+            "qatbench.targets.edgetpu.target\n"
             "from qatbench.targets.runtime import resolve_runtime\n"
             "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
             "{'pandas', 'scipy', 'tensorflow', 'ai_edge_litert'})\n"

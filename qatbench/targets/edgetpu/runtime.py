@@ -16,7 +16,7 @@ them needing TFLite:
   (``tflite/public/edgetpu_c.h``);
 * the runtimes installed in the interpreter that will time (found without importing).
 
-``python -m qatbench.targets.edgetpu_runtime [--runtime R] [--library L]`` prints the same
+``python -m qatbench.targets.edgetpu.runtime [--runtime R] [--library L]`` prints the same
 facts as JSON: the target's probe runs it under the timing child's own ``python``, so the
 orchestrator never loads the library and sees that interpreter's runtimes.
 """
@@ -373,7 +373,7 @@ def with_retries(load: Callable[[], T], attempts: int, backoff_s: float,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m qatbench.targets.edgetpu_runtime")
+    parser = argparse.ArgumentParser(prog="python -m qatbench.targets.edgetpu.runtime")
     parser.add_argument("--runtime", default="auto", choices=["auto", *PREFERENCE])
     parser.add_argument("--library", default=None)
     options = parser.parse_args(argv)
@@ -385,7 +385,7 @@ def run_detection(python: str, wanted: str, library: str | None, timeout_s: floa
                   ) -> EdgeTpuRuntime | str:
     """``detect`` in a child under ``python`` (the timing child's interpreter); the facts,
     or what went wrong as text."""
-    args = [python, "-m", "qatbench.targets.edgetpu_runtime", "--runtime", wanted]
+    args = [python, "-m", "qatbench.targets.edgetpu.runtime", "--runtime", wanted]
     if library:
         args += ["--library", library]
     run = run_tool(args, timeout_s=timeout_s)

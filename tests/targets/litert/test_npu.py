@@ -22,9 +22,9 @@ from qatbench.targets.base import (
     Status,
     TargetUnavailable,
 )
-from qatbench.targets.litert_aot import classify_failure, compile_for_soc
-from qatbench.targets.litert_placement import read_placement
-from qatbench.targets.litert_vendors import VENDORS
+from qatbench.targets.litert.aot import classify_failure, compile_for_soc
+from qatbench.targets.litert.placement import read_placement
+from qatbench.targets.litert.vendors import VENDORS
 from qatbench.targets.registry import TargetOptionsError, create_target, target_takes_device
 from qatbench.targets.tflite_file import inspect_tflite
 from tests.targets.test_layering import run_without_tensorflow
@@ -110,7 +110,7 @@ def test_a_zero_byte_output_is_never_a_result(int8_tflite: Path, tmp_path: Path,
     fake.write_text('#!/bin/sh\nfor a in "$@"; do case "$a" in --o=*) : > "${a#--o=}";; '
                     'esac; done\necho "[LITERT_TOOLS:APPLY] Done!"\n')
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setattr("qatbench.targets.litert_aot.apply_plugin_binary", lambda: fake)
+    monkeypatch.setattr("qatbench.targets.litert.aot.apply_plugin_binary", lambda: fake)
     with pytest.raises(JobFailed, match="0 bytes that are not a TFLite model"):
         compile_for_soc(int8_tflite, tmp_path / "w", VENDORS["intel"], "LNL")
     assert list((tmp_path / "w").glob("*.tflite")) == []
@@ -194,7 +194,7 @@ def test_litert_targets_are_registered_with_typed_options() -> None:
 
 def test_the_litert_modules_import_without_tensorflow() -> None:
     result = run_without_tensorflow(
-        "import qatbench.targets.litert_npu, qatbench.targets.litert_phone\n"
+        "import qatbench.targets.litert.npu, qatbench.targets.litert.phone\n"
         "print('tf', 'tensorflow' in sys.modules)\n")
     assert result.returncode == 0, result.stderr
     assert "tf False" in result.stdout

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qatbench.targets.instructions import count_per_inference
+from qatbench.targets.host.instructions import count_per_inference
 from tests.tools.install import install_tool
 
 
@@ -49,7 +49,7 @@ def test_a_host_without_the_counter_or_without_perf_says_so(
 def test_the_cpu_target_records_them_when_asked(perf: Path, float_tflite: Path,
                                                 tmp_path: Path) -> None:
     from qatbench.targets.base import MeasureSpec
-    from qatbench.targets.cpu import CpuOptions, cpu_xnnpack
+    from qatbench.targets.host.cpu import CpuOptions, cpu_xnnpack
 
     target = cpu_xnnpack(CpuOptions(count_instructions=True))
     prepared = target.prepare(float_tflite, tmp_path)

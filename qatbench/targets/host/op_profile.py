@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from qatbench.targets.base import MeasureSpec
+from qatbench.targets.host.interpreter_target import delegate_kernels, delegated_op_indices
+from qatbench.targets.host.op_cut import cut_model
 from qatbench.targets.inputs import random_input
-from qatbench.targets.interpreter_target import delegate_kernels, delegated_op_indices
-from qatbench.targets.op_cut import cut_model
 from qatbench.targets.runtime import Runtime
 from qatbench.targets.timing import time_invocations
 

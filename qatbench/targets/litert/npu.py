@@ -35,7 +35,7 @@ from qatbench.targets.base import (
     Status,
     TargetUnavailable,
 )
-from qatbench.targets.litert_aot import (
+from qatbench.targets.litert.aot import (
     CompileResult,
     apply_plugin_binary,
     classify_failure,
@@ -43,20 +43,20 @@ from qatbench.targets.litert_aot import (
     library_path,
     plugin_call,
 )
-from qatbench.targets.litert_compiled_model import (
+from qatbench.targets.litert.compiled_model import (
     CompiledModelTarget,
     OpenedModel,
     litert_label,
 )
-from qatbench.targets.litert_options import (
+from qatbench.targets.litert.options import (
     LITERT_BENCHMARK_ENV,
     LiteRtCpuOptions,
     LiteRtNpuOptions,
     OpenVinoOptions,
 )
-from qatbench.targets.litert_phone import LiteRtPhone, find_benchmark_binary
-from qatbench.targets.litert_placement import read_placement
-from qatbench.targets.litert_vendors import VENDORS, Vendor, local_sdk_dir, package_version
+from qatbench.targets.litert.phone import LiteRtPhone, find_benchmark_binary
+from qatbench.targets.litert.placement import read_placement
+from qatbench.targets.litert.vendors import VENDORS, Vendor, local_sdk_dir, package_version
 from qatbench.targets.tflite_file import ModelInfo, inspect_tflite
 from qatbench.targets.timing import usable_cores
 from qatbench.targets.tools import run_tool
@@ -193,7 +193,7 @@ class LiteRtNpuTarget:
 
     def evaluate(self, prepared: Prepared, data: EvalSet) -> Evaluation | None:
         """The NPU is not reachable from here: the source model's outputs on the host."""
-        from qatbench.targets.cpu import cpu_xnnpack
+        from qatbench.targets.host.cpu import cpu_xnnpack
 
         source = Prepared(model=prepared.source, source=prepared.source)
         return cpu_xnnpack().evaluate(source, data)

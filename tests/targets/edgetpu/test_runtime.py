@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from qatbench.targets.edgetpu_runtime import (
+from qatbench.targets.edgetpu.runtime import (
     build_tf_version,
     choose,
     compatibility,

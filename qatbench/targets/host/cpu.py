@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from qatbench.targets.base import Availability, Capability, Prepared, ProfileSpec
-from qatbench.targets.interpreter_target import (
+from qatbench.targets.host.interpreter_target import (
     InterpreterTarget,
     delegate_kernels,
     ops_outside_delegate,
 )
-from qatbench.targets.op_profile import OpProfile, profile_on_host
+from qatbench.targets.host.op_profile import OpProfile, profile_on_host
 from qatbench.targets.options import TargetOptions
 from qatbench.targets.runtime import Runtime, RuntimeMissing, resolve_runtime, runtime_label_in
 from qatbench.targets.timing import usable_cores
@@ -28,7 +28,7 @@ from qatbench.targets.timing import usable_cores
 class CpuOptions(TargetOptions):
     """Threads and timing come from the run's measurement settings. ``count_instructions``
     adds instructions retired per inference (``perf stat``, after the timed samples; see
-    ``targets/instructions.py``): an explanation beside latency, never a verdict."""
+    ``targets/host/instructions.py``): an explanation beside latency, never a verdict."""
 
     count_instructions: bool = False
 

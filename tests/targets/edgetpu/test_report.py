@@ -1,5 +1,5 @@
 """edgetpu_compiler output, parsed from real samples (``tests/fixtures/edgetpu_compiler_*``)
-and from the variants the parser's docstring lists (``qatbench/targets/edgetpu_report.py``)."""
+and from the variants the parser's docstring lists (``qatbench/targets/edgetpu/report.py``)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from qatbench.targets.edgetpu_report import parse_compiler_output, parse_size
+from qatbench.targets.edgetpu.report import parse_compiler_output, parse_size
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"  # real tool output samples
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"  # real tool output samples
 
 
 def fixture(name: str) -> str:

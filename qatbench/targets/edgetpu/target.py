@@ -31,8 +31,8 @@ from qatbench.targets.base import (
     Status,
     TargetUnavailable,
 )
-from qatbench.targets.edgetpu_report import CompilerReport, parse_compiler_output
-from qatbench.targets.edgetpu_runtime import (
+from qatbench.targets.edgetpu.report import CompilerReport, parse_compiler_output
+from qatbench.targets.edgetpu.runtime import (
     FIX_MISMATCH,
     WORKING_MATRIX,
     EdgeTpuRuntime,
@@ -42,7 +42,7 @@ from qatbench.targets.edgetpu_runtime import (
     run_detection,
     with_retries,
 )
-from qatbench.targets.interpreter_target import InterpreterTarget, delegate_kernels
+from qatbench.targets.host.interpreter_target import InterpreterTarget, delegate_kernels
 from qatbench.targets.options import TargetOptions
 from qatbench.targets.runtime import resolve_runtime
 from qatbench.targets.tflite_file import inspect_tflite

@@ -1,0 +1,1 @@
+"""Tests of qatbench/targets/android/."""
