@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
-
-import pytest
 
 from qatbench.bench.presentation.report import write_report
 from tests.bench.presentation.synthetic import HOST_PARTS, cpu_matrix, fingerprinted, results
@@ -33,16 +29,6 @@ document.title = JSON.stringify({
   overflowing: [...document.querySelectorAll('.table-wrap')]
     .filter(box => box.scrollWidth > box.clientWidth).map(heading)});
 </script>"""
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is missing under CI=true (apt-get install -y chromium)")
-        pytest.skip("no chromium here (apt-get install -y chromium)")
-    return found
 
 
 def _browse(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
