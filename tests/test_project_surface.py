@@ -57,3 +57,16 @@ def test_ci_installs_the_debian_tools_the_suite_drives() -> None:
     assert "apt-get install -y" in script and "apt-get update" in script
     assert "for package in adb chromium" in script
     assert "--error-on-missing-interpreters" in script
+
+
+def test_every_test_file_kept_off_the_other_pythons_exists() -> None:
+    """``noxfile.HEAVY_ELSEWHERE`` names test files by path; a moved file would silently
+    run on every Python again (and cost CI minutes) while the list looks right."""
+    import ast
+
+    tree = ast.parse((ROOT / "noxfile.py").read_text())
+    (listed,) = [node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                 and any(getattr(t, "id", "") == "HEAVY_ELSEWHERE" for t in node.targets)]
+    paths = ast.literal_eval(listed)
+    assert paths, "HEAVY_ELSEWHERE is empty"
+    assert [p for p in paths if not (ROOT / p).is_file()] == []

@@ -29,7 +29,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# the checkout qatbench is installed from (``pip install -e``): the folder holding the
+# ``qatbench`` package, however deep this module sits in it
+PROJECT_ROOT = next(folder.parent for folder in Path(__file__).resolve().parents
+                    if folder.name == "qatbench")
 MARKER = "qatbench-runtime-venv.json"
 # what the timing child imports besides the runtime (see ARCHITECTURE.md, targets row)
 TIMING_SIDE = ("pydantic>=2.6",)
