@@ -371,8 +371,9 @@ def explore(run_dir: Path, row: str | None = None, out: Path | None = None,
 
 def open_in_explorer(exploration: Exploration, explorer: Any = None) -> None:
     """Start Model Explorer (``model_explorer.visualize_from_config``) on the overlays'
-    files, each overlay attached to its own file; ``explorer`` is the module (a fake in
-    tests). One model at a time: Model Explorer names files by their base name."""
+    files, each overlay attached to its own file; ``explorer`` is anything with the
+    ``model_explorer`` module's ``config`` / ``visualize_from_config`` (that module when
+    None). One model at a time: Model Explorer names files by their base name."""
     if explorer is None:
         import model_explorer as explorer
     models = sorted({w.overlay.model for w in exploration.written})

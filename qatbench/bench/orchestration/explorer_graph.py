@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from qatbench.bench.presentation.explorer import EXTRA_HINT, ExplorerMissing
+from qatbench.targets.host.op_cut import list_ops
 
 
 @dataclass(frozen=True)
@@ -60,25 +61,10 @@ def _explorer_main_graph(path: Path) -> tuple[str, frozenset[str]]:
 
 
 def _file_ops(path: Path) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
-    """Op types and output tensor names of the main subgraph, by op index."""
-    from ai_edge_litert.tools import flatbuffer_utils as fb
-
-    model = fb.read_model_from_bytearray(bytearray(path.read_bytes()))
-    subgraph = model.subgraphs[0]
-    types, outputs = [], []
-    for op in subgraph.operators:
-        code = model.operatorCodes[op.opcodeIndex]
-        types.append(code.customCode.decode("ascii", "replace") if code.customCode
-                     else fb.opcode_to_name(model, op.opcodeIndex) or
-                     f"BUILTIN_{code.builtinCode}")
-        names = []
-        for index in op.outputs:
-            if index >= 0:
-                name = subgraph.tensors[index].name
-                names.append(name.decode("utf-8", "replace") if isinstance(name, bytes)
-                             else str(name))
-        outputs.append(tuple(names))
-    return tuple(types), tuple(outputs)
+    """Op types and output tensor names of the main subgraph, by op index: the host
+    profiler's own reading of the file (``op_cut.list_ops``)."""
+    ops = list_ops(path)
+    return tuple(t for t, _ in ops), tuple(names for _, names in ops)
 
 
 def read_explorer_graph(path: Path) -> ExplorerGraph:

@@ -108,6 +108,22 @@ def _cut_one(fb: Any, model: Any, subgraph: Any, op: Any) -> tuple[bytes, tuple[
     return bytes(fb.convert_object_to_bytearray(cut)), tuple(feeds)
 
 
+def _tensor_name(subgraph: Any, index: int) -> str:
+    name = subgraph.tensors[index].name
+    return name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
+
+
+def list_ops(path: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """Each op of the model's main subgraph, by index: its type and output tensor names,
+    read as ``cut_model`` reads them (overlays and profiles must name the same ops)."""
+    fb = _flatbuffer_utils()
+    model = fb.read_model_from_bytearray(bytearray(Path(path).read_bytes()))
+    subgraph = model.subgraphs[0]
+    return [(_op_type(fb, model, op),
+             tuple(_tensor_name(subgraph, i) for i in op.outputs if i >= 0))
+            for op in subgraph.operators]
+
+
 def cut_model(path: Path) -> list[OpCut]:
     """Every op of the model's main subgraph, in execution order, as its own model."""
     fb = _flatbuffer_utils()
@@ -117,8 +133,7 @@ def cut_model(path: Path) -> list[OpCut]:
     for index, op in enumerate(subgraph.operators):
         op_type = _op_type(fb, model, op)
         outputs = [i for i in op.outputs if i >= 0]
-        name = subgraph.tensors[outputs[0]].name if outputs else b""
-        name = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
+        name = _tensor_name(subgraph, outputs[0]) if outputs else ""
         if op_type in SUBGRAPH_OPS:
             cuts.append(OpCut(index, op_type, name, (), None,
                               f"{op_type} runs other subgraphs: not cut"))
