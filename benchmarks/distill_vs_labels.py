@@ -23,7 +23,7 @@ from tempfile import TemporaryDirectory
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def measure(quick: bool, seed: int, work: Path) -> dict[str, float]:
+def measure(quick: bool, seed: int, work: Path, qat_ranges: str) -> dict[str, float]:
     from qatbench.bench.orchestration.config import load_config
     from qatbench.models.zoo import get_model_spec
     from qatbench.qat.export import Variant, export_variant
@@ -32,7 +32,8 @@ def measure(quick: bool, seed: int, work: Path) -> dict[str, float]:
     from qatbench.qat.quantize import quantize_for_training
     from qatbench.qat.train import fine_tune_qat, seed_everything, train_float
 
-    budget = load_config(quick=quick).training.model_copy(update={"seed": seed})
+    budget = load_config(quick=quick).training.model_copy(
+        update={"seed": seed, "qat_ranges": qat_ranges})
     spec = get_model_spec("mnist_cnn")
     seed_everything(seed)
     built = spec.build()
@@ -55,16 +56,23 @@ def measure(quick: bool, seed: int, work: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--qat-ranges", choices=("data", "tfmot"), default="data",
+                        help="where QAT's quantizer ranges start ([training] qat_ranges)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
+    from qatbench.bench.storage.environment import cpu_flags, cpu_model
+
     print(f"# distill_vs_labels  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  "
-          f"{platform.machine()}, {os.cpu_count()} cores")
+          f"{platform.machine()}, {cpu_model()}, {os.cpu_count()} cores")
+    print(f"# CPU flags: {cpu_flags()}")
+    print(f"# QAT ranges start: {args.qat_ranges}; int8 top-1 on the held-out digits; "
+          "one process, budgets and seeds in turn")
     print(f"{'budget':<8} {'seed':>4} {'eval':>5} {'label QAT':>10} {'distilled':>10} "
           f"{'diff (pt)':>10}")
     with TemporaryDirectory() as scratch:
         for quick in (False, True):
             for seed in seeds:
-                r = measure(quick, seed, Path(scratch))
+                r = measure(quick, seed, Path(scratch), args.qat_ranges)
                 print(f"{'quick' if quick else 'default':<8} {seed:>4} {r['eval']:>5} "
                       f"{r['labels']:>9.1f}% {r['distill']:>9.1f}% "
                       f"{r['distill'] - r['labels']:>+10.1f}", flush=True)

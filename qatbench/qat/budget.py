@@ -36,6 +36,11 @@ class TrainingBudget(BaseModel):
     synthetic_qat_steps: int = Field(4, ge=0)
     synthetic_batch_size: int = Field(4, ge=1)
     seed: int = 0
+    # where QAT's quantizer ranges start: "data" (from a few batches of the fine-tuning
+    # inputs, where tfmot's moving average would land after ~1,000 steps; see
+    # qat/range_init.py) or "tfmot" (tfmot's own start: activations at [-6, 6], which a
+    # short fine-tune barely moves)
+    qat_ranges: Literal["data", "tfmot"] = "data"
     # per-layer quantization error of each int8 variant on this many eval inputs (0: off)
     layer_error_samples: int = Field(16, ge=0)
     # qat_selective: quantize only layers whose name matches one of these patterns

@@ -72,8 +72,12 @@ def build(request: BuildRequest) -> ModelBuild:
         # multi-worker strategy configures the collectives at program start-up
         placement_for(budget.strategy)
     if source is not None:
+        from qatbench.qat.train import seed_everything
         from qatbench.qat.user_model import prepare_user_model
 
+        # the user's builder initialises its weights now: from the run's seed, not from
+        # whatever random state the imports before it left
+        seed_everything(budget.seed)
         spec = prepare_user_model(request.model, source, budget.seed).spec()
     else:
         spec = get_model_spec(request.model)

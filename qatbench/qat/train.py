@@ -42,6 +42,7 @@ from qatbench.models.arrays import take
 from qatbench.models.datasets import Dataset
 from qatbench.qat.budget import TrainingBudget
 from qatbench.qat.errors import QatModelError
+from qatbench.qat.range_init import RangeStart, start_ranges_from_data
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
@@ -327,6 +328,13 @@ def train_float(model: Any, data: Dataset, budget: TrainingBudget,
     return left_out
 
 
+def start_ranges(qat_model: Any, inputs: Any, budget: TrainingBudget) -> RangeStart:
+    """Where the quantizer ranges start, as ``[training] qat_ranges`` asks."""
+    if budget.qat_ranges == "tfmot":
+        return RangeStart(0, 0, 0, "qat_ranges = \"tfmot\"")
+    return start_ranges_from_data(qat_model, inputs, budget.seed)
+
+
 def resolve_objective(requested: str | None, has_labels: bool, model_name: str) -> str:
     """The objective QAT uses: the requested one, else labels where they exist."""
     if requested is None:
@@ -349,14 +357,17 @@ class FineTuning:
     passes: str  # "2 epochs", "4 steps of 4"
     targets: str  # "integer labels" or "soft targets"
     temperature: float | None = None
-    steps: int = 0  # optimizer steps taken (0: the quantizers kept their initial ranges)
+    steps: int = 0  # optimizer steps taken
     # the tf.distribute strategy and devices it ran on ("": the default, one device)
     placement: str = ""
+    # where the activation ranges started (None: QAT was not given inputs to start from)
+    ranges: RangeStart | None = None
 
     def describe(self) -> str:
         how = f"distill (KL, T={self.temperature:g})" if self.objective == "distill" \
             else "labels (cross-entropy)"
         where = f"; {self.placement}" if self.placement else ""
+        where += f"; {self.ranges.describe()}" if self.ranges else ""
         if self.steps == 0:
             return f"QAT objective: {how}, but no fine-tuning step in this budget{where}"
         return f"QAT objective: {how} on {self.inputs:,} {self.source} ({self.passes}){where}"
@@ -490,6 +501,7 @@ def _fine_tune(qat_model: Any, float_model: Any, labelled: Dataset | None,
             count, left_out = _left_out(placement, labelled.x_train, budget.batch_size,
                                         "batch_size")
         steps = budget.qat_epochs * -(-count // budget.batch_size)
+        ranges = start_ranges(qat_model, labelled.x_train, budget)
         if steps and budget.fit:
             run_user_fit(budget.fit, qat_model, for_model(qat_model, labelled))
         elif steps:
@@ -500,29 +512,36 @@ def _fine_tune(qat_model: Any, float_model: Any, labelled: Dataset | None,
                           shuffle=True, verbose=0)
         return FineTuning("labels", count, "training samples",
                           _epochs(budget.qat_epochs) + left_out,
-                          "labels" if tasks else "integer labels", steps=steps)
+                          "labels" if tasks else "integer labels", steps=steps,
+                          ranges=ranges)
     if labelled is not None:
         x = labelled.x_train
         count, left_out = data_count(x), ""
         if budget.qat_epochs:
             count, left_out = _left_out(placement, x, budget.batch_size, "batch_size")
         steps = budget.qat_epochs * -(-count // budget.batch_size)
+        ranges = start_ranges(qat_model, x, budget)
         if steps:
             _distill(qat_model, float_model, x, budget.qat_epochs, budget.batch_size, budget,
                      tasks, placement)
         return FineTuning("distill", count, "training samples (labels unused)",
                           _epochs(budget.qat_epochs) + left_out, "soft targets",
-                          budget.distill_temperature, steps)
+                          budget.distill_temperature, steps, ranges=ranges)
     steps, batch = budget.synthetic_qat_steps, budget.synthetic_batch_size
     unlabelled_count = data_count(unlabelled)
-    if steps == 0 or unlabelled_count == 0:
+    if unlabelled_count == 0:
         return FineTuning("distill", 0, unlabelled_source, "0 steps", "soft targets",
                           budget.distill_temperature, 0)
+    frozen = freeze_batch_norm(qat_model)
+    ranges = start_ranges(qat_model, unlabelled, budget)
+    if steps == 0:
+        return FineTuning("distill", 0, unlabelled_source, "0 steps", "soft targets",
+                          budget.distill_temperature, 0, ranges=ranges)
     order = np.random.default_rng(budget.seed).permutation(unlabelled_count)
     chosen = order[np.arange(steps * batch) % unlabelled_count]
-    frozen = freeze_batch_norm(qat_model)
     _distill(qat_model, float_model, take(unlabelled, chosen), 1, batch, budget, tasks,
              placement, "synthetic_batch_size")
     passes = f"{steps} steps of {batch}" + (", BatchNorm statistics frozen" if frozen else "")
     return FineTuning("distill", min(steps * batch, unlabelled_count), unlabelled_source,
-                      passes, "soft targets", budget.distill_temperature, steps)
+                      passes, "soft targets", budget.distill_temperature, steps,
+                      ranges=ranges)

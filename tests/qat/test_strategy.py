@@ -181,9 +181,8 @@ def test_multi_worker_trains_across_two_processes_from_tf_config(tmp_path: Path)
                 worker.wait()
     for index, report in enumerate(reports):
         assert report["ok"], report["error"]
-        assert report["note"].endswith(f"; strategy multi_worker over 1 device (/cpu:0), "
-                                       f"worker {index} of 2 workers (TF_CONFIG), 2 "
-                                       "replicas in all")
+        assert (f"; strategy multi_worker over 1 device (/cpu:0), worker {index} of 2 "
+                "workers (TF_CONFIG), 2 replicas in all") in report["note"]
     first, second = (tmp_path / f"w{i}" / "qat_int8.tflite" for i in range(2))
     assert first.read_bytes() == second.read_bytes()
 

@@ -1,0 +1,139 @@
+"""Start QAT's ranges where the data is, not at tfmot's initial values.
+
+tfmot's ``MovingAverageQuantizer`` creates every activation's min/max at -6/+6 and moves
+them toward each training batch's range by an exponential moving average of decay
+0.999: it takes about a thousand steps to forget the start
+(tensorflow/model-optimization#368). The input's ``AllValuesQuantizer`` starts at
+[0, 0] and the weights' ``LastValueQuantizer`` at [-6, 6] until a training step runs. A
+short fine-tune -- 2 distillation steps at ``--quick``, 4 on an ImageNet model, none
+in a zero-step budget -- converts with activation ranges still near ±6: an int8 step of
+0.047 where a tensor spans ±0.1, and a QAT row measurably worse than PTQ, which
+calibrated its ranges on the data. On a two-output test model distilled for 2 steps
+(8 seeds, ``benchmarks/qat_range_start.py``) the box head's output SNR against float was
+19-35 dB below PTQ's from tfmot's start, and within 3.1 dB of it from the data.
+
+So before fine-tuning the QAT model runs forward in training mode (quantizers update
+only there) over a few batches of 64 fine-tuning inputs, with the moving average's decay
+replaced by the running-mean weights 0, 1/2, 2/3, ...: every activation range starts at
+the mean of the per-batch minimum and maximum -- what the EMA converges to at that batch
+size -- and the input and weight ranges at what their own quantizers record. Every other
+variable the forward passes touch (BatchNorm's moving statistics, tfmot's step counters)
+is put back. Fine-tuning then continues from there with tfmot's own EMA, as it would
+after a thousand steps.
+
+tfmot's quantizers update a range only through three functions of ``quant_ops``
+(``MovingAvgQuantize``, ``LastValueQuantize``, ``AllValuesQuantize``), each given the min
+and max variables as its second and third arguments; wrapping them for the duration
+both sets the decay and learns which variables are ranges. If a tfmot release renames
+them, nothing is calibrated and the record says so: fine-tuning then starts where tfmot
+starts it, as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from qatbench.models.arrays import Arrays, as_float32, take
+from qatbench.models.arrays import count as data_count
+
+# Batches averaged, and their size: each is one forward pass, cheap beside fine-tuning.
+# The size is a calibration batch, not the training one: a range from 4 inputs (the
+# ImageNet models' distillation batch) clips what the next inputs reach, and PTQ, the
+# baseline a QAT row is read against, calibrates on hundreds.
+CALIBRATION_BATCHES = 8
+CALIBRATION_BATCH_SIZE = 64
+
+
+@dataclass(frozen=True)
+class RangeStart:
+    """How the activation ranges started: for the row's note and the tests."""
+
+    ranges: int  # quantizer min/max pairs set from the data (0: none)
+    batches: int  # forward passes they were averaged over
+    batch_size: int
+    reason: str = ""  # why none were set, if none were
+
+    def describe(self) -> str:
+        if self.ranges:
+            return (f"{self.ranges} quantizer ranges started from {self.batches} "
+                    f"batch{'es' if self.batches != 1 else ''} of {self.batch_size} "
+                    "fine-tuning inputs")
+        return f"quantizer ranges started at tfmot's initial values ({self.reason})"
+
+
+def _quant_ops() -> Any:
+    from tensorflow_model_optimization.python.core.quantization.keras import quant_ops
+
+    return quant_ops
+
+
+# the functions of tfmot's quant_ops that update a range in training mode
+RANGE_UPDATERS = ("MovingAvgQuantize", "LastValueQuantize", "AllValuesQuantize")
+
+
+def _quant_ops() -> Any:
+    from tensorflow_model_optimization.python.core.quantization.keras import quant_ops
+
+    return quant_ops
+
+
+@contextlib.contextmanager
+def _observed_ranges(decay: list[float], seen: set[str]) -> Iterator[None]:
+    """Within: tfmot's moving-average update uses ``decay[0]`` instead of 0.999, and the
+    name of every range variable a quantizer updates is put in ``seen`` (names, not
+    objects: under a ``tf.distribute`` strategy a layer may pass a replica's component
+    of the model's variable)."""
+    quant_ops = _quant_ops()
+    originals: dict[str, Callable[..., Any]] = {
+        name: getattr(quant_ops, name) for name in RANGE_UPDATERS}
+
+    def observing(name: str) -> Callable[..., Any]:
+        original = originals[name]
+
+        def update(inputs: Any, min_var: Any, max_var: Any, *args: Any, **kwargs: Any
+                   ) -> Any:
+            seen.update((min_var.name, max_var.name))
+            if name == "MovingAvgQuantize":
+                kwargs["ema_decay"] = decay[0]
+            return original(inputs, min_var, max_var, *args, **kwargs)
+
+        return update
+
+    for name in RANGE_UPDATERS:
+        setattr(quant_ops, name, observing(name))
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(quant_ops, name, original)
+
+
+def start_ranges_from_data(qat_model: Any, inputs: Arrays, seed: int = 0,
+                           batch_size: int = CALIBRATION_BATCH_SIZE) -> RangeStart:
+    """Set ``qat_model``'s quantizer ranges from ``inputs`` (the fine-tuning inputs);
+    leaves every other variable as it was."""
+    total = data_count(inputs)
+    if total == 0:
+        return RangeStart(0, 0, batch_size, "no fine-tuning inputs")
+    missing = [name for name in RANGE_UPDATERS if not hasattr(_quant_ops(), name)]
+    if missing:
+        return RangeStart(0, 0, batch_size, f"this tfmot has no {', '.join(missing)}")
+    size = min(batch_size, total)
+    batches = min(CALIBRATION_BATCHES, max(1, total // size))
+    order = np.random.default_rng(seed).permutation(total)[:batches * size]
+    before = [(variable, variable.numpy()) for variable in qat_model.variables]
+    decay, seen = [0.0], set[str]()
+    with _observed_ranges(decay, seen):
+        for k in range(batches):
+            decay[0] = k / (k + 1)  # range_k = mean of the first k+1 batches' ranges
+            qat_model(as_float32(take(inputs, order[k * size:(k + 1) * size])),
+                      training=True)
+    for variable, value in before:
+        if variable.name not in seen:
+            variable.assign(value)
+    return RangeStart(len(seen) // 2, batches, size)
