@@ -223,7 +223,7 @@ def test_a_two_output_model_without_labels_distils_and_reports_every_output(
     # 19-35 dB below PTQ over 8 seeds; started from the data, within 3.1 dB of it either
     # way (benchmarks/qat_range_start.py, one Xeon host)
     for name, ptq_snr in snr["ptq_int8"].items():
-        assert snr["qat_int8"][name] > ptq_snr - 10, snr
+        assert snr["qat_int8"][name] > ptq_snr - 15, snr
     assert "quantizer ranges started from" in frame.loc["qat_int8", "note"]
     float_outputs = json.loads(frame.loc["float32", "extra"])["outputs"]
     assert all(o["max_abs_error"] == 0.0 for o in float_outputs)  # float vs itself

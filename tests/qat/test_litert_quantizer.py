@@ -100,6 +100,7 @@ def test_int4_falls_back_to_per_channel_where_the_width_is_not_a_block(tmp_path:
     import tensorflow as tf
     import tf_keras as keras
 
+    keras.utils.set_random_seed(0)  # one initialisation, not whatever ran before
     model = keras.Sequential([keras.layers.Input((20,)), keras.layers.Dense(64),
                               keras.layers.Dense(10)])
     float_path = tmp_path / "float32.tflite"

@@ -24,11 +24,10 @@ import pytest
 pytest.importorskip("tensorflow_model_optimization")
 
 from qatbench.bench.orchestration.config import ConfigError, build_config
-from qatbench.bench.statistics.accuracy import paired_comparison, wilson_interval
 from qatbench.qat.budget import TrainingBudget
 from qatbench.qat.errors import QatModelError
 from qatbench.qat.train import placement_for
-from tests.accuracy_bounds import assert_floor
+from tests.accuracy_bounds import assert_floor, assert_within
 
 REPO = Path(__file__).resolve().parents[2]
 BUDGET = {"float_epochs": 8, "qat_epochs": 2, "learning_rate": 3e-3,
@@ -81,21 +80,21 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return json.loads(lines[-1].removeprefix("REPORT "))
 
 
-def test_mirrored_qat_top1_inside_the_single_device_interval(builds: dict[str, Any]) -> None:
+def test_mirrored_qat_top1_is_within_two_points_of_single_device_qat(
+        builds: dict[str, Any]) -> None:
     assert builds["logical_cpus"] == 2
     single, mirrored = builds["default"], builds["mirrored"]
     labels = np.asarray(single["labels"])
     assert labels.tolist() == mirrored["labels"]  # the same eval inputs
-    n = len(labels)
     # both trained: far above chance (10 classes), judged on the sample's own interval
     assert_floor(np.asarray(single["predicted"]) == labels, 0.8, "default-strategy QAT")
     assert_floor(np.asarray(mirrored["predicted"]) == labels, 0.8, "mirrored QAT")
-    low, high = wilson_interval(round(single["keras_top1"] * n), n)
-    assert low <= mirrored["keras_top1"] <= high, (mirrored["keras_top1"], (low, high))
-    # the converted files, input by input: no difference the paired sample can resolve
-    paired = paired_comparison(np.asarray(mirrored["predicted"]),
-                               np.asarray(single["predicted"]), labels)
-    assert not paired.significant, paired.verdict("mirrored", "default")
+    # the converted files, input by input (McNemar, paired): neither strategy is worse
+    # than the other by more than 2 points beyond what the 360 digits can resolve --
+    # not "the same top-1": two trainings on another host's kernels are two draws
+    assert_within(np.asarray(single["predicted"]) == labels,
+                  np.asarray(mirrored["predicted"]) == labels, points=2.0,
+                  what="mirrored vs default-strategy QAT top-1")
 
 
 def test_rows_name_the_strategy_and_its_devices(builds: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ from qatbench.targets.litert.placement import read_placement
 from qatbench.targets.litert.vendors import VENDORS
 from qatbench.targets.registry import TargetOptionsError, create_target, target_takes_device
 from qatbench.targets.tflite_file import inspect_tflite
+from tests.accuracy_bounds import assert_within, hits_of
 from tests.targets.test_layering import run_without_tensorflow
 from tests.tools.install import install_tool
 
@@ -151,8 +152,13 @@ def test_openvino_cpu_rows_carry_samples_and_never_claim_an_npu(openvino_build, 
     data = EvalSet.load(Path(digits_build.eval_path))
     reference = create_target("cpu-xnnpack")
     expected = reference.evaluate(reference.prepare(int8_tflite, prepared.model.parent), data)
-    assert expected is not None and expected.top1 is not None
-    assert target.evaluate(prepared, data).top1 == pytest.approx(expected.top1, abs=0.02)
+    assert expected is not None and expected.outputs is not None
+    got = target.evaluate(prepared, data)
+    assert got is not None and got.outputs is not None
+    # two int8 kernel libraries whose arithmetic follows the host's instruction set:
+    # the same digits, paired, with no drop either way beyond 2 points the sample shows
+    assert_within(hits_of(expected.outputs, data.y), hits_of(got.outputs, data.y),
+                  points=2.0, what="OpenVINO CPU vs XNNPACK top-1 of one int8 file")
 
 
 @needs_openvino
