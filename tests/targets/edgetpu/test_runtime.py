@@ -178,7 +178,7 @@ def tpu_host(tmp_path: Path, monkeypatch, fake_libedgetpu: Path, dpkg) -> Path:
     monkeypatch.setenv("QATBENCH_LIBEDGETPU", str(fake_libedgetpu))
     monkeypatch.setenv("FAKE_EDGETPU_DEVICES", "usb:/sys/bus/usb/devices/2-1")
     config = tmp_path / "edgetpu.toml"
-    config.write_text("[targets.edgetpu]\nload_delegate_backoff_s = 0.05\n")
+    config.write_text("[targets.edgetpu]\nload_delegate_backoff_s = 0.2\n")
     return config
 
 
@@ -220,7 +220,9 @@ def test_a_matching_community_build_times_and_records_its_build(
     assert parts["device.libedgetpu"] == "libedgetpu1-std 16.0tf2.19.1-1 (TF 2.19.1)"
     assert parts["device.python"] == ".".join(map(str, sys.version_info[:3]))
     assert row["n_samples"] >= 5 and row["first_inference_ms"] > 0
-    assert row["init_ms"] < 90  # the 0.05 + 0.10 s back-off sleeps are not init time
+    # the 0.2 + 0.4 s back-off sleeps are not init time (the stand-in library loads in
+    # milliseconds; 600 ms leaves room for a loaded CI host)
+    assert row["init_ms"] < 600
 
 
 def test_a_child_that_still_dies_of_sigsegv_gets_the_hint(
