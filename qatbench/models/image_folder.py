@@ -165,7 +165,9 @@ def preprocess(images: np.ndarray, mode: str) -> np.ndarray:
     raise ValueError(f"unknown preprocessing {mode!r}")
 
 
-def _load(path: Path, size: tuple[int, int]) -> np.ndarray:
+def load_image(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """One image as RGB ``size`` pixels: the short side scaled to 256/224 of the size,
+    then the centre crop (ImageNet's evaluation crop), as uint8."""
     from PIL import Image  # Pillow comes with matplotlib
 
     height, width = size
@@ -184,7 +186,7 @@ def load_files(files: list[LabelledFile], input_shape: tuple[int, ...], mode: st
     """(preprocessed images NHWC float32, integer labels) of these files, in this order."""
     if not files:
         return (np.zeros((0, *input_shape), np.float32), np.zeros((0,), np.int64))
-    images = np.stack([_load(path, tuple(input_shape[:2])) for path, _ in files])
+    images = np.stack([load_image(path, tuple(input_shape[:2])) for path, _ in files])
     labels = np.array([label for _, label in files], dtype=np.int64)
     return preprocess(images, mode), labels
 

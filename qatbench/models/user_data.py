@@ -138,7 +138,7 @@ def load_image_dir(root: Path, input_shape: tuple[int, ...],
                    seed: int = 0) -> tuple[Dataset, list[str]]:
     """Every image of ``root``'s class subfolders, resized and centre-cropped to the
     model's input, preprocessed; labels are the folders' sorted positions."""
-    from qatbench.models.image_folder import _load
+    from qatbench.models.image_folder import load_image
 
     folders = class_folders(root)
     if len(folders) < 2:
@@ -149,7 +149,7 @@ def load_image_dir(root: Path, input_shape: tuple[int, ...],
     if not files:
         raise DataError(f"{root}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in its "
                         "class subfolders")
-    images = np.stack([_load(path, tuple(input_shape[:2])) for path, _ in files])
+    images = np.stack([load_image(path, tuple(input_shape[:2])) for path, _ in files])
     if input_shape[-1] == 1:
         images = images.mean(axis=-1, keepdims=True)
     x = np.asarray(preprocess(images.astype(np.float32)), dtype=np.float32)

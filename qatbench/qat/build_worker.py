@@ -18,7 +18,7 @@ from qatbench.models.sources import ModelSource
 from qatbench.models.zoo import get_model_spec
 from qatbench.qat.artifacts import MANIFEST, BuildRequest, ModelBuild, VariantArtifact
 from qatbench.qat.budget import TrainingBudget
-from qatbench.qat.pipeline import _error_text, build_variants
+from qatbench.qat.pipeline import build_variants, error_text
 from qatbench.targets.child import Served
 
 
@@ -36,7 +36,7 @@ def failed_build(request: BuildRequest, error: Exception) -> str | None:
     log). A manifest already written is kept (``None``)."""
     if ModelBuild.load(Path(request.out_dir)) is not None:
         return None
-    text = _error_text(error)
+    text = error_text(error)
     return ModelBuild(request.model, "", None, "", {
         v: VariantArtifact(v, error=f"building {request.model}: {text}")
         for v in request.variants}).to_json()

@@ -40,7 +40,9 @@ EVAL_DEFAULT = 200
 CALIBRATION_SEED = 1000  # synthetic calibration inputs: seeds apart from the eval inputs'
 
 
-def _data(source: ModelSource, seed: int) -> Dataset | None:
+def source_data(source: ModelSource, seed: int) -> Dataset | None:
+    """The source's ``data`` (a ``module:function`` or an ``.npz``), split by its
+    ``eval_fraction`` under ``seed``; None when it names none."""
     if source.data is None:
         return None
     if source.data_is_callable:
@@ -151,7 +153,7 @@ def collect_files(name: str, source: ModelSource, variants: list[str], out_dir: 
                                              note=f"file made elsewhere: {given} ({kind})")
     eval_path = None
     note = ""
-    data = _data(source, budget.seed)
+    data = source_data(source, budget.seed)
     float_file = artifacts.get("float32")
     if float_file is not None and float_file.ok:
         float_path = Path(str(float_file.path))

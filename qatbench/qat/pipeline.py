@@ -44,7 +44,8 @@ IMAGE_FOLDER_DEFAULT_LIMIT = 500  # eval images kept from an --imagenet-dir (flo
 SYNTHETIC_EVAL_DEFAULT = 200
 
 
-def _error_text(error: BaseException) -> str:
+def error_text(error: BaseException) -> str:
+    """One line for a row's error: type, message and the file:line that raised it."""
     frames = traceback.extract_tb(error.__traceback__)
     where = f" (at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
     return f"{type(error).__name__}: {error}{where}"
@@ -237,13 +238,13 @@ def _build_one(variant: Variant, model: Any, spec: ModelSpec, data: BuildData,
         try:
             extra.update(_conversion_gap(keras_model, model, path, data))
         except Exception as error:  # a diagnostic; the variant itself is fine
-            notes.append(f"conversion gap not measured: {_error_text(error)}")
+            notes.append(f"conversion gap not measured: {error_text(error)}")
     if variant.is_int8 and budget.layer_error_samples:
         try:
             extra.update(_layer_errors(variant, model, keras_model, path, data, budget,
                                        out_dir))
         except Exception as error:  # a diagnostic; the variant itself is fine
-            notes.append(f"per-layer error not computed: {_error_text(error)}")
+            notes.append(f"per-layer error not computed: {error_text(error)}")
     return VariantArtifact(variant.value, str(path), info.size_bytes, top1,
                            note="; ".join(n for n in notes if n), **extra)
 
@@ -377,7 +378,7 @@ def build_variants(spec: ModelSpec, variants: Sequence[str], out_dir: Path,
             artifacts[name] = _build_one(Variant(name), model, spec, data, budget, out_dir,
                                          placement, float_note)
         except Exception as error:  # one bad variant must not cost the others
-            artifacts[name] = VariantArtifact(name, error=_error_text(error))
+            artifacts[name] = VariantArtifact(name, error=error_text(error))
     artifacts = {name: artifacts[name] for name in variants}  # the order asked for
     previous = ModelBuild.load(out_dir)  # a later build (mixed_int8) adds to the first
     if previous is not None:

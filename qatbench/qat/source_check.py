@@ -59,7 +59,7 @@ def check_op_selection(name: str, source: ModelSource) -> None:
 def check_tflite_source(name: str, source: ModelSource, seed: int) -> None:
     """A ``tflite`` table: each file opens; the data (if any) fits the float32 file."""
     from qatbench.models.arrays import as_list
-    from qatbench.qat.foreign import _data
+    from qatbench.qat.foreign import source_data
     from qatbench.qat.user_model import SourceError
     from qatbench.targets.runtime import resolve_runtime
     from qatbench.targets.signature_io import model_io
@@ -72,7 +72,7 @@ def check_tflite_source(name: str, source: ModelSource, seed: int) -> None:
             raise SourceError(f"models.{name}.tflite.{variant}", str(error)) from None
     check_op_selection(name, source)
     try:
-        data = _data(source, seed)
+        data = source_data(source, seed)
     except ValueError as error:
         raise SourceError(f"models.{name}.data", str(error)) from None
     if data is None:

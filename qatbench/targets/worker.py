@@ -53,6 +53,7 @@ from qatbench.targets.base import (
 from qatbench.targets.child import Served, crash_text, load_fields, save_request
 from qatbench.targets.options import TargetOptions
 from qatbench.targets.registry import create_target, validate_target_options
+from qatbench.targets.tflite_file import inspect_tflite
 
 DEFAULT_EVAL_TIMEOUT_S = 300.0
 
@@ -244,8 +245,38 @@ def _as_evaluation(value: Evaluation | float | None, data: EvalSet) -> Evaluatio
     return Evaluation(top1=float(value), samples=len(data.y))
 
 
-def _outcome(evaluation: Evaluation, data: EvalSet) -> EvalOutcome:
-    """Top-1 as the target scored it; fidelity and predictions from its outputs."""
+def output_step(model: Path) -> float | None:
+    """One quantization step of the file's output, when it has exactly one integer
+    output (None otherwise, or when the file cannot be read here)."""
+    try:
+        info = inspect_tflite(model)
+    except Exception:  # a file only a device's runtime loads: no step, no rule
+        return None
+    if len(info.outputs) != 1 or not info.outputs[0].is_quantized_integer:
+        return None
+    return info.outputs[0].scale
+
+
+def snr_unrepresentable_reason(reference: np.ndarray, step: float | None) -> str:
+    """Why output SNR is no figure for this file on these inputs ("" when it is one).
+
+    When every float output lies below one step of the int8 output, the file can only
+    answer zero (or one step) for all of them: SNR then measures the output format, not
+    the model -- as for a random-weight ImageNet model, whose softmax is 0.001 for every
+    class against int8 softmax's fixed step of 1/256 (0 dB for PTQ and QAT alike)."""
+    if step is None or reference.size == 0:
+        return ""
+    largest = float(np.max(np.abs(reference)))
+    if largest >= step:
+        return ""
+    return (f"output SNR not reported: every float output is below one step of the int8 "
+            f"output ({largest:.2g} < {step:.2g}), so the file cannot represent them")
+
+
+def _outcome(evaluation: Evaluation, data: EvalSet, step: float | None = None
+             ) -> EvalOutcome:
+    """Top-1 as the target scored it; fidelity and predictions from its outputs.
+    ``step``: one step of the file's int8 output (``output_step``), if it has one."""
     if evaluation.outputs is None:
         return EvalOutcome(evaluation.top1, evaluation.samples or len(data.y)
                            if evaluation.top1 is not None else None,
@@ -269,14 +300,19 @@ def _outcome(evaluation: Evaluation, data: EvalSet) -> EvalOutcome:
             scores = fidelity(outputs[:, classes], reference[:, classes])
         except ValueError as error:
             note = f"agreement with float not measured: {error}"
+    unrepresentable = "" if reference is None or per_output else \
+        snr_unrepresentable_reason(reference, step)
     if scores is not None and uninformative_reference(reference[:, classes]):
         first = np.argmax(reference[:, classes], axis=-1)
         note = (f"agreement with float not reported: the float model gives class "
                 f"{int(first[0])} for every one of the {len(first)} inputs (random "
-                "weights?), so any model that does the same would agree 100%; output SNR "
-                "is the fidelity signal here")
+                "weights?), so any model that does the same would agree 100%; " +
+                (unrepresentable if unrepresentable else
+                 "output SNR is the fidelity signal here"))
         scores = replace(scores, agreement_top1=None, agreement_top5=None)
-    snr = scores.output_snr_db if scores else None
+    elif unrepresentable:
+        note = "; ".join(n for n in (note, unrepresentable) if n)
+    snr = scores.output_snr_db if scores and not unrepresentable else None
     if per_output:  # every output counts: the worst one is the row's SNR
         snr = min(float(o["snr_db"]) for o in per_output)
     return EvalOutcome(
@@ -298,7 +334,7 @@ def _evaluate(target: Target, prepared: Prepared, eval_path: str, budget_s: floa
             evaluation = _as_evaluation(target.evaluate(prepared, data), data)
             if evaluation is None:
                 return EvalOutcome()
-            return _outcome(evaluation, data)
+            return _outcome(evaluation, data, output_step(prepared.source))
     except EvaluationTimedOut:
         return EvalOutcome(note=f"evaluation stopped at eval_timeout_s={budget_s:g} s; the "
                                 "latency figures stand")

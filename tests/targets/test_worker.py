@@ -144,3 +144,41 @@ def test_the_target_is_told_which_run_job_and_repeat_it_serves(int8_tflite: Path
     unnamed = [one.measurement.extra["job"], other.measurement.extra["job"]]
     assert [job.run_id for job in unnamed] == ["unnamed", "unnamed"]
     assert unnamed[0].job != unnamed[1].job and unnamed[0].job.startswith("job-")
+
+
+def test_snr_below_one_int8_step_is_no_figure() -> None:
+    """A random-weight ImageNet model's softmax is 0.001 for every class; int8 softmax's
+    step is 1/256, so PTQ and QAT files both answer 0 everywhere and "0 dB" would
+    describe the output format, not the model: SNR is left empty with the reason."""
+    from qatbench.targets.base import NO_LABEL, EvalSet, Evaluation
+    from qatbench.targets.worker import _outcome
+
+    uniform = np.full((20, 1000), 0.001)
+    data = EvalSet(x=np.zeros((20, 4), np.float32), y=np.full(20, NO_LABEL),
+                   reference=uniform)
+    outcome = _outcome(Evaluation(top1=None, outputs=np.zeros_like(uniform)), data,
+                       step=1 / 256)
+    assert outcome.output_snr_db is None
+    assert "agreement with float not reported" in outcome.note  # one class for all
+    assert "output SNR not reported: every float output is below one step" in outcome.note
+    assert "fidelity signal here" not in outcome.note
+    # a reference the file can represent keeps its SNR, as does a file with no int8 step
+    varied = uniform.copy()
+    varied[::2, 3] = 0.9
+    data = EvalSet(x=data.x, y=data.y, reference=varied)
+    assert _outcome(Evaluation(top1=None, outputs=varied), data,
+                    step=1 / 256).output_snr_db is not None
+    assert _outcome(Evaluation(top1=None, outputs=np.zeros_like(uniform)),
+                    EvalSet(x=data.x, y=data.y, reference=uniform)).output_snr_db == 0.0
+
+
+def test_the_output_step_is_read_from_an_int8_file_only(int8_tflite: Path,
+                                                          float_tflite: Path,
+                                                          tmp_path: Path) -> None:
+    from qatbench.targets.worker import output_step
+
+    step = output_step(int8_tflite)
+    assert step is not None and 0 < step < 1
+    assert output_step(float_tflite) is None
+    (tmp_path / "broken.tflite").write_bytes(b"not a flatbuffer")
+    assert output_step(tmp_path / "broken.tflite") is None
