@@ -13,13 +13,13 @@ calibrated its ranges on the data. On a two-output test model distilled for 2 st
 19-35 dB below PTQ's from tfmot's start, and within 3.1 dB of it from the data.
 
 So before fine-tuning the QAT model runs forward in training mode (quantizers update
-only there) over a few batches of 64 fine-tuning inputs, with the moving average's decay
-replaced by the running-mean weights 0, 1/2, 2/3, ...: every activation range starts at
-the mean of the per-batch minimum and maximum -- what the EMA converges to at that batch
-size -- and the input and weight ranges at what their own quantizers record. Every other
-variable the forward passes touch (BatchNorm's moving statistics, tfmot's step counters)
-is put back. Fine-tuning then continues from there with tfmot's own EMA, as it would
-after a thousand steps.
+only there) over a few batches of 64 fine-tuning inputs (fewer if ``batch_size`` is
+smaller), with the moving average's decay replaced by the running-mean weights 0, 1/2,
+2/3, ...: every activation range starts at the mean of the per-batch minimum and maximum
+-- what the EMA converges to at that batch size -- and the input and weight ranges at
+what their own quantizers record. Every other variable the forward passes touch
+(BatchNorm's moving statistics, tfmot's step counters) is put back. Fine-tuning then
+continues from there with tfmot's own EMA, as it would after a thousand steps.
 
 tfmot's quantizers update a range only through three functions of ``quant_ops``
 (``MovingAvgQuantize``, ``LastValueQuantize``, ``AllValuesQuantize``), each given the min

@@ -42,7 +42,11 @@ from qatbench.models.arrays import take
 from qatbench.models.datasets import Dataset
 from qatbench.qat.budget import TrainingBudget
 from qatbench.qat.errors import QatModelError
-from qatbench.qat.range_init import RangeStart, start_ranges_from_data
+from qatbench.qat.range_init import (
+    CALIBRATION_BATCH_SIZE,
+    RangeStart,
+    start_ranges_from_data,
+)
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
@@ -329,10 +333,13 @@ def train_float(model: Any, data: Dataset, budget: TrainingBudget,
 
 
 def start_ranges(qat_model: Any, inputs: Any, budget: TrainingBudget) -> RangeStart:
-    """Where the quantizer ranges start, as ``[training] qat_ranges`` asks."""
+    """Where the quantizer ranges start, as ``[training] qat_ranges`` asks. Batches are
+    no larger than ``batch_size``: what the user said fits in memory for training fits
+    a forward pass."""
     if budget.qat_ranges == "tfmot":
         return RangeStart(0, 0, 0, "qat_ranges = \"tfmot\"")
-    return start_ranges_from_data(qat_model, inputs, budget.seed)
+    return start_ranges_from_data(qat_model, inputs, budget.seed,
+                                  min(CALIBRATION_BATCH_SIZE, budget.batch_size))
 
 
 def resolve_objective(requested: str | None, has_labels: bool, model_name: str) -> str:

@@ -127,3 +127,13 @@ def test_the_record_says_where_the_ranges_started(qat_ranges: str) -> None:
     else:
         assert (low, high) == (-6.0, 6.0)
         assert "ranges started at tfmot's initial values" in tuning.describe()
+
+
+def test_calibration_batches_are_no_larger_than_the_training_batch() -> None:
+    """A user who set batch_size = 16 to fit memory is not handed a forward pass of 64."""
+    model = _box_model()
+    qat_model, _ = quantize_for_training(model)
+    budget = TrainingBudget(synthetic_qat_steps=0, batch_size=16)
+    tuning = fine_tune_qat(qat_model, model, None, _inputs(100), "calibration inputs",
+                           budget, "box_model", {"box": "regression"})
+    assert "started from 6 batches of 16 fine-tuning inputs" in tuning.describe()
