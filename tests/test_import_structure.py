@@ -22,8 +22,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = "qatbench"
-RULES_START = "<!-- import-rules"
-RULES_END = "<!-- /import-rules -->"
 # where another module's private names must not be imported (the timing side)
 NO_PRIVATE_IMPORTS = ("qatbench.targets", "qatbench.bench")
 
@@ -128,11 +126,14 @@ def find_cycle(imports: list[Import]) -> list[str]:
     return []
 
 
-def read_rules(document: str, package: str = PACKAGE) -> dict[str, set[str]]:
-    """The ``import-rules`` table: unit (dotted, under ``package``) -> units it may import."""
-    if RULES_START not in document or RULES_END not in document:
-        raise ValueError(f"no {RULES_START} ... {RULES_END} table")
-    block = document.split(RULES_START, 1)[1].split(RULES_END, 1)[0]
+def read_rules(document: str, package: str = PACKAGE, table: str = "import-rules"
+               ) -> dict[str, set[str]]:
+    """A rules table (``<!-- import-rules -->`` unless ``table`` names another): unit
+    (dotted, under ``package``) -> units it may import."""
+    start, end = f"<!-- {table}", f"<!-- /{table} -->"
+    if start not in document or end not in document:
+        raise ValueError(f"no {start} ... {end} table")
+    block = document.split(start, 1)[1].split(end, 1)[0]
     rules: dict[str, set[str]] = {}
     for line in block.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -203,6 +204,19 @@ def test_the_documented_rules_are_a_one_way_order(rules: dict[str, set[str]]) ->
     edges = [Import(unit, allowed, (), 0) for unit, targets in rules.items()
              for allowed in targets]
     assert find_cycle(edges) == []
+
+
+def test_target_families_import_only_what_architecture_md_allows(graph: list[Import]
+                                                                  ) -> None:
+    """Inside ``targets``: the top imports no family; a family the top, ``host`` and
+    what its row adds -- so a new target's author knows where shared code must go."""
+    rules = read_rules((REPO / "ARCHITECTURE.md").read_text(encoding="utf-8"),
+                       table="target-family-rules")
+    assert {"qatbench.targets", "qatbench.targets.host"} <= set(rules)
+    inside = [edge for edge in graph if edge.importer.startswith("qatbench.targets")
+              and edge.imported.startswith("qatbench.targets")]
+    assert len(inside) > 50  # the targets' own graph was read
+    assert violations(inside, rules) == []
 
 
 def test_no_module_of_the_timing_side_imports_another_modules_private_names(

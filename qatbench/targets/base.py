@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:  # op_profile imports this module; the annotation only names its type
-    from qatbench.targets.host.op_profile import OpProfile
+    from qatbench.targets.op_profile import OpProfile
 
 
 class Status(enum.StrEnum):

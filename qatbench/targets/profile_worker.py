@@ -28,7 +28,7 @@ from qatbench.targets.base import (
     capabilities_of,
 )
 from qatbench.targets.child import Served, crash_text, load_fields, save_request
-from qatbench.targets.host.op_profile import OpProfile
+from qatbench.targets.op_profile import OpProfile
 from qatbench.targets.options import TargetOptions
 from qatbench.targets.registry import create_target
 from qatbench.targets.worker import job_id_of, typed_fields, typed_request_fields

@@ -21,7 +21,7 @@ from qatbench.targets.base import (
     capabilities_of,
 )
 from qatbench.targets.host.cpu import CpuOptions
-from qatbench.targets.host.op_profile import OpProfile, OpTiming
+from qatbench.targets.op_profile import OpProfile, OpTiming
 from qatbench.targets.options import PluginOptions
 from qatbench.targets.profile_worker import ProfileRequest, ProfileResult
 from qatbench.targets.registry import create_target

@@ -51,7 +51,7 @@ from qatbench.bench.storage.store import (
     read_store_parquet,
 )
 from qatbench.qat.artifacts import MANIFEST, ModelBuild
-from qatbench.targets.host.op_profile import HOST_CUT
+from qatbench.targets.op_profile import HOST_CUT
 
 FLOAT = "float32"
 OUT_DIR = "explorer"

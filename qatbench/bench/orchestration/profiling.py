@@ -30,7 +30,7 @@ from qatbench.bench.statistics.op_profiles import profile_pairs, propose_keep_fl
 from qatbench.bench.storage.profiles import add_profile, profile_frame, read_profiles
 from qatbench.qat.artifacts import MixedProposal, ModelBuild, VariantArtifact
 from qatbench.targets.base import Capability, ProfileSpec, capabilities_of
-from qatbench.targets.host.op_profile import OpProfile
+from qatbench.targets.op_profile import OpProfile
 from qatbench.targets.profile_worker import ProfileRequest, ProfileResult
 from qatbench.targets.registry import create_target
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 # sum of the ops over the whole model outside this band: the profile is unreliable. The
-# profiler's own band (targets/host/op_profile.py), restated because statistics imports
+# profiler's own band (targets/op_profile.py), restated because statistics imports
 # nothing above storage; tests/bench/statistics/test_op_profiles.py keeps them equal
 RELIABLE_COVERAGE = (0.8, 1.2)
 # ops that only exist at int8's float boundaries, and a phone's delegate partitions:

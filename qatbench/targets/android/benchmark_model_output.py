@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
+
+from qatbench.targets.op_profile import BENCHMARK_MODEL, OpProfile, OpTiming
 
 _LOGCAT = re.compile(r"^\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+[VDIWEF]\s+[^:]*:\s?")
 _LEVEL = re.compile(r"^(INFO|WARN|WARNING|ERROR|VERBOSE|DEBUG):\s?")
@@ -249,3 +252,24 @@ def parse_benchmark_output(text: str) -> BenchmarkOutput:
             out.failed = True
     _assign_phases(out)
     return out
+
+
+def profile_from_benchmark_output(rows_in_run_order: list[Any], rows_by_time: list[Any],
+                                  whole_ms: float | None, *, delegate: str = "") -> OpProfile:
+    """The op tables of ``benchmark_model --enable_op_profiling`` as a profile.
+
+    Rows are its run-order table (its top-by-time table when a log lost the first: the
+    same rows, sorted). A delegate partition is one row, ``delegated``; an op the
+    delegate left to the CPU is a builtin row. benchmark_model prints averages, so
+    ``p50_ms`` holds the average here (said in the profile's notes). ``whole_ms`` is the
+    model's time from the run that was *not* profiled: profiling costs time per op.
+    """
+    rows = rows_in_run_order or rows_by_time
+    ops = tuple(OpTiming(op_index=row.node_index if row.node_index is not None else i,
+                         op_type=row.node_type, name=row.name, delegated=row.is_delegate,
+                         p50_ms=row.avg_ms, n_samples=row.times_called or 0)
+                for i, row in enumerate(rows))
+    notes = ["benchmark_model prints per-op averages: p50_ms holds the average"]
+    if not rows_in_run_order and rows_by_time:
+        notes.append("read from the top-by-time table (no run-order table in the log)")
+    return OpProfile(BENCHMARK_MODEL, ops, whole_ms, delegate, tuple(notes))

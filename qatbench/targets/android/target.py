@@ -33,7 +33,11 @@ from qatbench.targets.android.adb import (
     DeviceError,
     DeviceUnreachable,
 )
-from qatbench.targets.android.benchmark_model_output import BenchmarkOutput, parse_benchmark_output
+from qatbench.targets.android.benchmark_model_output import (
+    BenchmarkOutput,
+    parse_benchmark_output,
+    profile_from_benchmark_output,
+)
 from qatbench.targets.base import (
     Availability,
     Capability,
@@ -49,7 +53,7 @@ from qatbench.targets.base import (
     Status,
     TargetUnavailable,
 )
-from qatbench.targets.host.op_profile import OpProfile, profile_from_benchmark_output
+from qatbench.targets.op_profile import OpProfile
 from qatbench.targets.options import PhoneOptions
 from qatbench.targets.tflite_file import inspect_tflite
 from qatbench.targets.tools import ToolRun, find_tool

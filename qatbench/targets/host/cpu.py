@@ -19,7 +19,8 @@ from qatbench.targets.host.interpreter_target import (
     delegate_kernels,
     ops_outside_delegate,
 )
-from qatbench.targets.host.op_profile import OpProfile, profile_on_host
+from qatbench.targets.host.op_profile import profile_on_host
+from qatbench.targets.op_profile import OpProfile
 from qatbench.targets.options import TargetOptions
 from qatbench.targets.runtime import Runtime, RuntimeMissing, resolve_runtime, runtime_label_in
 from qatbench.targets.timing import usable_cores

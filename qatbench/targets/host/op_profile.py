@@ -10,16 +10,13 @@ The whole model is timed in the same process with the same rules, and the profil
 *coverage* -- the sum of the ops' p50 over the whole model's p50 -- says how far the sum
 can be trusted (fusion, caches and per-invoke overhead are what a cut changes).
 
-Phone (``source="benchmark_model"``): the op tables ``benchmark_model
---enable_op_profiling=true`` prints, read by ``benchmark_model_output``.
+The profile's type, and the phone's profile from ``benchmark_model``'s op tables, are
+in ``targets/op_profile.py`` and ``android/benchmark_model_output.py``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import statistics
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,59 +26,9 @@ from qatbench.targets.base import MeasureSpec
 from qatbench.targets.host.interpreter_target import delegate_kernels, delegated_op_indices
 from qatbench.targets.host.op_cut import cut_model
 from qatbench.targets.inputs import random_input
+from qatbench.targets.op_profile import HOST_CUT, OpProfile, OpTiming
 from qatbench.targets.runtime import Runtime
 from qatbench.targets.timing import time_invocations
-
-HOST_CUT = "host-cut"
-BENCHMARK_MODEL = "benchmark_model"
-# coverage (sum of ops / whole model) outside this band: the profile is marked unreliable
-RELIABLE_COVERAGE = (0.8, 1.2)
-
-
-@dataclass(frozen=True)
-class OpTiming:
-    """One op (or, on a phone, one delegate partition) and its median time."""
-
-    op_index: int
-    op_type: str
-    name: str
-    delegated: bool | None  # None: the target has no delegate to take it
-    p50_ms: float | None  # None: not timed (``note`` says why)
-    n_samples: int = 0
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class OpProfile:
-    source: str  # HOST_CUT or BENCHMARK_MODEL
-    ops: tuple[OpTiming, ...]
-    whole_p50_ms: float | None  # the whole model, same rules, same process (host)
-    delegate: str = ""
-    notes: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def total_ms(self) -> float | None:
-        times = [op.p50_ms for op in self.ops if op.p50_ms is not None]
-        return float(sum(times)) if times else None
-
-    @property
-    def coverage(self) -> float | None:
-        """Sum of the ops over the whole model; None when either is missing."""
-        total = self.total_ms
-        if total is None or not self.whole_p50_ms:
-            return None
-        return total / self.whole_p50_ms
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), default=str)
-
-    @classmethod
-    def from_json(cls, text: str) -> OpProfile:
-        data = json.loads(text)
-        data["ops"] = tuple(OpTiming(**op) for op in data["ops"])
-        data["notes"] = tuple(data.get("notes", ()))
-        return cls(**data)
 
 
 def op_spec(spec: MeasureSpec, op_s: float | None) -> MeasureSpec:
@@ -179,24 +126,3 @@ def _time_cut(runtime: Runtime, cut: Any, ops_dir: Path, spec: MeasureSpec,
         path.unlink(missing_ok=True)
     return OpTiming(cut.index, cut.op_type, cut.name, delegated, _p50(runs.samples_ms),
                     len(runs.samples_ms), note)
-
-
-def profile_from_benchmark_output(rows_in_run_order: list[Any], rows_by_time: list[Any],
-                                  whole_ms: float | None, *, delegate: str = "") -> OpProfile:
-    """The op tables of ``benchmark_model --enable_op_profiling`` as a profile.
-
-    Rows are its run-order table (its top-by-time table when a log lost the first: the
-    same rows, sorted). A delegate partition is one row, ``delegated``; an op the
-    delegate left to the CPU is a builtin row. benchmark_model prints averages, so
-    ``p50_ms`` holds the average here (said in the profile's notes). ``whole_ms`` is the
-    model's time from the run that was *not* profiled: profiling costs time per op.
-    """
-    rows = rows_in_run_order or rows_by_time
-    ops = tuple(OpTiming(op_index=row.node_index if row.node_index is not None else i,
-                         op_type=row.node_type, name=row.name, delegated=row.is_delegate,
-                         p50_ms=row.avg_ms, n_samples=row.times_called or 0)
-                for i, row in enumerate(rows))
-    notes = ["benchmark_model prints per-op averages: p50_ms holds the average"]
-    if not rows_in_run_order and rows_by_time:
-        notes.append("read from the top-by-time table (no run-order table in the log)")
-    return OpProfile(BENCHMARK_MODEL, ops, whole_ms, delegate, tuple(notes))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from qatbench.bench.statistics import op_profiles
-from qatbench.targets.host import op_profile
+from qatbench.targets import op_profile
 
 
 def test_the_report_and_the_profiler_use_one_coverage_band() -> None:

@@ -10,15 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from qatbench.targets.android.benchmark_model_output import parse_benchmark_output
+from qatbench.targets.android.benchmark_model_output import (
+    parse_benchmark_output,
+    profile_from_benchmark_output,
+)
 from qatbench.targets.base import MeasureSpec, Status
 from qatbench.targets.host.op_cut import cut_model
-from qatbench.targets.host.op_profile import (
-    RELIABLE_COVERAGE,
-    OpProfile,
-    profile_from_benchmark_output,
-    profile_on_host,
-)
+from qatbench.targets.host.op_profile import profile_on_host
+from qatbench.targets.op_profile import RELIABLE_COVERAGE, OpProfile
 from qatbench.targets.registry import create_target
 from qatbench.targets.runtime import resolve_runtime
 from qatbench.targets.tflite_file import inspect_tflite
