@@ -21,21 +21,20 @@ from typing import Any, ClassVar
 from qatbench.targets.base import (
     Capability,
     JobFailed,
-    JobId,
     JobSkipped,
     ProfileSpec,
     TargetUnavailable,
     capabilities_of,
 )
-from qatbench.targets.child import Served, crash_text, load_fields, save_request
+from qatbench.targets.child import Served, crash_text
 from qatbench.targets.op_profile import OpProfile
 from qatbench.targets.options import TargetOptions
 from qatbench.targets.registry import create_target
-from qatbench.targets.worker import job_id_of, typed_fields, typed_request_fields
+from qatbench.targets.worker import TypedRequest
 
 
 @dataclass(frozen=True)
-class ProfileRequest:
+class ProfileRequest(TypedRequest):
     """What the profile child needs; typed as ``JobRequest`` is, and saved the same way.
     ``spec`` carries the whole model's rules and ``op_s``, the per-op cap."""
 
@@ -51,22 +50,6 @@ class ProfileRequest:
 
     spec_model: ClassVar[type[ProfileSpec]] = ProfileSpec
     kind: ClassVar[str] = "profile"  # the child entry's kind (``targets/child.py``)
-
-    def __post_init__(self) -> None:
-        typed_request_fields(self)
-
-    def job_id(self) -> JobId:
-        return job_id_of(self)
-
-    def fields(self) -> dict[str, Any]:
-        return typed_fields(self)
-
-    def save(self, path: Path) -> None:
-        save_request(path, self)
-
-    @classmethod
-    def load(cls, path: Path) -> ProfileRequest:
-        return cls(**load_fields(path, cls.kind))
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -58,8 +58,37 @@ from qatbench.targets.tflite_file import inspect_tflite
 DEFAULT_EVAL_TIMEOUT_S = 300.0
 
 
+class TypedRequest:
+    """What every request to a timing-side child does, whatever its kind: its ``spec``
+    and ``target_options`` typed on construction (``typed_request_fields``), its job's
+    name (``job_id_of``), and its file (``{"kind": ..., "request": {fields}}``).
+    Subclasses are frozen dataclasses with ``target``, ``model``, ``work_dir``, ``spec``,
+    ``target_options``, ``run_id``, ``job`` and ``repeat``, and say their ``kind`` and
+    ``spec_model``."""
+
+    kind: ClassVar[str]
+    spec_model: ClassVar[type[MeasureSpec]]
+
+    def __post_init__(self) -> None:
+        typed_request_fields(self)
+
+    def job_id(self) -> JobId:
+        """Which run, job and repeat this is, as the target sees it (``Prepared.job``)."""
+        return job_id_of(self)
+
+    def fields(self) -> dict[str, Any]:
+        return typed_fields(self)
+
+    def save(self, path: Path) -> None:
+        save_request(path, self)
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        return cls(**load_fields(path, cls.kind))
+
+
 @dataclass(frozen=True)
-class JobRequest:
+class JobRequest(TypedRequest):
     """Everything the child needs: files, the typed timing rules and target options.
 
     ``spec`` and ``target_options`` are the objects the run config holds; across the
@@ -86,23 +115,6 @@ class JobRequest:
 
     spec_model: ClassVar[type[MeasureSpec]] = MeasureSpec
     kind: ClassVar[str] = "job"  # the child entry's kind (``targets/child.py``)
-
-    def job_id(self) -> JobId:
-        """Which run, job and repeat this is, as the target sees it (``Prepared.job``)."""
-        return job_id_of(self)
-
-    def __post_init__(self) -> None:
-        typed_request_fields(self)
-
-    def fields(self) -> dict[str, Any]:
-        return typed_fields(self)
-
-    def save(self, path: Path) -> None:
-        save_request(path, self)
-
-    @classmethod
-    def load(cls, path: Path) -> JobRequest:
-        return cls(**load_fields(path, cls.kind))
 
 
 def job_id_of(request: Any) -> JobId:
