@@ -40,6 +40,7 @@ import numpy as np
 
 from qatbench.models.arrays import Arrays, as_float32, take
 from qatbench.models.arrays import count as data_count
+from qatbench.qat.budget import TrainingBudget
 
 # Batches averaged, and their size: each is one forward pass, cheap beside fine-tuning.
 # The size is a calibration batch, not the training one: a range from 4 inputs (the
@@ -137,3 +138,13 @@ def start_ranges_from_data(qat_model: Any, inputs: Arrays, seed: int = 0,
         if variable.name not in seen:
             variable.assign(value)
     return RangeStart(len(seen) // 2, batches, size)
+
+
+def start_ranges(qat_model: Any, inputs: Arrays, budget: TrainingBudget) -> RangeStart:
+    """Where the quantizer ranges start, as ``[training] qat_ranges`` asks. Batches are
+    no larger than ``batch_size``: what the user said fits in memory for training fits
+    a forward pass."""
+    if budget.qat_ranges == "tfmot":
+        return RangeStart(0, 0, 0, "qat_ranges = \"tfmot\"")
+    return start_ranges_from_data(qat_model, inputs, budget.seed,
+                                  min(CALIBRATION_BATCH_SIZE, budget.batch_size))

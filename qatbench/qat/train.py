@@ -42,11 +42,7 @@ from qatbench.models.arrays import take
 from qatbench.models.datasets import Dataset
 from qatbench.qat.budget import TrainingBudget
 from qatbench.qat.errors import QatModelError
-from qatbench.qat.range_init import (
-    CALIBRATION_BATCH_SIZE,
-    RangeStart,
-    start_ranges_from_data,
-)
+from qatbench.qat.range_init import RangeStart, start_ranges
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
@@ -330,16 +326,6 @@ def train_float(model: Any, data: Dataset, budget: TrainingBudget,
         model.fit(x, y, epochs=budget.float_epochs, batch_size=budget.batch_size,
                   shuffle=True, verbose=0)
     return left_out
-
-
-def start_ranges(qat_model: Any, inputs: Any, budget: TrainingBudget) -> RangeStart:
-    """Where the quantizer ranges start, as ``[training] qat_ranges`` asks. Batches are
-    no larger than ``batch_size``: what the user said fits in memory for training fits
-    a forward pass."""
-    if budget.qat_ranges == "tfmot":
-        return RangeStart(0, 0, 0, "qat_ranges = \"tfmot\"")
-    return start_ranges_from_data(qat_model, inputs, budget.seed,
-                                  min(CALIBRATION_BATCH_SIZE, budget.batch_size))
 
 
 def resolve_objective(requested: str | None, has_labels: bool, model_name: str) -> str:

@@ -346,7 +346,8 @@ def _evaluate(target: Target, prepared: Prepared, eval_path: str, budget_s: floa
             evaluation = _as_evaluation(target.evaluate(prepared, data), data)
             if evaluation is None:
                 return EvalOutcome()
-            return _outcome(evaluation, data, output_step(prepared.source))
+            step = output_step(prepared.source) if data.reference is not None else None
+            return _outcome(evaluation, data, step)
     except EvaluationTimedOut:
         return EvalOutcome(note=f"evaluation stopped at eval_timeout_s={budget_s:g} s; the "
                                 "latency figures stand")
