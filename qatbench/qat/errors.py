@@ -37,5 +37,21 @@ class UnsupportedLayersError(QatModelError):
         )
 
 
+class FineTuningDivergedError(QatError):
+    """QAT fine-tuning left weights or quantizer ranges that are not numbers: converting
+    them would write a file with nonsense quantization parameters (or crash the
+    converter), so the variant stops here and says where it went wrong."""
+
+    def __init__(self, model_name: str, variables: list[str]) -> None:
+        self.variables = variables
+        shown = ", ".join(variables[:5]) + (f" and {len(variables) - 5} more"
+                                             if len(variables) > 5 else "")
+        super().__init__(
+            f"QAT fine-tuning of {model_name!r} diverged: {len(variables)} variable(s) hold "
+            f"NaN or inf ({shown}). Lower [training] qat_learning_rate, check the training "
+            "data for inf/NaN, or start the ranges at tfmot's values with "
+            "[training] qat_ranges = \"tfmot\".")
+
+
 class NotFullIntegerError(QatError):
     """A model labelled int8 still computes in float; it must not be reported as int8."""

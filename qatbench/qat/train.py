@@ -41,7 +41,7 @@ from qatbench.models.arrays import count as data_count
 from qatbench.models.arrays import take
 from qatbench.models.datasets import Dataset
 from qatbench.qat.budget import TrainingBudget
-from qatbench.qat.errors import QatModelError
+from qatbench.qat.errors import FineTuningDivergedError, QatModelError
 from qatbench.qat.range_init import RangeStart, start_ranges
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -394,6 +394,15 @@ def distillation_loss(temperature: float, from_probabilities: bool) -> Any:
     return loss
 
 
+def check_finite(model: Any, model_name: str) -> None:
+    """Raise ``FineTuningDivergedError`` naming every variable of ``model`` that holds NaN
+    or inf: the converter would otherwise turn them into a file TFLite refuses at load."""
+    broken = [variable.name for variable in model.variables
+              if variable.dtype.is_floating and not np.all(np.isfinite(variable.numpy()))]
+    if broken:
+        raise FineTuningDivergedError(model_name, broken)
+
+
 def freeze_batch_norm(model: Any) -> int:
     """Keep BatchNorm statistics (and affine terms) at the float model's values.
 
@@ -476,6 +485,7 @@ def fine_tune_qat(qat_model: Any, float_model: Any, labelled: Dataset | None,
     with placement.scope():
         tuning = _fine_tune(qat_model, float_model, labelled, unlabelled, unlabelled_source,
                             budget, model_name, tasks, losses, placement)
+    check_finite(qat_model, model_name or str(getattr(float_model, "name", "model")))
     return replace(tuning, placement=placement.describe()) if placement.distributed \
         else tuning
 

@@ -137,3 +137,58 @@ def test_calibration_batches_are_no_larger_than_the_training_batch() -> None:
     tuning = fine_tune_qat(qat_model, model, None, _inputs(100), "calibration inputs",
                            budget, "box_model", {"box": "regression"})
     assert "started from 6 batches of 16 fine-tuning inputs" in tuning.describe()
+
+
+def _dead_branch_model() -> keras.Model:
+    """A residual sum of a live branch and a dead one (a convolution and BatchNorm that
+    give exactly zero for every input), as a random-weight MobileNetV2's projection
+    blocks are at --quick."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 1))
+    live = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="live")(inputs)
+    dead = keras.layers.Conv2D(4, 1, kernel_initializer="zeros", use_bias=False,
+                               name="dead_conv")(live)
+    dead = keras.layers.BatchNormalization(name="dead")(dead)
+    x = keras.layers.Add(name="sum")([live, dead])
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(3, name="box")(x))
+
+
+def test_a_tensor_zero_on_every_input_gets_a_range_fine_tuning_and_tflite_accept() -> None:
+    """A [0, 0] range made tfmot's fake quantization divide by zero: the first step wrote
+    NaN into every weight and the converter a -128 zero point TFLite refuses at load
+    (issue 29, MobileNetV2 at --quick). The range opens to MIN_RANGE_WIDTH, the record
+    says so, fine-tuning stays finite and the full-integer file loads and runs."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from qatbench.qat.export import Variant, convert
+
+    model = _dead_branch_model()
+    dead = keras.Model(model.inputs, model.get_layer("dead").output)
+    assert float(np.abs(dead.predict(_inputs(100), verbose=0)).max()) == 0.0
+    qat_model, _ = quantize_for_training(model)
+    budget = TrainingBudget(synthetic_qat_steps=3, synthetic_batch_size=4)
+    tuning = fine_tune_qat(qat_model, model, None, _inputs(100), "calibration inputs",
+                           budget, "dead_branch", {"box": "regression"})
+
+    assert tuning.ranges is not None and tuning.ranges.opened >= 1
+    assert "zero on every one of them" in tuning.describe()
+    low, high = _range(qat_model, "quant_dead", "output")
+    assert 0.0 < high - low < 1e-3  # opened on its own scale, not sent back to [-6, 6]
+    assert all(np.all(np.isfinite(v.numpy())) for v in qat_model.variables)
+    interpreter = Interpreter(model_content=convert(qat_model, Variant.QAT_INT8, _inputs(32)))
+    interpreter.allocate_tensors()  # TFLite's prepare checks: zero points, multipliers
+    detail = interpreter.get_input_details()[0]
+    interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], np.int8))
+    interpreter.invoke()
+
+
+def test_fine_tuning_that_leaves_nan_is_refused_naming_the_variable() -> None:
+    from qatbench.qat.errors import FineTuningDivergedError
+    from qatbench.qat.train import check_finite
+
+    qat_model, _ = quantize_for_training(_box_model())
+    kernel = next(v for v in qat_model.variables if v.name.startswith("box/kernel"))
+    kernel.assign(np.full(kernel.shape, np.nan, np.float32))
+    with pytest.raises(FineTuningDivergedError, match=r"box/kernel.*qat_learning_rate"):
+        check_finite(qat_model, "box_model")
