@@ -79,7 +79,7 @@ HEAVY_ELSEWHERE = [
 ]
 # The `torch` extra (PyTorch models) on PRIMARY's test session. PyPI's Linux torch is a CUDA
 # build (~3 GB of downloads with uv); a CPU wheel in this folder is installed instead
-# (uv does not look in pip's find-links by itself). Installed, the extra adds ~1.8 GB to
+# (uv does not look in pip's find-links by itself). Installed, the extra adds ~1.5 GB to
 # the venv (benchmarks/torch_digits.py prints it). Without such a wheel the extra is not
 # installed and tests/qat/pytorch skips -- which fails under CI=true (tests/conftest.py).
 TORCH_WHEELS = os.environ.get("QATBENCH_TORCH_WHEELS", "/opt/wheels")

@@ -4,7 +4,8 @@ A build (every variant's ``.tflite``, the eval set, per-layer tables, the manife
 stored under a key that covers everything that changes its bytes: the model's source
 (the zoo's recipe is its code; a user's model file, builder source and data by content),
 the training budget and recipe, the variants, qatbench's own build code, the TensorFlow
-/ tf_keras / tfmot versions, and the seed (part of the budget). A second ``qatbench run``
+/ tf_keras / tfmot versions (torch / torchao / litert-torch for a PyTorch source), and
+the seed (part of the budget). A second ``qatbench run``
 of the same config, or ``bench-edgetpu`` after ``bench-cpu``, copies the build instead
 of training again; the row's note says which key and that it was a hit.
 

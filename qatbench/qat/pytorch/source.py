@@ -31,6 +31,7 @@ from qatbench.qat.user_model import SourceError, load_callable
 CHECK_SAMPLES = 8  # calibration inputs of the quantizer-coverage check
 _CALL_SITE = re.compile(r'The following call raised this error:\s*\n\s*File "(?P<file>[^"]+)", '
                         r"line (?P<line>\d+), in (?P<function>\w+)\n\s*(?P<code>[^\n]+)")
+_ORIGIN = re.compile(r'Original traceback:\s*\n\s*File "(?P<file>[^"]+)", line (?P<line>\d+)')
 _ATEN_OP = re.compile(r"(aten[.:]+[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)?)")
 
 
@@ -198,9 +199,11 @@ def conversion_problem(error: Exception) -> str:
     op = _ATEN_OP.search(text)
     first = next((line for line in text.splitlines() if line.strip()), "")
     named = f" op {op.group(1)}" if op else ""
-    return (f"litert-torch cannot convert{named} of the module ({type(error).__name__}: "
-            f"{first.strip()[:300]}). Replace it with ops LiteRT has (or decompose it in "
-            "forward()), or keep it out of the exported module")
+    origin = _ORIGIN.search(text)
+    where = f" at {origin['file']}:{origin['line']}" if origin else ""
+    return (f"litert-torch cannot convert{named} of the module{where} "
+            f"({type(error).__name__}: {first.strip()[:300]}). Replace it with ops LiteRT "
+            "has (or decompose it in forward()), or keep it out of the exported module")
 
 
 def float_ops_problem(float_ops: list[str]) -> str:
