@@ -160,7 +160,8 @@ def run(
     model: Annotated[str | None, typer.Option(
         "--model", help="Your own model: a Keras file (.h5, .keras, Keras 3 too), a "
                         "SavedModel dir, a .tflite, or module:function / file.py:function "
-                        "returning a tf_keras model.")] = None,
+                        "returning a tf_keras model (a PyTorch nn.Module with --framework "
+                        "torch).")] = None,
     data: Annotated[str | None, typer.Option(
         "--data", help="Data for --model: an .npz (x_train/y_train/x_eval/y_eval, or x/y) "
                        "or module:function.")] = None,
