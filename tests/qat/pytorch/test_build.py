@@ -1,5 +1,6 @@
 """A PyTorch CNN (conv, BatchNorm, ReLU, pooling, linear) through `qatbench run`, as a user
-runs it: three rows from the same weights, PT2E PTQ and QAT within the paired-test noise
+runs it: three rows from the same weights (and the LiteRT Quantizer's dynamic_int8 of the
+float32 file), PT2E PTQ and QAT within the paired-test noise
 of float, the conversion gap reported, the recipe and versions in the manifest -- and
 the same model built twice is one build (a cache hit)."""
 
@@ -25,7 +26,7 @@ EXAMPLE = REPO / "examples" / "torch_digits"
 # the example's table at a quick budget (--quick: 2 float epochs, 1 QAT epoch)
 CONFIG = """
 [run]
-variants = ["float32", "ptq_int8", "qat_int8"]
+variants = ["float32", "ptq_int8", "qat_int8", "dynamic_int8"]
 targets = ["cpu-ref"]
 
 [models.torch_digits]
@@ -61,7 +62,7 @@ def torch_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pat
 def test_three_rows_from_the_same_weights(torch_run: tuple[Path, Path, Path]) -> None:
     run_dir, _, _ = torch_run
     frame = pd.read_parquet(run_dir / "results.parquet")
-    assert sorted(frame["variant"]) == ["float32", "ptq_int8", "qat_int8"]
+    assert sorted(frame["variant"]) == ["dynamic_int8", "float32", "ptq_int8", "qat_int8"]
     assert set(frame["status"]) == {"ok"}, frame[["variant", "error"]]
     manifest = json.loads((run_dir / "artifacts" / "torch_digits" / "manifest.json")
                           .read_text())
@@ -74,6 +75,9 @@ def test_three_rows_from_the_same_weights(torch_run: tuple[Path, Path, Path]) ->
     # int8 weights: the file is far smaller than float32's (~1/4 for the weights)
     int8 = frame[frame["variant"] != "float32"]
     assert (int8["size_ratio_vs_float"] >= 2.0).all(), int8[["variant", "size_ratio_vs_float"]]
+    # the LiteRT Quantizer's variant is made from the float32 file litert-torch wrote
+    dynamic = manifest["variants"]["dynamic_int8"]
+    assert "from float32.tflite" in dynamic["note"] and dynamic["quantizer_recipe"]
 
 
 def test_ptq_and_qat_top1_within_paired_noise_of_float(torch_run: tuple[Path, Path, Path]
@@ -85,7 +89,7 @@ def test_ptq_and_qat_top1_within_paired_noise_of_float(torch_run: tuple[Path, Pa
     run_dir, _, _ = torch_run
     frame = pd.read_parquet(run_dir / "results.parquet")
     answers = {}
-    for _, row in frame.iterrows():
+    for _, row in frame[frame["variant"] != "dynamic_int8"].iterrows():
         predictions = load_predictions(run_dir, RowKey.of(row))
         assert predictions is not None and predictions.has_labels
         assert row["accuracy_top1"] == pytest.approx(predictions.correct.mean())
