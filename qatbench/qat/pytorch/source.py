@@ -17,6 +17,7 @@ module's file and line or the op, and the usual fix:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -206,11 +207,42 @@ def conversion_problem(error: Exception) -> str:
             "has (or decompose it in forward()), or keep it out of the exported module")
 
 
-def float_ops_problem(float_ops: list[str]) -> str:
-    return (f"litert-torch's PT2E quantizer leaves ops float: {', '.join(float_ops)} -- the "
-            "int8 files would not be full-integer. Replace those ops with ones the quantizer "
-            "annotates (conv, linear, pooling, add, ReLU, ...), or drop ptq_int8/qat_int8 "
-            "from the variants")
+def module_path(tensor_name: str) -> str:
+    """The PyTorch module a litert-torch tensor came from: its name's first part is the
+    module stack, ``pkg.Root/torch.nn...Sequential_features/torch.nn...ReLU_2;1`` ->
+    ``features.2`` (each level is ``Class_attribute``); "" for the root module."""
+    stack = tensor_name.split(";", 1)[0].split("/")[1:]
+    return ".".join(level.rsplit(".", 1)[-1].split("_", 1)[-1] for level in stack)
+
+
+def float_op_modules(path: Path) -> list[str]:
+    """The modules whose ops compute in float in a quantized file (best effort, from its
+    tensor names), in file order."""
+    from qatbench.targets.runtime import resolve_runtime
+
+    interpreter = resolve_runtime().interpreter(str(path), threads=1,
+                                                use_default_delegates=False)
+    interpreter.allocate_tensors()
+    details = {t["index"]: t for t in interpreter.get_tensor_details()}
+    found: list[str] = []
+    for op in interpreter._get_ops_details():
+        if op["op_name"] in ("QUANTIZE", "DEQUANTIZE"):
+            continue
+        for index in op["outputs"]:
+            tensor = details.get(index)
+            if tensor is not None and tensor["dtype"] == np.float32:
+                module = module_path(tensor["name"])
+                if module and module not in found:
+                    found.append(module)
+    return found
+
+
+def float_ops_problem(float_ops: Sequence[str], modules: Sequence[str] = ()) -> str:
+    where = f" in module(s) {', '.join(modules)}" if modules else ""
+    return (f"litert-torch's PT2E quantizer leaves ops float{where}: {', '.join(float_ops)} "
+            "-- the int8 files would not be full-integer. Replace those ops with ones the "
+            "quantizer annotates (conv, linear, pooling, add, ReLU, ...), or drop "
+            "ptq_int8/qat_int8 from the variants")
 
 
 def check_convertible(model: TorchModel, scratch: Path) -> None:
@@ -240,7 +272,11 @@ def check_convertible(model: TorchModel, scratch: Path) -> None:
                                f"{conversion_problem(error)}") from None
     info = inspect_tflite(scratch / "int8.check.tflite")
     if info.float_ops:
-        raise SourceError(key, float_ops_problem(sorted(set(info.float_ops))))
+        try:
+            modules = float_op_modules(scratch / "int8.check.tflite")
+        except Exception:  # the names are a help; the ops are the finding
+            modules = []
+        raise SourceError(key, float_ops_problem(sorted(set(info.float_ops)), modules))
 
 
 def image_shape_of(module: Any) -> tuple[int, ...] | None:

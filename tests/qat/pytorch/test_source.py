@@ -35,6 +35,19 @@ def test_a_torch_table_without_data_or_its_file_is_a_problem(tmp_path: Path) -> 
     assert any("declares no input shape" in p for p in problems)
 
 
+def test_a_litert_torch_tensor_name_gives_its_module_path() -> None:
+    """Names as litert-torch 0.10 writes them (read from a converted digits CNN)."""
+    from qatbench.qat.pytorch.source import module_path
+
+    fused = ("user.DigitsCNN/torch.nn.modules.container.Sequential_features/"
+             "torch.nn.modules.activation.ReLU_2;;user.DigitsCNN/torch.nn.modules.container."
+             "Sequential_features/torch.nn.modules.conv.Conv2d_0;1")
+    assert module_path(fused) == "features.2"  # the op's last module: the fused ReLU
+    assert module_path("user.Net/torch.nn.modules.normalization.LayerNorm_norm_a;3") == \
+        "norm_a"
+    assert module_path("user.DigitsCNN;2") == ""  # the root module's own op
+
+
 def test_framework_torch_makes_a_torch_source(tmp_path: Path) -> None:
     name, source = ad_hoc_source("net.py:make", "d.npz", tmp_path, "torch")
     assert (name, source.kind, source.data) == ("make", "torch", str(tmp_path / "d.npz"))
@@ -134,7 +147,8 @@ def test_modules_that_cannot_become_int8_files_are_refused_before_training(tmp_p
     assert "models.determinant.torch: litert-torch cannot convert op aten._linalg_det" \
         in printed
     assert f"{nets}:29" in printed
-    assert "models.normed.torch: litert-torch's PT2E quantizer leaves ops float: " in printed
+    assert ("models.normed.torch: litert-torch's PT2E quantizer leaves ops float in "
+            "module(s) norm: ") in printed
     assert "RSQRT" in printed  # LayerNorm's ops, as the file has them
     assert not (tmp_path / "results").exists()  # refused before a run directory exists
 
