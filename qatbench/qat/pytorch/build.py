@@ -154,10 +154,34 @@ def _int8(variant: Variant, model: TorchModel, budget: TrainingBudget, out_dir: 
         except Exception as error:  # a diagnostic; the variant itself is fine
             notes.append(f"conversion gap not measured: {error_text(error)}")
     notes.append(f"recipe: {pt2e.RECIPE['qat' if variant.is_qat else 'ptq']}")
-    notes.append("per-layer error: not computed for PyTorch sources")
+    if budget.layer_error_samples:
+        try:
+            extra.update(_layer_errors(variant, model, path, budget, out_dir))
+        except Exception as error:  # a diagnostic; the variant itself is fine
+            notes.append(f"per-layer error not computed: {error_text(error)}")
     return VariantArtifact(variant.value, str(path), info.size_bytes,
                            _framework_top1(simulated, model), note="; ".join(notes),
                            quantizer_recipe=[dict(pt2e.RECIPE)], **extra)
+
+
+def _layer_errors(variant: Variant, model: TorchModel, path: Path, budget: TrainingBudget,
+                  out_dir: Path) -> dict[str, Any]:
+    """The int8 file against the float module, module by module (``layer_error.py``);
+    for qat_int8 that is quantization and fine-tuning together, as the Keras vs_float
+    table."""
+    from qatbench.qat.layer_error import worst_layers
+    from qatbench.qat.pytorch.layer_error import int8_layer_errors
+
+    samples = np.asarray(model.data.x_eval, dtype=np.float32)[:budget.layer_error_samples]
+    frame = int8_layer_errors(model.module, path, samples)
+    suffix = "_vs_float" if variant.is_qat else ""
+    csv = out_dir / f"layer_errors_{variant.value}{suffix}.csv"
+    frame.to_csv(csv, index=False)
+    worst = worst_layers(frame)
+    fields: dict[str, Any] = {"layer_errors": str(csv), "worst_layers": worst}
+    if variant.is_qat:
+        fields.update(layer_errors_vs_float=str(csv), worst_layers_vs_float=worst)
+    return fields
 
 
 def _from_float_file(variant: Variant, artifacts: dict[str, VariantArtifact],

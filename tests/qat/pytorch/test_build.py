@@ -104,6 +104,23 @@ def test_ptq_and_qat_top1_within_paired_noise_of_float(torch_run: tuple[Path, Pa
         assert row["agreement_top1"] > 0.8 and pd.notna(row["output_snr_db"])
 
 
+def test_per_layer_error_names_the_modules(torch_run: tuple[Path, Path, Path]) -> None:
+    """Each int8 file's tensors matched to the CNN's modules by name: the fused conv+ReLU
+    outputs (``features.2``, ``features.5``) and the pool (``features.6``). PTQ from the
+    same weights departs from float by a few quantization steps at most (rounding alone
+    is ~0.29 steps); a tensor read in the wrong layout or scale is off by tens."""
+    run_dir, _, _ = torch_run
+    variants = json.loads((run_dir / "artifacts" / "torch_digits" / "manifest.json")
+                          .read_text())["variants"]
+    for variant in ("ptq_int8", "qat_int8"):
+        table = pd.read_csv(variants[variant]["layer_errors"])
+        assert {"features.2", "features.5", "features.6"} <= set(table["layer"]), table
+        assert variants[variant]["worst_layers"]
+    ptq = pd.read_csv(variants["ptq_int8"]["layer_errors"])
+    assert (ptq["rmse_over_scale"] < 3).all(), ptq[["layer", "rmse_over_scale"]]
+    assert variants["qat_int8"]["layer_errors_vs_float"] == variants["qat_int8"]["layer_errors"]
+
+
 def test_the_conversion_gap_is_reported(torch_run: tuple[Path, Path, Path]) -> None:
     """The PT2E module's top-1 (int8 simulated in PyTorch) beside its file's, on the same
     eval digits; the gap is their difference in points, as the row says."""
