@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import nox
 
@@ -52,6 +53,7 @@ FULL = ".[qat,test]"
 # the test suite also loads Model Explorer (`qatbench explore`'s tests); the bench sessions
 # do not need its ~480 MB adapter
 TESTS = ".[qat,test,explore]"
+TESTS_WITH_TORCH = ".[qat,test,explore,torch]"  # PRIMARY, with a local CPU torch wheel
 REGRESS_REPEATS = 3
 WORKFLOW = ".github/workflows/device-lab.yml"
 # run on PRIMARY only (see the docstring); every path must exist (tests/test_project_surface.py)
@@ -71,7 +73,16 @@ HEAVY_ELSEWHERE = [
     "tests/bench/orchestration/test_explore_command.py",
     "tests/bench/orchestration/test_external.py",
     "tests/qat/test_quantizer_op_scopes.py",
+    # PyTorch models: the torch extra is installed on PRIMARY only (TORCH_WHEELS below)
+    "tests/qat/pytorch/test_source.py",
+    "tests/qat/pytorch/test_build.py",
 ]
+# The `torch` extra (PyTorch models) on PRIMARY's test session. PyPI's Linux torch is a CUDA
+# build (~3 GB of downloads with uv); a CPU wheel in this folder is installed instead
+# (uv does not look in pip's find-links by itself). Installed, the extra adds ~1.5 GB to
+# the venv (benchmarks/torch_digits.py prints it). Without such a wheel the extra is not
+# installed and tests/qat/pytorch skips -- which fails under CI=true (tests/conftest.py).
+TORCH_WHEELS = os.environ.get("QATBENCH_TORCH_WHEELS", "/opt/wheels")
 
 
 def _test_workers() -> int:
@@ -91,6 +102,14 @@ INSTALL_ENV = {"UV_COMPILE_BYTECODE": "1"}
 
 def _install(session: nox.Session, *args: str) -> None:
     session.install(*args, env=INSTALL_ENV)
+
+
+def _torch_cpu_wheel(session: nox.Session) -> str | None:
+    """The CPU build of torch for this session's Python in TORCH_WHEELS, if one lies there."""
+    tag = "cp" + str(session.python).replace(".", "")
+    folder = Path(TORCH_WHEELS)
+    wheels = sorted(folder.glob(f"torch-*+cpu-{tag}-{tag}-*.whl")) if folder.is_dir() else []
+    return str(wheels[-1]) if wheels else None
 
 
 def _test_requirement(name: str) -> str:
@@ -125,7 +144,14 @@ def tests(session: nox.Session) -> None:
 
     All of it on PRIMARY; on the others, all but the `slow` tests and HEAVY_ELSEWHERE.
     """
-    _install(session, "-e", TESTS)
+    wheel = _torch_cpu_wheel(session) if session.python == PRIMARY else None
+    if wheel is not None:
+        _install(session, "-e", TESTS_WITH_TORCH, wheel)
+    else:
+        if session.python == PRIMARY:
+            session.warn(f"no CPU torch wheel in {TORCH_WHEELS}: the torch extra is not "
+                         "installed and tests/qat/pytorch skips")
+        _install(session, "-e", TESTS)
     if session.posargs:
         args = list(session.posargs)
     elif session.python == PRIMARY:

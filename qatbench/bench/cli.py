@@ -160,10 +160,14 @@ def run(
     model: Annotated[str | None, typer.Option(
         "--model", help="Your own model: a Keras file (.h5, .keras, Keras 3 too), a "
                         "SavedModel dir, a .tflite, or module:function / file.py:function "
-                        "returning a tf_keras model.")] = None,
+                        "returning a tf_keras model (a PyTorch nn.Module with --framework "
+                        "torch).")] = None,
     data: Annotated[str | None, typer.Option(
         "--data", help="Data for --model: an .npz (x_train/y_train/x_eval/y_eval, or x/y) "
                        "or module:function.")] = None,
+    framework: Annotated[str | None, typer.Option(
+        "--framework", help="`torch`: --model module:function returns a PyTorch nn.Module "
+                            "(PT2E QAT and litert-torch; the torch extra).")] = None,
     artifacts: Annotated[Path | None, typer.Option(
         help="Time prebuilt models: a directory or .tar.gz `qatbench build` wrote (no "
              "TensorFlow needed).")] = None,
@@ -175,6 +179,10 @@ def run(
     if data is not None and model is None:
         raise fail_usage("--data goes with --model PATH_OR_MODULE:FUNCTION (in a config, "
                          "give data under [models.NAME])")
+    if framework not in (None, "torch", "keras"):
+        raise fail_usage(f"--framework {framework}: choose torch or keras")
+    if framework is not None and model is None:
+        raise fail_usage("--framework goes with --model module:function")
     if artifacts is not None and (resume is not None or model is not None or rebuild):
         raise fail_usage("--artifacts times prebuilt models: it does not go with --resume, "
                          "--model or --rebuild")
@@ -189,7 +197,10 @@ def run(
     if model is not None:
         from qatbench.models.sources import ad_hoc_source
 
-        name, source = ad_hoc_source(model, data, Path.cwd())
+        try:
+            name, source = ad_hoc_source(model, data, Path.cwd(), framework)
+        except ValueError as error:
+            raise fail_usage(str(error)) from None
         overrides["models"] = {name: source.model_dump(exclude_defaults=True)}
         overrides["run"].setdefault("models", [name])
     if retry_failed and resume is None:

@@ -7,6 +7,10 @@ A model source is exactly one of
   equivalent tf_keras model (``qatbench.qat.keras3``) and proves on the spot;
 - ``build = "package.module:function"`` or ``"path/to/file.py:function"``: a function
   returning a tf_keras model (``trained = false``: qatbench trains it first on the data);
+- ``torch = "package.module:function"`` or ``"path/to/file.py:function"``: a function
+  returning a PyTorch ``nn.Module`` (``qatbench[torch]``): float32, PT2E static int8 and
+  PT2E QAT through litert-torch (``qatbench.qat.pytorch``); needs ``data`` or
+  ``image_dir`` (a module declares no input shape);
 - ``tflite = { float32 = "PATH", qat_int8 = "PATH", ... }``: variant files made elsewhere
   (PyTorch through litert-torch, LiteRT Quantizer, a vendor converter); nothing is built,
   the files join the same matrix, fidelity (against the ``float32`` file), report and gate.
@@ -63,6 +67,7 @@ class ModelSource(BaseModel):
 
     keras: str | None = None
     build: str | None = None
+    torch: str | None = None  # module:function returning a torch.nn.Module
     tflite: dict[str, str] | None = None
     # tflite sources only: variants made from the float32 file (QUANTIZER_MADE)
     quantize: list[str] = Field(default_factory=list)
@@ -86,10 +91,11 @@ class ModelSource(BaseModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSource:
-        given = [key for key in ("keras", "build", "tflite") if getattr(self, key) is not None]
+        given = [key for key in ("keras", "build", "torch", "tflite")
+                 if getattr(self, key) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of keras = \"PATH\", build = \"module:function\""
-                             " or tflite = { float32 = \"PATH\", ... }"
+                             ", torch = \"module:function\" or tflite = { float32 = \"PATH\", ... }"
                              + (f" (got {' and '.join(given)})" if given else ""))
         if self.data is not None and self.image_dir is not None:
             raise ValueError("give data or image_dir, not both")
@@ -98,8 +104,12 @@ class ModelSource(BaseModel):
         elif self.quantize:
             raise ValueError("quantize applies to tflite = { float32 = \"PATH\" } sources: it "
                              "names variants made from that file")
-        if not self.trained and self.build is None:
-            raise ValueError("trained = false applies to build = \"module:function\" sources")
+        if not self.trained and self.build is None and self.torch is None:
+            raise ValueError("trained = false applies to build = \"module:function\" and "
+                             "torch = \"module:function\" sources")
+        if self.torch is not None and not is_callable_reference(self.torch):
+            raise ValueError(f"torch = {self.torch!r}: give \"package.module:function\" or "
+                             "\"path/to/file.py:function\" returning a torch.nn.Module")
         return self
 
     def _check_file_variants(self) -> None:
@@ -159,7 +169,8 @@ class ModelSource(BaseModel):
 
     @property
     def kind(self) -> str:
-        return "keras" if self.keras else "build" if self.build else "tflite"
+        return "keras" if self.keras else "build" if self.build else \
+            "torch" if self.torch else "tflite"
 
     @property
     def data_is_callable(self) -> bool:
@@ -184,7 +195,7 @@ class ModelSource(BaseModel):
 
         updates: dict[str, Any] = {
             "keras": path(self.keras), "image_dir": path(self.image_dir),
-            "build": reference(self.build),
+            "build": reference(self.build), "torch": reference(self.torch),
             "data": reference(self.data) if self.data_is_callable else path(self.data),
             "tflite": {k: str(path(v)) for k, v in self.tflite.items()} if self.tflite else None,
             "preprocess": reference(self.preprocess),
@@ -201,7 +212,7 @@ class ModelSource(BaseModel):
         for variant, file in (self.tflite or {}).items():
             if not Path(file).is_file():
                 problems.append(f"{where}.tflite.{variant}: {file} does not exist")
-        for key in ("build", "data", "preprocess"):
+        for key in ("build", "torch", "data", "preprocess"):
             value = getattr(self, key)
             if value and is_callable_reference(value) and value.split(":")[0].endswith(".py"):
                 file = value.rsplit(":", 1)[0]
@@ -218,16 +229,28 @@ class ModelSource(BaseModel):
         if self.image_dir is not None and not Path(self.image_dir).is_dir():
             problems.append(f"{where}.image_dir: {self.image_dir} is not a directory of class "
                             "subfolders")
+        if self.torch is not None and self.data is None and self.image_dir is None:
+            problems.append(f"{where}.torch: a PyTorch module declares no input shape: give "
+                            "data = \"PATH.npz\" (or \"module:function\") or image_dir = "
+                            "\"DIR\" (calibration, fine-tuning and export read it)")
         if not self.trained and self.data is None and self.image_dir is None:
             problems.append(f"{where}.trained: false needs labelled data to train on "
                             "(data = \"PATH.npz\" or image_dir = \"DIR\")")
         return problems
 
 
-def ad_hoc_source(model: str, data: str | None, base: Path) -> tuple[str, ModelSource]:
-    """``qatbench run --model PATH_OR_MODULE:FN [--data PATH]``: the name is the file's stem
-    or the function's name."""
-    if is_callable_reference(model) and not Path(model).exists():
+def ad_hoc_source(model: str, data: str | None, base: Path, framework: str | None = None
+                  ) -> tuple[str, ModelSource]:
+    """``qatbench run --model PATH_OR_MODULE:FN [--data PATH] [--framework torch]``: the
+    name is the file's stem or the function's name."""
+    if framework == "torch":
+        if not is_callable_reference(model):
+            raise ValueError(f"--framework torch: --model {model!r} must be "
+                             "\"module:function\" or \"file.py:function\" returning a "
+                             "torch.nn.Module")
+        source = ModelSource(torch=model, data=data)
+        name = model.rsplit(":", 1)[1]
+    elif is_callable_reference(model) and not Path(model).exists():
         source = ModelSource(build=model, data=data)
         name = model.rsplit(":", 1)[1]
     elif model.endswith(".tflite"):

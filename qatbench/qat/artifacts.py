@@ -79,6 +79,9 @@ class ModelBuild:
     cache: str = ""
     # whether TensorFlow's op determinism was on (two builds of one key: identical bytes)
     op_determinism: bool | None = None
+    # what built it beyond the Keras core: {"name": "pytorch", "torch": ..., "torchao": ...,
+    # "litert-torch": ...} for a PyTorch source; empty for a Keras model
+    framework: dict[str, str] = field(default_factory=dict)
 
     def save(self, directory: Path) -> None:
         atomic_write_text(directory / MANIFEST, self.to_json())

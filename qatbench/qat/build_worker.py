@@ -21,6 +21,18 @@ from qatbench.qat.budget import TrainingBudget
 from qatbench.qat.pipeline import build_variants, error_text
 from qatbench.targets.child import Served
 
+# sources built outside the Keras core, by the source's kind: string references (as the
+# child's KINDS), so the core never imports the framework packages that sit above it
+SOURCE_BUILDERS = {"torch": "qatbench.qat.pytorch.build:build_torch_model"}
+
+
+def source_builder(kind: str) -> Any:
+    """The build function of a source kind in ``SOURCE_BUILDERS``."""
+    import importlib
+
+    module, name = SOURCE_BUILDERS[kind].split(":")
+    return getattr(importlib.import_module(module), name)
+
 
 def serve(fields: Mapping[str, Any]) -> Served:
     """The ``build`` kind for the child entry: the result is the build's manifest."""
@@ -64,6 +76,10 @@ def build(request: BuildRequest) -> ModelBuild:
 
         # files made elsewhere: nothing is built, TensorFlow never imported
         return collect_files(request.model, source, request.variants, out_dir, budget)
+    if source is not None and source.kind in SOURCE_BUILDERS:
+        # a PyTorch module: its own framework's build, the same manifest
+        return source_builder(source.kind)(request.model, source, request.variants, out_dir,
+                                           budget)
     determinism = enable_op_determinism()
     if budget.strategy != "default":
         from qatbench.qat.train import placement_for

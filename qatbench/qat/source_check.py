@@ -10,6 +10,7 @@ seconds, before the first model trains.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -18,6 +19,9 @@ from typing import Any, ClassVar
 
 from qatbench.models.sources import ModelSource
 from qatbench.targets.child import Served, load_fields, save_request
+
+# sources checked outside the Keras core, by kind (string references: see build_worker)
+SOURCE_CHECKS = {"torch": "qatbench.qat.pytorch.source:check_source"}
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,10 @@ def check_sources(request: SourceCheckRequest) -> list[str]:
         try:
             if source.tflite is not None:
                 check_tflite_source(name, source, seed)
+            elif source.kind in SOURCE_CHECKS:
+                check = SOURCE_CHECKS[source.kind].split(":")
+                getattr(importlib.import_module(check[0]), check[1])(
+                    name, source, seed, Path(request.result_path).parent / name)
             else:
                 prepare_user_model(name, source, seed)
         except SourceError as error:

@@ -137,6 +137,9 @@ def load_model(source: ModelSource, name: str) -> LoadedModel:
         hint = " (a Keras 3 model: build it with `import tf_keras as keras`, or save it " \
                "and give keras = \"PATH.keras\" to have it rebuilt)" if kind.startswith(
                    "keras") else ""
+        if any(c.__module__.startswith("torch.nn") for c in type(model).__mro__):
+            hint = " (a PyTorch module: give torch = \"module:function\" instead of build, " \
+                   "or --model ... --framework torch)"
         raise SourceError(key, f"returned a {kind}, not a tf_keras model{hint}")
     weights = "trained here" if not source.trained else f"from {source.build}"
     return LoadedModel(model, weights)

@@ -1,4 +1,5 @@
-"""The timing side imports without TensorFlow: a device-lab host never pays for it."""
+"""The timing side imports without TensorFlow (or PyTorch): a device-lab host never pays
+for either framework."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import sys
 class _Block:
     def find_spec(self, name, path=None, target=None):
         if name.split('.')[0] in {'tensorflow', 'tf_keras', 'keras',
-                                   'tensorflow_model_optimization'}:
+                                   'tensorflow_model_optimization',
+                                   'torch', 'torchao', 'litert_torch'}:
             raise ImportError(f'{name} is blocked in this test')
         return None
 sys.meta_path.insert(0, _Block())

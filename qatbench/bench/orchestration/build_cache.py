@@ -4,7 +4,8 @@ A build (every variant's ``.tflite``, the eval set, per-layer tables, the manife
 stored under a key that covers everything that changes its bytes: the model's source
 (the zoo's recipe is its code; a user's model file, builder source and data by content),
 the training budget and recipe, the variants, qatbench's own build code, the TensorFlow
-/ tf_keras / tfmot versions, and the seed (part of the budget). A second ``qatbench run``
+/ tf_keras / tfmot versions (torch / torchao / litert-torch for a PyTorch source), and
+the seed (part of the budget). A second ``qatbench run``
 of the same config, or ``bench-edgetpu`` after ``bench-cpu``, copies the build instead
 of training again; the row's note says which key and that it was a hit.
 
@@ -42,6 +43,8 @@ _CODE = ("qat", "models", "targets/base.py", "targets/inputs.py", "targets/signa
          "targets/tflite_file.py", "targets/runtime.py", "atomic.py")
 _PACKAGES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "numpy",
              "litert-quantizer", "ai-edge-litert")
+# a PyTorch source's build also depends on these (its recipe is qat/pytorch's code)
+_TORCH_PACKAGES = ("torch", "torchao", "litert-torch")
 
 
 def cache_dir(override: Path | str | None = None) -> Path:
@@ -137,7 +140,7 @@ def source_ingredients(source: Mapping[str, Any] | None, model: str) -> dict[str
             ingredients["weights"] = file_digest(cached)
         return ingredients
     ingredients = {key: value for key, value in source.items()
-                   if key not in ("keras", "tflite", "build", "data", "image_dir",
+                   if key not in ("keras", "tflite", "build", "torch", "data", "image_dir",
                                   "preprocess")}
     if source.get("keras"):
         ingredients["keras"] = tree_digest(Path(source["keras"]))
@@ -146,6 +149,9 @@ def source_ingredients(source: Mapping[str, Any] | None, model: str) -> dict[str
                                  for variant, path in source["tflite"].items()}
     for key in ("build", "preprocess"):
         ingredients[key] = _reference_digest(source.get(key))
+    if source.get("torch"):
+        ingredients["torch"] = _reference_digest(source["torch"])
+        ingredients["torch_packages"] = environment.package_versions(_TORCH_PACKAGES)
     data = source.get("data")
     if data:
         path = Path(data)
