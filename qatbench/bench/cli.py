@@ -170,6 +170,9 @@ def run(
     rebuild: Rebuild = False,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
+    fail_on_goals: Annotated[bool, typer.Option(
+        help="Exit 1 when, on some model × target × threads, no variant is known to meet "
+             "the config's [goals] (the default goals without any).")] = False,
 ) -> None:
     """Build the models (float32, ptq_int8, qat_int8) and time them on every target."""
     if data is not None and model is None:
@@ -241,7 +244,8 @@ def run(
         from qatbench.bench.orchestration.build_cache import BuildCache
 
         context.cache, context.rebuild = BuildCache(cache_dir), rebuild
-    code = execute(context, jobs, provider, console, benchmark_json)
+    code = execute(context, jobs, provider, console, benchmark_json,
+                   fail_on_goals=fail_on_goals)
     raise typer.Exit(code)
 
 

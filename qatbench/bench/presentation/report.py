@@ -39,6 +39,7 @@ from qatbench.bench.presentation.summary import (
     targets_with_several_setups,
     with_shared_fingerprint,
 )
+from qatbench.bench.presentation.what_to_ship import decide_results, what_to_ship_section
 from qatbench.bench.storage.store import atomic_write_text, read_environment
 
 # Latency-detail columns shown even when empty: they name the row.
@@ -335,6 +336,9 @@ def build_sections(results: pd.DataFrame, run_dirs: list[Path], plots: list[Path
         table = classic_table(results, target)
         if not table.empty:
             sections.append(Section(f"On {target}", table=table))
+    ship = what_to_ship_section(decide_results(results, run_dirs))
+    if ship is not None:  # the first section after the headline tables
+        sections.append(ship)
     differences = accuracy_differences_frame(results, run_dirs)
     if not differences.empty:
         sections.append(Section(
