@@ -27,6 +27,7 @@ from qatbench.bench.storage.key import RowKey
 from qatbench.bench.storage.store import CONFIG_FILE, read_config
 
 GROUP_COLUMNS = ["model", "target", "device", "threads", "fingerprint"]
+PARETO_PREFIX = "pareto_"  # plots/pareto_<target>.png (presentation/pareto.py)
 HOW_TO_READ = (
     "Each variant is judged by the 95% interval of each figure, not its point: it *meets* "
     "a goal when the whole interval is on the right side of the bound, *misses* it when "
