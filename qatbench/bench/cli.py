@@ -639,6 +639,31 @@ def profile(
 
 
 @app.command()
+def tune(
+    model: Annotated[str, typer.Argument(help="The model of the run to tune.")],
+    target: Annotated[str, typer.Option(help="The target to search and confirm on.")],
+    run: Annotated[Path | None, typer.Option(
+        help="The run directory (default: the latest run under results/).")] = None,
+    threads: Annotated[int | None, typer.Option(
+        help="Thread count (default: the run's first).")] = None,
+    goal: Annotated[list[str] | None, typer.Option(
+        help="A goal over the run's [goals], KEY=VALUE (repeatable), e.g. max_top1_drop=1 "
+             "or max_latency_ms=5.")] = None,
+    budget: Annotated[float | None, typer.Option(
+        min=0.0, help="Minutes to search before stopping (default: no limit).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Tune directory (default: RUN/tune/MODEL-TARGET-tN); running again continues "
+             "it.")] = None,
+) -> None:
+    """Mixed precision searched and confirmed on the target: ops kept float one at a time
+    (most int8 error per ms saved first) until a candidate meets the goals."""
+    from qatbench.bench.orchestration.tune import run_tune_command
+
+    raise typer.Exit(run_tune_command(model, target, run, threads, goal or [], budget, out,
+                                      console, fail_usage))
+
+
+@app.command()
 def explore(
     run_dir: Annotated[Path, typer.Argument(
         help="A run directory (results/<run_id>) of qatbench run, bench or profile.")],

@@ -10,12 +10,10 @@ falls as one over the square root of the count). Size, peak memory and SNR are s
 figures with no interval here: they meet or miss exactly.
 
 - ``max_top1_drop``: float32's top-1 minus the variant's, in points, on the same inputs.
-  With the per-input predictions the interval is the paired difference
-  ``q · (2p − 1)`` (``q``: the fraction of inputs exactly one of the two gets right,
-  Wilson interval; ``p``: the share of those float gets right, Wilson interval on the
-  discordant inputs -- what McNemar's test looks at), each at 97.5% so the two together
-  hold at 95% (Bonferroni). Without them (an older run), Newcombe's interval from the
-  two rows' Wilson intervals (unpaired, wider).
+  With the per-input predictions the interval is Tango's score interval for a paired
+  difference (the inverted score test that is McNemar's at no difference). Without
+  them (an older run), Newcombe's interval from the two rows' Wilson intervals
+  (unpaired, wider).
 - No accuracy bound given: the default is no *measurable* top-1 drop against float32 --
   a variant misses only when McNemar's exact test (``accuracy.paired_hits``) finds float
   better at p < 0.05 (Fisher's exact test on the counts without predictions).
@@ -32,7 +30,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 from qatbench.bench.statistics.accuracy import ALPHA, paired_hits, unpaired_p_value
 from qatbench.bench.statistics.goals import Goals
@@ -193,30 +191,46 @@ class GroupDecision:
 
 # -- accuracy ---------------------------------------------------------------------------
 
-def _wilson(successes: int, n: int, confidence: float) -> tuple[float, float]:
-    interval = stats.binomtest(successes, n).proportion_ci(confidence_level=confidence,
-                                                           method="wilson")
-    return float(interval.low), float(interval.high)
+def tango_score(only_float: int, only_variant: int, n: int, delta: float) -> float:
+    """Tango's score statistic for a paired difference ``delta`` = P(float right,
+    variant wrong) - P(variant right, float wrong): the restricted maximum-likelihood
+    estimate of the second cell under ``delta``, then the standardised discordance. At
+    ``delta = 0`` it is McNemar's z, (b - c) / sqrt(b + c)."""
+    b, c = only_float, only_variant
+    a_ = 2.0 * n
+    b_ = -b - c + (2.0 * n - b + c) * delta
+    c_ = -c * delta * (1.0 - delta)
+    p01 = (math.sqrt(max(b_ * b_ - 4.0 * a_ * c_, 0.0)) - b_) / (2.0 * a_)
+    variance = n * (2.0 * p01 + delta * (1.0 - delta))
+    if variance <= 0:
+        return 0.0 if b - c == n * delta else math.copysign(math.inf, b - c - n * delta)
+    return (b - c - n * delta) / math.sqrt(variance)
 
 
 def paired_drop_interval(float_hits: np.ndarray, variant_hits: np.ndarray,
                          confidence: float = CONFIDENCE) -> tuple[float, float, float]:
-    """(drop, low, high) in points: float's top-1 minus the variant's on the same inputs.
-
-    The drop is ``q · (2p − 1)``: ``q`` the discordant fraction, ``p`` the share of the
-    discordant inputs float got right. Each gets a Wilson interval at ``1 − (1 −
-    confidence) / 2`` (Bonferroni: the two hold together at ``confidence``), and the drop's
-    interval is the extremes of the product over both. No discordant input leaves ``p``
-    unknown ([0, 1]) and the width set by how few discordant inputs ``n`` allows.
-    """
+    """(drop, low, high) in points: float's top-1 minus the variant's on the same inputs,
+    with Tango's score interval (the inverted score test whose value at no difference is
+    McNemar's; it stays inside [-1, 1] and is not degenerate with few discordant inputs,
+    unlike the Wald interval)."""
     comparison = paired_hits(float_hits, variant_hits)
-    n, m = comparison.n, comparison.only_a + comparison.only_b
-    each = 1 - (1 - confidence) / 2
-    q_low, q_high = _wilson(m, n, each)
-    p_low, p_high = _wilson(comparison.only_a, m, each) if m else (0.0, 1.0)
-    high = max(q * (2 * p_high - 1) for q in (q_low, q_high))
-    low = min(q * (2 * p_low - 1) for q in (q_low, q_high))
-    return comparison.difference_points, 100 * low, 100 * high
+    n, b, c = comparison.n, comparison.only_a, comparison.only_b
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    estimate = (b - c) / n
+
+    def bound(edge: float, target: float) -> float:
+        """Where the score, moving from the estimate (score 0) towards ``edge``, reaches
+        ``target`` (+z below the estimate, -z above it); the edge if it never does."""
+        def f(delta: float) -> float:
+            return tango_score(b, c, n, delta) - target
+
+        if f(edge) * f(estimate) > 0:
+            return edge
+        return float(optimize.brentq(f, estimate, edge, xtol=1e-12))
+
+    low = bound(-1.0 + 1e-12, z)
+    high = bound(1.0 - 1e-12, -z)
+    return 100 * estimate, 100 * low, 100 * high
 
 
 def newcombe_drop_interval(base: Candidate, other: Candidate) -> tuple[float, float, float]:

@@ -90,15 +90,6 @@ def test_a_variant_not_measured_takes_no_part() -> None:
     assert decision.of("ptq_int8").outcome == Outcome.NOT_MEASURED
 
 
-def hand_wilson(k: int, n: int, confidence: float) -> tuple[float, float]:
-    """The Wilson score interval written out (not scipy's), z from the normal table."""
-    z = {0.975: 2.241402727604947}[confidence]  # two-sided 97.5%: norm.ppf(0.9875)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
-
-
 def hits_pair(n: int, both: int, only_float: int, only_variant: int
               ) -> tuple[np.ndarray, np.ndarray]:
     float_hits = np.zeros(n, bool)
@@ -109,14 +100,32 @@ def hits_pair(n: int, both: int, only_float: int, only_variant: int
     return float_hits, variant_hits
 
 
-def test_the_paired_drop_interval_is_the_product_of_the_two_wilson_intervals() -> None:
-    float_hits, variant_hits = hits_pair(1000, 900, 30, 10)  # drop 2 points
-    drop, low, high = paired_drop_interval(float_hits, variant_hits)
-    q_low, q_high = hand_wilson(40, 1000, 0.975)
-    p_low, p_high = hand_wilson(30, 40, 0.975)
-    assert drop == pytest.approx(2.0)
-    assert low == pytest.approx(100 * q_low * (2 * p_low - 1), rel=1e-6)
-    assert high == pytest.approx(100 * q_high * (2 * p_high - 1), rel=1e-6)
+def score_by_numerical_likelihood(b: int, c: int, n: int, delta: float) -> float:
+    """Tango's score at ``delta`` with the nuisance cell fitted by maximising the
+    multinomial likelihood numerically (not the closed form the product uses)."""
+    from scipy.optimize import minimize_scalar
+
+    def negative_log_likelihood(p01: float) -> float:
+        p10 = p01 + delta
+        rest = 1 - p10 - p01
+        return -(b * np.log(p10) + c * np.log(p01) + (n - b - c) * np.log(rest))
+
+    low, high = max(0.0, -delta) + 1e-12, (1 - delta) / 2 - 1e-12
+    p01 = minimize_scalar(negative_log_likelihood, bounds=(low, high), method="bounded",
+                          options={"xatol": 1e-14}).x
+    return (b - c - n * delta) / math.sqrt(n * (2 * p01 + delta * (1 - delta)))
+
+
+@pytest.mark.parametrize(("n", "b", "c"), [(1000, 30, 10), (400, 3, 2), (200, 10, 1)])
+def test_the_paired_drop_interval_is_tango_s_score_interval(n: int, b: int, c: int) -> None:
+    drop, low, high = paired_drop_interval(*hits_pair(n, n - 100, b, c))
+    assert drop == pytest.approx(100 * (b - c) / n)
+    # at each bound the score, with the nuisance fitted independently, is ±1.96
+    assert score_by_numerical_likelihood(b, c, n, low / 100) == pytest.approx(1.959964, abs=1e-3)
+    assert score_by_numerical_likelihood(b, c, n, high / 100) == pytest.approx(-1.959964,
+                                                                               abs=1e-3)
+    # and it excludes no difference exactly when McNemar's z = (b - c) / sqrt(b + c) does
+    assert (low > 0) == (abs(b - c) / math.sqrt(b + c) > 1.959964)
 
 
 def labelled(name: str, hits: np.ndarray, p50: float) -> Candidate:
