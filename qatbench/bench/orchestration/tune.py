@@ -217,14 +217,23 @@ def best_full_int8(decision: GroupDecision, rows: pd.DataFrame) -> str:
     return min(present, key=order)
 
 
+def in_model_dir(path: str | None, model_dir: Path) -> Path | None:
+    """A file the manifest names, found in the model's folder of this run (the manifest's
+    path may be relative to wherever the run was started, or the run moved since)."""
+    if not path:
+        return None
+    here = model_dir / Path(path).name
+    return here if here.is_file() else Path(path) if Path(path).is_file() else None
+
+
 def _error_table(build: ModelBuild, variant: str, model_dir: Path) -> pd.DataFrame:
     artifact = build.variants.get(variant)
     candidates = [artifact.layer_errors_vs_float, artifact.layer_errors] if artifact else []
-    candidates += [str(model_dir / f"layer_errors_{variant}.csv"),
-                   str(model_dir / f"layer_errors_{variant}_vs_float.csv")]
+    candidates += [f"layer_errors_{variant}.csv", f"layer_errors_{variant}_vs_float.csv"]
     for path in candidates:
-        if path and Path(path).is_file():
-            return pd.read_csv(path)
+        found = in_model_dir(path, model_dir)
+        if found is not None:
+            return pd.read_csv(found)
     raise TuneError(f"no per-layer error table of {variant} in {model_dir}: tune ranks the "
                     f"ops to keep float from it; run with [training] layer_error_samples > 0 "
                     "(the default)")
@@ -266,10 +275,12 @@ def plan_tune(request: TuneRequest) -> TunePlan:
         raise TuneError(f"{model_dir} holds no build manifest: tune needs the run's float32 "
                         "file and eval set (a run made with --artifacts keeps them there too)")
     float_artifact = build.variants.get(REFERENCE)
-    if float_artifact is None or not float_artifact.ok or not Path(
-            str(float_artifact.path)).is_file():
+    float_path = in_model_dir(float_artifact.path, model_dir) \
+        if float_artifact is not None and float_artifact.ok else None
+    if float_path is None:
         raise TuneError(f"the float32 file of {request.model} is missing from {model_dir}")
-    if not build.eval_path or not Path(build.eval_path).is_file():
+    eval_path = in_model_dir(build.eval_path, model_dir)
+    if eval_path is None:
         raise TuneError(f"{request.model} has no eval set in {model_dir}: candidates could "
                         "not be judged")
     if find_spec("litert_quantizer") is None:
@@ -282,7 +293,7 @@ def plan_tune(request: TuneRequest) -> TunePlan:
     from qatbench.qat.litert_quantize import file_ops
 
     ops = [FloatFileOp(i, op.op_type, op.scope) for i, op in
-           enumerate(file_ops(Path(str(float_artifact.path)).read_bytes()))]
+           enumerate(file_ops(float_path.read_bytes()))]
     profiles = read_profiles(run_dir)
     on_target = profiles[(profiles["model"] == request.model)
                          & (profiles["target"] == request.target)
@@ -308,8 +319,8 @@ def plan_tune(request: TuneRequest) -> TunePlan:
     calibration = _calibration(config, request.model)
     if request.target not in config.run.targets and request.target not in config.targets:
         raise TuneError(f"{request.target} is not a target of {run_dir}")
-    return TunePlan(request, config, rows, Path(str(float_artifact.path)),
-                    Path(build.eval_path), calibration, ranking, basis, start, start_variant)
+    return TunePlan(request, config, rows, float_path.resolve(), eval_path.resolve(),
+                    calibration, ranking, basis, start, start_variant)
 
 
 # -- the candidates -----------------------------------------------------------------------
@@ -676,9 +687,10 @@ def request_from(run_dir: Path, model: str, target: str, threads: int | None,
     goals = config.goals_for(model) if model in config.run.models else config.goals
     if goal_overrides:
         goals = goals.merged(Goals.model_validate(goal_overrides))
-    return TuneRequest(run_dir, model, target,
+    return TuneRequest(run_dir.resolve(), model, target,
                        threads if threads is not None else config.run.threads[0], goals,
-                       None if budget_min is None else budget_min * 60, out_dir)
+                       None if budget_min is None else budget_min * 60,
+                       None if out_dir is None else out_dir.resolve())
 
 
 def parse_goals(values: list[str]) -> dict[str, Any]:
