@@ -120,6 +120,7 @@ def what_to_ship_frame(decisions: Sequence[GroupDecision]) -> pd.DataFrame:
                 "thr": decision.threads, "variant": variant.variant,
                 "decision": {"winner": "SHIP", "tie": "tie"}.get(variant.role,
                                                                  str(variant.outcome)),
+                "p50 ms [95%]": variant.latency_text(),
                 "figures": "; ".join(check.text() for check in variant.checks)})
     return pd.DataFrame(rows)
 

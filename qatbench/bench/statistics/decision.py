@@ -134,6 +134,13 @@ class VariantDecision:
     outcome: Outcome
     checks: tuple[Check, ...]
     role: str = ""  # "winner", "tie" (meets every goal, latency overlaps the winner's)
+    latency: tuple[float, float, float] | None = None  # p50 and its interval, ms
+
+    def latency_text(self) -> str:
+        if self.latency is None:
+            return ""
+        p50, low, high = self.latency
+        return f"{p50:.4g} [{low:.4g}–{high:.4g}]"
 
     def reasons(self, outcome: Outcome) -> list[Check]:
         return [c for c in self.checks if c.outcome == outcome]
@@ -448,13 +455,16 @@ def decide_group(candidates: Sequence[Candidate], goals: Goals, *, model: str = 
             decided.append(VariantDecision(candidate.variant, Outcome.NOT_MEASURED, ()))
             continue
         checks = checks_for(goals, reference, candidate)
-        decided.append(VariantDecision(candidate.variant, _overall(checks), checks))
+        assert candidate.latency_ms is not None
+        decided.append(VariantDecision(candidate.variant, _overall(checks), checks,
+                                       latency=(candidate.latency_ms,
+                                                *candidate.latency_interval)))
     by_name = {c.variant: c for c in candidates}
     meeting = [by_name[v.variant] for v in decided if v.outcome == Outcome.MEETS]
     winner, ties = _winner(meeting, goals)
     roles = {winner: "winner", **{t: "tie" for t in ties}} if winner else {}
-    decided = [VariantDecision(v.variant, v.outcome, v.checks, roles.get(v.variant, ""))
-               for v in decided]
+    decided = [VariantDecision(v.variant, v.outcome, v.checks, roles.get(v.variant, ""),
+                               v.latency) for v in decided]
     return GroupDecision(model, target, device, threads, goals, tuple(decided), winner,
                          tuple(ties))
 
