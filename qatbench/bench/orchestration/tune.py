@@ -260,7 +260,7 @@ def _calibration(config: RunConfig, model: str) -> np.ndarray | dict[str, np.nda
         data = load_npz(Path(source.data), source.eval_fraction, budget.seed)
         return take(data.x_train, budget.representative_samples)
     raise TuneError(f"tune calibrates its candidates on {model}'s training data, which it "
-                    "reads from an .npz or a zoo dataset; give [models.{model}] data = "
+                    f"reads from an .npz or a zoo dataset; give [models.{model}] data = "
                     "\"PATH.npz\" (a function or an image folder is not read here yet)")
 
 
@@ -289,6 +289,12 @@ def plan_tune(request: TuneRequest) -> TunePlan:
     goals = request.goals
     start = decide_rows(rows, goals, [run_dir], request.target, request.threads)
     start_variant = best_full_int8(start, rows)
+    start_meets = start.of(start_variant) is not None and \
+        start.of(start_variant).outcome == Outcome.MEETS  # type: ignore[union-attr]
+    if start_meets:  # nothing to search: no table, profile or calibration needed
+        return TunePlan(request, config, rows, float_path.resolve(), eval_path.resolve(),
+                        None, [], "not needed: the full-int8 file meets the goals", start,
+                        start_variant)
     errors = _error_table(build, start_variant, model_dir)
     from qatbench.qat.litert_quantize import file_ops
 
@@ -312,8 +318,7 @@ def plan_tune(request: TuneRequest) -> TunePlan:
              f"{start_variant}'s per-layer error alone: the run has no per-op profile of "
              f"float32 and {start_variant} on {request.target} (`qatbench profile "
              f"{run_dir}` measures them)")
-    if not ranking and start.of(start_variant) and \
-            start.of(start_variant).outcome != Outcome.MEETS:
+    if not ranking:
         raise TuneError(f"no op of the float32 file matches a layer of {start_variant}'s "
                         "error table: nothing to rank")
     calibration = _calibration(config, request.model)
