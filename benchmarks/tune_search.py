@@ -14,7 +14,10 @@ candidates are timed with the same K beside a float32 row measured in the same s
 Latency figures are p50 with the 95% interval across those K processes.
 
     python benchmarks/tune_search.py [--repeats 3] [--budget-min 15] [--out DIR]
-        [--only outlier|mobilenet_v2]
+        [--only outlier|mobilenet_v2] [--reuse DIR]
+
+``--reuse DIR`` prints the figures of an earlier invocation's ``--out DIR`` (its run and
+tune directories, with the wall times it recorded) without running anything again.
 """
 
 from __future__ import annotations
@@ -105,7 +108,19 @@ def one_model(name: str, config: str, work: Path, repeats: int, budget_min: floa
     if not (tune_dir / "tune.json").exists():
         print(f"{name}: tune failed (exit {tuned.returncode})\n{tuned.stderr[-2000:]}")
         return
+    (work / "wall.json").write_text(json.dumps({"run_s": run_seconds, "tune_s": tune_seconds,
+                                                "tune_exit": tuned.returncode}))
     report(name, run_dir, tune_dir, run_seconds, tune_seconds, tuned.returncode)
+
+
+def reuse(name: str, work: Path) -> None:
+    wall = json.loads((work / "wall.json").read_text()) if (work / "wall.json").exists() \
+        else {"run_s": float("nan"), "tune_s": float("nan"), "tune_exit": -1}
+    runs = sorted((work / "results").iterdir()) if (work / "results").exists() else []
+    if not runs or not (work / "tune" / "tune.json").exists():
+        print(f"{name}: nothing to reuse in {work}")
+        return
+    report(name, runs[-1], work / "tune", wall["run_s"], wall["tune_s"], wall["tune_exit"])
 
 
 def _interval(row: dict) -> str:
@@ -131,6 +146,8 @@ def report(name: str, run_dir: Path, tune_dir: Path, run_seconds: float,
     print(f"run: {run_seconds:.0f} s; tune: {tune_seconds:.0f} s wall, exit {code}; "
           f"{len(state['candidates'])} candidate(s); stopped: {state['stopped']}")
     print(f"ranking basis: {state['ranking_basis']}")
+    for place, op in enumerate(state["ranking"][:3], 1):
+        print(f"  ranked {place}: {op['why']}")
     for variant in ("float32", "ptq_int8"):
         row = rows.loc[variant].to_dict()
         print(f"  run {variant:>9}: {row['size_bytes'] / 1024:,.0f} KB, {_interval(row)}, "
@@ -157,7 +174,15 @@ def main() -> None:
     parser.add_argument("--budget-min", type=float, default=15.0)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--only", choices=("outlier", "mobilenet_v2"), default=None)
+    parser.add_argument("--reuse", type=Path, default=None)
     args = parser.parse_args()
+    if args.reuse is not None:
+        print(f"qatbench tune search, figures of {args.reuse} (reused); {cpu_model()}, "
+              f"{os.cpu_count()} logical cores; CPU flags: {cpu_flags()}")
+        for name in ("outlier", "mobilenet_v2"):
+            if args.only in (None, name):
+                reuse(name, args.reuse / name)
+        return
     out = args.out or Path(tempfile.mkdtemp(prefix="tune_search-"))
     print(f"qatbench tune search, {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; "
           f"{cpu_model()}, {os.cpu_count()} logical cores; CPU flags: {cpu_flags()}; "
