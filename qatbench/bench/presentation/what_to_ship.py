@@ -135,7 +135,7 @@ def what_to_ship_section(decisions: Sequence[GroupDecision]) -> Section | None:
     if not decisions:
         return None
     goal_lines = sorted({f"- goals for {d.model}: {d.goals.describe()}" for d in decisions})
-    lines = [f"- **{_where(d)}**: {d.headline()}" for d in decisions]
+    lines = [f"- {_where(d)}: {d.headline()}" for d in decisions]
     return Section("What to ship", "\n".join([*lines, *goal_lines, HOW_TO_READ]),
                    table=what_to_ship_frame(decisions), css_class="figures")
 

@@ -66,7 +66,7 @@ def test_the_report_says_what_to_ship_first_after_the_headline_tables(
                           "## What to ship"]
     # PTQ lost 40 of 950 right answers (4 points, paired): misses a 1-point bound; QAT
     # lost none and is the faster of the two that meet it
-    assert "- **digits on cpu-xnnpack [host] ×1**: ship qat_int8" in markdown
+    assert "- digits on cpu-xnnpack [host] ×1: ship qat_int8" in markdown
     assert "goals for digits: max_top1_drop = 1; prefer = latency (the default)" in markdown
     assert re.search(r"\| ptq_int8 \| misses \| [0-9.]+ \[[0-9.]+–[0-9.]+\] \| "
                      r"top-1 drop \(paired\) 4 pt \[", markdown)
