@@ -64,9 +64,14 @@ def goals_of_run(run_dir: Path) -> tuple[Goals, dict[str, Goals]]:
     return Goals.model_validate(data.get("goals") or {}), per_model
 
 
-def _hits(row: dict, run_dirs: Sequence[Path]):  # -> np.ndarray | None
-    predictions = predictions_of(row, run_dirs) if run_dirs else None
-    return None if predictions is None else predictions.correct
+def paired_hits_of(rows: list[dict], run_dirs: Sequence[Path]) -> list:
+    """Each row's right/wrong per eval input, where it answered the same inputs as the
+    group's float32 row (two runs merged into one report may not have); else None."""
+    found = [predictions_of(row, run_dirs) if run_dirs else None for row in rows]
+    reference = next((p for p, row in zip(found, rows, strict=True)
+                      if p is not None and row["variant"] == "float32"), None)
+    return [None if p is None or reference is None or not p.pairs_with(reference)
+            else p.correct for p in found]
 
 
 def decide_results(results: pd.DataFrame, run_dirs: Sequence[Path],
@@ -80,7 +85,8 @@ def decide_results(results: pd.DataFrame, run_dirs: Sequence[Path],
     for (model, target, device, threads, _), group in shared.groupby(
             GROUP_COLUMNS, sort=False, dropna=False):
         rows = group.to_dict("records")
-        candidates = [Candidate.of_row(row, _hits(row, run_dirs)) for row in rows]
+        candidates = [Candidate.of_row(row, hits)
+                      for row, hits in zip(rows, paired_hits_of(rows, run_dirs), strict=True)]
         decisions.append(decide_group(
             candidates, goals.for_row(rows[0]), model=str(model), target=str(target),
             device="" if pd.isna(device) else str(device), threads=int(threads)))
