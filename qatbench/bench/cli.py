@@ -640,7 +640,7 @@ def profile(
 
 @app.command()
 def tune(
-    model: Annotated[str, typer.Argument(help="The model of the run to tune.")],
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="The model of the run to tune.")],
     target: Annotated[str, typer.Option(help="The target to search and confirm on.")],
     run: Annotated[Path | None, typer.Option(
         help="The run directory (default: the latest run under results/).")] = None,
@@ -657,7 +657,7 @@ def tune(
 ) -> None:
     """Mixed precision searched and confirmed on the target: ops kept float one at a time
     (most int8 error per ms saved first) until a candidate meets the goals."""
-    from qatbench.bench.orchestration.tune import run_tune_command
+    from qatbench.bench.orchestration.tune_command import run_tune_command
 
     raise typer.Exit(run_tune_command(model, target, run, threads, goal or [], budget, out,
                                       console, fail_usage))
