@@ -11,8 +11,9 @@ built, evaluated on the target's interpreter and timed there by the run's own ma
 (build child, timing child, store), in a run directory of its own under the tune
 directory, each beside the float32 file timed and evaluated in the same step (the
 reference for accuracy, paired on the same inputs, and for "faster than float32"). The search stops
-at the first candidate meeting every goal, when the budget is spent, or when every
-ranked op is float.
+at the first candidate meeting every goal, at a candidate that misses a latency, size or
+memory goal (one more float op can only make that worse), when the budget is spent, or
+when every ranked op is float.
 
 Everything lands in the tune directory: ``tune.json`` (the request, the ranking, every
 candidate with its figures: the search path), ``recipe.toml`` (the chosen candidate as
@@ -47,6 +48,7 @@ from qatbench.bench.orchestration.tune_plan import (
 from qatbench.bench.orchestration.tune_state import (
     CANDIDATE_VARIANT,
     CANDIDATES_RUN,
+    COST_GOALS,
     DATA_FILE,
     REFERENCE,
     Tried,
@@ -202,6 +204,9 @@ class Search:
                 if tried.outcome == Outcome.MEETS:
                     state.chosen = name
                     state.stopped = f"{name} meets every goal"
+                elif tried.missed_costs:
+                    state.stopped = (f"{name} misses {', '.join(tried.missed_costs)}: keeping "
+                                     "more ops float can only make that worse")
                 state.save(self.directory)
             if not state.chosen and not state.stopped:
                 state.stopped = (f"every ranked op is float ({len(ranking)} candidates): "
@@ -229,6 +234,8 @@ class Search:
         assert verdict is not None
         tried.outcome = str(verdict.outcome)
         tried.checks = [check.text() for check in verdict.checks]
+        tried.missed_costs = [check.goal for check in verdict.checks
+                              if check.goal in COST_GOALS and check.outcome == Outcome.MISSES]
         for key, value in _figures(row).items():
             setattr(tried, key, value)
         tried.faster_than_float32 = faster_text(candidate, reference) if reference else \

@@ -22,6 +22,8 @@ RECIPE_FILE = "recipe.toml"
 CANDIDATES_RUN = "candidates"
 DATA_FILE = "tune_data.npz"
 FULL_INT8 = ("ptq_int8", "qat_int8")
+# goals that one more float op can only move further away: a miss on one ends the search
+COST_GOALS = ("max_latency_ms", "max_size_mb", "max_peak_memory_mb")
 REFERENCE = "float32"
 CANDIDATE_VARIANT = "mixed_int8"
 
@@ -69,6 +71,8 @@ class Tried:
     faster_than_float32: str = ""
     file: str = ""
     seconds: float = 0.0
+    # goals on what keeping ops float only makes worse (latency, size, memory) it misses
+    missed_costs: list[str] = field(default_factory=list)
 
 
 @dataclass
