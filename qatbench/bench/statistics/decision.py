@@ -344,7 +344,8 @@ def _agreement(goals: Goals, candidate: Candidate) -> Check | None:
         return Check("min_agreement", Outcome.MEETS, "float32 is the reference")
     if candidate.agreement is None:
         return Check("min_agreement", Outcome.UNDECIDED, "no agreement with float32 measured",
-                     "a float32 reference in the eval set would tell")
+                     "the row's note says why (no float32 reference, or a float model that "
+                     "gives one class for every input); set min_snr_db instead")
     value = candidate.agreement
     low = candidate.agreement_low if candidate.agreement_low is not None else value
     high = candidate.agreement_high if candidate.agreement_high is not None else value
@@ -416,7 +417,8 @@ def checks_for(goals: Goals, reference: Candidate | None, candidate: Candidate
         _agreement(goals, candidate),
         _point("min_snr_db", candidate.snr_db, goals.min_snr_db, upper=False,
                what="worst-output SNR", unit=" dB",
-               missing="a float32 reference in the eval set would tell")
+               missing="the row's note says why (no float32 reference, or outputs below "
+                       "one int8 step)")
         if candidate.variant != "float32" else
         (Check("min_snr_db", Outcome.MEETS, "float32 is the reference")
          if goals.min_snr_db is not None else None),
