@@ -315,7 +315,8 @@ def _default_accuracy(reference: Candidate | None, candidate: Candidate) -> Chec
     if candidate.variant == "float32":
         return Check(goal, Outcome.MEETS, "float32 is the reference")
     if reference is None or reference.top1 is None or candidate.top1 is None:
-        return Check(goal, Outcome.MEETS, "no labels on this target: the default bounds no "
+        why = "no float32 row" if reference is None else "no labels"
+        return Check(goal, Outcome.MEETS, f"{why} on this target: the default bounds no "
                      "accuracy (set min_agreement or min_snr_db)")
     if reference.hits is not None and candidate.hits is not None and \
             len(reference.hits) == len(candidate.hits):

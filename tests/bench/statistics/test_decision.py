@@ -179,3 +179,11 @@ def test_repeats_to_tell_follows_the_t_interval_of_the_repeat_medians() -> None:
     # K=6: 2.57058 * 0.40256 / 2.44949 = 0.4225; K=7: 2.44691 * 0.40256 / 2.64575 = 0.3723
     assert repeats_to_tell(3, 9.5, 9.0, 10.5, 9.9) == 7
     assert repeats_to_tell(3, 10.0, 9.0, 11.0, 10.0) is None  # on the bound
+
+
+def test_without_a_float32_row_the_default_bounds_no_accuracy_and_says_why() -> None:
+    decision = decide_group([Candidate(variant="int8", latency_ms=1.0, top1=0.9,
+                                       eval_samples=100)], Goals())
+    (check,) = decision.of("int8").checks
+    assert check.outcome == Outcome.MEETS
+    assert check.figure.startswith("no float32 row on this target")
