@@ -152,3 +152,19 @@ def test_run_prints_what_to_ship_and_fail_on_goals_passes_when_a_variant_meets(
     assert "what to ship" in result.stdout and "ship float32" in result.stdout
     report = (outlier_run / "report.md").read_text()
     assert "no measurable top-1 drop against float32 (McNemar, the default)" in report
+
+
+def test_a_candidate_missing_a_size_goal_ends_the_search_with_exit_1(outlier_run: Path
+                                                                     ) -> None:
+    """More float ops only make a file larger: the first candidate over max_size_mb ends
+    the search, and no file meeting the goals is exit 1."""
+    out = outlier_run.parent / "too_small"
+    result = qatbench("tune", "outlier", "--target", "cpu-xnnpack", "--run", str(outlier_run),
+                      "--goal", "max_top1_drop=2", "--goal", "max_size_mb=0.01", "--out",
+                      str(out), cwd=outlier_run.parent)
+    assert result.returncode == 1, result.stdout + result.stderr
+    state = json.loads((out / "tune.json").read_text())
+    assert [c["kept"] for c in state["candidates"]] == [[FIRST_LAYER]]
+    assert state["candidates"][0]["missed_costs"] == ["max_size_mb"]
+    assert state["chosen"] is None and "misses max_size_mb" in state["stopped"]
+    assert "no candidate met the goals" in (out / "recipe.toml").read_text()
