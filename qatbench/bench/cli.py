@@ -811,7 +811,12 @@ def report(
     ensure_writable_dir(target_dir)  # a file in the way, a read-only run: exit 2 naming it
     path = write_report(loaded.results, loaded.run_dirs, target_dir)
     if not loaded.results.empty:
+        from qatbench.bench.presentation.what_to_ship import decide_results, headline_frame
+
         console.print(rich_table(summary_frame(loaded.results), "float → int8"))
+        console.print(rich_table(headline_frame(decide_results(loaded.results,
+                                                               loaded.run_dirs)),
+                                 "what to ship"))
     console.print(f"{len(loaded.results)} rows from {len(loaded.run_dirs)} run(s); "
                   f"report: {path} and {path.with_suffix('.html')}")
 
