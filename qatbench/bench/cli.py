@@ -174,6 +174,9 @@ def run(
     rebuild: Rebuild = False,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
+    fail_on_goals: Annotated[bool, typer.Option(
+        help="Exit 1 when, on some model × target × threads, no variant is known to meet "
+             "the config's [goals] (the default goals without any).")] = False,
 ) -> None:
     """Build the models (float32, ptq_int8, qat_int8) and time them on every target."""
     if data is not None and model is None:
@@ -252,7 +255,8 @@ def run(
         from qatbench.bench.orchestration.build_cache import BuildCache
 
         context.cache, context.rebuild = BuildCache(cache_dir), rebuild
-    code = execute(context, jobs, provider, console, benchmark_json)
+    code = execute(context, jobs, provider, console, benchmark_json,
+                   fail_on_goals=fail_on_goals)
     raise typer.Exit(code)
 
 
@@ -646,6 +650,31 @@ def profile(
 
 
 @app.command()
+def tune(
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="The model of the run to tune.")],
+    target: Annotated[str, typer.Option(help="The target to search and confirm on.")],
+    run: Annotated[Path | None, typer.Option(
+        help="The run directory (default: the latest run under results/).")] = None,
+    threads: Annotated[int | None, typer.Option(
+        help="Thread count (default: the run's first).")] = None,
+    goal: Annotated[list[str] | None, typer.Option(
+        help="A goal over the run's [goals], KEY=VALUE (repeatable), e.g. max_top1_drop=1 "
+             "or max_latency_ms=5.")] = None,
+    budget: Annotated[float | None, typer.Option(
+        min=0.0, help="Minutes to search before stopping (default: no limit).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Tune directory (default: RUN/tune/MODEL-TARGET-tN); running again continues "
+             "it.")] = None,
+) -> None:
+    """Mixed precision searched and confirmed on the target: ops kept float one at a time
+    (most int8 error per ms saved first) until a candidate meets the goals."""
+    from qatbench.bench.orchestration.tune_command import run_tune_command
+
+    raise typer.Exit(run_tune_command(model, target, run, threads, goal or [], budget, out,
+                                      console, fail_usage))
+
+
+@app.command()
 def explore(
     run_dir: Annotated[Path, typer.Argument(
         help="A run directory (results/<run_id>) of qatbench run, bench or profile.")],
@@ -793,7 +822,12 @@ def report(
     ensure_writable_dir(target_dir)  # a file in the way, a read-only run: exit 2 naming it
     path = write_report(loaded.results, loaded.run_dirs, target_dir)
     if not loaded.results.empty:
+        from qatbench.bench.presentation.what_to_ship import decide_results, headline_frame
+
         console.print(rich_table(summary_frame(loaded.results), "float → int8"))
+        console.print(rich_table(headline_frame(decide_results(loaded.results,
+                                                               loaded.run_dirs)),
+                                 "what to ship"))
     console.print(f"{len(loaded.results)} rows from {len(loaded.run_dirs)} run(s); "
                   f"report: {path} and {path.with_suffix('.html')}")
 

@@ -20,7 +20,10 @@ static int8 (int8 weights and activations, calibrated) on the ops an ``OpSelecti
 names, scoped by the recipe's op-name regexes:
 
 - ``qat_selective``: the ops ``qat_layers`` patterns match int8, every other op float;
-- ``mixed_int8``: every op int8 but the ``keep_float_ops`` types, which stay float.
+- ``mixed_int8``: every op int8 but ``keep_float_ops``, which stay float: an op type
+  (``AVERAGE_POOL_2D``) keeps every op of that type, any other entry is a pattern of op
+  names as ``qat_layers`` takes them and keeps exactly the ops it matches (what
+  ``qatbench tune`` writes: one op's full name).
 
 A pattern or op type that names no op of the file is ``NoOpMatched`` (the source check
 turns it into exit 2 before anything runs).
@@ -52,6 +55,10 @@ INT4_BLOCK = 32  # the blockwise granularity of int4 FULLY_CONNECTED weights
 DYNAMIC_OPS = ("FULLY_CONNECTED", "CONV_2D", "CONV_2D_TRANSPOSE", "BATCH_MATMUL",
                "EMBEDDING_LOOKUP")
 QUANTIZER_VARIANTS = ("dynamic_int8", "int8_weights", "int4_weights", "fp16")
+# the quantizer's names for the model's inputs and outputs: in keep_float_ops they keep
+# the file's inputs and outputs float (as ptq_int8's), so a first op kept float reads the
+# float input itself rather than one quantized to a scale its outliers set
+GRAPH_ENDS = ("INPUT", "OUTPUT")
 # static int8 on the ops an OpSelection names: tfmot's variants, for a file it never saw
 SCOPED_VARIANTS = ("qat_selective", "mixed_int8")
 # calibration data as the quantizer takes it: signature key -> one {input: batch} per sample
@@ -73,8 +80,8 @@ class OpSelection:
     ``int8_ops`` (``qat_layers``): fnmatch patterns; an op is made int8 when one matches
     its type (``CONV_2D``) or a part of its scope -- the names of its output tensors, as
     the quantizer and Model Explorer name ops, split at ``/`` and ``;`` (a Keras layer
-    ``conv1`` gives ops such as ``model/conv1/Conv2D``). ``keep_float_ops``: op types left
-    float, every other op int8.
+    ``conv1`` gives ops such as ``model/conv1/Conv2D``). ``keep_float_ops``: op types,
+    or patterns of op names as ``int8_ops`` takes them, left float; every other op int8.
     """
 
     int8_ops: tuple[str, ...] = ()
@@ -134,10 +141,17 @@ def selection_problems(float_file: bytes, variant: str, selection: OpSelection) 
                 f"{_listing(ops)}" for p in missing]
     if variant == "mixed_int8":
         present = {op.op_type for op in ops}
-        missing = [t for t in selection.keep_float_ops if t not in present]
-        return [f"keep_float_ops {t!r} is no op type of the float32 file; it has "
-                f"{', '.join(sorted(present))}" for t in missing]
+        missing = [t for t in selection.keep_float_ops if t not in present
+                   and t not in GRAPH_ENDS and not any(op.matches(t) for op in ops)]
+        return [f"keep_float_ops {t!r} is no op type of the float32 file and matches no op "
+                f"name; it has {_listing(ops)}" for t in missing]
     return []
+
+
+def is_op_type(entry: str) -> bool:
+    """``AVERAGE_POOL_2D``: an op type; anything else in ``keep_float_ops`` is a pattern
+    of op names."""
+    return bool(re.fullmatch(r"[A-Z][A-Z0-9_]*", entry))
 
 
 @dataclass(frozen=True)
@@ -242,18 +256,22 @@ def _selective_recipe(manager: Any, qtyping: Any, ops: list[FileOp],
                             f"{', '.join(left)})" if left else "")]
 
 
-def _mixed_recipe(manager: Any, qtyping: Any, keep_float: tuple[str, ...]
-                  ) -> tuple[str, list[dict], list[str]]:
-    """Static int8 on every op, then no quantization for the kept types (the latest
-    matching config wins); a type the quantizer does not know stays float anyway."""
+def _mixed_recipe(manager: Any, qtyping: Any, keep_float: tuple[str, ...],
+                  ops: Sequence[FileOp] = ()) -> tuple[str, list[dict], list[str]]:
+    """Static int8 on every op, then no quantization for the kept types, and for each op
+    a name pattern matches (one exact op-scope regex per op; the latest matching config
+    wins); a type the quantizer does not know stays float anyway."""
     from litert_quantizer.algorithm_manager import AlgorithmName
 
     known = {name.value for name in qtyping.TFLOperationName}
     _static_int8(manager, qtyping, ".*", qtyping.TFLOperationName.ALL_SUPPORTED)
-    for op_type in keep_float:
+    kept_ops = [op for op in ops if any(op.matches(p) for p in keep_float
+                                        if not is_op_type(p))]
+    for regex, op_type in [(".*", t) for t in keep_float if is_op_type(t)] + [
+            (f"^{re.escape(op.scope)}$", op.op_type) for op in kept_ops]:
         if op_type in known:
             manager.add_quantization_config(
-                ".*", qtyping.TFLOperationName(op_type),
+                regex, qtyping.TFLOperationName(op_type),
                 op_config=qtyping.OpQuantizationConfig(),
                 algorithm_key=AlgorithmName.NO_QUANTIZE)
     return "static_wi8_ai8 less keep_float_ops", manager.get_quantization_recipe(), [
@@ -268,7 +286,7 @@ def _scoped_recipe(variant: str, manager: Any, qtyping: Any, float_file: bytes,
         raise NoOpMatched("; ".join(problems))
     if variant == "qat_selective":
         return _selective_recipe(manager, qtyping, file_ops(float_file), selection.int8_ops)
-    return _mixed_recipe(manager, qtyping, selection.keep_float_ops)
+    return _mixed_recipe(manager, qtyping, selection.keep_float_ops, file_ops(float_file))
 
 
 def recipe_for(variant: str, float_file: bytes, selection: OpSelection | None = None

@@ -98,6 +98,30 @@ def test_mixed_int8_keeps_only_the_named_op_types_float_and_is_compared_with_flo
     assert outcome.output_snr_db is not None and outcome.output_snr_db > 10.0, outcome.note
 
 
+def test_mixed_int8_keeps_exactly_the_ops_a_name_pattern_matches_and_float_io(
+        float_file: Path, tmp_path: Path) -> None:
+    """What ``qatbench tune`` writes: one op by its full name, and the file's inputs and
+    outputs float (the quantizer's INPUT / OUTPUT), as ptq_int8's are."""
+    from qatbench.qat.litert_quantize import file_ops
+
+    (conv_a,) = [op for op in file_ops(float_file.read_bytes()) if "conv_a" in op.scope]
+    build = _made(float_file, tmp_path, ["mixed_int8"],
+                  keep_float_ops=("INPUT", "OUTPUT", conv_a.scope))
+    artifact = build.variants["mixed_int8"]
+    assert artifact.ok, artifact.error
+    info = inspect_tflite(Path(artifact.path))
+    assert info.float_ops.count("CONV_2D") == 1  # conv_a float, conv_b int8
+    assert "AVERAGE_POOL_2D" not in info.float_ops
+    assert "FULLY_CONNECTED" not in info.float_ops
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(artifact.path))
+    assert interpreter.get_input_details()[0]["dtype"].__name__ == "float32"
+    assert interpreter.get_output_details()[0]["dtype"].__name__ == "float32"
+    kept = [e for e in artifact.quantizer_recipe if e["algorithm_key"] == "no_quantize"]
+    assert sorted(e["operation"] for e in kept) == ["CONV_2D", "INPUT", "OUTPUT"]
+
+
 def test_a_pattern_that_matches_no_op_fails_the_variant_naming_the_file_s_ops(
         float_file: Path, tmp_path: Path) -> None:
     build = _made(float_file, tmp_path, ["qat_selective"], qat_layers=("dense_9*",))

@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from qatbench.bench.statistics.goals import Goals
 from qatbench.models.sources import FILE_VARIANTS, ModelSource
 from qatbench.models.zoo import known_models
 from qatbench.qat.budget import TrainingBudget
@@ -104,6 +105,10 @@ class RunConfig(_Strict):
     targets: dict[str, SerializeAsAny[TargetOptions]] = Field(default_factory=dict)
     # the user's own models: [models.NAME] tables (see qatbench.models.sources)
     models: dict[str, ModelSource] = Field(default_factory=dict)
+    # what the shipped file must meet (statistics/goals.py); per model [models.NAME.goals],
+    # kept here (a zoo model has no [models.NAME] source table of its own)
+    goals: Goals = Field(default_factory=Goals)
+    model_goals: dict[str, Goals] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -113,6 +118,23 @@ class RunConfig(_Strict):
                 "run", {}):
             data = {**data, "run": {**data.get("run", {}), "models": list(data["models"])}}
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _goals_out_of_model_tables(cls, data: Any) -> Any:
+        """``[models.NAME.goals]`` moves to ``model_goals``; a table that held only goals
+        (a zoo model's) is no model source and goes with it."""
+        if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+            return data
+        models, goals = {}, dict(data.get("model_goals") or {})
+        for name, table in data["models"].items():
+            if isinstance(table, dict) and "goals" in table:
+                table = {k: v for k, v in table.items() if k != "goals"}
+                goals[name] = data["models"][name]["goals"]
+                if not table:
+                    continue
+            models[name] = table
+        return {**data, "models": models, "model_goals": goals}
 
     @model_validator(mode="before")
     @classmethod
@@ -192,6 +214,18 @@ class RunConfig(_Strict):
             raise ValueError("\n  ".join(problems))
         return self
 
+    @model_validator(mode="after")
+    def _goals_name_run_models(self) -> RunConfig:
+        unknown = [m for m in self.model_goals if m not in self.run.models]
+        if unknown:
+            raise ValueError(f"models.{unknown[0]}.goals: {unknown[0]} is not a model of this "
+                             f"run ({', '.join(self.run.models)}); check the name")
+        return self
+
+    def goals_for(self, model: str) -> Goals:
+        """[goals] with the model's own ``[models.NAME.goals]`` on top."""
+        return self.goals.merged(self.model_goals.get(model))
+
     def budget_for(self, model: str) -> TrainingBudget:
         """[training] with the model's own ``[models.NAME.training]`` on top."""
         source = self.models.get(model)
@@ -236,6 +270,9 @@ def _format(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"])
+        if key.startswith("model_goals."):  # written as [models.NAME.goals]
+            name, _, rest = key.removeprefix("model_goals.").partition(".")
+            key = f"models.{name}.goals" + (f".{rest}" if rest else "")
         message = item["msg"].removeprefix("Value error, ")
         if not key:  # a check across sections names its keys itself
             lines.append(f"  {message}")

@@ -24,6 +24,13 @@ from qatbench.bench.orchestration.runner import (
 from qatbench.bench.presentation.report import write_report
 from qatbench.bench.presentation.summary import problems_frame, summary_frame
 from qatbench.bench.presentation.tables import rich_table
+from qatbench.bench.presentation.what_to_ship import (
+    decide_results,
+    decision_cells,
+    headline_frame,
+    unmet,
+)
+from qatbench.bench.statistics.decision import GroupDecision
 from qatbench.bench.storage.environment import capture_environment
 from qatbench.bench.storage.store import ENVIRONMENT_FILE, RunStore
 
@@ -51,7 +58,8 @@ def record_environment(store: RunStore, environment: dict[str, Any]) -> None:
 
 
 def execute(context: RunContext, jobs: Sequence[Job], provider_factory: Any,
-            console: Console, benchmark_json: Path | None = None) -> int:
+            console: Console, benchmark_json: Path | None = None, *,
+            fail_on_goals: bool = False) -> int:
     """Run ``jobs``, keep everything on disk, print the summary; return the exit code."""
     store = context.store
     record_environment(store, context.environment.to_dict())
@@ -76,6 +84,8 @@ def execute(context: RunContext, jobs: Sequence[Job], provider_factory: Any,
                         - len(runner.pending(jobs, repeats)))
         summary = runner.run(jobs, repeats)
     store.flush()
+    decisions = decide_results(store.results, [store.run_dir])
+    store.set_cells("decision", decision_cells(store.results, decisions))
     report = write_report(store.results, [store.run_dir], store.run_dir)
     if benchmark_json is not None:
         from qatbench.bench.presentation.pytest_benchmark_json import write_benchmark_json
@@ -83,7 +93,22 @@ def execute(context: RunContext, jobs: Sequence[Job], provider_factory: Any,
         write_benchmark_json(store.results, store.samples, context.environment, benchmark_json)
         console.print(f"pytest-benchmark JSON: {benchmark_json}")
     store.close()
-    return finish(console, store, summary, report)
+    code = finish(console, store, summary, report)
+    return ship_or_fail(console, decisions, code, fail_on_goals)
+
+
+def ship_or_fail(console: Console, decisions: list[GroupDecision], code: int,
+                 fail_on_goals: bool) -> int:
+    """Print what to ship; with ``--fail-on-goals`` a target on which no variant is
+    known to meet the goals makes an otherwise clean run exit 1."""
+    if decisions:
+        console.print(rich_table(headline_frame(decisions), "what to ship"))
+    missed = unmet(decisions)
+    if fail_on_goals and missed and code == EXIT_OK:
+        for line in missed:
+            console.print(f"[red]goals not met[/]: {escape(line)}", highlight=False)
+        return EXIT_FAILED
+    return code
 
 
 def finish(console: Console, store: RunStore, summary: RunSummary, report: Path) -> int:

@@ -39,6 +39,11 @@ from qatbench.bench.presentation.summary import (
     targets_with_several_setups,
     with_shared_fingerprint,
 )
+from qatbench.bench.presentation.what_to_ship import (
+    PARETO_PREFIX,
+    decide_results,
+    what_to_ship_section,
+)
 from qatbench.bench.storage.store import atomic_write_text, read_environment
 
 # Latency-detail columns shown even when empty: they name the row.
@@ -335,6 +340,12 @@ def build_sections(results: pd.DataFrame, run_dirs: list[Path], plots: list[Path
         table = classic_table(results, target)
         if not table.empty:
             sections.append(Section(f"On {target}", table=table))
+    ship = what_to_ship_section(decide_results(results, run_dirs))
+    if ship is not None:  # the first section after the headline tables
+        sections.append(ship)
+    pareto = [plot for plot in plots if plot.stem.startswith(PARETO_PREFIX)]
+    sections.extend(Section(f"Pareto: {plot.stem.removeprefix(PARETO_PREFIX)}", image=plot)
+                    for plot in pareto)
     differences = accuracy_differences_frame(results, run_dirs)
     if not differences.empty:
         sections.append(Section(
@@ -414,7 +425,8 @@ def build_sections(results: pd.DataFrame, run_dirs: list[Path], plots: list[Path
     if not notes.empty:
         sections.append(Section("Notes", table=notes.drop_duplicates()))
     for plot in plots:
-        sections.append(Section(f"Plot: {plot.stem.replace('_', ' ')}", image=plot))
+        if plot not in pareto:
+            sections.append(Section(f"Plot: {plot.stem.replace('_', ' ')}", image=plot))
     for run_dir in run_dirs:
         lines = environment_lines(run_dir)
         if lines:
@@ -428,6 +440,11 @@ def write_report(results: pd.DataFrame, run_dirs: list[Path], out_dir: Path) -> 
 
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = write_run_plots(results, out_dir / "plots") if not results.empty else []
+    if not results.empty:
+        from qatbench.bench.presentation.pareto import write_pareto_plots
+
+        plots += write_pareto_plots(results, decide_results(results, run_dirs),
+                                    out_dir / "plots")
     sections = build_sections(results, run_dirs, plots)
     markdown = render_markdown(sections, results, out_dir)
     path = out_dir / "report.md"

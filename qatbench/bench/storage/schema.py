@@ -85,6 +85,10 @@ RESULT_COLUMNS: dict[str, str] = {
     # timed the same bytes, so a change between them is the host's or the runtime's
     "build_key": "string",
     "note": "string",
+    # what to ship (statistics/decision.py): this variant against the run's goals on its
+    # model × target × threads -- "ship: ...", "tie ...", "meets ...", "misses: ...",
+    # "undecided: ..." naming the figure; written when the run finishes
+    "decision": "string",
     "extra": "string",  # free-form JSON: placement tables, device properties, ...
 }
 

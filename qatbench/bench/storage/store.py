@@ -381,6 +381,13 @@ class RunStore:
         self._rows[job] = dict(row)
         self.flush()
 
+    def set_cells(self, column: str, cells: dict[JobKey, Any]) -> None:
+        """Set one derived column (the ``decision``) on finished rows, and write."""
+        for job, value in cells.items():
+            if job in self._rows:
+                self._rows[job] = {**self._rows[job], column: value}
+        self.flush()
+
     def _drop_sample_part(self, job: JobKey, repeat: int) -> None:
         if self._samples.pop((job, repeat), None) is not None:
             with contextlib.suppress(FileNotFoundError):

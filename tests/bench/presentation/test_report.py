@@ -46,7 +46,9 @@ def test_report_md_and_html_hold_the_table_rows(tmp_path: Path,
     assert "## Latency detail" in markdown and "![Plot: speedup](plots/speedup.png)" in markdown
     html = (run / "report.html").read_text()
     assert "<td>mnist_cnn</td>" in html
-    assert html.count("data:image/png;base64,") == 4
+    # latency, speedup, accuracy vs latency, size, and the Pareto plot of the one target
+    assert html.count("data:image/png;base64,") == 5
+    assert "![Pareto: cpu-xnnpack](plots/pareto_cpu-xnnpack.png)" in markdown
     assert 'src="plots/' not in html  # self-contained
     assert summary.read_text().startswith("<!-- qatbench report: r1 -->\n# qatbench report")
 
