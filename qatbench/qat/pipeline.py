@@ -97,11 +97,16 @@ def _labels_cover_outputs(spec: ModelSpec, y: Any) -> bool:
 
 
 def _synthetic(spec: ModelSpec, count: int, seed: int) -> Any:
-    """Synthetic inputs in ``input_range``: an array, or a dict for several inputs."""
+    """Synthetic inputs in ``input_range`` (token ids below their table's rows): an
+    array, or a dict for several inputs."""
+    rows = spec.index_inputs or {}
     if spec.input_shapes and len(spec.input_shapes) > 1:
-        return {name: synthetic_inputs(shape, count, seed + i, *spec.input_range)
+        return {name: synthetic_inputs(shape, count, seed + i, *spec.input_range,
+                                       index_rows=rows.get(name))
                 for i, (name, shape) in enumerate(spec.input_shapes.items())}
-    return synthetic_inputs(spec.input_shape, count, seed, *spec.input_range)
+    only = next(iter(spec.input_shapes or {}), None)
+    return synthetic_inputs(spec.input_shape, count, seed, *spec.input_range,
+                            index_rows=rows.get(only) if only else None)
 
 
 def build_data(spec: ModelSpec, budget: TrainingBudget, weights: str,
@@ -313,7 +318,7 @@ def _eval_set(data: BuildData, float_model: Any, float_artifact: VariantArtifact
     # an image folder's 500 images are 300 MB as float32: inputs of a model without data
     # of its own are kept as float16 (and the reference computed on those)
     stored = x if data.train is not None or data.has_eval_inputs or isinstance(x, dict) \
-        else x.astype(np.float16)
+        or np.issubdtype(x.dtype, np.integer) else x.astype(np.float16)  # ids stay exact
     inputs = as_float32(stored)
     reference, source = None, ""
     names = [o.name for o in outputs] or None

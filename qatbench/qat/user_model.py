@@ -322,7 +322,8 @@ class UserModel:
             pretrained=self.source.trained, user_notes=tuple(self.notes),
             input_shapes={n: tuple(int(d or 1) for d in s)
                           for n, s in zip(input_names(model), shapes, strict=True)},
-            output_tasks={t.name: t.task for t in self.tasks}, losses=self.source.loss)
+            output_tasks={t.name: t.task for t in self.tasks}, losses=self.source.loss,
+            index_inputs=index_inputs(model) or None)
 
 
 def prove_keras3(loaded: LoadedModel, calibration: Arrays) -> str:
@@ -333,12 +334,29 @@ def prove_keras3(loaded: LoadedModel, calibration: Arrays) -> str:
     return proof.describe()
 
 
+def index_inputs(model: Any) -> dict[str, int]:
+    """Integer inputs that feed an ``Embedding`` directly, by name: the layer's
+    ``input_dim`` (the smallest where one feeds several), the ids that are valid."""
+    rows: dict[str, int] = {}
+    for name, tensor in zip(input_names(model), model.inputs, strict=True):
+        if not tensor.dtype.is_integer:
+            continue
+        fed = [layer.input_dim for layer in model.layers
+               if type(layer).__name__ == "Embedding"
+               and any(fed_in is tensor for node in layer.inbound_nodes
+                       for fed_in in node.keras_inputs)]
+        if fed:
+            rows[name] = int(min(fed))
+    return rows
+
+
 def synthetic_for(model: Any, source: ModelSource, samples: int, seed: int) -> Arrays:
     from qatbench.models.datasets import synthetic_inputs
 
     names, shapes = input_names(model), [_shape(t) for t in model.inputs]
+    rows = index_inputs(model)
     arrays = {n: synthetic_inputs(tuple(int(d or 1) for d in s), samples, seed + i,
-                                  *source.input_range)
+                                  *source.input_range, index_rows=rows.get(n))
               for i, (n, s) in enumerate(zip(names, shapes, strict=True))}
     return arrays if len(arrays) > 1 else arrays[names[0]]
 
