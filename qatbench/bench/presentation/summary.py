@@ -156,11 +156,12 @@ def summary_frame(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def problems_frame(results: pd.DataFrame) -> pd.DataFrame:
-    """Rows that are not ``ok``, with what went wrong (first line of the error)."""
+    """Rows that are not ``ok``, with what went wrong: the whole error (its layer list
+    and advice too; the console wraps it, report.md keeps it in one cell), else the note."""
     bad = results[results["status"] != "ok"]
     return pd.DataFrame({
         "model": bad["model"], "variant": bad["variant"], "target": bad["target"],
         "threads": bad["threads"], "status": bad["status"],
         "reason": bad["error"].fillna("").where(bad["error"].fillna("") != "", bad["note"])
-        .fillna("").astype(str).str.split("\n").str[0].str.slice(0, 300),
+        .fillna("").astype(str).str.strip(),
     })
