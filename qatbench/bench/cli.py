@@ -23,6 +23,7 @@ from rich.markup import escape
 
 from qatbench.atomic import UnwritableOutput, ensure_writable_dir
 from qatbench.bench.orchestration.config import (
+    ALL_VARIANTS,
     VARIANTS,
     ConfigError,
     RunConfig,
@@ -43,6 +44,12 @@ EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: never 1, which `compare` uses for a
 EXIT_CODES = ("Exit codes: 0 all well; 1 a job failed or a regression was found; 2 bad "
               "usage, config or input, a damaged run file or an unwritable output; 70 an "
               "internal error (traceback saved to a file it names); 130 interrupted.")
+
+VARIANTS_HELP = (
+    f"Comma-separated, of {', '.join(ALL_VARIANTS)} (default {','.join(VARIANTS)}). "
+    "dynamic_int8, int8_weights, int4_weights and fp16 are the float32 file quantized by "
+    "Google's LiteRT Quantizer; qat_selective trains [training] qat_layers only; "
+    "mixed_int8 keeps keep_float_ops float.")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   epilog=EXIT_CODES,
@@ -138,7 +145,7 @@ ConfigFile = Annotated[Path | None, typer.Option(
 def run(
     config: ConfigFile = None,
     models: Annotated[str | None, typer.Option(help="Comma-separated zoo models.")] = None,
-    variants: Annotated[str | None, typer.Option(help=f"Of {', '.join(VARIANTS)}.")] = None,
+    variants: Annotated[str | None, typer.Option(help=VARIANTS_HELP)] = None,
     targets: Annotated[str | None, typer.Option(help="Comma-separated targets.")] = None,
     threads: Annotated[str | None, typer.Option(help="Thread counts, e.g. 1,2.")] = None,
     out: Annotated[Path | None, typer.Option(help="Results root (default results/).")] = None,
@@ -427,7 +434,7 @@ def build(
         "artifacts"),
     config: ConfigFile = None,
     models: Annotated[str | None, typer.Option(help="Comma-separated models.")] = None,
-    variants: Annotated[str | None, typer.Option(help=f"Of {', '.join(VARIANTS)}.")] = None,
+    variants: Annotated[str | None, typer.Option(help=VARIANTS_HELP)] = None,
     quick: Annotated[bool, typer.Option(help="Fewer epochs (as `run --quick`).")] = False,
     archive: Annotated[bool, typer.Option(help="Also write OUT.tar.gz.")] = False,
     rebuild: Rebuild = False,

@@ -35,6 +35,8 @@ from qatbench.bench.presentation.summary import (
     problems_frame,
     setup_differences,
     setup_labels,
+    size_text,
+    size_unit,
     summary_frame,
     targets_with_several_setups,
     with_shared_fingerprint,
@@ -60,6 +62,7 @@ def classic_table(results: pd.DataFrame, target: str) -> pd.DataFrame:
     on_target = shared[shared["target"] == target]
     several_setups = target in targets_with_several_setups(results)
     several_devices = on_target["device"].astype(str).nunique() > 1
+    unit, divisor = size_unit(results["size_bytes"])  # the console summary's unit too
     for (model, threads, device, fingerprint), group in on_target.groupby(
             ["model", "threads", "device", "fingerprint"], sort=False, dropna=False):
         by = {str(r["variant"]): r for _, r in group.iterrows()}
@@ -67,8 +70,8 @@ def classic_table(results: pd.DataFrame, target: str) -> pd.DataFrame:
         int8 = qat if qat is not None else ptq
         size = p50 = ""
         if int8 is not None and float_row is not None:
-            size = (f"{_fmt(float_row['size_bytes'] / 1e6, '.2f')} → "
-                    f"{_fmt(int8['size_bytes'] / 1e6, '.2f')} MB "
+            size = (f"{size_text(float_row['size_bytes'], divisor)} → "
+                    f"{size_text(int8['size_bytes'], divisor)} {unit} "
                     f"({_fmt(int8['size_ratio_vs_float'], '.2f')}x)")
             if pd.notna(int8["speedup_vs_float"]):
                 basis = "" if int8["speedup_basis"] == "p50" else " mean"
