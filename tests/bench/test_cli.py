@@ -162,3 +162,16 @@ def test_retry_failed_needs_a_run_to_resume(tmp_path: Path) -> None:
     result = qatbench("run", "--retry-failed", cwd=tmp_path, timeout=120)
     assert result.returncode == 2
     assert "--resume" in result.stderr
+
+
+def test_variants_help_names_the_litert_quantizer_variants() -> None:
+    from typer.testing import CliRunner
+
+    from qatbench.bench.cli import app
+
+    for command in ("run", "build"):
+        shown = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "400"})
+        assert shown.exit_code == 0, shown.output
+        for variant in ("dynamic_int8", "int8_weights", "int4_weights", "fp16",
+                        "qat_selective", "mixed_int8"):
+            assert variant in shown.output, (command, variant)
