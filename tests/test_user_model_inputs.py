@@ -150,3 +150,81 @@ def test_a_keras3_model_called_with_a_dict_gets_every_row_like_its_list_form(
     assert frame["note"].str.contains("rebuilt from Keras 3", na=False).all()
     # three epochs on the digits: far above chance (10%) in every variant
     assert (frame["accuracy_top1_ci_low"] > 0.5).all(), frame["accuracy_top1"].tolist()
+
+
+REGRESSOR = textwrap.dedent('''
+    import tf_keras as keras
+
+
+    def ink():
+        """An untrained regressor: how much ink an 8x8 digit holds."""
+        inputs = keras.Input((8, 8, 1), name="image")
+        x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+        x = keras.layers.Flatten()(x)
+        return keras.Model(inputs, keras.layers.Dense(1, name="ink")(x), name="ink")
+''')
+
+
+@pytest.mark.slow
+def test_a_regression_model_gets_mae_and_rmse_against_the_truth_beside_snr(
+        tmp_path: Path) -> None:
+    """Labels of a regression output are kept: every row gets MAE and RMSE against the
+    true values with a bootstrap interval, the console and report show them, and the
+    QAT note names the loss that was fitted (mean squared error, not cross-entropy)."""
+    import tensorflow as tf
+    from scipy.stats import bootstrap
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images[..., np.newaxis] / 16.0).astype(np.float32)
+    y = x.mean(axis=(1, 2, 3)).astype(np.float32)
+    np.savez(tmp_path / "ink.npz", x_train=x[:1400], y_train=y[:1400], x_eval=x[1400:],
+             y_eval=y[1400:])
+    (tmp_path / "nets.py").write_text(REGRESSOR)
+    write_config(tmp_path, '''
+        [models.ink]
+        build = "nets.py:ink"
+        trained = false
+        data = "ink.npz"
+        [models.ink.training]
+        float_epochs = 8
+    ''')
+    result = qatbench("run", "--config", "qatbench.toml", "--out", "results",
+                      "--variants", "float32,ptq_int8,qat_int8", *QUICK, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    frame = results(tmp_path / "results").set_index("variant")
+    assert (frame["status"] == "ok").all(), frame["error"].tolist()
+    assert set(frame["truth_output"]) == {"ink"}
+    assert (frame["error_samples"] == 397).all()  # the eval split, every input
+    # the float row, recomputed from its own file on TensorFlow's interpreter
+    (float_file,) = (tmp_path / "results").rglob("artifacts/ink/float32.tflite")
+    interpreter = tf.lite.Interpreter(model_path=str(float_file))
+    interpreter.allocate_tensors()
+    (source,), (sink,) = interpreter.get_input_details(), interpreter.get_output_details()
+    predicted = []
+    for sample in x[1400:]:
+        interpreter.set_tensor(source["index"], sample[np.newaxis])
+        interpreter.invoke()
+        predicted.append(float(interpreter.get_tensor(sink["index"])[0, 0]))
+    error = np.asarray(predicted) - y[1400:]
+    assert frame.loc["float32", "mae"] == pytest.approx(np.mean(np.abs(error)), rel=1e-4)
+    assert frame.loc["float32", "rmse"] == pytest.approx(np.sqrt(np.mean(error ** 2)),
+                                                         rel=1e-4)
+    interval = bootstrap((np.abs(error),), np.mean, n_resamples=2000,
+                         random_state=np.random.default_rng(1)).confidence_interval
+    # an independent bootstrap of the same errors lands on the same interval, within
+    # the resampling noise of 2,000 draws
+    width = interval.high - interval.low
+    assert frame.loc["float32", "mae_ci_low"] == pytest.approx(interval.low, abs=0.15 * width)
+    assert frame.loc["float32", "mae_ci_high"] == pytest.approx(interval.high, abs=0.15 * width)
+    for variant in frame.index:  # every row: a point inside a real interval
+        row = frame.loc[variant]
+        assert row["mae_ci_low"] < row["mae"] < row["mae_ci_high"], variant
+        assert row["rmse_ci_low"] < row["rmse"] < row["rmse_ci_high"], variant
+    # ink is ~0.3 on average: a trained regressor is far better than predicting 0
+    assert frame.loc["float32", "mae"] < 0.5 * float(np.mean(np.abs(y[1400:])))
+    assert "labels (mean squared error)" in frame.loc["qat_int8", "note"]
+    assert "cross-entropy" not in frame.loc["qat_int8", "note"]
+    assert "MAE f/PTQ/QAT" in result.stdout and "SNR dB PTQ/QAT" in result.stdout
+    report = next((tmp_path / "results").rglob("report.md")).read_text()
+    assert "Error against the true values (regression outputs)" in report

@@ -7,7 +7,7 @@ they are class labels (every class at least twice), else a seeded shuffle.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +168,27 @@ def _dataset(name: str, x_train: Arrays, y_train: Arrays, x_eval: Arrays, y_eval
         return Dataset(name, x_train, y_train, x_eval, y_eval, classes)
     except ValueError as error:
         raise DataError(str(error)) from None
+
+
+def truth_rows(outputs: Sequence[tuple[str, str, int]], y: Arrays | None, samples: int
+               ) -> np.ndarray | None:
+    """The true values of every labelled non-class output, as rows laid out like the
+    float reference (outputs side by side, each ``width`` wide), NaN where an output has
+    no truth; None when no such output has labels. ``outputs``: (name, task, width) in
+    the model's order; ``y``: one array (a single output) or a dict keyed by name."""
+    if y is None or samples == 0:
+        return None
+    rows = np.full((samples, sum(width for _, _, width in outputs)), np.nan, np.float32)
+    start, found = 0, False
+    for name, task, width in outputs:
+        labels = y.get(name) if isinstance(y, dict) else y if len(outputs) == 1 else None
+        if task != "classification" and labels is not None:
+            values = np.asarray(labels, dtype=np.float32).reshape(samples, -1)
+            if values.shape[1] == width:
+                rows[:, start:start + width] = values
+                found = True
+        start += width
+    return rows if found else None
 
 
 def unit(images: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ import numpy as np
 from qatbench.models.arrays import count, take
 from qatbench.models.datasets import Dataset, synthetic_inputs
 from qatbench.models.sources import ModelSource
-from qatbench.models.user_data import load_npz
+from qatbench.models.user_data import load_npz, truth_rows
 from qatbench.qat.artifacts import ModelBuild, VariantArtifact, keep_float_ops_for
 from qatbench.qat.budget import TrainingBudget
 from qatbench.qat.export import Variant, export_from_float_file
@@ -192,9 +192,12 @@ def collect_files(name: str, source: ModelSource, variants: list[str], out_dir: 
         y = labels.astype(np.int64) if labels is not None and any(
             o.task == "classification" for o in outputs) else np.full(count(x), NO_LABEL,
                                                                       np.int64)
+        truth = truth_rows([(o.name, o.task, o.width) for o in outputs], y_all, count(x)) \
+            if data is not None else None
         EvalSet(x, y, name_of_set, reference=reference,
                 reference_source=f"{float_path.name} (made elsewhere), TFLite reference "
-                                 "kernels", outputs=outputs).save(out_dir / "eval.npz")
+                                 "kernels", outputs=outputs, truth=truth).save(
+                                     out_dir / "eval.npz")
         eval_path = str(out_dir / "eval.npz")
     if previous is not None and float_file is None:
         float_file = previous.variants.get("float32")

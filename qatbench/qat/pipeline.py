@@ -22,6 +22,7 @@ import numpy as np
 
 from qatbench.models.arrays import as_float32, count, take
 from qatbench.models.datasets import Dataset, synthetic_inputs
+from qatbench.models.user_data import truth_rows
 from qatbench.models.zoo import ModelSpec
 from qatbench.qat.artifacts import ModelBuild, VariantArtifact, keep_float_ops_for
 from qatbench.qat.budget import TrainingBudget
@@ -72,6 +73,9 @@ class BuildData:
     float_outputs: np.ndarray | None = field(default=None, repr=False)  # on fidelity_inputs
     # a user's data set: eval inputs are real even where no output has class labels
     has_eval_inputs: bool = False
+    # the eval labels of every output as the data gave them (regression targets too):
+    # what the rows' error against the truth (MAE, RMSE) is measured on
+    eval_truth: Any = field(default=None, repr=False)
 
     @property
     def fidelity_inputs(self) -> tuple[np.ndarray, np.ndarray | None, str]:
@@ -121,7 +125,7 @@ def build_data(spec: ModelSpec, budget: TrainingBudget, weights: str,
                          else "training samples",
                          data_note="" if labelled is not None else
                          "labels do not cover every output: QAT distils on the training "
-                         "inputs", has_eval_inputs=True)
+                         "inputs", has_eval_inputs=True, eval_truth=data.y_eval)
     synthetic = _synthetic(spec, budget.representative_samples, budget.seed)
     preprocess = getattr(spec.build, "preprocess", None)
     if imagenet_dir is not None and preprocess is not None:
@@ -336,8 +340,10 @@ def _eval_set(data: BuildData, float_model: Any, float_artifact: VariantArtifact
     reference = np.asarray(reference, dtype=np.float32).reshape(count(inputs), -1)
     name = data.eval_name if data.eval_x is not None else \
         f"{count(inputs)} synthetic inputs (no labels; not the calibration inputs)"
+    truth = truth_rows([(o.name, o.task, o.width) for o in outputs], data.eval_truth,
+                       count(inputs)) if data.eval_x is not None and outputs else None
     return EvalSet(stored, y, name, reference=reference, reference_source=source,
-                   outputs=outputs)
+                   outputs=outputs, truth=truth)
 
 
 def build_variants(spec: ModelSpec, variants: Sequence[str], out_dir: Path,
@@ -393,9 +399,11 @@ def build_variants(spec: ModelSpec, variants: Sequence[str], out_dir: Path,
     if eval_set is not None:
         eval_set.save(out_dir / "eval.npz")
         eval_path = str(out_dir / "eval.npz")
+    against_truth = "; its labelled outputs against their true values (MAE, RMSE)" \
+        if eval_set is not None and eval_set.truth is not None else ""
     accuracy_note = data.note if data.eval_x is None else "" if data.eval_y is not None else \
         f"top-1 not measured: {spec.name} has no class output with labels; every output " \
-        "is compared with the float model (SNR, cosine, max abs error)"
+        f"is compared with the float model (SNR, cosine, max abs error){against_truth}"
     data_note = "; ".join(n for n in (*spec.user_notes, data.data_note) if n)
     build = ModelBuild(spec.name, built.weights, eval_path, accuracy_note, artifacts,
                        data_note=data_note)

@@ -22,6 +22,7 @@ from qatbench.bench.presentation.accuracy import (
     layer_error_frame,
     needs_agreement_note,
     top1_cell,
+    truth_error_frame,
 )
 from qatbench.bench.presentation.outputs import per_output_frame
 from qatbench.bench.presentation.profile_report import profile_sections
@@ -369,6 +370,14 @@ def build_sections(results: pd.DataFrame, run_dirs: list[Path], plots: list[Path
             "QAT model learnt. Per-layer detail in the table \"int8 vs QAT Keras model\".",
             table=gap))
     sections.append(Section("Summary by model and target", table=summary_frame(results)))
+    errors = truth_error_frame(results)
+    if not errors.empty:
+        sections.append(Section(
+            "Error against the true values (regression outputs)",
+            "Each labelled non-class output against its true values: mean absolute and "
+            "root-mean-square error over the eval inputs, with bootstrap 95% intervals "
+            "(BCa, inputs resampled), beside the output's SNR against the float32 "
+            "model.", table=errors))
     side_by_side = by_target_frame(results)
     if not side_by_side.empty:
         sections.append(Section("p50 latency (ms) on each target", table=side_by_side))

@@ -135,6 +135,44 @@ def _figures(rows: list[dict], column: str) -> str:
     return text + (f" ±{max(widths):.1f}" if widths else "")
 
 
+def _errors(rows: list[dict], column: str = "mae") -> str:
+    """``0.0412 / 0.0415 / – ±0.0031``: an error against the truth per variant and the
+    widest half of their 95% bootstrap intervals."""
+    def text(row: dict) -> str:
+        value = row.get(column)
+        return "–" if value is None or pd.isna(value) else three_digits(float(value))
+
+    widths = []
+    for row in rows:
+        value, low, high = (row.get(c) for c in (column, f"{column}_ci_low",
+                                                 f"{column}_ci_high"))
+        if not any(v is None or pd.isna(v) for v in (value, low, high)):
+            widths.append(max(float(value) - float(low), float(high) - float(value)))
+    return " / ".join(text(r) for r in rows) + (
+        f" ±{three_digits(max(widths))}" if widths else "")
+
+
+def _db(value: object) -> str:
+    if value is None or pd.isna(value):
+        return "–"
+    return "inf" if math.isinf(float(value)) else f"{float(value):.1f}"
+
+
+def has_truth_errors(results: pd.DataFrame) -> bool:
+    """Rows with an error against the truth (a labelled regression output)."""
+    return "mae" in results and bool(results["mae"].notna().any())
+
+
+def has_outputs_without_classes(results: pd.DataFrame) -> bool:
+    """int8 rows judged by SNR against float alone: no top-1 (no class output with
+    labels) but an output SNR -- regression heads, detectors, embeddings."""
+    if "output_snr_db" not in results:
+        return False
+    int8 = results["variant"].astype(str) != "float32"
+    return bool((int8 & results["accuracy_top1"].isna()
+                 & results["output_snr_db"].notna()).any())
+
+
 def _arrow(before: str, after: str, ratio: str) -> str:
     if not before and not after:
         return ""
@@ -154,7 +192,9 @@ def summary_frame(results: pd.DataFrame) -> pd.DataFrame:
 
     Sizes in one unit for the whole table (named in the column) and p50 in ms, each
     ``float→variant ratio`` (shrink, speedup); PTQ and QAT always, the LiteRT Quantizer
-    and other variants where the run built them. A target measured under several
+    and other variants where the run built them. Outputs that are not a class vector get
+    their own headline: MAE against the true values where they have labels, SNR
+    against float. A target measured under several
     fingerprints gets one line per fingerprint (``setup``), so a float32 row of one
     host never stands next to an int8 row of another.
     """
@@ -163,6 +203,7 @@ def summary_frame(results: pd.DataFrame) -> pd.DataFrame:
     variants = shown_variants(results) if not results.empty else list(ALWAYS_SHOWN)
     unit, divisor = size_unit(results.get("size_bytes", []))
     labels = [SUMMARY_VARIANTS.get(v, v) for v in variants]
+    truth, snr_only = has_truth_errors(results), has_outputs_without_classes(results)
     results = with_shared_fingerprint(results)
     for key, group in results.groupby([*GROUP, "fingerprint"], dropna=False, sort=False):
         by_variant = {str(v): r for v, r in zip(group["variant"], group.to_dict("records"),
@@ -185,6 +226,11 @@ def summary_frame(results: pd.DataFrame) -> pd.DataFrame:
         line[f"top-1 f/{'/'.join(labels)}"] = _figures(
             [by_variant.get("float32", {}), *shown], "accuracy_top1")
         line[f"agree {'/'.join(labels)}"] = _figures(shown, "agreement_top1")
+        if truth:  # a regression output's headline: error against the true values
+            line[f"MAE f/{'/'.join(labels)}"] = _errors([base, *shown])
+        if snr_only:  # and against float, for outputs no top-1 describes
+            line[f"SNR dB {'/'.join(labels)}"] = " / ".join(
+                _db(r.get("output_snr_db")) for r in shown)
         statuses = sorted({str(s) for s in group["status"]} - {"ok"})
         line["status"] = "ok" if not statuses else ", ".join(statuses)
         rows.append(line)
