@@ -39,6 +39,7 @@ from qatbench.bench.orchestration.session import (
     open_store,
 )
 from qatbench.bench.storage.store import DamagedStoreFile, RunDirError, RunStore, read_config
+from qatbench.models.sources import is_callable_reference
 
 EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: never 1, which `compare` uses for a regression
 EXIT_CODES = ("Exit codes: 0 all well; 1 a job failed or a regression was found; 2 bad "
@@ -169,8 +170,11 @@ def run(
                         "SavedModel dir, a .tflite, or module:function / file.py:function "
                         "returning a tf_keras model.")] = None,
     data: Annotated[str | None, typer.Option(
-        "--data", help="Data for --model: an .npz (x_train/y_train/x_eval/y_eval, or x/y) "
-                       "or module:function.")] = None,
+        "--data", help="Data for --model: an .npz (x_train/y_train/x_eval/y_eval, or x/y), "
+                       "module:function, or a folder of class subfolders of images.")] = None,
+    untrained: Annotated[bool, typer.Option(
+        "--untrained", help="--model module:function returns an untrained model: train it "
+                            "on --data first (as trained = false in a config).")] = False,
     artifacts: Annotated[Path | None, typer.Option(
         help="Time prebuilt models: a directory or .tar.gz `qatbench build` wrote (no "
              "TensorFlow needed).")] = None,
@@ -193,10 +197,18 @@ def run(
     overrides: dict[str, Any] = {
         "run": {k: v for k, v in run_overrides.items() if v is not None},
         "measure": _measure_overrides(warmup_runs, min_runs, min_secs, max_secs)}
-    if model is not None:
+    if untrained and (model is None or not is_callable_reference(model)):
+        raise fail_usage("--untrained goes with --model module:function (a builder that "
+                         "returns an untrained model, trained on --data first)")
+    quantized_file = model is not None and model.endswith(".tflite") and \
+        _quantized_file(Path(model), data)
+    if model is not None and not quantized_file:
         from qatbench.models.sources import ad_hoc_source
 
-        name, source = ad_hoc_source(model, data, Path.cwd())
+        try:
+            name, source = ad_hoc_source(model, data, Path.cwd(), trained=not untrained)
+        except ValueError as error:
+            raise fail_usage(f"--model {model}: {error}") from None
         overrides["models"] = {name: source.model_dump(exclude_defaults=True)}
         overrides["run"].setdefault("models", [name])
     if retry_failed and resume is None:
@@ -228,9 +240,18 @@ def run(
                 overrides["run"]["models"] = _artifact_models(artifacts)
             settings = _with_device(load_config(config, quick=quick, overrides=overrides,
                                                 check_files=artifacts is None), device)
-            if artifacts is None:
+            if quantized_file:  # timed as `qatbench bench` times it: labelled by its kind
+                from qatbench.bench.orchestration.external import (
+                    plan_file_jobs,
+                    record_bench_files,
+                )
+
+                file_jobs = plan_file_jobs([Path(str(model))], settings)
+            elif artifacts is None:
                 _refuse_bad_user_models(settings)
             store = open_store(settings, None)
+            if quantized_file:
+                record_bench_files(store, [Path(str(model))])  # --resume times it again
     except (ConfigError, RunDirError, InvalidModelFile) as error:
         raise fail_usage(str(error)) from None
     from qatbench.bench.orchestration.runner import plan_config_jobs, zoo_provider
@@ -250,6 +271,32 @@ def run(
         context.cache, context.rebuild = BuildCache(cache_dir), rebuild
     code = execute(context, jobs, provider, console, benchmark_json)
     raise typer.Exit(code)
+
+
+def _quantized_file(path: Path, data: str | None) -> bool:
+    """Whether ``--model PATH.tflite`` is not a float32 file (full-integer or mixed):
+    its rows are then labelled by what it is, as ``qatbench bench`` labels a file. With
+    ``--data`` it is refused: rows with accuracy compare a file with its float32 file."""
+    import tempfile
+
+    from qatbench.bench.orchestration.external import inspect_in_child
+    from qatbench.targets.tflite_file import InvalidModelFile
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="qatbench-inspect-") as scratch:
+            kind, _ = inspect_in_child(path, Path(scratch))
+    except InvalidModelFile as error:
+        raise fail_usage(str(error)) from None
+    if kind == "float32":
+        return False
+    if data is not None:
+        raise fail_usage(
+            f"--model {path} is a {'full-integer (int8)' if kind == 'int8' else kind} file, "
+            "not float32: with --data its rows would need the float32 file it came from "
+            "(fidelity, speedup). Give both in a config: [models.NAME] tflite = { float32 "
+            "= \"FLOAT.tflite\", ptq_int8 = \"" + path.name + "\" } with data = ...; or "
+            f"time it alone with `qatbench run --model {path}` (labelled {kind})")
+    return True
 
 
 def _artifact_models(artifacts: Path) -> list[str]:

@@ -26,6 +26,7 @@ from qatbench.models.user_data import truth_rows
 from qatbench.models.zoo import ModelSpec
 from qatbench.qat.artifacts import ModelBuild, VariantArtifact, keep_float_ops_for
 from qatbench.qat.budget import TrainingBudget
+from qatbench.qat.conversion_hints import conversion_hint
 from qatbench.qat.errors import QatModelError
 from qatbench.qat.export import Variant, export_from_float_file, export_variant
 from qatbench.qat.quantize import LayerSelection, quantize_for_training
@@ -389,7 +390,8 @@ def build_variants(spec: ModelSpec, variants: Sequence[str], out_dir: Path,
             artifacts[name] = _build_one(Variant(name), model, spec, data, budget, out_dir,
                                          placement, float_note)
         except Exception as error:  # one bad variant must not cost the others
-            artifacts[name] = VariantArtifact(name, error=error_text(error))
+            artifacts[name] = VariantArtifact(name, error=error_text(error)
+                                              + conversion_hint(model, error))
     artifacts = {name: artifacts[name] for name in variants}  # the order asked for
     previous = ModelBuild.load(out_dir)  # a later build (mixed_int8) adds to the first
     if previous is not None:

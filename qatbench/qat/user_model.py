@@ -24,6 +24,7 @@ from qatbench.models.datasets import Dataset
 from qatbench.models.sources import ModelSource
 from qatbench.models.user_data import (
     DataError,
+    ImageDirData,
     load_function_data,
     load_image_dir,
     load_npz,
@@ -154,8 +155,10 @@ def _shape(tensor: Any) -> tuple[int | None, ...]:
     return tuple(tensor.shape[1:])
 
 
-def load_data(source: ModelSource, name: str, model: Any, seed: int) -> Dataset | None:
-    """The user's data, in the model's input layout; None when the table gives none."""
+def load_data(source: ModelSource, name: str, model: Any, seed: int
+              ) -> Dataset | ImageDirData | None:
+    """The user's data, in the model's input layout (an image folder's with how its
+    images were sized); None when the table gives none."""
     try:
         if source.data is not None and source.data_is_callable:
             key = f"models.{name}.data"
@@ -176,9 +179,8 @@ def load_data(source: ModelSource, name: str, model: Any, seed: int) -> Dataset 
                                   f"needs a model with one HxWxC image input; this one takes "
                                   f"{[_shape(t) for t in model.inputs]}")
             preprocess = _preprocess(source, name)
-            dataset, _ = load_image_dir(Path(source.image_dir), shape, preprocess,
-                                        source.eval_fraction, seed)
-            return dataset
+            return load_image_dir(Path(source.image_dir), shape, preprocess,
+                                  source.eval_fraction, seed, source.resize)
     except DataError as error:
         key = "image_dir" if source.image_dir is not None else "data"
         raise SourceError(f"models.{name}.{key}", str(error)) from None
@@ -365,11 +367,12 @@ def prepare_user_model(name: str, source: ModelSource, seed: int = 0) -> UserMod
     """Load, rebuild and prove, load data, infer tasks, check: the whole source check."""
     try:
         loaded = load_model(source, name)
-        data = load_data(source, name, loaded.model, seed)
+        found = load_data(source, name, loaded.model, seed)
+        notes = [found.note] if isinstance(found, ImageDirData) else []
+        data = found.dataset if isinstance(found, ImageDirData) else found
         tasks = output_tasks(loaded.model, source, data)
         if data is not None:
             check_data(loaded.model, data, tasks, name)
-        notes = []
         if loaded.keras3 is not None:
             probe = data.x_train if data is not None else synthetic_for(
                 loaded.model, source, PROOF_SAMPLES, seed)
