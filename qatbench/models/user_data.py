@@ -17,6 +17,9 @@ import numpy as np
 from qatbench.models.arrays import Arrays, count, take
 from qatbench.models.datasets import Dataset
 
+# the start of a warning that the data's range does not fit the model's input (the rows'
+# note carries it; the run prints it on stderr)
+DATA_RANGE = "data range"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 
 

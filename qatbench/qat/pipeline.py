@@ -26,6 +26,7 @@ from qatbench.models.user_data import truth_rows
 from qatbench.models.zoo import ModelSpec
 from qatbench.qat.artifacts import ModelBuild, VariantArtifact, keep_float_ops_for
 from qatbench.qat.budget import TrainingBudget
+from qatbench.qat.chance import chance_note
 from qatbench.qat.conversion_hints import conversion_hint
 from qatbench.qat.errors import QatModelError
 from qatbench.qat.export import Variant, export_from_float_file, export_variant
@@ -347,6 +348,17 @@ def _eval_set(data: BuildData, float_model: Any, float_artifact: VariantArtifact
                    outputs=outputs, truth=truth)
 
 
+def _at_chance(spec: ModelSpec, model: Any, data: BuildData,
+               artifacts: dict[str, VariantArtifact]) -> str:
+    """A note when the float model's top-1 is within noise of guessing (``chance``)."""
+    if data.eval_x is None or data.eval_y is None or spec.class_output is None:
+        return ""
+    built = artifacts.get(Variant.FLOAT32.value)
+    top1 = built.keras_top1 if built is not None and built.keras_top1 is not None else keras_top1(
+        model, data.eval_x, data.eval_y, spec.class_output)
+    return chance_note(top1, count(data.eval_x), spec.num_classes)
+
+
 def build_variants(spec: ModelSpec, variants: Sequence[str], out_dir: Path,
                    budget: TrainingBudget, imagenet_dir: Path | None = None) -> ModelBuild:
     """Train (when the model has data), quantize and export every requested variant.
@@ -406,7 +418,8 @@ def build_variants(spec: ModelSpec, variants: Sequence[str], out_dir: Path,
     accuracy_note = data.note if data.eval_x is None else "" if data.eval_y is not None else \
         f"top-1 not measured: {spec.name} has no class output with labels; every output " \
         f"is compared with the float model (SNR, cosine, max abs error){against_truth}"
-    data_note = "; ".join(n for n in (*spec.user_notes, data.data_note) if n)
+    data_note = "; ".join(n for n in (*spec.user_notes, data.data_note,
+                                       _at_chance(spec, model, data, artifacts)) if n)
     build = ModelBuild(spec.name, built.weights, eval_path, accuracy_note, artifacts,
                        data_note=data_note)
     build.save(out_dir)
