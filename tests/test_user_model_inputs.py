@@ -228,3 +228,65 @@ def test_a_regression_model_gets_mae_and_rmse_against_the_truth_beside_snr(
     assert "MAE f/PTQ/QAT" in result.stdout and "SNR dB PTQ/QAT" in result.stdout
     report = next((tmp_path / "results").rglob("report.md")).read_text()
     assert "Error against the true values (regression outputs)" in report
+
+
+@pytest.mark.slow
+def test_an_already_sized_image_folder_scores_what_the_npz_of_its_images_scores(
+        tmp_path: Path) -> None:
+    """8x8 PNGs for an 8x8 model are used as they are (no 256/224 enlargement and
+    crop): the folder's rows have the top-1 of the same images from an .npz, exactly,
+    and the note says so. A third model fed the same pixels as 0..255 warns on stderr
+    and in its rows."""
+    import tf_keras as keras
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    pixels = np.round(digits.images * 255 / 16).astype(np.uint8)
+    for label in range(10):
+        (tmp_path / "digits" / str(label)).mkdir(parents=True)
+    for index, (image, label) in enumerate(zip(pixels, digits.target, strict=True)):
+        Image.fromarray(image).save(tmp_path / "digits" / str(label) / f"{index:04d}.png")
+    # the folder's order (class folders, then file names) and its scaling (x / 255)
+    order = sorted(range(len(pixels)), key=lambda i: (digits.target[i], f"{i:04d}"))
+    x = pixels[order][..., np.newaxis].astype(np.float32) / 255.0
+    y = digits.target[order].astype(np.int64)
+    np.savez(tmp_path / "digits.npz", x=x, y=y)
+    np.savez(tmp_path / "raw.npz", x=pixels[order][..., np.newaxis], y=y)
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 1), name="image")
+    hidden = keras.layers.Flatten()(keras.layers.Conv2D(8, 3, activation="relu")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(10)(hidden))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=5, verbose=0)
+    model.save(tmp_path / "digits.h5")
+
+    write_config(tmp_path, '''
+        [models.arrays]
+        keras = "digits.h5"
+        data = "digits.npz"
+        [models.folder]
+        keras = "digits.h5"
+        image_dir = "digits"
+        [models.pixels]
+        keras = "digits.h5"
+        data = "raw.npz"
+    ''')
+    run = qatbench("run", "--config", "qatbench.toml", "--out", "results",
+                   "--variants", "float32,ptq_int8", *QUICK, cwd=tmp_path)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    by_npz = results(tmp_path / "results").set_index(["model", "variant"])
+    by_folder = by_npz.loc["folder"]
+    for variant in ("float32", "ptq_int8"):
+        assert by_folder.loc[variant, "eval_samples"] == by_npz.loc[
+            ("arrays", variant), "eval_samples"] == 359
+        assert by_folder.loc[variant, "accuracy_top1"] == by_npz.loc[
+            ("arrays", variant), "accuracy_top1"], variant
+    assert by_npz.loc[("arrays", "float32"), "accuracy_top1"] > 0.8  # premise: it learnt
+    assert "images used as they are (all 1797 already 8x8)" in by_folder.loc[
+        "float32", "note"]
+    # 0..255 pixels into a model trained on [0, 1]: said on stderr and in every row
+    assert "warning:" in run.stderr and "pixels: data range: input image gets uint8 " \
+        "data in 0..255" in " ".join(run.stderr.split())
+    assert by_npz.loc[("pixels", "float32"), "note"].count("data range:") == 1
+    assert "data range" not in str(by_npz.loc[("arrays", "float32"), "note"])

@@ -12,7 +12,8 @@ from qatbench.models.sources import ModelSource
 pytest.importorskip("tensorflow")
 
 
-def image_model(rescale: bool = False):  # noqa: ANN201 -- a tf_keras model
+def image_model(rescale: bool = False) -> object:
+    """A float 8x8 classifier (tf_keras), its first layer a Rescaling when asked."""
     import tf_keras as keras
 
     inputs = keras.Input((8, 8, 1), name="image")
@@ -84,7 +85,7 @@ def test_float_labels_and_a_single_class_are_refused(labels: np.ndarray, words: 
     model = image_model()
     data = dataset(RNG.uniform(0, 1, (40, 8, 8, 1)).astype(np.float32), labels)
     source = ModelSource(keras="m.h5")
-    with pytest.raises(SourceError, match="models.m.data") as refused:
+    with pytest.raises(SourceError, match=r"models\.m\.data") as refused:
         check_data(model, data, output_tasks(model, source, data), "m")
     assert words in str(refused.value)
 
@@ -96,5 +97,5 @@ def test_fractional_labels_for_a_declared_class_output_are_refused() -> None:
     data = dataset(RNG.uniform(0, 1, (40, 8, 8, 1)).astype(np.float32),
                    np.arange(40) % 10 + 0.5)
     source = ModelSource(keras="m.h5", task="classification")
-    with pytest.raises(SourceError, match="fractional values \\(e.g. 0.5\\)"):
+    with pytest.raises(SourceError, match=r"fractional values \(e\.g\. 0\.5\)"):
         check_data(model, data, output_tasks(model, source, data), "m")
