@@ -83,3 +83,33 @@ def test_evaluation_passes_ids_as_they_are_and_refuses_fractional_ones() -> None
     assert quantize_for_input(np.array([[3, 7, 9]], np.int64), detail).dtype == np.int32
     with pytest.raises(ValueError, match="integer ids"):
         quantize_for_input(np.array([[0.5, 1.0, 2.0]]), detail)
+
+
+@pytest.mark.parametrize("with_data", [False, True])
+def test_a_tflite_table_with_token_inputs_gets_an_eval_set_of_ids(
+        token_files: dict[str, Path], tmp_path: Path, with_data: bool) -> None:
+    """Files made elsewhere with an int32 input: synthetic eval ids stay inside the
+    vocabulary (no data), or the data's ids are used as they are; the float32 file's
+    reference outputs are computed on them."""
+    from qatbench.models.sources import ModelSource
+    from qatbench.qat.budget import TrainingBudget
+    from qatbench.qat.foreign import collect_files
+    from qatbench.targets.base import EvalSet
+
+    data = None
+    if with_data:
+        rng = np.random.default_rng(1)
+        np.savez(tmp_path / "ids.npz", x=rng.integers(0, VOCAB, (30, 12)).astype(np.int32),
+                 y=np.arange(30) % 3)
+        data = str(tmp_path / "ids.npz")
+    source = ModelSource(tflite={k: str(v) for k, v in token_files.items()}, data=data)
+    build = collect_files("tokens", source, ["float32", "ptq_int8"], tmp_path / "out",
+                          TrainingBudget(max_eval_samples=20))
+    assert all(artifact.ok for artifact in build.variants.values())
+    assert build.eval_path is not None
+    eval_set = EvalSet.load(Path(build.eval_path))
+    assert np.issubdtype(np.asarray(eval_set.x).dtype, np.integer)
+    assert 0 <= eval_set.x.min() and eval_set.x.max() < VOCAB
+    assert eval_set.reference is not None and eval_set.reference.shape == (
+        eval_set.samples, 3)
+    assert eval_set.has_labels is with_data
