@@ -356,7 +356,10 @@ def _at_chance(spec: ModelSpec, model: Any, data: BuildData,
     built = artifacts.get(Variant.FLOAT32.value)
     top1 = built.keras_top1 if built is not None and built.keras_top1 is not None else keras_top1(
         model, data.eval_x, data.eval_y, spec.class_output)
-    return chance_note(top1, count(data.eval_x), spec.num_classes)
+    labels = np.asarray(data.eval_y)
+    majority = float(np.max(np.unique(labels, return_counts=True)[1]) / len(labels)) \
+        if len(labels) else None
+    return chance_note(top1, count(data.eval_x), spec.num_classes, majority)
 
 
 def build_variants(spec: ModelSpec, variants: Sequence[str], out_dir: Path,

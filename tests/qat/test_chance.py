@@ -30,3 +30,12 @@ def test_a_trained_model_is_not_and_nothing_is_said() -> None:
 
 def test_ten_percent_on_ten_classes_is_at_chance() -> None:
     assert "1 of 10 classes (10.0%" in chance_note(0.095, 200, 10)
+
+
+def test_on_imbalanced_labels_chance_is_the_most_common_class() -> None:
+    """90% of the eval labels are class 0: a model that always says 0 scores 90%, far
+    above 1 in 2, and has learnt nothing all the same."""
+    note = chance_note(0.9, 200, 2, majority=0.9)
+    assert "always answering the most common class (90.0% of the eval labels" in note
+    assert f"p={two_sided_p(180, 200, 0.9):.2g})" in note
+    assert chance_note(0.99, 200, 2, majority=0.9) == ""  # learnt something beyond it

@@ -109,7 +109,7 @@ def test_a_tflite_table_with_token_inputs_gets_an_eval_set_of_ids(
     assert build.eval_path is not None
     eval_set = EvalSet.load(Path(build.eval_path))
     assert np.issubdtype(np.asarray(eval_set.x).dtype, np.integer)
-    assert 0 <= eval_set.x.min() and eval_set.x.max() < VOCAB
+    assert eval_set.x.min() >= 0 and eval_set.x.max() < VOCAB
     assert eval_set.reference is not None and eval_set.reference.shape == (
         eval_set.samples, 3)
     assert eval_set.has_labels is with_data
