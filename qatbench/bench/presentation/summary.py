@@ -166,7 +166,7 @@ def has_truth_errors(results: pd.DataFrame) -> bool:
 def has_outputs_without_classes(results: pd.DataFrame) -> bool:
     """int8 rows judged by SNR against float alone: no top-1 (no class output with
     labels) but an output SNR -- regression heads, detectors, embeddings."""
-    if "output_snr_db" not in results:
+    if "output_snr_db" not in results or "accuracy_top1" not in results:
         return False
     int8 = results["variant"].astype(str) != "float32"
     return bool((int8 & results["accuracy_top1"].isna()
