@@ -80,3 +80,24 @@ def test_a_failure_reason_is_whole_with_its_layer_list_and_advice(tmp_path: Path
          "error": reason}])
     (shown,) = problems_frame(load_runs([run]).results)["reason"]
     assert shown == reason
+
+
+def test_the_console_keeps_a_reasons_lines_and_wraps_them_whole() -> None:
+    """The terminal table shows every line of a failure (its layer list as a list), on
+    an 80-column console, with no line cut or ellipsised."""
+    import io
+
+    import pandas as pd
+    from rich.console import Console
+
+    from qatbench.bench.presentation.tables import rich_table
+
+    reason = ("UnsupportedLayersError: 2 layer(s) tfmot cannot quantize:\n  - embedding "
+              "(Embedding)\n  - conv1d (Conv1D)\nGive each a QuantizeConfig | or keep it "
+              "float with selective QAT.")
+    out = io.StringIO()
+    Console(file=out, width=80).print(rich_table(pd.DataFrame({"reason": [reason]})))
+    shown = " ".join(line.strip(" │┃") for line in out.getvalue().splitlines())
+    words = " ".join(shown.split())
+    assert " ".join(reason.split()) in words
+    assert "- embedding (Embedding)" in out.getvalue()  # its own line, not run on
