@@ -359,6 +359,10 @@ BAD_INPUTS = {
                                    "models.bad.data", "10 classes"),
     "NaN in data": ('build = "nets.py:digits_net"\ndata = "nan.npz"', "models.bad.data",
                     "NaN"),
+    "float labels": ('build = "nets.py:digits_net"\ndata = "halves.npz"', "models.bad.data",
+                     "neither class indices"),
+    "one class": ('build = "nets.py:digits_net"\ndata = "single.npz"', "models.bad.data",
+                  "one class only"),
     "unknown training key": ('build = "nets.py:digits_net"\n[models.bad.training]\nepochs = 3',
                              "models.bad.training.epochs", "unknown key"),
 }
@@ -380,6 +384,8 @@ def test_bad_input_exits_2_naming_its_key_before_anything_trains(project: Path,
     y = np.arange(40) % 10
     np.savez(project / "wide.npz", x=np.zeros((40, 9, 9, 1), np.float32), y=y)
     np.savez(project / "eleven.npz", x=x, y=np.where(y == 3, 11, y))
+    np.savez(project / "halves.npz", x=x, y=y + 0.5)  # 0.5 ... 9.5: not classes
+    np.savez(project / "single.npz", x=x, y=np.full(40, 7))
     bad = x.copy()
     bad[5, 2, 2, 0] = np.nan
     np.savez(project / "nan.npz", x=bad, y=y)

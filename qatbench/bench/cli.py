@@ -23,6 +23,7 @@ from rich.markup import escape
 
 from qatbench.atomic import UnwritableOutput, ensure_writable_dir
 from qatbench.bench.orchestration.config import (
+    ALL_VARIANTS,
     VARIANTS,
     ConfigError,
     RunConfig,
@@ -38,11 +39,18 @@ from qatbench.bench.orchestration.session import (
     open_store,
 )
 from qatbench.bench.storage.store import DamagedStoreFile, RunDirError, RunStore, read_config
+from qatbench.models.sources import is_callable_reference
 
 EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: never 1, which `compare` uses for a regression
 EXIT_CODES = ("Exit codes: 0 all well; 1 a job failed or a regression was found; 2 bad "
               "usage, config or input, a damaged run file or an unwritable output; 70 an "
               "internal error (traceback saved to a file it names); 130 interrupted.")
+
+VARIANTS_HELP = (
+    f"Comma-separated, of {', '.join(ALL_VARIANTS)} (default {','.join(VARIANTS)}). "
+    "dynamic_int8, int8_weights, int4_weights and fp16 are the float32 file quantized by "
+    "Google's LiteRT Quantizer; qat_selective trains [training] qat_layers only; "
+    "mixed_int8 keeps keep_float_ops float.")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   epilog=EXIT_CODES,
@@ -138,7 +146,7 @@ ConfigFile = Annotated[Path | None, typer.Option(
 def run(
     config: ConfigFile = None,
     models: Annotated[str | None, typer.Option(help="Comma-separated zoo models.")] = None,
-    variants: Annotated[str | None, typer.Option(help=f"Of {', '.join(VARIANTS)}.")] = None,
+    variants: Annotated[str | None, typer.Option(help=VARIANTS_HELP)] = None,
     targets: Annotated[str | None, typer.Option(help="Comma-separated targets.")] = None,
     threads: Annotated[str | None, typer.Option(help="Thread counts, e.g. 1,2.")] = None,
     out: Annotated[Path | None, typer.Option(help="Results root (default results/).")] = None,
@@ -163,11 +171,14 @@ def run(
                         "returning a tf_keras model (a PyTorch nn.Module with --framework "
                         "torch).")] = None,
     data: Annotated[str | None, typer.Option(
-        "--data", help="Data for --model: an .npz (x_train/y_train/x_eval/y_eval, or x/y) "
-                       "or module:function.")] = None,
+        "--data", help="Data for --model: an .npz (x_train/y_train/x_eval/y_eval, or x/y), "
+                       "module:function, or a folder of class subfolders of images.")] = None,
     framework: Annotated[str | None, typer.Option(
         "--framework", help="`torch`: --model module:function returns a PyTorch nn.Module "
                             "(PT2E QAT and litert-torch; the torch extra).")] = None,
+    untrained: Annotated[bool, typer.Option(
+        "--untrained", help="--model module:function returns an untrained model: train it "
+                            "on --data first (as trained = false in a config).")] = False,
     artifacts: Annotated[Path | None, typer.Option(
         help="Time prebuilt models: a directory or .tar.gz `qatbench build` wrote (no "
              "TensorFlow needed).")] = None,
@@ -197,13 +208,19 @@ def run(
     overrides: dict[str, Any] = {
         "run": {k: v for k, v in run_overrides.items() if v is not None},
         "measure": _measure_overrides(warmup_runs, min_runs, min_secs, max_secs)}
-    if model is not None:
+    if untrained and (model is None or not is_callable_reference(model)):
+        raise fail_usage("--untrained goes with --model module:function (a builder that "
+                         "returns an untrained model, trained on --data first)")
+    quantized_file = model is not None and model.endswith(".tflite") and \
+        _quantized_file(Path(model), data)
+    if model is not None and not quantized_file:
         from qatbench.models.sources import ad_hoc_source
 
         try:
-            name, source = ad_hoc_source(model, data, Path.cwd(), framework)
+            name, source = ad_hoc_source(model, data, Path.cwd(), framework,
+                                         trained=not untrained)
         except ValueError as error:
-            raise fail_usage(str(error)) from None
+            raise fail_usage(f"--model {model}: {error}") from None
         overrides["models"] = {name: source.model_dump(exclude_defaults=True)}
         overrides["run"].setdefault("models", [name])
     if retry_failed and resume is None:
@@ -235,9 +252,18 @@ def run(
                 overrides["run"]["models"] = _artifact_models(artifacts)
             settings = _with_device(load_config(config, quick=quick, overrides=overrides,
                                                 check_files=artifacts is None), device)
-            if artifacts is None:
+            if quantized_file:  # timed as `qatbench bench` times it: labelled by its kind
+                from qatbench.bench.orchestration.external import (
+                    plan_file_jobs,
+                    record_bench_files,
+                )
+
+                file_jobs = plan_file_jobs([Path(str(model))], settings)
+            elif artifacts is None:
                 _refuse_bad_user_models(settings)
             store = open_store(settings, None)
+            if quantized_file:
+                record_bench_files(store, [Path(str(model))])  # --resume times it again
     except (ConfigError, RunDirError, InvalidModelFile) as error:
         raise fail_usage(str(error)) from None
     from qatbench.bench.orchestration.runner import plan_config_jobs, zoo_provider
@@ -258,6 +284,32 @@ def run(
     code = execute(context, jobs, provider, console, benchmark_json,
                    fail_on_goals=fail_on_goals)
     raise typer.Exit(code)
+
+
+def _quantized_file(path: Path, data: str | None) -> bool:
+    """Whether ``--model PATH.tflite`` is not a float32 file (full-integer or mixed):
+    its rows are then labelled by what it is, as ``qatbench bench`` labels a file. With
+    ``--data`` it is refused: rows with accuracy compare a file with its float32 file."""
+    import tempfile
+
+    from qatbench.bench.orchestration.external import inspect_in_child
+    from qatbench.targets.tflite_file import InvalidModelFile
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="qatbench-inspect-") as scratch:
+            kind, _ = inspect_in_child(path, Path(scratch))
+    except InvalidModelFile as error:
+        raise fail_usage(str(error)) from None
+    if kind == "float32":
+        return False
+    if data is not None:
+        raise fail_usage(
+            f"--model {path} is a {'full-integer (int8)' if kind == 'int8' else kind} file, "
+            "not float32: with --data its rows would need the float32 file it came from "
+            "(fidelity, speedup). Give both in a config: [models.NAME] tflite = { float32 "
+            "= \"FLOAT.tflite\", ptq_int8 = \"" + path.name + "\" } with data = ...; or "
+            f"time it alone with `qatbench run --model {path}` (labelled {kind})")
+    return True
 
 
 def _artifact_models(artifacts: Path) -> list[str]:
@@ -442,7 +494,7 @@ def build(
         "artifacts"),
     config: ConfigFile = None,
     models: Annotated[str | None, typer.Option(help="Comma-separated models.")] = None,
-    variants: Annotated[str | None, typer.Option(help=f"Of {', '.join(VARIANTS)}.")] = None,
+    variants: Annotated[str | None, typer.Option(help=VARIANTS_HELP)] = None,
     quick: Annotated[bool, typer.Option(help="Fewer epochs (as `run --quick`).")] = False,
     archive: Annotated[bool, typer.Option(help="Also write OUT.tar.gz.")] = False,
     rebuild: Rebuild = False,

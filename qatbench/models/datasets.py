@@ -76,7 +76,11 @@ def sklearn_digits(eval_size: int = 360, seed: int = 0) -> Dataset:
 
 
 def synthetic_inputs(shape: tuple[int, ...], count: int, seed: int = 0,
-                     low: float = -1.0, high: float = 1.0) -> np.ndarray:
-    """Inputs for latency-only models: right shape and range, no meaning."""
+                     low: float = -1.0, high: float = 1.0, index_rows: int | None = None
+                     ) -> np.ndarray:
+    """Inputs for latency-only models: right shape and range, no meaning. An index input
+    (``index_rows``: the rows of the table it indexes) gets int32 ids ``0 .. rows - 1``."""
     rng = np.random.default_rng(seed)
+    if index_rows is not None:
+        return rng.integers(0, max(index_rows, 1), size=(count, *shape), dtype=np.int32)
     return rng.uniform(low, high, size=(count, *shape)).astype(np.float32)

@@ -11,8 +11,9 @@ Sampling is per class and seeded: evaluation takes images round-robin over the c
 the first ten), and the calibration images -- which are also the inputs QAT distils on
 -- are drawn from other files of the same folder, never from the evaluation images.
 
-Images are resized so the short side is 256/224 of the model input, centre-cropped, and
-scaled the way the model's ``preprocess_input`` does (``tf``: [-1, 1]; ``caffe``: BGR
+Images already at the model's input size are used as they are; others are resized so
+the short side is 256/224 of the model input and centre-cropped, and all are scaled the
+way the model's ``preprocess_input`` does (``tf``: [-1, 1]; ``caffe``: BGR
 minus the ImageNet mean; ``raw``: 0..255 for models that rescale inside).
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -165,20 +167,66 @@ def preprocess(images: np.ndarray, mode: str) -> np.ndarray:
     raise ValueError(f"unknown preprocessing {mode!r}")
 
 
-def load_image(path: Path, size: tuple[int, int]) -> np.ndarray:
-    """One image as RGB ``size`` pixels: the short side scaled to 256/224 of the size,
-    then the centre crop (ImageNet's evaluation crop), as uint8."""
-    from PIL import Image  # Pillow comes with matplotlib
+# how an image of another size is brought to the model's: the short side scaled to the
+# size and the centre cropped ("crop"), the long side scaled and the rest padded black
+# ("pad", the whole image kept), or each side scaled on its own ("stretch", aspect lost);
+# "imagenet" is ImageNet's evaluation crop (short side to 256/224 of the size, centre)
+RESIZE_MODES = ("crop", "pad", "stretch")
+IMAGENET_CROP = "imagenet"
+
+
+def describe_resize(mode: str, size: tuple[int, int]) -> str:
+    height, width = size
+    return {"crop": f"short side scaled to {min(size)} px, centre {height}x{width} crop",
+            "pad": f"long side scaled to {max(size)} px, padded black to {height}x{width}",
+            "stretch": f"stretched to {height}x{width} (aspect ratio not kept)",
+            IMAGENET_CROP: f"short side scaled to 256/224 of {min(size)} px, centre "
+                           f"{height}x{width} crop (ImageNet's evaluation crop)"}[mode]
+
+
+def fit_image(image: Any, size: tuple[int, int], mode: str = IMAGENET_CROP) -> np.ndarray:
+    """An RGB PIL image as ``size`` pixels, uint8: as it is when it already has that
+    size, else resized by ``mode`` (``RESIZE_MODES`` or ``IMAGENET_CROP``)."""
+    from PIL import Image
 
     height, width = size
+    if (image.height, image.width) == (height, width):
+        return np.asarray(image)
+    if mode == "stretch":
+        return np.asarray(image.resize((width, height), Image.BILINEAR))
+    if mode == "pad":
+        scale = min(height / image.height, width / image.width)
+        inner = image.resize((max(1, round(image.width * scale)),
+                              max(1, round(image.height * scale))), Image.BILINEAR)
+        canvas = Image.new("RGB", (width, height))
+        canvas.paste(inner, ((width - inner.width) // 2, (height - inner.height) // 2))
+        return np.asarray(canvas)
+    if mode not in ("crop", IMAGENET_CROP):
+        raise ValueError(f"unknown resize {mode!r}: one of {', '.join(RESIZE_MODES)}")
+    enlarge = 256 / 224 if mode == IMAGENET_CROP else 1.0
+    scale = enlarge * max(height / image.height, width / image.width)
+    resized = image.resize((max(width, round(image.width * scale)),
+                            max(height, round(image.height * scale))), Image.BILINEAR)
+    left = (resized.width - width) // 2
+    top = (resized.height - height) // 2
+    return np.asarray(resized.crop((left, top, left + width, top + height)))
+
+
+def load_image(path: Path, size: tuple[int, int], mode: str = IMAGENET_CROP) -> np.ndarray:
+    """One image as RGB ``size`` pixels, uint8 (``fit_image``): as it is when it already
+    has the model's size, else ImageNet's evaluation crop unless ``mode`` says otherwise."""
+    from PIL import Image  # Pillow comes with matplotlib
+
     with Image.open(path) as image:
-        image = image.convert("RGB")
-        scale = (256 / 224) * max(height / image.height, width / image.width)
-        resized = image.resize((max(width, round(image.width * scale)),
-                                max(height, round(image.height * scale))), Image.BILINEAR)
-        left = (resized.width - width) // 2
-        top = (resized.height - height) // 2
-        return np.asarray(resized.crop((left, top, left + width, top + height)))
+        return fit_image(image.convert("RGB"), size, mode)
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(height, width) of an image file, read from its header."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.height, image.width
 
 
 def load_files(files: list[LabelledFile], input_shape: tuple[int, ...], mode: str

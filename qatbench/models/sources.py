@@ -76,6 +76,10 @@ class ModelSource(BaseModel):
     data: str | None = None
     image_dir: str | None = None
     preprocess: str = "unit"  # image_dir: one of PREPROCESS_MODES, or module:function
+    # image_dir: how images not at the model's input size are brought to it (images
+    # already that size are used as they are): "crop" (short side to the size, centre
+    # crop), "pad" (long side to the size, black bands) or "stretch" (aspect not kept)
+    resize: Literal["crop", "pad", "stretch"] = "crop"
     eval_fraction: float = Field(0.2, gt=0, lt=1)  # x/y data: held out, stratified, seeded
     # synthetic inputs (no data): the range the model expects
     input_range: tuple[float, float] = (0.0, 1.0)
@@ -239,25 +243,37 @@ class ModelSource(BaseModel):
         return problems
 
 
-def ad_hoc_source(model: str, data: str | None, base: Path, framework: str | None = None
-                  ) -> tuple[str, ModelSource]:
-    """``qatbench run --model PATH_OR_MODULE:FN [--data PATH] [--framework torch]``: the
-    name is the file's stem or the function's name."""
+def _builder_name(reference: str) -> str:
+    """What a user calls a model built by ``module:function``: the file's stem or the
+    module's last name, not the function that builds it."""
+    where = reference.rsplit(":", 1)[0]
+    return Path(where).stem if where.endswith(".py") else where.rsplit(".", 1)[-1]
+
+
+def ad_hoc_source(model: str, data: str | None, base: Path, framework: str | None = None,
+                  trained: bool = True) -> tuple[str, ModelSource]:
+    """``qatbench run --model PATH_OR_MODULE:FN [--data PATH] [--untrained] [--framework
+    torch]``: the name is the file's stem or the module's last name; ``trained=False`` (a
+    builder only) trains it first; ``--data`` is an ``.npz``, a ``module:function``, or a
+    folder of class subfolders of images (``image_dir``)."""
+    folder = data is not None and (Path(data).expanduser() if Path(data).expanduser()
+                                   .is_absolute() else base / data).is_dir()
+    given: dict[str, Any] = {"image_dir": data} if folder else {"data": data}
     if framework == "torch":
         if not is_callable_reference(model):
             raise ValueError(f"--framework torch: --model {model!r} must be "
                              "\"module:function\" or \"file.py:function\" returning a "
                              "torch.nn.Module")
-        source = ModelSource(torch=model, data=data)
-        name = model.rsplit(":", 1)[1]
+        source = ModelSource(torch=model, trained=trained, **given)
+        name = _builder_name(model)
     elif is_callable_reference(model) and not Path(model).exists():
-        source = ModelSource(build=model, data=data)
-        name = model.rsplit(":", 1)[1]
+        source = ModelSource(build=model, trained=trained, **given)
+        name = _builder_name(model)
     elif model.endswith(".tflite"):
-        source = ModelSource(tflite={"float32": model}, data=data)
+        source = ModelSource(tflite={"float32": model}, **given)
         name = Path(model).stem
     else:
-        source = ModelSource(keras=model, data=data)
+        source = ModelSource(keras=model, **given)
         name = Path(model.rstrip("/")).stem
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name), source.resolved(base)
 

@@ -7,7 +7,8 @@ they are class labels (every class at least twice), else a seeded shuffle.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ import numpy as np
 from qatbench.models.arrays import Arrays, count, take
 from qatbench.models.datasets import Dataset
 
+# the start of a warning that the data's range does not fit the model's input (the rows'
+# note carries it; the run prints it on stderr)
+DATA_RANGE = "data range"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 
 
@@ -133,12 +137,23 @@ def class_folders(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+@dataclass(frozen=True)
+class ImageDirData:
+    """An image folder as a data set: the split, the class names, and how the images
+    were brought to the model's size (for the rows' note)."""
+
+    dataset: Dataset
+    classes: list[str]
+    note: str
+
+
 def load_image_dir(root: Path, input_shape: tuple[int, ...],
                    preprocess: Callable[[np.ndarray], np.ndarray], eval_fraction: float = 0.2,
-                   seed: int = 0) -> tuple[Dataset, list[str]]:
-    """Every image of ``root``'s class subfolders, resized and centre-cropped to the
-    model's input, preprocessed; labels are the folders' sorted positions."""
-    from qatbench.models.image_folder import load_image
+                   seed: int = 0, resize: str = "crop") -> ImageDirData:
+    """Every image of ``root``'s class subfolders at the model's input size -- as it is
+    when it already has that size, else resized by ``resize`` (``crop``, ``pad`` or
+    ``stretch``) -- preprocessed; labels are the folders' sorted positions."""
+    from qatbench.models.image_folder import describe_resize, image_size, load_image
 
     folders = class_folders(root)
     if len(folders) < 2:
@@ -149,14 +164,22 @@ def load_image_dir(root: Path, input_shape: tuple[int, ...],
     if not files:
         raise DataError(f"{root}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in its "
                         "class subfolders")
-    images = np.stack([load_image(path, tuple(input_shape[:2])) for path, _ in files])
+    size = (int(input_shape[0]), int(input_shape[1]))
+    resized = sum(image_size(path) != size for path, _ in files)
+    images = np.stack([load_image(path, size, resize) for path, _ in files])
     if input_shape[-1] == 1:
         images = images.mean(axis=-1, keepdims=True)
     x = np.asarray(preprocess(images.astype(np.float32)), dtype=np.float32)
     y = np.array([label for _, label in files], dtype=np.int64)
     x_train, y_train, x_eval, y_eval = _split(x, y, eval_fraction, seed)
-    return _dataset(f"image folder {root.name} ({len(folders)} classes)", x_train, y_train,
-                    x_eval, y_eval), [folder.name for folder in folders]
+    dataset = _dataset(f"image folder {root.name} ({len(folders)} classes)", x_train,
+                       y_train, x_eval, y_eval)
+    if resized == 0:
+        note = f"images used as they are (all {len(files)} already {size[0]}x{size[1]})"
+    else:
+        note = (f"{resized} of {len(files)} images resized: resize = \"{resize}\" "
+                f"({describe_resize(resize, size)})")
+    return ImageDirData(dataset, [folder.name for folder in folders], note)
 
 
 def _dataset(name: str, x_train: Arrays, y_train: Arrays, x_eval: Arrays, y_eval: Arrays
@@ -168,6 +191,27 @@ def _dataset(name: str, x_train: Arrays, y_train: Arrays, x_eval: Arrays, y_eval
         return Dataset(name, x_train, y_train, x_eval, y_eval, classes)
     except ValueError as error:
         raise DataError(str(error)) from None
+
+
+def truth_rows(outputs: Sequence[tuple[str, str, int]], y: Arrays | None, samples: int
+               ) -> np.ndarray | None:
+    """The true values of every labelled non-class output, as rows laid out like the
+    float reference (outputs side by side, each ``width`` wide), NaN where an output has
+    no truth; None when no such output has labels. ``outputs``: (name, task, width) in
+    the model's order; ``y``: one array (a single output) or a dict keyed by name."""
+    if y is None or samples == 0:
+        return None
+    rows = np.full((samples, sum(width for _, _, width in outputs)), np.nan, np.float32)
+    start, found = 0, False
+    for name, task, width in outputs:
+        labels = y.get(name) if isinstance(y, dict) else y if len(outputs) == 1 else None
+        if task != "classification" and labels is not None:
+            values = np.asarray(labels, dtype=np.float32).reshape(samples, -1)
+            if values.shape[1] == width:
+                rows[:, start:start + width] = values
+                found = True
+        start += width
+    return rows if found else None
 
 
 def unit(images: np.ndarray) -> np.ndarray:

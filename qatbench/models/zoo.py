@@ -44,6 +44,9 @@ class ModelSpec:
     output_tasks: dict[str, str] | None = None
     # label QAT's loss: a Keras loss name or module:function, per output name or for all
     losses: str | dict[str, str] | None = None
+    # integer index inputs (token ids into an Embedding) by name: the rows of the table
+    # each indexes; their synthetic inputs are integers below it, never floats in a range
+    index_inputs: dict[str, int] | None = None
 
     @property
     def class_output(self) -> int | None:

@@ -53,20 +53,30 @@ class Variant(enum.StrEnum):
         return self in (Variant.QAT_INT8, Variant.QAT_SELECTIVE)
 
 
-def representative_inputs(samples: Any, names: Sequence[str] = ()
+def representative_inputs(samples: Any, names: Sequence[str] = (),
+                          dtypes: Sequence[Any] = ()
                           ) -> Iterator[list[np.ndarray] | dict[str, np.ndarray]]:
     """One calibration sample at a time, as the converter wants it: a list for a
     single-input model, a dict keyed by input name for several (the calibrator feeds a
     dict through the signature by name; a list would follow the file's tensor order,
-    which is not the Keras model's)."""
+    which is not the Keras model's). Each input in its own dtype (``dtypes``, in
+    ``names`` order; float32 where not given): token ids stay integers."""
     from qatbench.models.arrays import count
 
+    kinds = dict(zip(names, dtypes, strict=False))
+    single = dtypes[0] if dtypes else np.float32
     for index in range(count(samples)):
         if isinstance(samples, dict):
-            yield {name: np.asarray(samples[name][index:index + 1], dtype=np.float32)
+            yield {name: np.asarray(samples[name][index:index + 1],
+                                    dtype=kinds.get(name, np.float32))
                    for name in names}
         else:
-            yield [np.asarray(samples[index:index + 1], dtype=np.float32)]
+            yield [np.asarray(samples[index:index + 1], dtype=single)]
+
+
+def input_dtypes(model: Any) -> list[Any]:
+    """The numpy dtype of each of a Keras model's inputs, in ``input_names`` order."""
+    return [np.dtype(tensor.dtype.as_numpy_dtype) for tensor in model.inputs]
 
 
 def signature_output_names(model: Any) -> list[str]:
@@ -120,8 +130,8 @@ def full_integer_converter(model: Any, calibration: np.ndarray, integer_io: bool
 
     converter = keras_converter(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: representative_inputs(calibration,
-                                                                    model.input_names)
+    converter.representative_dataset = lambda: representative_inputs(
+        calibration, model.input_names, input_dtypes(model))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     if integer_io:
         converter.inference_input_type = tf.int8
@@ -141,7 +151,8 @@ def mixed_int8_converted(model: Any, calibration: np.ndarray, keep_float_ops: Se
         raise ValueError("mixed_int8 needs op types to keep float")
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=full_integer_converter(model, calibration, integer_io=False),
-        debug_dataset=lambda: representative_inputs(take(calibration, 4), model.input_names),
+        debug_dataset=lambda: representative_inputs(take(calibration, 4), model.input_names,
+                                                    input_dtypes(model)),
         debug_options=tf.lite.experimental.QuantizationDebugOptions(
             denylisted_ops=list(keep_float_ops), fully_quantize=True))
     return debugger.get_nondebug_quantized_model()
@@ -165,16 +176,27 @@ def convert(model: Any, variant: Variant, calibration: np.ndarray,
     return full_integer_converter(model, calibration).convert()
 
 
+def integer_io_problems(info: ModelInfo) -> list[str]:
+    """Inputs and outputs that break the int8 promise: every tensor quantized integer,
+    except index inputs (token ids, integers with no scale), which stay as they are."""
+    from qatbench.targets.inputs import is_index_input
+
+    bad = [t for t in info.inputs if not (t.is_quantized_integer or is_index_input(
+        {"dtype": t.dtype, "quantization": (t.scale, t.zero_point)}))]
+    bad += [t for t in info.outputs if not t.is_quantized_integer]
+    return [f"{t.name}={t.dtype}" for t in bad]
+
+
 def verify_variant(path: Path, variant: Variant) -> ModelInfo:
     """Inspect the written file; an int8 variant with float compute left is an error."""
     info = inspect_tflite(path)
-    if variant.is_int8 and not (info.is_full_integer and info.has_integer_io):
+    io_problems = integer_io_problems(info)
+    if variant.is_int8 and not (info.is_full_integer and not io_problems):
         reasons = []
         if info.float_ops:
             reasons.append(f"float compute ops left: {', '.join(sorted(set(info.float_ops)))}")
-        if not info.has_integer_io:
-            io = ", ".join(f"{t.name}={t.dtype}" for t in (*info.inputs, *info.outputs))
-            reasons.append(f"inputs/outputs are not all int8: {io}")
+        if io_problems:
+            reasons.append(f"inputs/outputs are not all int8: {', '.join(io_problems)}")
         raise NotFullIntegerError(
             f"{path.name} is not a full-integer model ({'; '.join(reasons)}); refusing to "
             f"label it {variant.value}")

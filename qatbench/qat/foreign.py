@@ -25,13 +25,14 @@ import numpy as np
 from qatbench.models.arrays import count, take
 from qatbench.models.datasets import Dataset, synthetic_inputs
 from qatbench.models.sources import ModelSource
-from qatbench.models.user_data import load_npz
+from qatbench.models.user_data import load_npz, truth_rows
 from qatbench.qat.artifacts import ModelBuild, VariantArtifact, keep_float_ops_for
 from qatbench.qat.budget import TrainingBudget
 from qatbench.qat.export import Variant, export_from_float_file
 from qatbench.qat.fidelity import tflite_outputs
 from qatbench.qat.litert_quantize import SCOPED_VARIANTS, Calibration, OpSelection
 from qatbench.targets.base import NO_LABEL, EvalSet, OutputSpec
+from qatbench.targets.inputs import index_bounds, is_index_input
 from qatbench.targets.runtime import resolve_runtime
 from qatbench.targets.signature_io import model_io
 from qatbench.targets.tflite_file import InvalidModelFile, inspect_tflite
@@ -52,6 +53,12 @@ def source_data(source: ModelSource, seed: int) -> Dataset | None:
         function = load_callable(source.data, "data")
         return load_function_data(function, source.data, source.eval_fraction, seed)
     return load_npz(Path(source.data), source.eval_fraction, seed)
+
+
+def index_rows(detail: dict, interpreter: object) -> int | None:
+    """The rows of the table an index input (token ids) indexes; None for other inputs."""
+    return index_bounds(interpreter).get(str(detail["name"]), 1) \
+        if is_index_input(detail) else None
 
 
 def _outputs(path: Path, source: ModelSource, labels: np.ndarray | None
@@ -91,10 +98,13 @@ def _calibration(float_file: VariantArtifact | None, source: ModelSource,
         x = take(data.x_train, limit)
     else:
         x = {n: synthetic_inputs(tuple(int(d) for d in detail["shape"][1:]), limit,
-                                 budget.seed + CALIBRATION_SEED + i, *source.input_range)
+                                 budget.seed + CALIBRATION_SEED + i, *source.input_range,
+                                 index_rows=index_rows(detail, interpreter))
              for i, (n, detail) in enumerate(io.inputs)}
     arrays = x if isinstance(x, dict) else {names[0]: x}
-    samples = [{n: np.asarray(arrays[n][i:i + 1], dtype=np.float32) for n in names}
+    dtypes = {n: np.dtype(detail["dtype"]) if is_index_input(detail) else np.float32
+              for n, detail in io.inputs}  # token ids stay integers
+    samples = [{n: np.asarray(arrays[n][i:i + 1], dtype=dtypes[n]) for n in names}
                for i in range(count(x))]
     return {next(iter(signatures)): samples}
 
@@ -166,10 +176,11 @@ def collect_files(name: str, source: ModelSource, variants: list[str], out_dir: 
             labels = y_all if isinstance(y_all, np.ndarray) and y_all.ndim == 1 else None
             name_of_set = data.name
         else:
-            shapes = {n: tuple(int(d) for d in detail["shape"][1:]) for n, detail in io.inputs}
             eval_count = min(budget.max_eval_samples or EVAL_DEFAULT, EVAL_DEFAULT)
-            x = {n: synthetic_inputs(s, eval_count, budget.seed + 1 + i, *source.input_range)
-                 for i, (n, s) in enumerate(shapes.items())}
+            x = {n: synthetic_inputs(tuple(int(d) for d in detail["shape"][1:]), eval_count,
+                                     budget.seed + 1 + i, *source.input_range,
+                                     index_rows=index_rows(detail, interpreter))
+                 for i, (n, detail) in enumerate(io.inputs)}
             if len(x) == 1:
                 x = next(iter(x.values()))
             labels = None
@@ -181,9 +192,12 @@ def collect_files(name: str, source: ModelSource, variants: list[str], out_dir: 
         y = labels.astype(np.int64) if labels is not None and any(
             o.task == "classification" for o in outputs) else np.full(count(x), NO_LABEL,
                                                                       np.int64)
+        truth = truth_rows([(o.name, o.task, o.width) for o in outputs], y_all, count(x)) \
+            if data is not None else None
         EvalSet(x, y, name_of_set, reference=reference,
                 reference_source=f"{float_path.name} (made elsewhere), TFLite reference "
-                                 "kernels", outputs=outputs).save(out_dir / "eval.npz")
+                                 "kernels", outputs=outputs, truth=truth).save(
+                                     out_dir / "eval.npz")
         eval_path = str(out_dir / "eval.npz")
     if previous is not None and float_file is None:
         float_file = previous.variants.get("float32")

@@ -235,6 +235,8 @@ def rebuild(model: Any) -> Any:
             + "\n  ".join(problem.line() for problem in problems) + f"\nTo fix: {_ADVICE}")
 
     def refs(spec: Any) -> list[Any]:
+        if isinstance(spec, dict):  # a model of dict inputs/outputs: as the list form
+            return [tensors[tuple(item)] for item in spec.values()]
         if spec and isinstance(spec[0], str):  # one [layer, node, index]
             return [tensors[tuple(spec)]]
         return [tensors[tuple(item)] for item in spec]

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qatbench.qat.export import full_integer_converter, representative_inputs
+from qatbench.qat.export import full_integer_converter, input_dtypes, representative_inputs
 
 METHOD_VS_FLOAT = "int8 vs float model layer outputs"
 METHOD_VS_QAT_KERAS = "int8 vs QAT Keras model layer outputs"
@@ -41,7 +41,8 @@ def ptq_layer_errors(model: Any, calibration: np.ndarray, samples: np.ndarray) -
 
     converter = full_integer_converter(model, calibration, integer_io=False)
     debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=lambda: representative_inputs(samples))
+        converter=converter, debug_dataset=lambda: representative_inputs(
+            samples, model.input_names, input_dtypes(model)))
     debugger.run()
     buffer = io.StringIO()
     debugger.layer_statistics_dump(buffer)

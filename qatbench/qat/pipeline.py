@@ -22,9 +22,12 @@ import numpy as np
 
 from qatbench.models.arrays import as_float32, count, take
 from qatbench.models.datasets import Dataset, synthetic_inputs
+from qatbench.models.user_data import truth_rows
 from qatbench.models.zoo import ModelSpec
 from qatbench.qat.artifacts import ModelBuild, VariantArtifact, keep_float_ops_for
 from qatbench.qat.budget import TrainingBudget
+from qatbench.qat.chance import chance_note
+from qatbench.qat.conversion_hints import conversion_hint
 from qatbench.qat.errors import QatModelError
 from qatbench.qat.export import Variant, export_from_float_file, export_variant
 from qatbench.qat.quantize import LayerSelection, quantize_for_training
@@ -72,6 +75,9 @@ class BuildData:
     float_outputs: np.ndarray | None = field(default=None, repr=False)  # on fidelity_inputs
     # a user's data set: eval inputs are real even where no output has class labels
     has_eval_inputs: bool = False
+    # the eval labels of every output as the data gave them (regression targets too):
+    # what the rows' error against the truth (MAE, RMSE) is measured on
+    eval_truth: Any = field(default=None, repr=False)
 
     @property
     def fidelity_inputs(self) -> tuple[np.ndarray, np.ndarray | None, str]:
@@ -97,11 +103,16 @@ def _labels_cover_outputs(spec: ModelSpec, y: Any) -> bool:
 
 
 def _synthetic(spec: ModelSpec, count: int, seed: int) -> Any:
-    """Synthetic inputs in ``input_range``: an array, or a dict for several inputs."""
+    """Synthetic inputs in ``input_range`` (token ids below their table's rows): an
+    array, or a dict for several inputs."""
+    rows = spec.index_inputs or {}
     if spec.input_shapes and len(spec.input_shapes) > 1:
-        return {name: synthetic_inputs(shape, count, seed + i, *spec.input_range)
+        return {name: synthetic_inputs(shape, count, seed + i, *spec.input_range,
+                                       index_rows=rows.get(name))
                 for i, (name, shape) in enumerate(spec.input_shapes.items())}
-    return synthetic_inputs(spec.input_shape, count, seed, *spec.input_range)
+    only = next(iter(spec.input_shapes or {}), None)
+    return synthetic_inputs(spec.input_shape, count, seed, *spec.input_range,
+                            index_rows=rows.get(only) if only else None)
 
 
 def build_data(spec: ModelSpec, budget: TrainingBudget, weights: str,
@@ -116,7 +127,7 @@ def build_data(spec: ModelSpec, budget: TrainingBudget, weights: str,
                          else "training samples",
                          data_note="" if labelled is not None else
                          "labels do not cover every output: QAT distils on the training "
-                         "inputs", has_eval_inputs=True)
+                         "inputs", has_eval_inputs=True, eval_truth=data.y_eval)
     synthetic = _synthetic(spec, budget.representative_samples, budget.seed)
     preprocess = getattr(spec.build, "preprocess", None)
     if imagenet_dir is not None and preprocess is not None:
@@ -313,7 +324,7 @@ def _eval_set(data: BuildData, float_model: Any, float_artifact: VariantArtifact
     # an image folder's 500 images are 300 MB as float32: inputs of a model without data
     # of its own are kept as float16 (and the reference computed on those)
     stored = x if data.train is not None or data.has_eval_inputs or isinstance(x, dict) \
-        else x.astype(np.float16)
+        or np.issubdtype(x.dtype, np.integer) else x.astype(np.float16)  # ids stay exact
     inputs = as_float32(stored)
     reference, source = None, ""
     names = [o.name for o in outputs] or None
@@ -331,8 +342,24 @@ def _eval_set(data: BuildData, float_model: Any, float_artifact: VariantArtifact
     reference = np.asarray(reference, dtype=np.float32).reshape(count(inputs), -1)
     name = data.eval_name if data.eval_x is not None else \
         f"{count(inputs)} synthetic inputs (no labels; not the calibration inputs)"
+    truth = truth_rows([(o.name, o.task, o.width) for o in outputs], data.eval_truth,
+                       count(inputs)) if data.eval_x is not None and outputs else None
     return EvalSet(stored, y, name, reference=reference, reference_source=source,
-                   outputs=outputs)
+                   outputs=outputs, truth=truth)
+
+
+def _at_chance(spec: ModelSpec, model: Any, data: BuildData,
+               artifacts: dict[str, VariantArtifact]) -> str:
+    """A note when the float model's top-1 is within noise of guessing (``chance``)."""
+    if data.eval_x is None or data.eval_y is None or spec.class_output is None:
+        return ""
+    built = artifacts.get(Variant.FLOAT32.value)
+    top1 = built.keras_top1 if built is not None and built.keras_top1 is not None else keras_top1(
+        model, data.eval_x, data.eval_y, spec.class_output)
+    labels = np.asarray(data.eval_y)
+    majority = float(np.max(np.unique(labels, return_counts=True)[1]) / len(labels)) \
+        if len(labels) else None
+    return chance_note(top1, count(data.eval_x), spec.num_classes, majority)
 
 
 def build_variants(spec: ModelSpec, variants: Sequence[str], out_dir: Path,
@@ -378,7 +405,8 @@ def build_variants(spec: ModelSpec, variants: Sequence[str], out_dir: Path,
             artifacts[name] = _build_one(Variant(name), model, spec, data, budget, out_dir,
                                          placement, float_note)
         except Exception as error:  # one bad variant must not cost the others
-            artifacts[name] = VariantArtifact(name, error=error_text(error))
+            artifacts[name] = VariantArtifact(name, error=error_text(error)
+                                              + conversion_hint(model, error))
     artifacts = {name: artifacts[name] for name in variants}  # the order asked for
     previous = ModelBuild.load(out_dir)  # a later build (mixed_int8) adds to the first
     if previous is not None:
@@ -388,10 +416,13 @@ def build_variants(spec: ModelSpec, variants: Sequence[str], out_dir: Path,
     if eval_set is not None:
         eval_set.save(out_dir / "eval.npz")
         eval_path = str(out_dir / "eval.npz")
+    against_truth = "; its labelled outputs against their true values (MAE, RMSE)" \
+        if eval_set is not None and eval_set.truth is not None else ""
     accuracy_note = data.note if data.eval_x is None else "" if data.eval_y is not None else \
         f"top-1 not measured: {spec.name} has no class output with labels; every output " \
-        "is compared with the float model (SNR, cosine, max abs error)"
-    data_note = "; ".join(n for n in (*spec.user_notes, data.data_note) if n)
+        f"is compared with the float model (SNR, cosine, max abs error){against_truth}"
+    data_note = "; ".join(n for n in (*spec.user_notes, data.data_note,
+                                       _at_chance(spec, model, data, artifacts)) if n)
     build = ModelBuild(spec.name, built.weights, eval_path, accuracy_note, artifacts,
                        data_note=data_note)
     build.save(out_dir)

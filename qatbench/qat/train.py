@@ -251,6 +251,19 @@ def losses_for(model: Any, tasks: dict[str, str] | None = None,
     return chosen
 
 
+def loss_label(model: Any, tasks: dict[str, str] | None = None,
+               losses: str | dict[str, str] | None = None) -> str:
+    """The losses ``losses_for`` chooses, in words: one name, or ``output: name`` each."""
+    names = []
+    for name, task in zip(output_keys(model), _tasks(model, tasks), strict=True):
+        user = losses.get(name) if isinstance(losses, dict) else losses
+        names.append((name, user or ("cross-entropy" if task == "classification"
+                                     else "mean squared error")))
+    if len({label for _, label in names}) == 1:
+        return names[0][1]
+    return ", ".join(f"{output}: {label}" for output, label in names)
+
+
 def optimizer_for(name: str, learning_rate: float) -> Any:
     import tf_keras as keras
 
@@ -355,10 +368,11 @@ class FineTuning:
     placement: str = ""
     # where the activation ranges started (None: QAT was not given inputs to start from)
     ranges: RangeStart | None = None
+    loss: str = ""  # the label loss fitted, in words (``loss_label``)
 
     def describe(self) -> str:
         how = f"distill (KL, T={self.temperature:g})" if self.objective == "distill" \
-            else "labels (cross-entropy)"
+            else f"labels ({self.loss or 'cross-entropy'})"
         where = f"; {self.placement}" if self.placement else ""
         where += f"; {self.ranges.describe()}" if self.ranges else ""
         if self.steps == 0:
@@ -516,7 +530,7 @@ def _fine_tune(qat_model: Any, float_model: Any, labelled: Dataset | None,
         return FineTuning("labels", count, "training samples",
                           _epochs(budget.qat_epochs) + left_out,
                           "labels" if tasks else "integer labels", steps=steps,
-                          ranges=ranges)
+                          ranges=ranges, loss=loss_label(qat_model, tasks, losses))
     if labelled is not None:
         x = labelled.x_train
         count, left_out = data_count(x), ""

@@ -23,7 +23,9 @@ from qatbench.models.arrays import Arrays, count, non_finite
 from qatbench.models.datasets import Dataset
 from qatbench.models.sources import ModelSource
 from qatbench.models.user_data import (
+    DATA_RANGE,
     DataError,
+    ImageDirData,
     load_function_data,
     load_image_dir,
     load_npz,
@@ -157,8 +159,10 @@ def _shape(tensor: Any) -> tuple[int | None, ...]:
     return tuple(tensor.shape[1:])
 
 
-def load_data(source: ModelSource, name: str, model: Any, seed: int) -> Dataset | None:
-    """The user's data, in the model's input layout; None when the table gives none."""
+def load_data(source: ModelSource, name: str, model: Any, seed: int
+              ) -> Dataset | ImageDirData | None:
+    """The user's data, in the model's input layout (an image folder's with how its
+    images were sized); None when the table gives none."""
     try:
         if source.data is not None and source.data_is_callable:
             key = f"models.{name}.data"
@@ -179,9 +183,8 @@ def load_data(source: ModelSource, name: str, model: Any, seed: int) -> Dataset 
                                   f"needs a model with one HxWxC image input; this one takes "
                                   f"{[_shape(t) for t in model.inputs]}")
             preprocess = _preprocess(source, name)
-            dataset, _ = load_image_dir(Path(source.image_dir), shape, preprocess,
-                                        source.eval_fraction, seed)
-            return dataset
+            return load_image_dir(Path(source.image_dir), shape, preprocess,
+                                  source.eval_fraction, seed, source.resize)
     except DataError as error:
         key = "image_dir" if source.image_dir is not None else "data"
         raise SourceError(f"models.{name}.{key}", str(error)) from None
@@ -245,6 +248,54 @@ def _labels_for(y: Arrays | None, output: str, names: list[str]) -> np.ndarray |
     return np.asarray(y) if len(names) == 1 else None
 
 
+FAR_OUTSIDE = 1.0  # data further than this many input_range widths outside it warns
+
+
+def _rescales(model: Any, tensor: Any) -> bool:
+    """Whether the first layer fed by ``tensor`` scales its input itself (Rescaling,
+    Normalization, a Lambda the user wrote), so 0..255 data is what it expects."""
+    for layer in model.layers:
+        if any(fed is tensor for node in layer.inbound_nodes for fed in node.keras_inputs):
+            return type(layer).__name__ in ("Rescaling", "Normalization", "Lambda",
+                                            "TFOpLambda")
+    return False
+
+
+def data_range_warnings(model: Any, data: Dataset, source: ModelSource) -> list[str]:
+    """The training inputs against what the model's float inputs look like they expect:
+    integer-typed or 0..255 data for an input whose first layer does not rescale (a
+    model trained on [0, 1] then runs several points lower, silently), and data far
+    outside an ``input_range`` the config sets. One warning per input, each starting
+    with ``DATA_RANGE``."""
+    warnings = []
+    arrays = data.x_train if isinstance(data.x_train, dict) else \
+        {input_names(model)[0]: data.x_train}
+    for name, tensor in zip(input_names(model), model.inputs, strict=True):
+        values = np.asarray(arrays.get(name, np.zeros(0)))
+        if tensor.dtype.is_integer or values.size == 0:
+            continue  # token ids: an Embedding's rows, not a scale
+        low, high = float(values.min()), float(values.max())
+        integral = np.issubdtype(values.dtype, np.integer) or bool(
+            np.all(values == np.round(values)))
+        if integral and high > 1 and low >= 0 and high <= 255 and not _rescales(model,
+                                                                                tensor):
+            warnings.append(
+                f"{DATA_RANGE}: input {name} gets {values.dtype} data in {low:g}..{high:g} "
+                "(0..255 pixels?) but the model's first layer does not rescale -- if it "
+                "was trained on [0, 1] or [-1, 1], scale the data (x / 255) or add a "
+                "Rescaling layer")
+            continue
+        if "input_range" in source.model_fields_set:
+            start, end = source.input_range
+            margin = FAR_OUTSIDE * (end - start)
+            if low < start - margin or high > end + margin:
+                warnings.append(
+                    f"{DATA_RANGE}: input {name} data spans {low:g}..{high:g}, far outside "
+                    f"input_range [{start:g}, {end:g}] -- scale the data or correct "
+                    "input_range")
+    return warnings
+
+
 def check_data(model: Any, data: Dataset, tasks: list[OutputTask], name: str) -> None:
     """Shapes, label ranges and finiteness of the user's data against the model."""
     key = f"models.{name}.data"
@@ -284,6 +335,14 @@ def check_data(model: Any, data: Dataset, tasks: list[OutputTask], name: str) ->
             if not np.all(np.isfinite(labels.astype(np.float64))):
                 raise SourceError(key, f"{split} for output {task.name} holds NaN or infinity")
             if task.task == CLASSIFICATION:
+                fractional = labels[labels != np.round(labels)] \
+                    if np.issubdtype(labels.dtype, np.floating) else labels[:0]
+                if len(fractional):
+                    raise SourceError(key, f"{split} for class output {task.name} holds "
+                                           f"fractional values (e.g. {fractional[0]:g}), "
+                                           "not class indices; give integer classes, or "
+                                           "set task = \"regression\" with labels of the "
+                                           f"output's shape ({task.width} per sample)")
                 if labels.ndim != 1:
                     raise SourceError(key, f"{split} for class output {task.name} must be "
                                            f"integer class indices, one per sample (got shape "
@@ -294,6 +353,22 @@ def check_data(model: Any, data: Dataset, tasks: list[OutputTask], name: str) ->
                     raise SourceError(key, f"{split} labels run from {int(low)} to "
                                            f"{int(high)}, but output {task.name} has "
                                            f"{task.width} classes (0..{task.width - 1})")
+            elif labels.size != len(labels) * task.width:
+                per_sample = labels.size // max(len(labels), 1)
+                raise SourceError(key, f"{split} for output {task.name} holds {per_sample} "
+                                       f"value(s) per sample, but the output has "
+                                       f"{task.width}: labels {labels.min():g} … "
+                                       f"{labels.max():g} are neither class indices "
+                                       f"(integers 0..{task.width - 1}) nor regression "
+                                       "targets of the output's shape")
+        if task.task == CLASSIFICATION:
+            train_labels = _labels_for(data.y_train, task.name, outputs)
+            if train_labels is not None and len(np.unique(train_labels)) == 1:
+                raise SourceError(key, f"y_train for class output {task.name} holds one "
+                                       f"class only ({train_labels[0]:g}): a model trained "
+                                       "or judged on it scores a vacuous 100% top-1 by "
+                                       "always answering that class; give samples of at "
+                                       "least two classes")
     if isinstance(data.y_train, dict):
         unknown = [n for n in data.y_train if n not in outputs]
         if unknown:
@@ -325,7 +400,8 @@ class UserModel:
             pretrained=self.source.trained, user_notes=tuple(self.notes),
             input_shapes={n: tuple(int(d or 1) for d in s)
                           for n, s in zip(input_names(model), shapes, strict=True)},
-            output_tasks={t.name: t.task for t in self.tasks}, losses=self.source.loss)
+            output_tasks={t.name: t.task for t in self.tasks}, losses=self.source.loss,
+            index_inputs=index_inputs(model) or None)
 
 
 def prove_keras3(loaded: LoadedModel, calibration: Arrays) -> str:
@@ -336,12 +412,29 @@ def prove_keras3(loaded: LoadedModel, calibration: Arrays) -> str:
     return proof.describe()
 
 
+def index_inputs(model: Any) -> dict[str, int]:
+    """Integer inputs that feed an ``Embedding`` directly, by name: the layer's
+    ``input_dim`` (the smallest where one feeds several), the ids that are valid."""
+    rows: dict[str, int] = {}
+    for name, tensor in zip(input_names(model), model.inputs, strict=True):
+        if not tensor.dtype.is_integer:
+            continue
+        fed = [layer.input_dim for layer in model.layers
+               if type(layer).__name__ == "Embedding"
+               and any(fed_in is tensor for node in layer.inbound_nodes
+                       for fed_in in node.keras_inputs)]
+        if fed:
+            rows[name] = int(min(fed))
+    return rows
+
+
 def synthetic_for(model: Any, source: ModelSource, samples: int, seed: int) -> Arrays:
     from qatbench.models.datasets import synthetic_inputs
 
     names, shapes = input_names(model), [_shape(t) for t in model.inputs]
+    rows = index_inputs(model)
     arrays = {n: synthetic_inputs(tuple(int(d or 1) for d in s), samples, seed + i,
-                                  *source.input_range)
+                                  *source.input_range, index_rows=rows.get(n))
               for i, (n, s) in enumerate(zip(names, shapes, strict=True))}
     return arrays if len(arrays) > 1 else arrays[names[0]]
 
@@ -350,11 +443,13 @@ def prepare_user_model(name: str, source: ModelSource, seed: int = 0) -> UserMod
     """Load, rebuild and prove, load data, infer tasks, check: the whole source check."""
     try:
         loaded = load_model(source, name)
-        data = load_data(source, name, loaded.model, seed)
+        found = load_data(source, name, loaded.model, seed)
+        notes = [found.note] if isinstance(found, ImageDirData) else []
+        data = found.dataset if isinstance(found, ImageDirData) else found
         tasks = output_tasks(loaded.model, source, data)
         if data is not None:
             check_data(loaded.model, data, tasks, name)
-        notes = []
+            notes += data_range_warnings(loaded.model, data, source)
         if loaded.keras3 is not None:
             probe = data.x_train if data is not None else synthetic_for(
                 loaded.model, source, PROOF_SAMPLES, seed)

@@ -211,6 +211,10 @@ class EvalSet:
     reference: np.ndarray | None = None
     reference_source: str = ""  # what produced ``reference`` (file and kernels)
     outputs: tuple[OutputSpec, ...] = ()
+    # the true values of labelled non-class outputs (regression), laid out like
+    # ``reference`` (one row per input, outputs side by side); NaN where an output has
+    # no truth. None: no such labels
+    truth: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.samples != len(self.y):
@@ -218,6 +222,9 @@ class EvalSet:
         if self.reference is not None and len(self.reference) != self.samples:
             raise ValueError(f"eval set has {self.samples} inputs but {len(self.reference)} "
                              "reference outputs")
+        if self.truth is not None and len(self.truth) != self.samples:
+            raise ValueError(f"eval set has {self.samples} inputs but {len(self.truth)} "
+                             "true output rows")
 
     @property
     def samples(self) -> int:
@@ -268,7 +275,8 @@ class EvalSet:
                     strict=True))
             return cls(x=named or data["x"], y=data["y"],
                        name=str(data.get("name", path.stem)), reference=reference,
-                       reference_source=source, outputs=outputs)
+                       reference_source=source, outputs=outputs,
+                       truth=data["truth"] if "truth" in data.files else None)
 
     def save(self, path: Path) -> None:
         arrays: dict[str, np.ndarray] = {"y": self.y, "name": np.array(self.name)}
@@ -283,6 +291,8 @@ class EvalSet:
             arrays["output_names"] = np.array([o.name for o in self.outputs])
             arrays["output_tasks"] = np.array([o.task for o in self.outputs])
             arrays["output_widths"] = np.array([o.width for o in self.outputs])
+        if self.truth is not None:
+            arrays["truth"] = self.truth
         np.savez_compressed(path, **arrays)
 
 

@@ -168,7 +168,12 @@ class JobResult:
     predictions: list[int] | None = None
     eval_digest: str = ""  # which inputs those were (see ``eval_digest``)
     # each output of a user's model against float: name, task, snr_db, cosine, max_abs_error
+    # (and mae, rmse against the truth where the output has labels)
     per_output: list[dict[str, Any]] | None = None
+    # the headline non-class output against its true values, per input: the output's
+    # name and each input's mean absolute and mean squared error (MAE, RMSE and their
+    # bootstrap intervals are computed from these on the bench side)
+    truth_errors: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
@@ -248,6 +253,7 @@ class EvalOutcome:
     predictions: list[int] | None = None
     digest: str = ""
     per_output: list[dict[str, Any]] | None = None  # a user model's outputs against float
+    truth_errors: dict[str, Any] | None = None  # the headline output against the truth
 
 
 def _as_evaluation(value: Evaluation | float | None, data: EvalSet) -> Evaluation | None:
@@ -283,6 +289,31 @@ def snr_unrepresentable_reason(reference: np.ndarray, step: float | None) -> str
         return ""
     return (f"output SNR not reported: every float output is below one step of the int8 "
             f"output ({largest:.2g} < {step:.2g}), so the file cannot represent them")
+
+
+def truth_errors(outputs: np.ndarray, data: EvalSet, per_output: list[dict[str, Any]] | None
+                 ) -> dict[str, Any] | None:
+    """Each labelled non-class output's MAE and RMSE against the truth, added to its
+    ``per_output`` entry; returns the first such output's per-input errors (the row's
+    headline) or None when no output has true values."""
+    if data.truth is None or not data.outputs:
+        return None
+    truth = np.asarray(data.truth, dtype=np.float64).reshape(data.samples, -1)
+    headline = None
+    entries = {entry["name"]: entry for entry in per_output or []}
+    for spec, where in data.output_slices():
+        expected = truth[:, where]
+        if spec.task == "classification" or np.isnan(expected).all():
+            continue
+        error = outputs[:, where].astype(np.float64) - expected
+        absolute, squared = np.mean(np.abs(error), axis=1), np.mean(error ** 2, axis=1)
+        if spec.name in entries:
+            entries[spec.name].update(mae=float(absolute.mean()),
+                                      rmse=float(np.sqrt(squared.mean())))
+        if headline is None:
+            headline = {"output": spec.name, "abs": absolute.tolist(),
+                        "squared": squared.tolist()}
+    return headline
 
 
 def _outcome(evaluation: Evaluation, data: EvalSet, step: float | None = None
@@ -327,13 +358,15 @@ def _outcome(evaluation: Evaluation, data: EvalSet, step: float | None = None
     snr = scores.output_snr_db if scores and not unrepresentable else None
     if per_output:  # every output counts: the worst one is the row's SNR
         snr = min(float(o["snr_db"]) for o in per_output)
+    against_truth = truth_errors(outputs, data, per_output)
     return EvalOutcome(
         top1=evaluation.top1, samples=data.samples, note=note,
         agreement_top1=scores.agreement_top1 if scores else None,
         agreement_top5=scores.agreement_top5 if scores else None,
         output_snr_db=snr,
         predictions=[int(c) for c in np.argmax(outputs[:, classes], axis=-1)]
-        if classes is not None else None, digest=eval_digest(data), per_output=per_output)
+        if classes is not None else None, digest=eval_digest(data), per_output=per_output,
+        truth_errors=against_truth)
 
 
 def _evaluate(target: Target, prepared: Prepared, eval_path: str, budget_s: float
@@ -381,7 +414,8 @@ def run_job(request: JobRequest) -> JobResult:
                      agreement_top1=outcome.agreement_top1,
                      agreement_top5=outcome.agreement_top5,
                      output_snr_db=outcome.output_snr_db, predictions=outcome.predictions,
-                     eval_digest=outcome.digest, per_output=outcome.per_output)
+                     eval_digest=outcome.digest, per_output=outcome.per_output,
+                     truth_errors=outcome.truth_errors)
 
 
 def serve(fields: Mapping[str, Any]) -> Served:

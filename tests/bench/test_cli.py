@@ -76,7 +76,8 @@ def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args", [["run", "--models", "nope"], ["run", "--variants", "fp4"],
                                   ["run", "--threads", "x"], ["run", "--shard", "5/4"],
-                                  ["run", "--bogus-flag"]])
+                                  ["run", "--bogus-flag"],
+                                  ["run", "--model", "net.keras", "--untrained"]])
 def test_bad_flags_exit_2(tmp_path: Path, args: list[str]) -> None:
     result = qatbench(*args, "--out", str(tmp_path))
     assert result.returncode == 2, result.stdout + result.stderr
@@ -162,3 +163,34 @@ def test_retry_failed_needs_a_run_to_resume(tmp_path: Path) -> None:
     result = qatbench("run", "--retry-failed", cwd=tmp_path, timeout=120)
     assert result.returncode == 2
     assert "--resume" in result.stderr
+
+
+def test_variants_help_names_the_litert_quantizer_variants() -> None:
+    from typer.testing import CliRunner
+
+    from qatbench.bench.cli import app
+
+    for command in ("run", "build"):
+        shown = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "400"})
+        assert shown.exit_code == 0, shown.output
+        for variant in ("dynamic_int8", "int8_weights", "int4_weights", "fp16",
+                        "qat_selective", "mixed_int8"):
+            assert variant in shown.output, (command, variant)
+
+
+def test_an_int8_file_on_model_is_labelled_int8_not_float32(tmp_path: Path,
+                                                            int8_tflite: Path) -> None:
+    """`run --model FILE.tflite` with a full-integer file: its row says int8, as `bench`
+    labels it; with --data it is refused (its accuracy needs its float32 file)."""
+    out = tmp_path / "results"
+    result = qatbench("run", "--model", str(int8_tflite), "--targets", "cpu-ref",
+                      "--out", str(out), "--min-runs", "3", "--min-secs", "0")
+    assert result.returncode == 0, result.stderr + result.stdout
+    (run_dir,) = out.iterdir()
+    frame = pd.read_parquet(run_dir / "results.parquet")
+    assert frame["variant"].tolist() == ["int8"] and frame["status"].tolist() == ["ok"]
+    refused = qatbench("run", "--model", str(int8_tflite), "--data", "digits.npz",
+                       "--out", str(tmp_path / "never"), cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr + refused.stdout
+    assert "full-integer (int8) file, not float32" in " ".join(refused.stderr.split())
+    assert not (tmp_path / "never").exists()

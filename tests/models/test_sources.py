@@ -122,16 +122,29 @@ tflite = { float32 = "f.tflite", qat_int8 = "q.tflite" }
 @pytest.mark.parametrize(("given", "name", "kind"), [
     ("models/net.keras", "net", "keras"),
     ("saved_model_dir/", "saved_model_dir", "keras"),
-    ("pkg.nets:mobile_unet", "mobile_unet", "build"),
-    ("nets.py:tiny", "tiny", "build"),
+    ("pkg.nets:mobile_unet", "nets", "build"),  # the module, as a file is by its stem
+    ("nets.py:tiny", "nets", "build"),
     ("export/model.tflite", "model", "tflite"),
 ])
-def test_ad_hoc_model_is_named_after_the_file_or_the_function(tmp_path: Path, given: str,
+def test_ad_hoc_model_is_named_after_the_file_or_the_module(tmp_path: Path, given: str,
                                                                name: str, kind: str) -> None:
     found, source = ad_hoc_source(given, None, tmp_path)
     assert found == name
     assert source.kind == kind
     assert isinstance(source, ModelSource)
+
+
+def test_ad_hoc_data_may_be_a_folder_of_class_subfolders(tmp_path: Path) -> None:
+    (tmp_path / "images" / "cat").mkdir(parents=True)
+    _, source = ad_hoc_source("net.keras", "images", tmp_path)
+    assert source.image_dir == str(tmp_path / "images") and source.data is None
+    _, source = ad_hoc_source("net.keras", "digits.npz", tmp_path)
+    assert source.data == str(tmp_path / "digits.npz") and source.image_dir is None
+
+
+def test_an_untrained_builder_on_the_command_line_is_trained_first(tmp_path: Path) -> None:
+    _, source = ad_hoc_source("nets.py:tiny", "digits.npz", tmp_path, trained=False)
+    assert source.trained is False
 
 
 PLUGIN = '''

@@ -7,7 +7,7 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -41,6 +41,7 @@ from qatbench.targets.registry import (
 VariantName = Literal["float32", "ptq_int8", "qat_int8", "qat_selective", "mixed_int8",
                       "dynamic_int8", "int8_weights", "int4_weights", "fp16"]
 VARIANTS: tuple[str, ...] = ("float32", "ptq_int8", "qat_int8")
+ALL_VARIANTS: tuple[str, ...] = get_args(VariantName)  # what --variants may name
 
 
 class ConfigError(ValueError):

@@ -33,6 +33,7 @@ from qatbench.bench.orchestration.repeats import (
     summarise,
 )
 from qatbench.bench.statistics.accuracy import wilson_of
+from qatbench.bench.statistics.regression import truth_error
 from qatbench.bench.statistics.stats import noisy_cv
 from qatbench.bench.storage.environment import Environment
 from qatbench.bench.storage.fingerprint import fingerprint_of, fingerprint_parts, host_parts
@@ -218,7 +219,14 @@ def fidelity_columns(result: JobResult) -> dict[str, Any]:
             "output_cosine": min((o["cosine"] for o in result.per_output), default=None)
             if result.per_output else None,
             "output_max_abs_error": max((o["max_abs_error"] for o in result.per_output),
-                                        default=None) if result.per_output else None}
+                                        default=None) if result.per_output else None,
+            **truth_columns(result)}
+
+
+def truth_columns(result: JobResult) -> dict[str, Any]:
+    """MAE and RMSE against the true values, with bootstrap intervals ({}: no labels)."""
+    measured = truth_error(result.truth_errors)
+    return measured.columns() if measured is not None else {}
 
 
 def conversion_columns(artifact: VariantArtifact) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from qatbench.bench.presentation.what_to_ship import (
 from qatbench.bench.statistics.decision import GroupDecision
 from qatbench.bench.storage.environment import capture_environment
 from qatbench.bench.storage.store import ENVIRONMENT_FILE, RunStore
+from qatbench.models.user_data import DATA_RANGE
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 warnings = Console(stderr=True, soft_wrap=True)  # what the user should know, off stdout
@@ -131,6 +132,13 @@ def finish(console: Console, store: RunStore, summary: RunSummary, report: Path)
         warnings.print(f"[yellow]warning:[/] {escape(row['model'])}/{escape(row['variant'])} "
                        f"on {escape(row['target'])}: {escape(str(row['note']))}",
                        highlight=False)
+    warned: set[tuple[str, str]] = set()
+    for row in results[notes.str.contains(DATA_RANGE + ":", regex=False)].to_dict("records"):
+        for part in str(row["note"]).split("; "):  # once per model, not per row
+            if part.startswith(DATA_RANGE + ":") and (row["model"], part) not in warned:
+                warned.add((row["model"], part))
+                warnings.print(f"[yellow]warning:[/] {escape(row['model'])}: "
+                               f"{escape(part)}", highlight=False)
     for target, reason in summary.unusable_interpreters.items():
         console.print(f"[red]target {escape(target)} measured nothing[/]: "
                       f"{escape(reason)}", highlight=False)

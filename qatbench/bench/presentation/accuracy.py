@@ -260,3 +260,35 @@ def near_constant_reason(rmse_over_scale: object, rel_rmse: object) -> str | Non
         return None
     return (f"rmse / std not shown: the float output is near-constant (its std is "
             f"{std_in_steps:.2g} of one quantization step), so a ratio to it is no figure")
+
+
+def _number_with_ci(value: object, low: object, high: object) -> str:
+    from qatbench.bench.presentation.summary import three_digits
+
+    if _is_na(value):
+        return ""
+    text = three_digits(float(value))
+    if _is_na(low) or _is_na(high):
+        return text
+    return f"{text} [{three_digits(float(low))}–{three_digits(float(high))}]"
+
+
+def truth_error_frame(results: pd.DataFrame) -> pd.DataFrame:
+    """One line per row with an error against the true values (a labelled regression
+    output): MAE and RMSE with their bootstrap 95% intervals, beside SNR against float."""
+    if "mae" not in results:
+        return pd.DataFrame()
+    rows = []
+    for row in results[results["mae"].notna()].to_dict("records"):
+        snr = row.get("output_snr_db")
+        rows.append({
+            "model": row["model"], "variant": row["variant"], "target": row["target"],
+            "thr": row["threads"], "output": row.get("truth_output") or "",
+            "MAE [95%]": _number_with_ci(row["mae"], row.get("mae_ci_low"),
+                                         row.get("mae_ci_high")),
+            "RMSE [95%]": _number_with_ci(row.get("rmse"), row.get("rmse_ci_low"),
+                                          row.get("rmse_ci_high")),
+            "SNR vs float (dB)": "" if _is_na(snr) else
+            "inf" if math.isinf(float(snr)) else f"{float(snr):.1f}",
+            "n": row.get("error_samples") if not _is_na(row.get("error_samples")) else ""})
+    return pd.DataFrame(rows)

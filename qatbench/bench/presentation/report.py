@@ -22,6 +22,7 @@ from qatbench.bench.presentation.accuracy import (
     layer_error_frame,
     needs_agreement_note,
     top1_cell,
+    truth_error_frame,
 )
 from qatbench.bench.presentation.outputs import per_output_frame
 from qatbench.bench.presentation.profile_report import profile_sections
@@ -35,6 +36,8 @@ from qatbench.bench.presentation.summary import (
     problems_frame,
     setup_differences,
     setup_labels,
+    size_text,
+    size_unit,
     summary_frame,
     targets_with_several_setups,
     with_shared_fingerprint,
@@ -65,6 +68,7 @@ def classic_table(results: pd.DataFrame, target: str) -> pd.DataFrame:
     on_target = shared[shared["target"] == target]
     several_setups = target in targets_with_several_setups(results)
     several_devices = on_target["device"].astype(str).nunique() > 1
+    unit, divisor = size_unit(results["size_bytes"])  # the console summary's unit too
     for (model, threads, device, fingerprint), group in on_target.groupby(
             ["model", "threads", "device", "fingerprint"], sort=False, dropna=False):
         by = {str(r["variant"]): r for _, r in group.iterrows()}
@@ -72,8 +76,8 @@ def classic_table(results: pd.DataFrame, target: str) -> pd.DataFrame:
         int8 = qat if qat is not None else ptq
         size = p50 = ""
         if int8 is not None and float_row is not None:
-            size = (f"{_fmt(float_row['size_bytes'] / 1e6, '.2f')} → "
-                    f"{_fmt(int8['size_bytes'] / 1e6, '.2f')} MB "
+            size = (f"{size_text(float_row['size_bytes'], divisor)} → "
+                    f"{size_text(int8['size_bytes'], divisor)} {unit} "
                     f"({_fmt(int8['size_ratio_vs_float'], '.2f')}x)")
             if pd.notna(int8["speedup_vs_float"]):
                 basis = "" if int8["speedup_basis"] == "p50" else " mean"
@@ -377,6 +381,14 @@ def build_sections(results: pd.DataFrame, run_dirs: list[Path], plots: list[Path
             "QAT model learnt. Per-layer detail in the table \"int8 vs QAT Keras model\".",
             table=gap))
     sections.append(Section("Summary by model and target", table=summary_frame(results)))
+    errors = truth_error_frame(results)
+    if not errors.empty:
+        sections.append(Section(
+            "Error against the true values (regression outputs)",
+            "Each labelled non-class output against its true values: mean absolute and "
+            "root-mean-square error over the eval inputs, with bootstrap 95% intervals "
+            "(BCa, inputs resampled), beside the output's SNR against the float32 "
+            "model.", table=errors))
     side_by_side = by_target_frame(results)
     if not side_by_side.empty:
         sections.append(Section("p50 latency (ms) on each target", table=side_by_side))

@@ -24,10 +24,18 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body]) + "\n"
 
 
+def _text(value: object) -> str:
+    """A terminal cell: the value as it is, its line breaks kept (a failure's layer list
+    reads as a list; the table wraps long lines instead of cutting them)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    return str(value)
+
+
 def rich_table(frame: pd.DataFrame, title: str = "") -> Table:
     table = Table(title=title or None, show_lines=False)
     for column in frame.columns:
         table.add_column(str(column), overflow="fold")
     for row in frame.itertuples(index=False):
-        table.add_row(*(escape(_cell(v)) for v in row))  # "[targets.x]" is text, not markup
+        table.add_row(*(escape(_text(v)) for v in row))  # "[targets.x]" is text, not markup
     return table

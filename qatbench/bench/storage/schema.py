@@ -68,6 +68,17 @@ RESULT_COLUMNS: dict[str, str] = {
     # output (each output's own figures are in ``extra["outputs"]``)
     "output_cosine": "Float64",
     "output_max_abs_error": "Float64",
+    # a regression (non-class) output with labels: its error against the true values,
+    # MAE and RMSE with bootstrap 95% intervals over the eval inputs (the first such
+    # output; each labelled output's own MAE and RMSE are in ``extra["outputs"]``)
+    "truth_output": "string",
+    "error_samples": "Int64",
+    "mae": "Float64",
+    "mae_ci_low": "Float64",
+    "mae_ci_high": "Float64",
+    "rmse": "Float64",
+    "rmse_ci_low": "Float64",
+    "rmse_ci_high": "Float64",
     # QAT rows: the build's conversion gap (see qat/fidelity.py) and fine-tuning objective
     "keras_qat_top1": "Float64",  # the fake-quant Keras model, on the eval set
     "conversion_gap_points": "Float64",  # Keras minus .tflite, percentage points

@@ -24,7 +24,7 @@ from qatbench.targets.base import (
     Prepared,
     Status,
 )
-from qatbench.targets.inputs import random_input
+from qatbench.targets.inputs import index_bounds_of_file, random_input
 from qatbench.targets.runtime import runtime_facts
 from qatbench.targets.signature_io import invoke_all, model_io
 from qatbench.targets.timing import time_invocations
@@ -142,8 +142,9 @@ class InterpreterTarget:
         interpreter.allocate_tensors()
         init_ms = (time.perf_counter_ns() - start) / 1e6
         rng = np.random.default_rng(spec.seed)
+        bounds = index_bounds_of_file(prepared.source)  # token ids stay inside their table
         for detail in interpreter.get_input_details():
-            interpreter.set_tensor(detail["index"], random_input(detail, rng))
+            interpreter.set_tensor(detail["index"], random_input(detail, rng, bounds))
         runs = time_invocations(interpreter.invoke, spec)
         extra = merge_extra(prepared.extra, self.measurement_extra(interpreter),
                             {"fingerprint": runtime_facts()})  # this child's Python, numpy

@@ -25,7 +25,7 @@ import numpy as np
 from qatbench.targets.base import MeasureSpec
 from qatbench.targets.host.interpreter_target import delegate_kernels, delegated_op_indices
 from qatbench.targets.host.op_cut import cut_model
-from qatbench.targets.inputs import random_input
+from qatbench.targets.inputs import index_bounds_of_file, random_input
 from qatbench.targets.op_profile import HOST_CUT, OpProfile, OpTiming
 from qatbench.targets.runtime import Runtime
 from qatbench.targets.timing import time_invocations
@@ -49,8 +49,9 @@ def _inputs_of_whole_model(runtime: Runtime, model: Path, seed: int) -> dict[int
         .BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     interpreter.allocate_tensors()
     rng = np.random.default_rng(seed)
+    bounds = index_bounds_of_file(model)
     for detail in interpreter.get_input_details():
-        interpreter.set_tensor(detail["index"], random_input(detail, rng))
+        interpreter.set_tensor(detail["index"], random_input(detail, rng, bounds))
     interpreter.invoke()
     values: dict[int, np.ndarray] = {}
     for detail in interpreter.get_tensor_details():
@@ -75,8 +76,9 @@ def profile_on_host(runtime: Runtime, model: Path, work: Path, spec: MeasureSpec
     placed = delegated_op_indices(whole) if use_delegate else set()
     kernels = delegate_kernels(whole) if use_delegate else 0
     rng = np.random.default_rng(spec.seed)
+    bounds = index_bounds_of_file(model)
     for detail in whole.get_input_details():
-        whole.set_tensor(detail["index"], random_input(detail, rng))
+        whole.set_tensor(detail["index"], random_input(detail, rng, bounds))
     whole_runs = time_invocations(whole.invoke, spec)
     del whole
     values = _inputs_of_whole_model(runtime, model, spec.seed)

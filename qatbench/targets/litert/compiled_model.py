@@ -25,7 +25,12 @@ from qatbench.targets.base import (
     Status,
 )
 from qatbench.targets.host.interpreter_target import peak_memory_mb
-from qatbench.targets.inputs import dequantize_output, quantize_for_input, random_input
+from qatbench.targets.inputs import (
+    dequantize_output,
+    index_bounds_of_file,
+    quantize_for_input,
+    random_input,
+)
 from qatbench.targets.litert.vendors import package_version
 from qatbench.targets.tflite_file import TensorInfo, inspect_tflite
 from qatbench.targets.timing import time_invocations
@@ -119,8 +124,9 @@ class CompiledModelTarget:
     def measure(self, prepared: Prepared, spec: MeasureSpec) -> Measurement:
         opened = self.open(prepared, spec.threads)
         rng = np.random.default_rng(spec.seed)
+        bounds = index_bounds_of_file(prepared.source)
         for buffer, detail in zip(opened.inputs, opened.input_details, strict=False):
-            buffer.write(random_input(detail, rng))
+            buffer.write(random_input(detail, rng, bounds))
         runs = time_invocations(opened.run, spec)
         extra = {**prepared.extra, **self.measurement_extra(opened, spec.threads),
                  "fully_accelerated": opened.model.is_fully_accelerated()}

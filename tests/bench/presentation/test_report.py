@@ -41,7 +41,7 @@ def test_report_md_and_html_hold_the_table_rows(tmp_path: Path,
     assert result.returncode == 0, result.stderr
     markdown = (run / "report.md").read_text()
     # the classic table: model | float top-1 | QAT top-1 | PTQ top-1 | agreement | size | p50
-    assert re.search(r"\| mnist_cnn \| 1 \| 96\.5% \| 97\.0% \|  \|  \| 0\.48 → 0\.13 MB "
+    assert re.search(r"\| mnist_cnn \| 1 \| 96\.5% \| 97\.0% \|  \|  \| 480 → 126 kB "
                      r"\(3\.81x\) \| 0\.03 → 0\.012 ms \(2\.\d\dx\) \|", markdown), markdown
     assert "## Latency detail" in markdown and "![Plot: speedup](plots/speedup.png)" in markdown
     html = (run / "report.html").read_text()
