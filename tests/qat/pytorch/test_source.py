@@ -50,7 +50,7 @@ def test_a_litert_torch_tensor_name_gives_its_module_path() -> None:
 
 def test_framework_torch_makes_a_torch_source(tmp_path: Path) -> None:
     name, source = ad_hoc_source("net.py:make", "d.npz", tmp_path, "torch")
-    assert (name, source.kind, source.data) == ("make", "torch", str(tmp_path / "d.npz"))
+    assert (name, source.kind, source.data) == ("net", "torch", str(tmp_path / "d.npz"))
     with pytest.raises(ValueError, match="module:function"):
         ad_hoc_source("net.pt", None, tmp_path, "torch")
 
