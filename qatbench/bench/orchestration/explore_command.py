@@ -50,6 +50,7 @@ from qatbench.bench.storage.store import (
     DamagedStoreFile,
     read_store_parquet,
 )
+from qatbench.errors import UserError
 from qatbench.qat.artifacts import MANIFEST, ModelBuild
 from qatbench.targets.op_profile import HOST_CUT
 
@@ -61,7 +62,7 @@ NO_PROFILE = ("no per-op profile in this run, so no per-op time, time over float
               "placement overlay (profile it: [run] profile = true, or qatbench profile)")
 
 
-class ExploreError(ValueError):
+class ExploreError(UserError, ValueError):
     """The user's input cannot be explored (exit 2): the message names what and why."""
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from qatbench.bench.orchestration.build_cache import (
     ENTRY_FILE,
     BuildCache,
+    DamagedBuild,
     build_key,
     relocate,
 )
@@ -158,7 +159,10 @@ def obtain_build(config: RunConfig, model: str, variants: Sequence[str], out_dir
         if entry is not None:
             if on_status:
                 on_status(f"{model}: build cache hit {key.key}")
-            return restore_build(entry, out_dir, key.key)
+            try:
+                return restore_build(entry, out_dir, key.key)
+            except DamagedBuild:  # a hand-edited entry whose digests were redone too
+                cache.discard(key.key)
         if on_status:
             on_status(f"building {model}: train, quantize, convert ({', '.join(variants)}; "
                       f"cache key {key.key})")
@@ -181,10 +185,13 @@ def restore_build(entry: Path, out_dir: Path, key: str) -> ModelBuild:
 
     shutil.copytree(entry, out_dir, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns(ENTRY_FILE))
-    manifest = json.loads((entry / MANIFEST).read_text())
-    old = json.loads((entry / ENTRY_FILE).read_text()).get("built_in", "")
-    moved = relocate(manifest, old, str(out_dir)) if old else manifest
-    built = replace(ModelBuild.from_dict(moved), build_key=key, cache="cache hit")
+    try:
+        manifest = json.loads((entry / MANIFEST).read_text())
+        old = json.loads((entry / ENTRY_FILE).read_text()).get("built_in", "")
+        moved = relocate(manifest, old, str(out_dir)) if old else manifest
+        built = replace(ModelBuild.from_dict(moved), build_key=key, cache="cache hit")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise DamagedBuild(entry / MANIFEST, f"{type(error).__name__}: {error}") from None
     built.save(out_dir)
     return built
 

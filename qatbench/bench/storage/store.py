@@ -51,6 +51,7 @@ from qatbench.bench.storage.schema import (
     conform,
     empty_results,
 )
+from qatbench.errors import UserError
 
 RESULTS_FILE = "results.parquet"
 SAMPLES_FILE = "samples.parquet"
@@ -62,7 +63,7 @@ COMMAND_FILE = "command.json"  # which command made the run, when not ``run``: s
 JobKey = tuple[str, str, str, int]  # RowKey.job: (model, variant, target, threads)
 
 
-class RunDirError(RuntimeError):
+class RunDirError(UserError, RuntimeError):
     """The run directory cannot be used (locked by another run, not a run, ...)."""
 
 
@@ -138,11 +139,34 @@ def read_environment(run_dir: Path) -> dict[str, Any] | None:
     missing = [key for key in ENVIRONMENT_KEYS if key not in data]
     if missing:
         raise DamagedStoreFile(path, f"no {', '.join(missing)}", ENVIRONMENT_ADVICE)
-    if not isinstance(data.get("packages", {}), dict) or not isinstance(
-            data["git_commit"], str):
-        raise DamagedStoreFile(path, "packages or git_commit of the wrong type",
-                               ENVIRONMENT_ADVICE)
+    wrong = [key for key, fits in ENVIRONMENT_TYPES.items()
+             if key in data and not fits(data[key])]
+    if wrong:
+        raise DamagedStoreFile(path, "of the wrong type: " + ", ".join(
+            f"{key}={data[key]!r}"[:60] for key in wrong), ENVIRONMENT_ADVICE)
     return data
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# what ``capture_environment`` writes for each key (what a reader may rely on)
+ENVIRONMENT_TYPES: dict[str, Any] = {
+    "host": _text, "cpu_model": _text, "machine": _text, "python": _text,
+    "git_commit": _text, "os": _text, "cpu_flags": _text,
+    "cpu_count": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "governor": lambda v: v is None or isinstance(v, str),
+    "git_dirty": lambda v: v is None or isinstance(v, bool),
+    "load_average": lambda v: v is None or (isinstance(v, list) and len(v) == 3
+                                            and all(map(_number, v))),
+    "packages": lambda v: isinstance(v, dict) and all(
+        isinstance(k, str) and isinstance(x, str) for k, x in v.items()),
+}
 
 
 def read_samples(path: Path) -> pd.DataFrame:
