@@ -214,6 +214,11 @@ def run(
             except (RunDirError, InvalidModelFile):
                 store.close()
                 raise
+            full_disk = store.jobs_failed_for_space()  # not the jobs' fault: run again
+            if full_disk:
+                store.forget(full_disk)
+                errors.print(f"[yellow]note:[/] {len(full_disk)} job(s) that failed on a "
+                             "full disk are run again", highlight=False)
             if retry_failed:
                 store.forget({job for job, row in
                               ((j, store.row(j)) for j in store.finished_jobs())
@@ -535,11 +540,17 @@ def _refuse_bad_user_models(settings: RunConfig) -> None:
     before a run directory exists)."""
     if not any(name in settings.models for name in settings.run.models):
         return
+    import shutil
     import tempfile
 
-    with console.status("checking your model(s) and data"), \
-            tempfile.TemporaryDirectory(prefix="qatbench-check-") as scratch:
-        problems = check_user_models(settings, Path(scratch))
+    scratch = Path(tempfile.mkdtemp(prefix="qatbench-check-"))
+    problems: list[str] = []
+    try:
+        with console.status("checking your model(s) and data"):
+            problems = check_user_models(settings, scratch)
+    finally:  # a problem naming the check's log keeps it (the message points at it)
+        if not any(str(scratch) in problem for problem in problems):
+            shutil.rmtree(scratch, ignore_errors=True)
     if problems:
         raise fail_usage("your model(s) cannot be built -- nothing was trained:\n  "
                          + "\n  ".join(problems))

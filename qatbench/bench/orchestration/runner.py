@@ -40,7 +40,7 @@ from qatbench.bench.storage.fingerprint import fingerprint_of, fingerprint_parts
 from qatbench.bench.storage.key import RowKey
 from qatbench.bench.storage.layout import job_work_dir
 from qatbench.bench.storage.predictions import Predictions, save_predictions
-from qatbench.bench.storage.store import RunStore
+from qatbench.bench.storage.store import RunStore, failed_for_space
 from qatbench.qat.artifacts import MANIFEST, BuildRequest, ModelBuild, VariantArtifact
 from qatbench.targets.base import Availability, EvalSet, Status
 from qatbench.targets.options import TargetOptions
@@ -123,7 +123,8 @@ def zoo_provider(context: RunContext, on_status: ProgressHook | None = None) -> 
     def provide(model: str, variants: Sequence[str]) -> ModelBuild:
         out_dir = context.store.run_dir / "artifacts" / model
         existing = ModelBuild.load(out_dir)
-        if existing and all(v in existing.variants for v in variants):
+        if existing and all(v in existing.variants and not failed_for_space(
+                existing.variants[v].error) for v in variants):  # a full disk: build again
             return existing
         return obtain_build(context.config, model, variants, out_dir, context.cache,
                             context.rebuild, on_status)

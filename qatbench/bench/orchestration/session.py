@@ -137,7 +137,8 @@ def check_user_models(config: RunConfig, scratch: Path) -> list[str]:
         result_path=str(result))
     if not request.models:
         return []
-    outcome = run_child(request, work, SOURCE_CHECK_TIMEOUT_S)
+    # the run's --timeout reaches this child too (at most SOURCE_CHECK_TIMEOUT_S)
+    outcome = run_child(request, work, min(SOURCE_CHECK_TIMEOUT_S, config.run.timeout_s))
     if not result.exists():
         return [f"checking the model sources {outcome.describe()} (log: {work / 'child.log'})"]
     return list(json.loads(result.read_text()))

@@ -23,6 +23,7 @@ processes from writing the same run.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -37,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from qatbench.atomic import (
+    UnwritableOutput,
     atomic_write_json,
     atomic_write_parquet,
     atomic_write_text,
@@ -61,6 +63,17 @@ ENVIRONMENT_FILE = "environment.json"
 COMMAND_FILE = "command.json"  # which command made the run, when not ``run``: see below
 
 JobKey = tuple[str, str, str, int]  # RowKey.job: (model, variant, target, threads)
+
+
+# What a job that failed because a disk was full says (its error holds the errno's text,
+# from the child's log or the writer): not the job's own failure, so ``--resume`` runs it
+# again once space is freed instead of keeping the failed row.
+DISK_FULL_TEXTS = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
+
+
+def failed_for_space(error: object) -> bool:
+    """Whether a failed row's (or a build's) ``error`` is a full disk."""
+    return isinstance(error, str) and any(text in error for text in DISK_FULL_TEXTS)
 
 
 class RunDirError(UserError, RuntimeError):
@@ -316,11 +329,22 @@ class RunStore:
             handle.close()
             raise RunDirError(f"{self.run_dir} is being written by another qatbench process; "
                               "wait for it to finish or use another run directory") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+        except OSError as error:  # a full disk shows here first: named, exit 2
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            with contextlib.suppress(OSError):
+                handle.close()
+            raise UnwritableOutput(self.run_dir / ".lock", error) from None
         self._lock_handle = handle
+
+    def jobs_failed_for_space(self) -> set[JobKey]:
+        """The jobs whose row failed because a disk was full (``failed_for_space``)."""
+        return {job for job, row in self._rows.items()
+                if row.get("status") == "failed" and failed_for_space(row.get("error"))}
 
     def close(self) -> None:
         if self._lock_handle is not None:
