@@ -329,11 +329,16 @@ def ab(
     settings = AbSettings(target, threads, pairs, max_pairs, _fraction(threshold), budget,
                           seed, spec)
     folder = out or Path("results") / f"ab-{datetime.datetime.now():%Y%m%dT%H%M%S}"
+    created = not folder.exists()
     ensure_writable_dir(folder)
     try:
         series = pair_series(base, current, folder / "unpacked")
-    except AbInputError as error:
-        raise fail_usage(str(error)) from None
+    except AbInputError:
+        if created:  # it holds nothing but an unpacked archive: refused input leaves none
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     from qatbench.targets.registry import target_takes_device
 
     options: dict[str, Any] = {"device": device} if device and target_takes_device(

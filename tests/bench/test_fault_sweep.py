@@ -14,6 +14,7 @@ system calls the atomic writer makes.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 from collections.abc import Callable
@@ -550,3 +551,111 @@ def test_latest_with_only_unfinished_runs_names_them(
     code, output = qatbench(monkeypatch, capsys, "report", "--latest", str(tmp_path))
     assert code == 2, output
     assert str(started.run_dir) in " ".join(output.split())
+
+
+# -- issue 33's sweep: bad input is exit 2 naming it, before anything is built or timed --
+
+def _toml(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "qatbench.toml"
+    path.write_text(text)
+    return path
+
+
+def _named_model_config(tmp_path: Path, name: str) -> Path:
+    """A config whose only model is ``name``, with a ``[models.NAME]`` table of its own."""
+    keras = tmp_path / "model.h5"
+    keras.write_bytes(b"not read: the name is refused first")
+    return _toml(tmp_path, f'[run]\nmodels = ["{name}"]\ntargets = ["cpu-ref"]\n'
+                           f'out = "{tmp_path / "results"}"\n\n'
+                           f'[models."{name}"]\nkeras = "{keras}"\n')
+
+
+def _artifacts_index(tmp_path: Path, index: object) -> Path:
+    folder = tmp_path / "artifacts"
+    folder.mkdir()
+    (folder / "artifacts.json").write_text(json.dumps(index))
+    return folder
+
+
+def _artifacts_garbage_index(tmp_path: Path) -> Path:
+    folder = _artifacts_index(tmp_path, {})
+    (folder / "artifacts.json").write_text("{ not json")
+    return folder
+
+
+def _ab_garbage_manifest(tmp_path: Path) -> tuple[list[str], Path]:
+    folder = tmp_path / "built" / "net"
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text("{ half a manifest")
+    (folder / "float32.tflite").write_bytes(b"TFL3")
+    return (["ab", str(folder.parent), str(folder.parent), "--target", "cpu-ref",
+             "--out", str(tmp_path / "results")], folder / "manifest.json")
+
+
+# name -> (tmp_path -> (command line, what the message must name))
+BAD_INPUTS: dict[str, Callable[[Path], tuple[list[str], object]]] = {
+    # a model's name becomes artifacts/NAME and jobs/NAME-...: never a path
+    "model-name-escapes-the-run-dir": lambda t: (
+        ["run", "--config", str(_named_model_config(t, "../../../victim"))],
+        "'../../../victim' is not a valid model name"),
+    "model-name-of-300-characters": lambda t: (
+        ["run", "--config", str(_named_model_config(t, "m" * 300))],
+        "is not a valid model name"),
+    "model-name-flag-with-a-slash": lambda t: (
+        ["run", "--models", "zoo/../x", "--out", str(t / "results")],
+        "'zoo/../x' is not a valid model name"),
+    "artifacts-index-models-not-a-table": lambda t: (
+        ["run", "--artifacts", str(_artifacts_index(t, {"models": 5})),
+         "--out", str(t / "results")], t / "artifacts" / "artifacts.json"),
+    "artifacts-index-not-json": lambda t: (
+        ["run", "--artifacts", str(_artifacts_garbage_index(t)),
+         "--out", str(t / "results")], t / "artifacts" / "artifacts.json"),
+    "ab-garbage-manifest": _ab_garbage_manifest,
+    "ab-target-misspelt": lambda t: (
+        ["ab", str(_model(t)), str(_model(t)), "--target", "cpu-xnnpak",
+         "--out", str(t / "results")], "cpu-xnnpak"),
+    "bisect-target-misspelt": lambda t: (
+        ["bisect", "--good", "HEAD~1", "--bad", "HEAD", "--repo", str(t),
+         "--target", "cpu-xnnpak", "--out", str(t / "results")], "cpu-xnnpak"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_exit_2_naming_it_before_anything_is_written(
+        tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    args, named = BAD_INPUTS[case](tmp_path)
+    before = snapshot(tmp_path)
+    code, output = qatbench(monkeypatch, capsys, *args)
+    text = " ".join(output.split())
+    assert code == 2, output
+    assert str(named) in text, output
+    assert "Traceback" not in output and "internal error" not in output
+    assert not (tmp_path / "results").exists()  # no run directory, nothing timed
+    assert not (tmp_path.parents[2] / "victim").exists()
+    assert_unchanged(before, tmp_path)
+
+
+def test_a_model_given_with_models_is_run_beside_them_not_dropped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """``--models digits_cnn --model mine.h5`` plans both (it silently ran only the
+    zoo model): the settings the run opens its store with name both."""
+    import typer
+
+    keras = tmp_path / "mine.h5"
+    keras.write_bytes(b"checked later")
+    opened = []
+
+    def capture(settings, resume):
+        opened.append(settings)
+        raise typer.Exit(0)
+
+    monkeypatch.setattr(cli, "open_store", capture)
+    monkeypatch.setattr(cli, "_refuse_bad_user_models", lambda settings: None)
+    code, output = qatbench(monkeypatch, capsys, "run", "--models", "digits_cnn", "--model",
+                            str(keras), "--out", str(tmp_path / "results"))
+    assert code == 0, output
+    (settings,) = opened
+    assert settings.run.models == ["digits_cnn", "mine"]
+    assert settings.models["mine"].keras == str(keras)

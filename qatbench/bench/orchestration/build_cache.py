@@ -151,14 +151,75 @@ def package_versions() -> dict[str, str]:
     return environment.package_versions(_PACKAGES)
 
 
+def _module_files(name: str, level: int, importer: Path, root: Path) -> list[Path]:
+    """The files under ``root`` that ``import name`` (``level`` dots) in ``importer``
+    may load: ``a/b.py`` or ``a/b/__init__.py`` and every package ``__init__`` on the way."""
+    base = importer.parent
+    for _ in range(max(level - 1, 0)):
+        base = base.parent
+    start = base if level else root
+    found, folder = [], start
+    for part in [p for p in name.split(".") if p]:
+        if (folder / part / "__init__.py").is_file():
+            found.append(folder / part / "__init__.py")
+        if (folder / f"{part}.py").is_file():
+            found.append(folder / f"{part}.py")
+        folder = folder / part
+    return [f for f in found if f.resolve().is_relative_to(root.resolve())]
+
+
+def local_modules(entry: Path, root: Path | None = None) -> list[Path]:
+    """``entry`` and every module of the user's own tree it imports, transitively: what
+    ``file.py:function`` runs with its folder on ``sys.path`` (``qat/user_model.py``).
+    Read with ``ast`` (nothing is imported); a module outside ``root`` (the entry's
+    folder) -- the standard library, an installed package -- is not the user's tree."""
+    import ast
+
+    root = (root or entry.parent).resolve()
+    seen: dict[Path, None] = {}
+    pending = [entry.resolve()]
+    while pending:
+        path = pending.pop()
+        if path in seen or not path.is_file():
+            continue
+        seen[path] = None
+        try:
+            tree = ast.parse(path.read_bytes(), filename=str(path))
+        except (SyntaxError, ValueError):
+            continue  # its bytes are still in the key
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    pending += _module_files(alias.name, 0, path, root)
+            elif isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                pending += _module_files(module, node.level, path, root)
+                for alias in node.names:  # ``from pkg import submodule``
+                    pending += _module_files(f"{module}.{alias.name}".strip("."),
+                                             node.level, path, root)
+    return sorted(seen)
+
+
+def _modules_digest(entry: Path) -> str:
+    """One digest over ``entry`` and the user's modules it imports (names and bytes)."""
+    digest = hashlib.sha256()
+    root = entry.parent.resolve()
+    for path in local_modules(entry):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(file_digest(path).encode())
+    return digest.hexdigest()
+
+
 def _reference_digest(reference: str | None) -> str | None:
-    """``file.py:function`` by the file's content; ``module:function`` by its module file."""
+    """``file.py:function`` by the content of the file and of every module of the user's
+    tree it imports; ``module:function`` by its module file and the modules of its own
+    package it imports."""
     if not reference or ":" not in reference:
         return reference
     where = reference.rsplit(":", 1)[0]
     path = Path(where)
     if where.endswith(".py") and path.is_file():
-        return f"{file_digest(path)}:{reference.rsplit(':', 1)[1]}"
+        return f"{_modules_digest(path)}:{reference.rsplit(':', 1)[1]}"
     import importlib.util
 
     try:
@@ -167,7 +228,7 @@ def _reference_digest(reference: str | None) -> str | None:
         spec = None
     origin = Path(spec.origin) if spec is not None and spec.origin else None
     if origin is not None and origin.is_file():
-        return f"{file_digest(origin)}:{reference}"
+        return f"{_modules_digest(origin)}:{reference}"
     return reference
 
 
