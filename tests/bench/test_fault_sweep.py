@@ -147,6 +147,18 @@ def _environment(run: Path, text: str) -> Path:
     return path
 
 
+def _environment_field(run: Path, key: str, value: object) -> Path:
+    """The environment the product captured, with one field of the wrong type."""
+    from qatbench.bench.storage.environment import capture_environment
+
+    return _environment(run, json.dumps({**capture_environment().to_dict(), key: value}))
+
+
+def _copy(source: Path, target: Path) -> Path:
+    target.write_bytes(source.read_bytes())
+    return target
+
+
 # The files beside the tables, and the commands that read them: name -> (damage the
 # CURRENT run and return the file the message must name, the READERS that read it)
 SIDE_DAMAGES: dict[str, tuple[Callable[[Path], Path], list[str]]] = {
@@ -156,7 +168,13 @@ SIDE_DAMAGES: dict[str, tuple[Callable[[Path], Path], list[str]]] = {
                                   ["report", "report-latest"]),
     "environment-fields-missing": (lambda run: _environment(run, '{"host": "lab"}'),
                                    ["report", "report-latest"]),
+    "environment-load-average-high": (lambda run: _environment_field(
+        run, "load_average", "high"), ["report", "report-latest"]),
+    "environment-cpu-count-text": (lambda run: _environment_field(run, "cpu_count", "two"),
+                                   ["report"]),
     "profile-garbage": (lambda run: _garbage(run / PROFILE_FILE), ["report", "report-latest"]),
+    "profile-is-a-results-table": (lambda run: _copy(run / RESULTS_FILE, run / PROFILE_FILE),
+                                   ["report", "report-latest"]),
     "predictions-garbage": (lambda run: _garbage(_predictions_of_int8(run)),
                             ["report", "compare", "compare-damaged-base"]),
     "predictions-truncated": (
@@ -659,3 +677,175 @@ def test_a_model_given_with_models_is_run_beside_them_not_dropped(
     (settings,) = opened
     assert settings.run.models == ["digits_cnn", "mine"]
     assert settings.models["mine"].keras == str(keras)
+
+
+@pytest.fixture
+def artifacts(tmp_path: Path, digits_build, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An artifacts directory the product's ``write_artifacts`` wrote, of the session's
+    digits build (copied in, not trained again)."""
+    import shutil
+
+    from qatbench.bench.orchestration import artifacts_dir
+    from qatbench.bench.orchestration.build_cache import relocate
+    from qatbench.bench.orchestration.config import build_config
+    from qatbench.qat.artifacts import ModelBuild
+
+    source = Path(str(digits_build.variants["float32"].path)).parent
+
+    def copy_build(config, model, variants, out_dir, cache, rebuild=False, on_status=None):
+        shutil.copytree(source, out_dir, dirs_exist_ok=True)
+        built = ModelBuild.from_dict(relocate(json.loads(
+            (out_dir / "manifest.json").read_text()), str(source), str(out_dir)))
+        built.save(out_dir)
+        return built
+
+    with monkeypatch.context() as patched:
+        patched.setattr(artifacts_dir, "obtain_build", copy_build)
+        out = tmp_path / "artifacts"
+        artifacts_dir.write_artifacts(build_config({"run": {"models": ["digits_cnn"]}}),
+                                      out, cache=None)
+    return out
+
+
+def _entry_files_a_list(artifacts: Path) -> Path:
+    entry = artifacts / "digits_cnn" / "entry.json"
+    data = json.loads(entry.read_text())
+    entry.write_text(json.dumps({**data, "files": sorted(data["files"])}))
+    return entry
+
+
+def _manifest_edited_consistently(artifacts: Path) -> Path:
+    """``manifest.json`` changed and its digest in ``entry.json`` changed to match: the
+    digests pass, the manifest is still not one the build wrote."""
+    from qatbench.bench.orchestration.build_cache import file_digest
+
+    folder = artifacts / "digits_cnn"
+    manifest = folder / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "variants": 5}))
+    entry = folder / "entry.json"
+    data = json.loads(entry.read_text())
+    data["files"]["manifest.json"] = file_digest(manifest)
+    entry.write_text(json.dumps(data))
+    return manifest
+
+
+@pytest.mark.parametrize("damage", [_entry_files_a_list, _manifest_edited_consistently])
+def test_a_damaged_artifacts_build_is_exit_2_naming_it_and_leaves_no_run(
+        artifacts: Path, tmp_path: Path, damage, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    named = damage(artifacts)
+    code, output = qatbench(monkeypatch, capsys, "run", "--artifacts", str(artifacts),
+                            "--targets", "cpu-ref", "--out", str(tmp_path / "results"))
+    assert_clean_exit_2(code, " ".join(output.split()), named)
+    assert "damaged" in output
+    assert not any((tmp_path / "results").glob("*/results.parquet"))  # nothing timed
+    assert not any(p.is_dir() for p in (tmp_path / "results").glob("*"))
+
+
+def test_explore_on_a_run_whose_artifacts_are_gone_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A run of built models (weights other than a bench file's) without artifacts/: exit
+    2 naming the folder, not "has no per-layer error" and exit 0."""
+    pytest.importorskip("model_explorer")  # the explore extra (installed for the tests)
+    run = write_run(tmp_path / "results", CURRENT_ID, [
+        {**row, "weights": "trained here"} for row in matrix(1.0, 7, n=60)])
+    assert not (run / "artifacts").exists()
+    code, output = qatbench(monkeypatch, capsys, "explore", str(run))
+    text = " ".join(output.split())
+    assert_clean_exit_2(code, text, run / "artifacts")
+    assert "mnist_cnn" in text and "no per-layer quantization error in this run" not in text
+    assert not (run / "explorer").exists()
+
+
+# -- the build cache: a corrupt entry, a read-only cache, its size cap --------------------
+
+def _cache_entry(cache_root: Path, key: str, model: str) -> Path:
+    """An entry the product's ``BuildCache.store`` wrote, of a one-file build."""
+    from qatbench.bench.orchestration.build_cache import BuildCache, BuildKey
+
+    built = cache_root.parent / f"built-{key}"
+    built.mkdir(parents=True)
+    (built / "float32.tflite").write_bytes(b"TFL3" + key.encode())
+    return BuildCache(cache_root).store(BuildKey(key, {"model": model,
+                                                       "variants": ["float32"]}), built)
+
+
+CORRUPTIONS: dict[str, Callable[[Path], None]] = {
+    "not-json": lambda record: record.write_text("{ cut short"),
+    "files-a-list": lambda record: record.write_text(json.dumps(
+        {**json.loads(record.read_text()), "files": ["float32.tflite"]})),
+    "not-an-object": lambda record: record.write_text("[1, 2]"),
+}
+
+
+@pytest.mark.parametrize("corruption", list(CORRUPTIONS))
+def test_a_corrupt_cache_entry_is_listed_as_corrupt_and_never_stops_a_store(
+        tmp_path: Path, corruption: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    from qatbench.bench.orchestration.build_cache import BuildCache
+
+    cache = tmp_path / "cache"
+    good = _cache_entry(cache, "a" * 16, "digits_cnn")
+    bad = _cache_entry(cache, "b" * 16, "mnist_cnn")
+    CORRUPTIONS[corruption](bad / "entry.json")
+    _cache_entry(cache, "c" * 16, "tiny")  # a store (and its eviction) after the damage
+    assert BuildCache(cache).lookup("b" * 16) is None  # never used
+    assert BuildCache(cache).lookup("a" * 16) == good
+    _cache_entry(cache, "d" * 16, "tiny2")
+    CORRUPTIONS[corruption]((cache / ("d" * 16)) / "entry.json")
+    code, output = qatbench(monkeypatch, capsys, "cache", "list", "--cache-dir", str(cache))
+    text = " ".join(output.split())
+    assert code == 0, output
+    assert "corrupt entry " + "d" * 16 in text and "a" * 16 in text and "digits_cnn" in text
+    assert "3 build(s)" in text  # a, c and the corrupt d (b was removed by its lookup)
+    code, output = qatbench(monkeypatch, capsys, "cache", "prune", "--cache-dir", str(cache))
+    assert code == 0, output
+    assert "removed 3 build(s)" in output
+    assert not [p for p in cache.iterdir() if p.is_dir() and not p.name.startswith(".")]
+
+
+def test_prune_on_a_read_only_cache_says_what_it_could_not_remove(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+        request: pytest.FixtureRequest) -> None:
+    """It printed "removed 2 build(s)" and removed nothing."""
+    cache = tmp_path / "cache"
+    entries = [_cache_entry(cache, key * 16, "digits_cnn") for key in "ab"]
+    if os.geteuid() != 0:
+        for entry in entries:
+            entry.chmod(0o555)
+            request.addfinalizer(lambda e=entry: e.chmod(0o755))
+    else:  # root removes anything chmod forbids: every removal fails, as on a ro mount
+        def refuse(path, *args, **kwargs):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+        monkeypatch.setattr(os, "unlink", refuse)
+    code, output = qatbench(monkeypatch, capsys, "cache", "prune", "--cache-dir", str(cache))
+    monkeypatch.undo()
+    text = " ".join(output.split())
+    assert code == 2, output
+    assert "removed 0 build(s)" in text and "could not remove 2 build(s)" in text
+    assert "a" * 16 in text and "b" * 16 in text
+    assert all((entry / "float32.tflite").is_file() for entry in entries)
+
+
+@pytest.mark.parametrize(("value", "cap"), [("5GB", "cap 5.0 GB"), ("500MB", "cap 0.5 GB"),
+                                            ("2000000000", "cap 2.0 GB")])
+def test_the_cache_size_cap_takes_a_size_with_its_unit(
+        tmp_path: Path, value: str, cap: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("QATBENCH_CACHE_MAX_BYTES", value)
+    code, output = qatbench(monkeypatch, capsys, "cache", "list", "--cache-dir",
+                            str(tmp_path / "cache"))
+    assert code == 0, output
+    assert cap in output
+
+
+def test_a_misspelt_cache_size_cap_is_exit_2_naming_the_variable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("QATBENCH_CACHE_MAX_BYTES", "5 gigs")
+    code, output = qatbench(monkeypatch, capsys, "cache", "list", "--cache-dir",
+                            str(tmp_path / "cache"))
+    assert code == 2, output
+    assert "QATBENCH_CACHE_MAX_BYTES" in output and "5 gigs" in output
