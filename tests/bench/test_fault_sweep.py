@@ -849,3 +849,75 @@ def test_a_misspelt_cache_size_cap_is_exit_2_naming_the_variable(
                             str(tmp_path / "cache"))
     assert code == 2, output
     assert "QATBENCH_CACHE_MAX_BYTES" in output and "5 gigs" in output
+
+
+# -- a full disk: one rule (exit 2 naming the path; what was measured kept, re-runnable) --
+
+def test_resume_after_a_full_disk_runs_the_job_whose_row_did_not_fit(
+        tmp_path: Path, float_tflite: Path, int8_tflite: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """The second job's samples and repeat line fit, its results.parquet did not: once
+    space is freed, ``--resume`` times it (it was counted as done and never had a row)."""
+    results_commits = []
+
+    def allow(name: str) -> bool:
+        if Path(name).name.startswith(f".{RESULTS_FILE}."):
+            results_commits.append(name)
+            return len(results_commits) <= 1
+        return True
+
+    out = tmp_path / "results"
+    with monkeypatch.context() as full:
+        disk_full(full, allow)
+        code, output = qatbench(monkeypatch, capsys, "bench", str(float_tflite),
+                                str(int8_tflite), "--out", str(out), "--min-runs", "3",
+                                "--min-secs", "0")
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    assert_clean_exit_2(code, output, run_dir / RESULTS_FILE)
+    assert len(pd.read_parquet(run_dir / "repeats.parquet")) == 2  # the orphan line
+    assert len(pd.read_parquet(run_dir / RESULTS_FILE)) == 1
+    code, output = qatbench(monkeypatch, capsys, "run", "--resume", str(run_dir))
+    assert code == 0, output
+    rows = pd.read_parquet(run_dir / RESULTS_FILE)
+    assert sorted(rows["variant"]) == ["float32", "int8"]
+    assert (rows["status"] == "ok").all()
+
+
+CHILD_DISK_FULL = """\
+# every child process started while this is on PYTHONPATH finds the disk full when it
+# writes a timing result (the atomic writer's fsync of .result.json.*, as in disk_full)
+import errno, os, stat
+_real_fsync = os.fsync
+def _full(fd):
+    status = os.fstat(fd)
+    name = os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))
+    if stat.S_ISREG(status.st_mode) and status.st_size and name.startswith(".result.json."):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    _real_fsync(fd)
+os.fsync = _full
+"""
+
+
+def test_resume_runs_again_a_job_that_failed_on_a_full_disk(
+        tmp_path: Path, float_tflite: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """The timing child cannot write its result: the row is failed, naming the full disk.
+    Once space is freed, ``--resume`` times the job again (it kept the failed row, exit 1,
+    and ``compare`` called it a regression)."""
+    full = tmp_path / "full-disk"
+    full.mkdir()
+    (full / "sitecustomize.py").write_text(CHILD_DISK_FULL)
+    out = tmp_path / "results"
+    with monkeypatch.context() as children:
+        children.setenv("PYTHONPATH", os.pathsep.join([str(full), os.environ["PYTHONPATH"]]))
+        code, output = qatbench(monkeypatch, capsys, "bench", str(float_tflite), "--out",
+                                str(out), "--min-runs", "3", "--min-secs", "0")
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    assert code == 1, output
+    (row,) = pd.read_parquet(run_dir / RESULTS_FILE).to_dict("records")
+    assert row["status"] == "failed" and "No space left on device" in row["error"]
+    code, output = qatbench(monkeypatch, capsys, "run", "--resume", str(run_dir))
+    assert code == 0, output
+    assert "1 job(s) that failed on a full disk are run again" in " ".join(output.split())
+    (row,) = pd.read_parquet(run_dir / RESULTS_FILE).to_dict("records")
+    assert row["status"] == "ok" and row["latency_ms_p50"] > 0

@@ -358,7 +358,7 @@ class BuildCache:
             staging.rename(final)
         except OSError as error:  # a full or read-only cache: named, the build is kept
             shutil.rmtree(staging, ignore_errors=True)
-            raise UnwritableOutput(staging.parent, _first_os_error(error)) from None
+            raise UnwritableOutput(staging.parent, first_os_error(error)) from None
         self.evict()
         return final
 
@@ -424,7 +424,7 @@ class Pruned:
     failed: dict[str, str] = field(default_factory=dict)  # key -> the path and why
 
 
-def _first_os_error(error: OSError) -> OSError:
+def first_os_error(error: OSError) -> OSError:
     """``shutil.copytree``'s ``shutil.Error`` holds a list of (source, target, reason)
     with no errno of its own; the first reason's errno says what happened (ENOSPC...)."""
     if isinstance(error, shutil.Error) and error.args and isinstance(error.args[0], list):

@@ -17,11 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from qatbench.atomic import UnwritableOutput
 from qatbench.bench.orchestration.build_cache import (
     ENTRY_FILE,
     BuildCache,
     DamagedBuild,
     build_key,
+    first_os_error,
     relocate,
 )
 from qatbench.bench.orchestration.config import RunConfig
@@ -184,8 +186,11 @@ def restore_build(entry: Path, out_dir: Path, key: str) -> ModelBuild:
     """A cache entry copied into this run's artifacts, its paths moved there."""
     import shutil
 
-    shutil.copytree(entry, out_dir, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns(ENTRY_FILE))
+    try:
+        shutil.copytree(entry, out_dir, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns(ENTRY_FILE))
+    except OSError as error:  # a full disk: the place named (shutil.Error has no errno)
+        raise UnwritableOutput(out_dir, first_os_error(error)) from None
     try:
         manifest = json.loads((entry / MANIFEST).read_text())
         old = json.loads((entry / ENTRY_FILE).read_text()).get("built_in", "")

@@ -52,7 +52,16 @@ def record_environment(store: RunStore, environment: dict[str, Any]) -> None:
 
 def execute(context: RunContext, jobs: Sequence[Job], provider_factory: Any,
             console: Console, benchmark_json: Path | None = None) -> int:
-    """Run ``jobs``, keep everything on disk, print the summary; return the exit code."""
+    """Run ``jobs``, keep everything on disk, print the summary; return the exit code.
+    The run directory's lock is released however it ends (a full disk escaping too)."""
+    try:
+        return _execute(context, jobs, provider_factory, console, benchmark_json)
+    finally:
+        context.store.close()
+
+
+def _execute(context: RunContext, jobs: Sequence[Job], provider_factory: Any,
+             console: Console, benchmark_json: Path | None = None) -> int:
     store = context.store
     record_environment(store, context.environment.to_dict())
     repeats = context.config.run.repeats

@@ -297,7 +297,9 @@ class RunStore:
         if repeats_path.exists():
             for line in conform(read_store_parquet(repeats_path, REPEATS_ADVICE),
                                 REPEAT_COLUMNS).to_dict("records"):
-                self._repeats[(RowKey.of(line).job, int(line["repeat"]))] = line
+                job, repeat = RowKey.of(line).job, int(line["repeat"])
+                if self._committed(job, repeat):  # see _committed
+                    self._repeats[(job, repeat)] = line
         samples_path = self.run_dir / SAMPLES_FILE
         if samples_path.exists():
             samples = read_samples(samples_path)
@@ -306,11 +308,22 @@ class RunStore:
                                      dropna=False, sort=False)
             for (model, variant, target, threads, repeat), part in groups:
                 job = (str(model), str(variant), str(target), int(threads))
-                if job in self._rows:  # samples without a row never committed
+                if self._committed(job, int(repeat)):
                     self._samples[(job, int(repeat))] = part.reset_index(drop=True)
             if samples_path.is_file():  # a run from before per-job sample parts
                 self._rewrite_samples_as_parts()
         self._results_cache = None
+
+    def _committed(self, job: JobKey, repeat: int) -> bool:
+        """Whether a repeat's samples or line belong to a committed row: ``add`` writes
+        samples, then the repeat line, then results, so a crash or a full disk between
+        them leaves a repeat the results never counted. Kept, it would make ``--resume``
+        skip the job (counted as done) while no row says so -- the job silently lost."""
+        row = self._rows.get(job)
+        if row is None:
+            return False
+        counted = row.get("repeats")
+        return counted is None or pd.isna(counted) or repeat < int(counted)
 
     def _rewrite_samples_as_parts(self) -> None:
         path = self.run_dir / SAMPLES_FILE
@@ -322,7 +335,10 @@ class RunStore:
         staging.rename(path)
 
     def lock(self) -> None:
-        handle = (self.run_dir / ".lock").open("a+")
+        try:
+            handle = (self.run_dir / ".lock").open("a+")
+        except OSError as error:  # a full disk, a read-only run directory: named, exit 2
+            raise UnwritableOutput(self.run_dir / ".lock", error) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
