@@ -921,3 +921,26 @@ def test_resume_runs_again_a_job_that_failed_on_a_full_disk(
     assert "1 job(s) that failed on a full disk are run again" in " ".join(output.split())
     (row,) = pd.read_parquet(run_dir / RESULTS_FILE).to_dict("records")
     assert row["status"] == "ok" and row["latency_ms_p50"] > 0
+
+
+DISK_FULL_COMMANDS: dict[str, Callable[[Path, Path], list[str]]] = {
+    "bench": lambda model, out: ["bench", str(model), "--out", str(out), "--min-runs", "3",
+                                 "--min-secs", "0"],
+    "profile": lambda model, out: ["profile", str(model), "--out", str(out)],
+    "ab": lambda model, out: ["ab", str(model), str(model), "--out", str(out), "--pairs", "3",
+                              "--max-pairs", "3", "--min-runs", "3", "--min-secs", "0"],
+}
+
+
+@pytest.mark.parametrize("command", list(DISK_FULL_COMMANDS))
+def test_a_full_disk_under_any_timing_command_is_exit_2_naming_the_path(
+        tmp_path: Path, float_tflite: Path, command: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """Only the output's disk is full (the request a child reads is the first write)."""
+    out = tmp_path / "out"
+    disk_full(monkeypatch, allow=lambda name: not name.startswith(str(out)))
+    code, output = qatbench(monkeypatch, capsys, *DISK_FULL_COMMANDS[command](
+        float_tflite, out))
+    text = " ".join(output.split())
+    assert_clean_exit_2(code, text, out)
+    assert "No space left on device" in text and "internal error" not in text
