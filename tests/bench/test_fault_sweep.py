@@ -944,3 +944,38 @@ def test_a_full_disk_under_any_timing_command_is_exit_2_naming_the_path(
     text = " ".join(output.split())
     assert_clean_exit_2(code, text, out)
     assert "No space left on device" in text and "internal error" not in text
+
+
+# -- --timeout reaches every child, the source check too ---------------------------------
+
+HANGS = {
+    "in-the-builder": "import time\n\ndef net():\n    time.sleep(3600)\n",
+    "on-import": "import time\ntime.sleep(3600)\n\ndef net():\n    return None\n",
+}
+
+
+@pytest.mark.parametrize("where", list(HANGS))
+def test_a_builder_that_never_returns_is_stopped_at_the_runs_timeout(
+        tmp_path: Path, where: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """It held the run for the source check's own 600 s whatever ``--timeout`` said, and
+    the message named a log that was already deleted."""
+    import re
+    import time
+
+    builder = tmp_path / "builder.py"
+    builder.write_text(HANGS[where])
+    started = time.monotonic()
+    code, output = qatbench(monkeypatch, capsys, "run", "--model", f"{builder}:net",
+                            "--timeout", "8", "--out", str(tmp_path / "results"))
+    elapsed = time.monotonic() - started
+    text = " ".join(output.split())
+    assert code == 2, output
+    assert "timed out after 8s" in text and "nothing was trained" in text
+    assert elapsed < 300  # the child was stopped at 8 s (plus its start), never 600 s
+    log = Path(re.search(r"log: (\S+child\.log)", text).group(1))
+    assert log.is_file()  # the log the message names is there to read
+    assert not (tmp_path / "results").exists()
+    import shutil
+
+    shutil.rmtree(log.parents[1])  # the kept check folder (qatbench-check-*)
