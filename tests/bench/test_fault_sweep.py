@@ -231,9 +231,19 @@ def test_hidden_temporary_files_in_samples_are_not_damage(
         root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     """What a writer killed mid-write leaves (``.name.pid.tmp``) is skipped, as pyarrow
     skips it."""
-    (root / CURRENT_ID / SAMPLES_FILE / ".x.parquet.123.tmp").write_bytes(b"half")
-    code, output = qatbench(monkeypatch, capsys, "report", str(root / CURRENT_ID))
+    from qatbench.bench.storage.runs import load_runs
+
+    run = root / CURRENT_ID
+    whole = load_runs([run])
+    temporary = run / SAMPLES_FILE / ".x.parquet.123.tmp"
+    temporary.write_bytes(b"half")
+    code, output = qatbench(monkeypatch, capsys, "report", str(run))
     assert code == 0, output
+    assert "2 rows from 1 run(s)" in output
+    read = load_runs([run])  # every sample of both rows, nothing of the half-written file
+    assert len(read.samples) == len(whole.samples) == 2 * 60
+    pd.testing.assert_frame_equal(read.samples, whole.samples)
+    assert temporary.read_bytes() == b"half"  # not the reader's to remove
 
 
 # -- unwritable output x command ---------------------------------------------------------
@@ -532,10 +542,23 @@ def test_a_lost_repeats_file_of_a_repeated_run_is_refused(
 
 def test_a_run_from_before_repeats_is_still_read_as_one_repeat(
         root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """Each row counts as one repeat whose figure is the row's own p50, and the gate
+    judges it as it judges any K = 1 run (the same matrix on both sides: no regression)."""
+    from qatbench.bench.storage.runs import load_runs
+
     (root / CURRENT_ID / "repeats.parquet").unlink()
+    loaded = load_runs([root / CURRENT_ID])
+    lines = loaded.repeats.merge(loaded.results, on=["model", "variant"],
+                                 suffixes=("", "_row"))
+    assert len(lines) == len(loaded.results) == 2
+    assert (lines["repeat"] == 0).all()
+    assert (lines["latency_ms_p50"] == lines["latency_ms_p50_row"]).all()
     code, output = qatbench(monkeypatch, capsys, "compare", str(root / BASE_ID),
                             str(root / CURRENT_ID))
     assert code == 0, output
+    assert "no regression" in output
+    text = (root / CURRENT_ID / "compare.md").read_text()
+    assert "qat_int8" in text and "float32" in text
 
 
 @pytest.mark.parametrize("command", ["report", "compare"])
