@@ -196,6 +196,10 @@ def run(
         overrides["run"]["models"] = [*listed, name] if name not in listed else listed
     if retry_failed and resume is None:
         raise fail_usage("--retry-failed goes with --resume RUN_DIR")
+    from qatbench.bench.orchestration.build_cache import BuildCache
+
+    # before a run directory exists: a misspelt QATBENCH_CACHE_MAX_BYTES is exit 2 here
+    cache = None if no_cache or artifacts is not None else BuildCache(cache_dir)
     from qatbench.targets.tflite_file import InvalidModelFile
 
     file_jobs: tuple[list[Any], dict[str, Any]] | None = None  # set for a `bench` run
@@ -244,10 +248,8 @@ def run(
         provider = external_provider(file_jobs[1])
     elif artifacts is not None:
         provider = _prebuilt_provider(artifacts, jobs, store)
-    elif not no_cache:
-        from qatbench.bench.orchestration.build_cache import BuildCache
-
-        context.cache, context.rebuild = BuildCache(cache_dir), rebuild
+    elif cache is not None:
+        context.cache, context.rebuild = cache, rebuild
     code = execute(context, jobs, provider, console, benchmark_json)
     raise typer.Exit(code)
 
@@ -401,20 +403,17 @@ def bisect_command(
     import datetime
 
     from qatbench.bench.orchestration.ab import AbSettings, child_timer
-    from qatbench.bench.orchestration.bisect import BisectError, bisect, qatbench_builder
+    from qatbench.bench.orchestration.bisect import bisect, qatbench_builder
 
     _check_target(target)
     spec = {"warmup_runs": 1, "warmup_min_s": 0.2, "min_runs": 20,
             "min_s": 0.5 if min_secs is None else min_secs, "max_s": 30.0}
     settings = AbSettings(target, 1, 4, max_pairs, _fraction(threshold), budget, 0, spec)
     work = out or Path("results") / f"bisect-{datetime.datetime.now():%Y%m%dT%H%M%S}"
-    try:
-        with console.status("bisecting") as status:
-            result = bisect(repo.resolve(), good, bad, qatbench_builder(config), settings,
-                            child_timer(settings), work.resolve(),
-                            lambda text: status.update(escape(text)))
-    except BisectError as error:
-        raise fail_usage(str(error)) from None
+    with console.status("bisecting") as status:  # a BisectError is a UserError: exit 2
+        result = bisect(repo.resolve(), good, bad, qatbench_builder(config), settings,
+                        child_timer(settings), work.resolve(),
+                        lambda text: status.update(escape(text)))
     for probe in result.probes:
         change = "" if probe.change is None else f"{probe.change:+.1%}"
         console.print(f"  {probe.commit[:9]}  {probe.verdict:>10}  {change:>8}  "
@@ -679,13 +678,10 @@ def explore(
     """Model Explorer overlays of a run: per-op time (float32, int8 and their ratio),
     per-layer quantization error and delegate placement, as node-data JSON files."""
     from qatbench.bench.orchestration import explore_command
-    from qatbench.bench.orchestration.explore_command import ExploreError, open_in_explorer
-    from qatbench.bench.presentation.explorer import ExplorerMissing
+    from qatbench.bench.orchestration.explore_command import open_in_explorer
 
-    try:
-        exploration = explore_command.explore(run_dir, row, out)
-    except (ExplorerMissing, ExploreError, UnwritableOutput) as error:
-        raise fail_usage(str(error)) from None
+    # ExplorerMissing, ExploreError, UnwritableOutput: UserErrors, exit 2 from main
+    exploration = explore_command.explore(run_dir, row, out)
     for written in exploration.written:
         console.print(f"{escape(written.overlay.title)}: {escape(str(written.path))}",
                       highlight=False)
@@ -694,10 +690,7 @@ def explore(
     console.print(f"{len(exploration.written)} overlay files in {exploration.out_dir}",
                   highlight=False)
     if open_:
-        try:
-            open_in_explorer(exploration)
-        except ExploreError as error:
-            raise fail_usage(str(error)) from None
+        open_in_explorer(exploration)
 
 
 @app.command("targets")

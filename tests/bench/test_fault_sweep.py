@@ -1002,3 +1002,36 @@ def test_a_builder_that_never_returns_is_stopped_at_the_runs_timeout(
     import shutil
 
     shutil.rmtree(log.parents[1])  # the kept check folder (qatbench-check-*)
+
+
+def test_a_misspelt_cache_cap_stops_a_run_before_its_run_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("QATBENCH_CACHE_MAX_BYTES", "lots")
+    code, output = qatbench(monkeypatch, capsys, "run", "--models", "digits_cnn",
+                            "--out", str(tmp_path / "results"))
+    assert code == 2, output
+    assert "QATBENCH_CACHE_MAX_BYTES" in output and "'lots'" in output
+    assert not (tmp_path / "results").exists()
+
+
+# -- an interrupt says what happened ------------------------------------------------------
+
+def test_an_interrupted_build_says_what_is_left(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Ctrl-C (or SIGTERM, which ``main`` turns into one) while building: exit 130 and a
+    line saying the output is incomplete and where the finished builds are."""
+    from qatbench.bench.orchestration import artifacts_dir
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(artifacts_dir, "write_artifacts", interrupted)
+    out = tmp_path / "artifacts"
+    code, output = qatbench(monkeypatch, capsys, "build", "--models", "digits_cnn",
+                            "--out", str(out))
+    text = " ".join(output.split())
+    assert code == 130, output
+    assert f"interrupted: {out} is incomplete (no artifacts.json)" in text
+    assert "build cache" in text
