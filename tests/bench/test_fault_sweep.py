@@ -1035,3 +1035,55 @@ def test_an_interrupted_build_says_what_is_left(
     assert code == 130, output
     assert f"interrupted: {out} is incomplete (no artifacts.json)" in text
     assert "build cache" in text
+
+
+# -- one user-error type, exit 2 once in main ---------------------------------------------
+
+def _user_error_types() -> list[type]:
+    from qatbench.atomic import UnwritableOutput
+    from qatbench.bench.orchestration.ab import AbInputError
+    from qatbench.bench.orchestration.artifacts_dir import ArtifactError
+    from qatbench.bench.orchestration.bisect import BisectError
+    from qatbench.bench.orchestration.build_cache import CacheError, DamagedBuild
+    from qatbench.bench.orchestration.config import ConfigError
+    from qatbench.bench.orchestration.explore_command import ExploreError
+    from qatbench.bench.presentation.explorer import ExplorerMissing
+    from qatbench.bench.statistics.compare import NothingMatched
+    from qatbench.bench.statistics.fingerprints import HostChanged
+    from qatbench.bench.statistics.noise import NoiseFloorError
+    from qatbench.bench.storage.runs import RunsNotFound
+    from qatbench.bench.storage.store import DamagedStoreFile, RunDirError
+    from qatbench.targets.options import TargetOptionsError
+    from qatbench.targets.registry import UnknownTarget
+    from qatbench.targets.tflite_file import InvalidModelFile
+
+    return [UnwritableOutput, AbInputError, ArtifactError, BisectError, CacheError,
+            DamagedBuild, ConfigError, ExploreError, ExplorerMissing, NothingMatched,
+            HostChanged, NoiseFloorError, RunsNotFound, DamagedStoreFile, RunDirError,
+            TargetOptionsError, UnknownTarget, InvalidModelFile]
+
+
+def test_every_user_facing_error_type_is_a_user_error() -> None:
+    from qatbench.errors import UserError
+
+    assert [t.__name__ for t in _user_error_types() if not issubclass(t, UserError)] == []
+
+
+@pytest.mark.parametrize("command", ["report", "compare"])
+def test_a_user_error_no_command_catches_is_exit_2_with_its_message(
+        root: Path, command: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """A command that forgets a clause still exits 2 (it exited 70, "internal error"); a
+    KeyError-based one prints its message unquoted."""
+    from qatbench.bench.storage import runs
+    from qatbench.targets.registry import UnknownTarget
+
+    def refused(paths):
+        raise UnknownTarget("unknown target 'cpu-xnnpak'; known: cpu-xnnpack, cpu-ref")
+
+    monkeypatch.setattr(runs, "load_runs", refused)
+    args = (["report", str(root / CURRENT_ID)] if command == "report"
+            else ["compare", str(root / BASE_ID), str(root / CURRENT_ID)])
+    code, output = qatbench(monkeypatch, capsys, *args)
+    assert code == 2, output
+    assert output.strip() == "error: unknown target 'cpu-xnnpak'; known: cpu-xnnpack, cpu-ref"
