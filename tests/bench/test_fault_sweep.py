@@ -406,7 +406,8 @@ def test_a_full_disk_during_bench_keeps_every_committed_row(
         tmp_path: Path, float_tflite: Path, int8_tflite: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     """The disk fills once the first job is committed (its results.csv still fits): exit 2
-    naming the file that did not fit, and the first job's row is on disk."""
+    naming the file that did not fit (the second job's request to its timing child, the
+    first thing it writes), and the first job's row is on disk."""
     commits = []
 
     def allow(name: str) -> bool:
@@ -420,7 +421,7 @@ def test_a_full_disk_during_bench_keeps_every_committed_row(
     code, output = qatbench(monkeypatch, capsys, "bench", str(float_tflite), str(int8_tflite),
                             "--out", str(out), "--min-runs", "3", "--min-secs", "0")
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
-    assert_clean_exit_2(code, output, run_dir / SAMPLES_FILE)  # the second job's part
+    assert_clean_exit_2(code, output, run_dir / "jobs")  # the second job's request
     assert "No space left" in output
     rows = pd.read_parquet(run_dir / RESULTS_FILE)
     assert len(rows) == 1 and rows["status"].tolist() == ["ok"]
