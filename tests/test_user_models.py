@@ -280,7 +280,7 @@ def test_foreign_tflite_files_join_the_matrix_and_a_slower_int8_file_fails_the_g
     int8 = verdicts.set_index("variant").loc["ptq_int8"]
     assert int8["verdict"] == "slower", int8.to_dict()
     assert int8["change"] > 1.0 and int8["ci_low"] > 0.05  # several times the work
-    assert "slower" in int8["gate"].lower(), int8["gate"]
+    assert int8["gate"].startswith("p50 +"), int8["gate"]  # the latency check's failure
 
 
 @pytest.mark.slow

@@ -290,3 +290,43 @@ def test_bad_unknown_at_the_cap_names_no_culprit(tmp_path: Path) -> None:
     assert time.monotonic() - started < 120
     assert worktrees(repo) == [str(repo)]
 
+
+
+def test_a_cache_entry_whose_manifest_was_edited_consistently_is_rebuilt(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its digests match (entry.json was redone too), its manifest is not one a build
+    wrote: it is removed and built again -- never a crash after the build (exit 70)."""
+    import json
+
+    from qatbench.bench.orchestration import runner
+    from qatbench.bench.orchestration.config import build_config
+    from qatbench.qat.artifacts import ModelBuild, VariantArtifact
+
+    config = build_config({"run": {"models": ["digits_cnn"], "variants": ["float32"]}})
+    out = tmp_path / "run" / "artifacts" / "digits_cnn"
+    request = runner.build_request(config, "digits_cnn", ["float32"], out)
+    key = build_key("digits_cnn", request.variants, request.budget, request.source,
+                    request.imagenet_dir)
+    tampered = tmp_path / "tampered"
+    tampered.mkdir()
+    (tampered / "manifest.json").write_text(json.dumps({"model": "digits_cnn",
+                                                        "variants": 5}))
+    cache = BuildCache(tmp_path / "cache")
+    cache.store(key, tampered)  # the store digests it: every check of lookup passes
+    assert cache.lookup(key.key) is not None
+    built = []
+
+    def build_in_child(request, timeout):
+        folder = Path(request.out_dir)
+        (folder / "float32.tflite").write_bytes(b"TFL3 rebuilt")
+        built.append(request.model)
+        return ModelBuild("digits_cnn", "trained", None, "", {"float32": VariantArtifact(
+            "float32", str(folder / "float32.tflite"), 12)})
+
+    monkeypatch.setattr(runner, "build_in_child", build_in_child)
+    result = runner.obtain_build(config, "digits_cnn", ["float32"], out, cache)
+    assert built == ["digits_cnn"] and result.cache == "built"
+    entry = cache.lookup(key.key)
+    assert entry is not None
+    stored = json.loads((entry / "manifest.json").read_text())
+    assert stored["variants"]["float32"]["size_bytes"] == 12  # the rebuilt one
