@@ -206,3 +206,34 @@ def test_an_interrupt_says_so_and_keeps_every_measured_pair(
     pairs = pd.read_parquet(tmp_path / "ab" / "ab.parquet")
     assert list(pairs["pair"]) == [0, 1] and (pairs["b_ms"] == 1.5).all()
     assert not (tmp_path / "ab" / "ab_verdicts.parquet").exists()
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_signal_to_qatbench_ab_keeps_every_pair_it_measured(
+        tmp_path: Path, float_tflite: Path, signum: str) -> None:
+    """Ctrl-C (SIGINT) or a CI cancel (SIGTERM) to the real command while its timing
+    children run: exit 130, a line saying where the pairs are, and every pair written
+    before the signal still there (64 pairs asked for: it cannot finish first)."""
+    import signal
+    import time
+
+    out = tmp_path / "ab"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qatbench", "ab", str(float_tflite), str(float_tflite),
+         "--target", "cpu-ref", "--pairs", "64", "--max-pairs", "64", "--min-runs", "3",
+         "--min-secs", "0", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not (out / "ab.parquet").exists() and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.1)
+    seen = len(pd.read_parquet(out / "ab.parquet"))
+    process.send_signal(getattr(signal, signum))
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stdout + stderr
+    kept = pd.read_parquet(out / "ab.parquet")
+    assert seen >= 1 and len(kept) >= seen
+    assert list(kept["pair"]) == list(range(len(kept)))
+    assert f"pair(s) measured so far are kept in {out / 'ab.parquet'}" in " ".join(
+        stderr.split())
+    assert not (out / "ab_verdicts.parquet").exists()
