@@ -14,19 +14,25 @@ to the work done, as instructions are.
 
 from __future__ import annotations
 
-import os
 import signal
-import sys
-import time
-from pathlib import Path
 
-CAPTURED = Path(__file__).resolve().parents[1] / "fixtures" / \
-    "perf_stat_instructions_u_not_supported.txt"
+# first, before anything slow: a SIGINT that arrives while Python is still starting
+# would otherwise end the process with no output (real perf handles it from the start)
+STOPPED: list[bool] = []
+signal.signal(signal.SIGINT, lambda *_: STOPPED.append(True))
+
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+CAPTURED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "fixtures", "perf_stat_instructions_u_not_supported.txt")
 
 
 def captured_line(event: str) -> list[str]:
     """The real perf's CSV line for ``event``, split into its fields."""
-    (line,) = CAPTURED.read_text().splitlines()
+    with open(CAPTURED) as handle:
+        (line,) = handle.read().splitlines()
     fields = line.split(",")
     assert fields[2] == "instructions:u", fields  # the event the capture counted
     fields[2] = event
@@ -47,9 +53,7 @@ def main(argv: list[str]) -> int:
     pid = int(argv[argv.index("-p") + 1])
     event = argv[argv.index("-e") + 1]
     start, started = _user_seconds(pid), time.monotonic()
-    stopped = []
-    signal.signal(signal.SIGINT, lambda *_: stopped.append(True))
-    while not stopped:
+    while not STOPPED:
         time.sleep(0.01)
     runtime = int((time.monotonic() - started) * 1e9)
     fields = captured_line(event)
