@@ -3,7 +3,8 @@ fsync the directory. A reader (or a crash) sees the old file or the new one, nev
 
 At the package's root because every part writes files another process reads: the build
 child's manifest and models (``qat``), the timing child's result (``targets``), the run
-directory (``bench.storage``). It imports nothing of qatbench and nothing heavy.
+directory (``bench.storage``). It imports nothing of qatbench but the ``UserError`` marker
+(``errors.py``), and nothing heavy.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qatbench.errors import UserError
+
 if TYPE_CHECKING:
     import pandas as pd
 
 
-class UnwritableOutput(OSError):
+class UnwritableOutput(UserError, OSError):
     """A file cannot be written where it was asked for: the disk is full, the place is
     read-only, a directory stands in its way or its folder is missing. An ``OSError`` (so
     a caller that handles one still does); the message names the path and what to do.

@@ -7,12 +7,15 @@ of about a point (500 digits at 94%: SE 1.1 points). A test that holds two such 
 a fixed margin passes on one host and fails on the next with nothing wrong in the product
 (issue 24 item 4: ``{'labels': 0.948, 'distill': 0.934}`` on an AVX2-only EPYC).
 
-These helpers judge with the product's own statistics (``bench/statistics/accuracy.py``,
-held to textbook values by ``tests/bench/statistics/test_accuracy.py``):
+These helpers judge with statistics the tests do not take from the code under test where
+they can:
 
 - ``assert_floor``: the 95% Wilson interval of a top-1 (or agreement) lies wholly above a
-  floor -- the sample *shows* the model is far above chance or an untrained model.
-- ``assert_no_drop_beyond``: the product's gate rule (``accuracy_drop``): B is not worse
+  floor -- the sample *shows* the model is far above chance or an untrained model. The
+  interval is SciPy's (``binomtest(...).proportion_ci(method="wilson")``), not the
+  product's own ``wilson_interval``.
+- ``assert_no_drop_beyond``: the product's gate rule (``accuracy_drop``, held to
+  textbook values by ``tests/bench/statistics/test_accuracy.py``): B is not worse
   than A by more than ``points`` *and* by more than the sample explains -- McNemar's exact
   test on paired per-input hits when they are given, Fisher's exact test on the counts
   otherwise. A broken model (chance accuracy, labels scrambled, a wrong input scale) is
@@ -23,8 +26,9 @@ held to textbook values by ``tests/bench/statistics/test_accuracy.py``):
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import binomtest
 
-from qatbench.bench.statistics.accuracy import DropTest, accuracy_drop, wilson_interval
+from qatbench.bench.statistics.accuracy import DropTest, accuracy_drop
 
 
 def hits_of(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -49,7 +53,8 @@ def assert_floor(hits_or_rate: np.ndarray | float, floor: float, what: str,
     else:
         successes = round(float(hits_or_rate) * n)
     assert n > 0, f"{what}: no inputs"
-    low, high = wilson_interval(successes, n)
+    interval = binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
+    low, high = float(interval.low), float(interval.high)
     assert low > floor, (f"{what}: {successes}/{n} = {successes / n:.3f} (95% CI "
                          f"{low:.3f}-{high:.3f}) does not show a rate above {floor}")
     return low, high

@@ -58,3 +58,15 @@ def test_hits_of_takes_classes_or_output_rows() -> None:
     assert hits_of(np.eye(3)[[0, 1, 0]], truth).tolist() == [True, True, False]
     with pytest.raises(ValueError):
         hits_of(np.array([0, 1]), truth)
+
+
+def test_the_floor_is_judged_on_the_textbook_wilson_interval() -> None:
+    """81 of 100: the Wilson score interval by its closed form (z = 1.959964)."""
+    z, n, p = 1.959963985, 100, 0.81
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    low, high = assert_floor(np.arange(100) < 81, 0.5, "81 of 100")
+    assert (low, high) == pytest.approx((centre - half, centre + half), abs=1e-9)
+    assert (round(low, 4), round(high, 4)) == (0.7222, 0.8749)
+    with pytest.raises(AssertionError, match=r"does not show a rate above 0\.73"):
+        assert_floor(0.81, 0.73, "81 of 100", n=100)

@@ -38,7 +38,8 @@ from qatbench.bench.orchestration.session import (
     new_context,
     open_store,
 )
-from qatbench.bench.storage.store import DamagedStoreFile, RunDirError, RunStore, read_config
+from qatbench.bench.storage.store import RunDirError, RunStore, read_config
+from qatbench.errors import UserError
 from qatbench.models.sources import is_callable_reference
 
 EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: never 1, which `compare` uses for a regression
@@ -222,9 +223,14 @@ def run(
         except ValueError as error:
             raise fail_usage(f"--model {model}: {error}") from None
         overrides["models"] = {name: source.model_dump(exclude_defaults=True)}
-        overrides["run"].setdefault("models", [name])
+        listed = overrides["run"].get("models") or []  # --models Y --model X: both run
+        overrides["run"]["models"] = [*listed, name] if name not in listed else listed
     if retry_failed and resume is None:
         raise fail_usage("--retry-failed goes with --resume RUN_DIR")
+    from qatbench.bench.orchestration.build_cache import BuildCache
+
+    # before a run directory exists: a misspelt QATBENCH_CACHE_MAX_BYTES is exit 2 here
+    cache = None if no_cache or artifacts is not None else BuildCache(cache_dir)
     from qatbench.targets.tflite_file import InvalidModelFile
 
     file_jobs: tuple[list[Any], dict[str, Any]] | None = None  # set for a `bench` run
@@ -243,6 +249,11 @@ def run(
             except (RunDirError, InvalidModelFile):
                 store.close()
                 raise
+            full_disk = store.jobs_failed_for_space()  # not the jobs' fault: run again
+            if full_disk:
+                store.forget(full_disk)
+                errors.print(f"[yellow]note:[/] {len(full_disk)} job(s) that failed on a "
+                             "full disk are run again", highlight=False)
             if retry_failed:
                 store.forget({job for job, row in
                               ((j, store.row(j)) for j in store.finished_jobs())
@@ -277,10 +288,8 @@ def run(
         provider = external_provider(file_jobs[1])
     elif artifacts is not None:
         provider = _prebuilt_provider(artifacts, jobs, store)
-    elif not no_cache:
-        from qatbench.bench.orchestration.build_cache import BuildCache
-
-        context.cache, context.rebuild = BuildCache(cache_dir), rebuild
+    elif cache is not None:
+        context.cache, context.rebuild = cache, rebuild
     code = execute(context, jobs, provider, console, benchmark_json,
                    fail_on_goals=fail_on_goals)
     raise typer.Exit(code)
@@ -315,24 +324,9 @@ def _quantized_file(path: Path, data: str | None) -> bool:
 def _artifact_models(artifacts: Path) -> list[str]:
     """The models an artifacts directory holds (an archive: the run plans what its index
     names after unpacking; here, its index read without unpacking the files)."""
-    import json
-    import tarfile
+    from qatbench.bench.orchestration.artifacts_dir import index_models
 
-    from qatbench.bench.orchestration.artifacts_dir import INDEX
-
-    try:
-        if artifacts.is_dir():
-            return list(json.loads((artifacts / INDEX).read_text())["models"])
-        with tarfile.open(artifacts) as bundle:
-            member = next(m for m in bundle.getmembers() if m.name.endswith("/" + INDEX))
-            handle = bundle.extractfile(member)
-            assert handle is not None
-            return list(json.loads(handle.read())["models"])
-    except (OSError, ValueError, KeyError, StopIteration, AssertionError,
-            tarfile.TarError) as error:
-        raise fail_usage(f"--artifacts {artifacts}: not an artifacts directory or archive "
-                         f"that `qatbench build` wrote ({type(error).__name__}: {error})"
-                         ) from None
+    return index_models(artifacts)  # ArtifactError (a UserError): exit 2 naming it
 
 
 def _prebuilt_provider(artifacts: Path, jobs: list[Any], store: RunStore) -> Any:
@@ -398,16 +392,22 @@ def ab(
 
     if max_pairs < pairs:
         raise fail_usage(f"--max-pairs {max_pairs} is below --pairs {pairs}")
+    _check_target(target)
     spec = {"warmup_runs": 1, "warmup_min_s": 0.2, "min_runs": min_runs or 20,
             "min_s": 0.5 if min_secs is None else min_secs, "max_s": 30.0}
     settings = AbSettings(target, threads, pairs, max_pairs, _fraction(threshold), budget,
                           seed, spec)
     folder = out or Path("results") / f"ab-{datetime.datetime.now():%Y%m%dT%H%M%S}"
+    created = not folder.exists()
     ensure_writable_dir(folder)
     try:
         series = pair_series(base, current, folder / "unpacked")
-    except AbInputError as error:
-        raise fail_usage(str(error)) from None
+    except AbInputError:
+        if created:  # it holds nothing but an unpacked archive: refused input leaves none
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     from qatbench.targets.registry import target_takes_device
 
     options: dict[str, Any] = {"device": device} if device and target_takes_device(
@@ -421,18 +421,25 @@ def ab(
         pass
     timer = child_timer(settings, options)
     outcomes, lines = [], []
+
+    def measured(line: dict[str, Any], status: Any) -> None:
+        """Every pair is on disk as soon as it is measured (an interrupt keeps it)."""
+        lines.append(line)
+        atomic_write_parquet(folder / "ab.parquet", pd.DataFrame(lines))
+        status.update(f"A/B {escape(line['series'])}: pair {line['pair'] + 1}")
+
     try:
         for one in series:
             with console.status(f"A/B {escape(one.name)}") as status:
                 outcome = run_series(
                     one, settings, timer, folder / "work" / one.name.replace("/", "-"),
-                    lambda line, s=status: s.update(
-                        f"A/B {escape(line['series'])}: pair {line['pair'] + 1}"))
+                    lambda line, s=status: measured(line, s))
             outcomes.append(outcome)
-            lines += outcome.pairs
-            atomic_write_parquet(folder / "ab.parquet", pd.DataFrame(lines))
-    except AbInputError as error:
-        raise fail_usage(str(error)) from None
+    except KeyboardInterrupt:
+        errors.print(f"interrupted: the {len(lines)} pair(s) measured so far are kept in "
+                     f"{escape(str(folder / 'ab.parquet'))}; no verdict was written",
+                     highlight=False)
+        raise typer.Exit(130) from None
     frame = outcome_frame(outcomes)
     atomic_write_parquet(folder / "ab_verdicts.parquet", frame)
     atomic_write_text(folder / "ab.md", ab_markdown(frame, settings, str(base),
@@ -463,19 +470,17 @@ def bisect_command(
     import datetime
 
     from qatbench.bench.orchestration.ab import AbSettings, child_timer
-    from qatbench.bench.orchestration.bisect import BisectError, bisect, qatbench_builder
+    from qatbench.bench.orchestration.bisect import bisect, qatbench_builder
 
+    _check_target(target)
     spec = {"warmup_runs": 1, "warmup_min_s": 0.2, "min_runs": 20,
             "min_s": 0.5 if min_secs is None else min_secs, "max_s": 30.0}
     settings = AbSettings(target, 1, 4, max_pairs, _fraction(threshold), budget, 0, spec)
     work = out or Path("results") / f"bisect-{datetime.datetime.now():%Y%m%dT%H%M%S}"
-    try:
-        with console.status("bisecting") as status:
-            result = bisect(repo.resolve(), good, bad, qatbench_builder(config), settings,
-                            child_timer(settings), work.resolve(),
-                            lambda text: status.update(escape(text)))
-    except BisectError as error:
-        raise fail_usage(str(error)) from None
+    with console.status("bisecting") as status:  # a BisectError is a UserError: exit 2
+        result = bisect(repo.resolve(), good, bad, qatbench_builder(config), settings,
+                        child_timer(settings), work.resolve(),
+                        lambda text: status.update(escape(text)))
     for probe in result.probes:
         change = "" if probe.change is None else f"{probe.change:+.1%}"
         console.print(f"  {probe.commit[:9]}  {probe.verdict:>10}  {change:>8}  "
@@ -515,9 +520,16 @@ def build(
         raise fail_usage(str(error)) from None
     _refuse_bad_user_models(settings)
     cache = None if no_cache else BuildCache(cache_dir)
-    with console.status("building") as status:
-        builds = write_artifacts(settings, out, cache, rebuild,
-                                 lambda text: status.update(escape(text)), archive)
+    try:
+        with console.status("building") as status:
+            builds = write_artifacts(settings, out, cache, rebuild,
+                                     lambda text: status.update(escape(text)), archive)
+    except KeyboardInterrupt:
+        errors.print(f"interrupted: {escape(str(out))} is incomplete (no "
+                     "artifacts.json); the models built so far are in the build cache"
+                     if cache is not None else f"interrupted: {escape(str(out))} is "
+                     "incomplete (no artifacts.json)", highlight=False)
+        raise typer.Exit(130) from None
     failed = 0
     for name, built in builds.items():
         for variant, artifact in built.variants.items():
@@ -537,7 +549,7 @@ app.add_typer(cache_app, name="cache")
 
 @cache_app.command("list")
 def cache_list(cache_dir: CacheDir = None) -> None:
-    """Every cached build, most recently used first."""
+    """Every cached build, most recently used first (a corrupt entry marked as such)."""
     import datetime
 
     from rich.table import Table
@@ -550,9 +562,15 @@ def cache_list(cache_dir: CacheDir = None) -> None:
     for entry in entries:
         used = datetime.datetime.fromtimestamp(entry["last_used"]).isoformat(
             sep=" ", timespec="seconds")
-        table.add_row(entry["key"], str(entry["model"]), ",".join(entry["variants"] or []),
+        table.add_row(entry["key"], "[red]corrupt[/]" if entry["corrupt"] else
+                      escape(str(entry["model"])), ",".join(entry["variants"] or []),
                       f"{entry['bytes'] / 1e6:.1f} MB", used)
     console.print(table)
+    for entry in entries:
+        if entry["corrupt"]:
+            errors.print(f"[yellow]warning:[/] corrupt entry {escape(entry['key'])}: "
+                         f"{escape(entry['corrupt'])} (a run rebuilds it; `qatbench cache "
+                         "prune` removes it)", highlight=False)
     total = sum(e["bytes"] for e in entries)
     console.print(f"{len(entries)} build(s), {total / 1e6:.1f} MB in {cache.root} (cap "
                   f"{cache.limit / 1e9:.1f} GB)")
@@ -564,23 +582,28 @@ def cache_prune(
     max_size: Annotated[str | None, typer.Option(
         help="Keep at most this much (e.g. 500MB, 2GB); default: empty the cache.")] = None,
 ) -> None:
-    """Remove least recently used builds until the cache fits MAX_SIZE (default: all)."""
-    from qatbench.bench.orchestration.build_cache import BuildCache
+    """Remove least recently used builds until the cache fits MAX_SIZE (default: all).
+    Exit 2 naming the path if a build could not be removed (e.g. a read-only cache)."""
+    from qatbench.bench.orchestration.build_cache import BuildCache, parse_size
 
-    limit = 0 if max_size is None else _size(max_size)
-    removed = BuildCache(cache_dir).evict(limit)
-    console.print(f"removed {len(removed)} build(s)" + (f": {', '.join(removed)}"
-                                                       if removed else ""))
+    try:
+        limit = 0 if max_size is None else parse_size(max_size)
+    except ValueError as error:
+        raise fail_usage(f"--max-size: {error}") from None
+    pruned = BuildCache(cache_dir).prune(limit)
+    console.print(f"removed {len(pruned.removed)} build(s)"
+                  + (f": {', '.join(pruned.removed)}" if pruned.removed else ""))
+    if pruned.failed:
+        raise fail_usage(f"could not remove {len(pruned.failed)} build(s): " + "; ".join(
+            f"{key} ({why})" for key, why in pruned.failed.items()))
 
 
-def _size(text: str) -> int:
-    import re
+def _check_target(target: str) -> None:
+    """A target name (and its default options) checked before anything is built or
+    timed: ``UnknownTarget`` is a ``UserError`` naming the known targets (exit 2)."""
+    from qatbench.targets.registry import validate_target_options
 
-    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]?B?)\s*", text.upper())
-    if not found:
-        raise fail_usage(f"--max-size takes a size like 500MB or 2GB (got {text!r})")
-    scale = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9}
-    return int(float(found.group(1)) * scale[found.group(2)])
+    validate_target_options(target, {})
 
 
 def _refuse_bad_user_models(settings: RunConfig) -> None:
@@ -588,11 +611,17 @@ def _refuse_bad_user_models(settings: RunConfig) -> None:
     before a run directory exists)."""
     if not any(name in settings.models for name in settings.run.models):
         return
+    import shutil
     import tempfile
 
-    with console.status("checking your model(s) and data"), \
-            tempfile.TemporaryDirectory(prefix="qatbench-check-") as scratch:
-        problems = check_user_models(settings, Path(scratch))
+    scratch = Path(tempfile.mkdtemp(prefix="qatbench-check-"))
+    problems: list[str] = []
+    try:
+        with console.status("checking your model(s) and data"):
+            problems = check_user_models(settings, scratch)
+    finally:  # a problem naming the check's log keeps it (the message points at it)
+        if not any(str(scratch) in problem for problem in problems):
+            shutil.rmtree(scratch, ignore_errors=True)
     if problems:
         raise fail_usage("your model(s) cannot be built -- nothing was trained:\n  "
                          + "\n  ".join(problems))
@@ -741,13 +770,10 @@ def explore(
     """Model Explorer overlays of a run: per-op time (float32, int8 and their ratio),
     per-layer quantization error and delegate placement, as node-data JSON files."""
     from qatbench.bench.orchestration import explore_command
-    from qatbench.bench.orchestration.explore_command import ExploreError, open_in_explorer
-    from qatbench.bench.presentation.explorer import ExplorerMissing
+    from qatbench.bench.orchestration.explore_command import open_in_explorer
 
-    try:
-        exploration = explore_command.explore(run_dir, row, out)
-    except (ExplorerMissing, ExploreError, UnwritableOutput) as error:
-        raise fail_usage(str(error)) from None
+    # ExplorerMissing, ExploreError, UnwritableOutput: UserErrors, exit 2 from main
+    exploration = explore_command.explore(run_dir, row, out)
     for written in exploration.written:
         console.print(f"{escape(written.overlay.title)}: {escape(str(written.path))}",
                       highlight=False)
@@ -756,10 +782,7 @@ def explore(
     console.print(f"{len(exploration.written)} overlay files in {exploration.out_dir}",
                   highlight=False)
     if open_:
-        try:
-            open_in_explorer(exploration)
-        except ExploreError as error:
-            raise fail_usage(str(error)) from None
+        open_in_explorer(exploration)
 
 
 @app.command("targets")
@@ -1155,10 +1178,11 @@ def _save_traceback(error: BaseException) -> Path | None:
 
 
 def _report_error(error: BaseException) -> int:
-    """One line for an error that escaped a command, and its exit code: 2 for a damaged
-    run file or an unwritable place (the message names it), 70 for anything else."""
-    if isinstance(error, DamagedStoreFile | UnwritableOutput):
-        errors.print(f"[red]error:[/] {escape(str(error))}", highlight=False)
+    """One line for an error that escaped a command, and its exit code: 2 for a user's
+    mistake (a ``UserError``: bad input, a damaged run file, an unwritable place -- the
+    message names it) or an OSError about a named place, 70 for anything else."""
+    if isinstance(error, UserError):  # the one place a user's mistake becomes exit 2
+        errors.print(f"[red]error:[/] {escape(error.user_message())}", highlight=False)
         return EXIT_USAGE
     if isinstance(error, OSError) and error.errno in _PLACE_ERRNOS and error.filename:
         errors.print(f"[red]error:[/] cannot use {escape(str(error.filename))}: "

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from qatbench.errors import UserError
 from qatbench.models.arrays import Arrays, count, non_finite
 from qatbench.models.datasets import Dataset
 from qatbench.models.sources import ModelSource
@@ -38,7 +39,7 @@ CLASSIFICATION, REGRESSION = "classification", "regression"
 PROOF_SAMPLES = 32  # calibration inputs a Keras 3 rebuild is proved on
 
 
-class SourceError(ValueError):
+class SourceError(UserError, ValueError):
     """A user's model source or data is unusable; ``key`` is the config key to fix."""
 
     def __init__(self, key: str, message: str) -> None:

@@ -76,9 +76,10 @@ class Served:
 
 
 def save_request(path: Path, request: ChildRequest) -> None:
-    """The request file: ``{"kind": ..., "request": {fields}}``."""
-    path.write_text(json.dumps({"kind": request.kind, "request": request.fields()},
-                               indent=2))
+    """The request file: ``{"kind": ..., "request": {fields}}`` (written atomically: a
+    full disk is an ``UnwritableOutput`` naming it, never a bare ``OSError``)."""
+    atomic_write_text(path, json.dumps({"kind": request.kind, "request": request.fields()},
+                                       indent=2))
 
 
 def read_request(path: Path) -> tuple[str, dict[str, Any]]:

@@ -15,11 +15,13 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from qatbench.errors import UserError
+
 # keys the runner and the registry consume; never passed on to a plug-in factory
 RUNNER_KEYS = frozenset({"kind", "python"})
 
 
-class TargetOptionsError(ValueError):
+class TargetOptionsError(UserError, ValueError):
     """A ``[targets.NAME]`` table that does not fit its target; the message says how to fix it."""
 
 

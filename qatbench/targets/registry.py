@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from qatbench.errors import UserError
 from qatbench.targets.base import Target
 from qatbench.targets.options import (
     RUNNER_KEYS,
@@ -84,7 +85,7 @@ _BUILTIN: dict[str, _Builtin] = {
 }
 
 
-class UnknownTarget(KeyError):
+class UnknownTarget(UserError, KeyError):
     def __str__(self) -> str:
         return str(self.args[0])
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qatbench.errors import UserError
 from qatbench.targets.runtime import resolve_runtime
 
 TFLITE_MAGIC = b"TFL3"  # flatbuffer file identifier, bytes 4..8 of every .tflite
@@ -20,7 +21,7 @@ _BOUNDARY_OPS = frozenset({"QUANTIZE", "DEQUANTIZE"})
 _FLOAT_DTYPES = (np.float32, np.float16, np.float64)
 
 
-class InvalidModelFile(ValueError):
+class InvalidModelFile(UserError, ValueError):
     """The file is missing, empty, truncated or not a TFLite flatbuffer."""
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from qatbench.bench.statistics.stats import latency_stats, repeat_ci
+from qatbench.bench.orchestration.repeats import latency_columns, repeat_line, summarise
 from qatbench.bench.storage.fingerprint import fingerprint_of
 from qatbench.bench.storage.store import RunStore
 
@@ -29,8 +29,9 @@ def write_run(root: Path, run_id: str, rows: list[dict], started_at: str = "",
     """``rows``: dicts with model, variant, target, samples and any results columns.
 
     ``samples`` is an array of ms (one repeat) or a list of arrays (K repeats, each its
-    own child process); the row then summarises the pooled samples with its CI from the
-    repeats, as the runner does.
+    own child process). Each repeat's row, repeat line and the job's summarised row are
+    made by the product's own functions (``orchestration/repeats.py``: ``latency_columns``,
+    ``repeat_line``, ``summarise``) and stored repeat by repeat, as the runner does.
     """
     store = RunStore.create(root, run_id)
     store.write_json("config.json", {})
@@ -40,24 +41,12 @@ def write_run(root: Path, run_id: str, rows: list[dict], started_at: str = "",
         row = {"run_id": run_id, "started_at": started_at or run_id, "device": "host",
                "threads": 1, "status": "ok", "git_commit": git_commit, "host": "lab",
                **spec}
-        if repeats:
-            s = latency_stats(np.concatenate(repeats))
-            row.update({"latency_ms_min": s.min, "latency_ms_p50": s.p50,
-                        "latency_ms_mean": s.mean, "latency_ms_p90": s.p90,
-                        "latency_ms_p99": s.p99, "latency_ms_max": s.max,
-                        "latency_ms_std": s.std, "latency_ms_p50_ci_low": s.p50_ci_low,
-                        "latency_ms_p50_ci_high": s.p50_ci_high, "n_samples": s.n,
-                        "noisy": s.noisy, "repeats": len(repeats)})
-            if len(repeats) > 1:
-                low, high = repeat_ci(np.array([np.median(r) for r in repeats]))
-                row.update({"latency_ms_p50_ci_low": low, "latency_ms_p50_ci_high": high})
+        measured: list[dict[str, Any]] = []
         for index, samples in enumerate(repeats):
-            store.add(row, tuple(samples), repeat=index, repeat_line={
-                "status": "ok", "started_at": row["started_at"],
-                "latency_ms_p50": float(np.median(samples)),
-                "latency_ms_mean": float(samples.mean()),
-                "latency_ms_std": float(samples.std(ddof=1)) if samples.size > 1 else 0.0,
-                "n_samples": int(samples.size)})
+            one = {**row, **latency_columns(samples), "repeats": 1}
+            measured.append(one)
+            summary = summarise(measured, dict(enumerate(repeats[: index + 1])))
+            store.add(summary, tuple(samples), repeat=index, repeat_line=repeat_line(one))
         if not repeats:
             store.add(row)
     store.close()

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -50,11 +51,21 @@ def test_a_second_run_of_the_same_config_builds_nothing_and_times_the_same_files
         name = f"{variant}.tflite"
         assert (run_b / "artifacts" / "digits_cnn" / name).read_bytes() == (
             run_a / "artifacts" / "digits_cnn" / name).read_bytes()
+    from qatbench.bench.orchestration.build_cache import BuildCache
+
+    key = rows_a["build_key"].iloc[0]
+    (entry,) = [e for e in BuildCache().entries() if e["key"] == key]
+    before_rebuild = time.time()
+    assert entry["created"] < before_rebuild
     rebuilt = qatbench("run", *QUICK, "--targets", "cpu-ref", "--rebuild", "--out",
                        str(tmp_path / "c"))
-    assert rebuilt.returncode == 0
+    assert rebuilt.returncode == 0, rebuilt.stdout[-2000:] + rebuilt.stderr[-2000:]
     rows_c = load_runs([only_run(tmp_path / "c")]).results
     assert rows_c["note"].str.contains("built here", na=False).all()
+    assert (rows_c["build_key"] == key).all()  # the same inputs: the same key
+    (stored,) = [e for e in BuildCache().entries() if e["key"] == key]
+    assert stored["created"] > before_rebuild  # the new build replaced the entry
+    assert not stored["corrupt"]
 
 
 def _timing_only_venv(where: Path) -> Path:

@@ -14,6 +14,7 @@ system calls the atomic writer makes.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 from collections.abc import Callable
@@ -146,6 +147,18 @@ def _environment(run: Path, text: str) -> Path:
     return path
 
 
+def _environment_field(run: Path, key: str, value: object) -> Path:
+    """The environment the product captured, with one field of the wrong type."""
+    from qatbench.bench.storage.environment import capture_environment
+
+    return _environment(run, json.dumps({**capture_environment().to_dict(), key: value}))
+
+
+def _copy(source: Path, target: Path) -> Path:
+    target.write_bytes(source.read_bytes())
+    return target
+
+
 # The files beside the tables, and the commands that read them: name -> (damage the
 # CURRENT run and return the file the message must name, the READERS that read it)
 SIDE_DAMAGES: dict[str, tuple[Callable[[Path], Path], list[str]]] = {
@@ -155,7 +168,13 @@ SIDE_DAMAGES: dict[str, tuple[Callable[[Path], Path], list[str]]] = {
                                   ["report", "report-latest"]),
     "environment-fields-missing": (lambda run: _environment(run, '{"host": "lab"}'),
                                    ["report", "report-latest"]),
+    "environment-load-average-high": (lambda run: _environment_field(
+        run, "load_average", "high"), ["report", "report-latest"]),
+    "environment-cpu-count-text": (lambda run: _environment_field(run, "cpu_count", "two"),
+                                   ["report"]),
     "profile-garbage": (lambda run: _garbage(run / PROFILE_FILE), ["report", "report-latest"]),
+    "profile-is-a-results-table": (lambda run: _copy(run / RESULTS_FILE, run / PROFILE_FILE),
+                                   ["report", "report-latest"]),
     "predictions-garbage": (lambda run: _garbage(_predictions_of_int8(run)),
                             ["report", "compare", "compare-damaged-base"]),
     "predictions-truncated": (
@@ -212,9 +231,19 @@ def test_hidden_temporary_files_in_samples_are_not_damage(
         root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     """What a writer killed mid-write leaves (``.name.pid.tmp``) is skipped, as pyarrow
     skips it."""
-    (root / CURRENT_ID / SAMPLES_FILE / ".x.parquet.123.tmp").write_bytes(b"half")
-    code, output = qatbench(monkeypatch, capsys, "report", str(root / CURRENT_ID))
+    from qatbench.bench.storage.runs import load_runs
+
+    run = root / CURRENT_ID
+    whole = load_runs([run])
+    temporary = run / SAMPLES_FILE / ".x.parquet.123.tmp"
+    temporary.write_bytes(b"half")
+    code, output = qatbench(monkeypatch, capsys, "report", str(run))
     assert code == 0, output
+    assert "2 rows from 1 run(s)" in output
+    read = load_runs([run])  # every sample of both rows, nothing of the half-written file
+    assert len(read.samples) == len(whole.samples) == 2 * 60
+    pd.testing.assert_frame_equal(read.samples, whole.samples)
+    assert temporary.read_bytes() == b"half"  # not the reader's to remove
 
 
 # -- unwritable output x command ---------------------------------------------------------
@@ -377,7 +406,8 @@ def test_a_full_disk_during_bench_keeps_every_committed_row(
         tmp_path: Path, float_tflite: Path, int8_tflite: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     """The disk fills once the first job is committed (its results.csv still fits): exit 2
-    naming the file that did not fit, and the first job's row is on disk."""
+    naming the file that did not fit (the second job's request to its timing child, the
+    first thing it writes), and the first job's row is on disk."""
     commits = []
 
     def allow(name: str) -> bool:
@@ -391,7 +421,7 @@ def test_a_full_disk_during_bench_keeps_every_committed_row(
     code, output = qatbench(monkeypatch, capsys, "bench", str(float_tflite), str(int8_tflite),
                             "--out", str(out), "--min-runs", "3", "--min-secs", "0")
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
-    assert_clean_exit_2(code, output, run_dir / SAMPLES_FILE)  # the second job's part
+    assert_clean_exit_2(code, output, run_dir / "jobs")  # the second job's request
     assert "No space left" in output
     rows = pd.read_parquet(run_dir / RESULTS_FILE)
     assert len(rows) == 1 and rows["status"].tolist() == ["ok"]
@@ -513,10 +543,23 @@ def test_a_lost_repeats_file_of_a_repeated_run_is_refused(
 
 def test_a_run_from_before_repeats_is_still_read_as_one_repeat(
         root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """Each row counts as one repeat whose figure is the row's own p50, and the gate
+    judges it as it judges any K = 1 run (the same matrix on both sides: no regression)."""
+    from qatbench.bench.storage.runs import load_runs
+
     (root / CURRENT_ID / "repeats.parquet").unlink()
+    loaded = load_runs([root / CURRENT_ID])
+    lines = loaded.repeats.merge(loaded.results, on=["model", "variant"],
+                                 suffixes=("", "_row"))
+    assert len(lines) == len(loaded.results) == 2
+    assert (lines["repeat"] == 0).all()
+    assert (lines["latency_ms_p50"] == lines["latency_ms_p50_row"]).all()
     code, output = qatbench(monkeypatch, capsys, "compare", str(root / BASE_ID),
                             str(root / CURRENT_ID))
     assert code == 0, output
+    assert "no regression" in output
+    text = (root / CURRENT_ID / "compare.md").read_text()
+    assert "qat_int8" in text and "float32" in text
 
 
 @pytest.mark.parametrize("command", ["report", "compare"])
@@ -550,3 +593,498 @@ def test_latest_with_only_unfinished_runs_names_them(
     code, output = qatbench(monkeypatch, capsys, "report", "--latest", str(tmp_path))
     assert code == 2, output
     assert str(started.run_dir) in " ".join(output.split())
+
+
+# -- issue 33's sweep: bad input is exit 2 naming it, before anything is built or timed --
+
+def _toml(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "qatbench.toml"
+    path.write_text(text)
+    return path
+
+
+def _named_model_config(tmp_path: Path, name: str) -> Path:
+    """A config whose only model is ``name``, with a ``[models.NAME]`` table of its own."""
+    keras = tmp_path / "model.h5"
+    keras.write_bytes(b"not read: the name is refused first")
+    return _toml(tmp_path, f'[run]\nmodels = ["{name}"]\ntargets = ["cpu-ref"]\n'
+                           f'out = "{tmp_path / "results"}"\n\n'
+                           f'[models."{name}"]\nkeras = "{keras}"\n')
+
+
+def _artifacts_index(tmp_path: Path, index: object) -> Path:
+    folder = tmp_path / "artifacts"
+    folder.mkdir()
+    (folder / "artifacts.json").write_text(json.dumps(index))
+    return folder
+
+
+def _artifacts_garbage_index(tmp_path: Path) -> Path:
+    folder = _artifacts_index(tmp_path, {})
+    (folder / "artifacts.json").write_text("{ not json")
+    return folder
+
+
+def _ab_garbage_manifest(tmp_path: Path) -> tuple[list[str], Path]:
+    folder = tmp_path / "built" / "net"
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text("{ half a manifest")
+    (folder / "float32.tflite").write_bytes(b"TFL3")
+    return (["ab", str(folder.parent), str(folder.parent), "--target", "cpu-ref",
+             "--out", str(tmp_path / "results")], folder / "manifest.json")
+
+
+# name -> (tmp_path -> (command line, what the message must name))
+BAD_INPUTS: dict[str, Callable[[Path], tuple[list[str], object]]] = {
+    # a model's name becomes artifacts/NAME and jobs/NAME-...: never a path
+    "model-name-escapes-the-run-dir": lambda t: (
+        ["run", "--config", str(_named_model_config(t, "../../../victim"))],
+        "'../../../victim' is not a valid model name"),
+    "model-name-of-300-characters": lambda t: (
+        ["run", "--config", str(_named_model_config(t, "m" * 300))],
+        "is not a valid model name"),
+    "model-name-flag-with-a-slash": lambda t: (
+        ["run", "--models", "zoo/../x", "--out", str(t / "results")],
+        "'zoo/../x' is not a valid model name"),
+    "artifacts-index-models-not-a-table": lambda t: (
+        ["run", "--artifacts", str(_artifacts_index(t, {"models": 5})),
+         "--out", str(t / "results")], t / "artifacts" / "artifacts.json"),
+    "artifacts-index-not-json": lambda t: (
+        ["run", "--artifacts", str(_artifacts_garbage_index(t)),
+         "--out", str(t / "results")], t / "artifacts" / "artifacts.json"),
+    "ab-garbage-manifest": _ab_garbage_manifest,
+    "ab-target-misspelt": lambda t: (
+        ["ab", str(_model(t)), str(_model(t)), "--target", "cpu-xnnpak",
+         "--out", str(t / "results")], "cpu-xnnpak"),
+    "bisect-target-misspelt": lambda t: (
+        ["bisect", "--good", "HEAD~1", "--bad", "HEAD", "--repo", str(t),
+         "--target", "cpu-xnnpak", "--out", str(t / "results")], "cpu-xnnpak"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_exit_2_naming_it_before_anything_is_written(
+        tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    args, named = BAD_INPUTS[case](tmp_path)
+    before = snapshot(tmp_path)
+    code, output = qatbench(monkeypatch, capsys, *args)
+    text = " ".join(output.split())
+    assert code == 2, output
+    assert str(named) in text, output
+    assert "Traceback" not in output and "internal error" not in output
+    assert not (tmp_path / "results").exists()  # no run directory, nothing timed
+    assert not (tmp_path.parents[2] / "victim").exists()
+    assert_unchanged(before, tmp_path)
+
+
+def test_a_model_given_with_models_is_run_beside_them_not_dropped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """``--models digits_cnn --model mine.h5`` plans both (it silently ran only the
+    zoo model): the settings the run opens its store with name both."""
+    import typer
+
+    keras = tmp_path / "mine.h5"
+    keras.write_bytes(b"checked later")
+    opened = []
+
+    def capture(settings, resume):
+        opened.append(settings)
+        raise typer.Exit(0)
+
+    monkeypatch.setattr(cli, "open_store", capture)
+    monkeypatch.setattr(cli, "_refuse_bad_user_models", lambda settings: None)
+    code, output = qatbench(monkeypatch, capsys, "run", "--models", "digits_cnn", "--model",
+                            str(keras), "--out", str(tmp_path / "results"))
+    assert code == 0, output
+    (settings,) = opened
+    assert settings.run.models == ["digits_cnn", "mine"]
+    assert settings.models["mine"].keras == str(keras)
+
+
+@pytest.fixture
+def artifacts(tmp_path: Path, digits_build, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An artifacts directory the product's ``write_artifacts`` wrote, of the session's
+    digits build (copied in, not trained again)."""
+    import shutil
+
+    from qatbench.bench.orchestration import artifacts_dir
+    from qatbench.bench.orchestration.build_cache import relocate
+    from qatbench.bench.orchestration.config import build_config
+    from qatbench.qat.artifacts import ModelBuild
+
+    source = Path(str(digits_build.variants["float32"].path)).parent
+
+    def copy_build(config, model, variants, out_dir, cache, rebuild=False, on_status=None):
+        shutil.copytree(source, out_dir, dirs_exist_ok=True)
+        built = ModelBuild.from_dict(relocate(json.loads(
+            (out_dir / "manifest.json").read_text()), str(source), str(out_dir)))
+        built.save(out_dir)
+        return built
+
+    with monkeypatch.context() as patched:
+        patched.setattr(artifacts_dir, "obtain_build", copy_build)
+        out = tmp_path / "artifacts"
+        artifacts_dir.write_artifacts(build_config({"run": {"models": ["digits_cnn"]}}),
+                                      out, cache=None)
+    return out
+
+
+def _entry_files_a_list(artifacts: Path) -> Path:
+    entry = artifacts / "digits_cnn" / "entry.json"
+    data = json.loads(entry.read_text())
+    entry.write_text(json.dumps({**data, "files": sorted(data["files"])}))
+    return entry
+
+
+def _manifest_edited_consistently(artifacts: Path) -> Path:
+    """``manifest.json`` changed and its digest in ``entry.json`` changed to match: the
+    digests pass, the manifest is still not one the build wrote."""
+    from qatbench.bench.orchestration.build_cache import file_digest
+
+    folder = artifacts / "digits_cnn"
+    manifest = folder / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "variants": 5}))
+    entry = folder / "entry.json"
+    data = json.loads(entry.read_text())
+    data["files"]["manifest.json"] = file_digest(manifest)
+    entry.write_text(json.dumps(data))
+    return manifest
+
+
+@pytest.mark.parametrize("damage", [_entry_files_a_list, _manifest_edited_consistently])
+def test_a_damaged_artifacts_build_is_exit_2_naming_it_and_leaves_no_run(
+        artifacts: Path, tmp_path: Path, damage, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    named = damage(artifacts)
+    code, output = qatbench(monkeypatch, capsys, "run", "--artifacts", str(artifacts),
+                            "--targets", "cpu-ref", "--out", str(tmp_path / "results"))
+    assert_clean_exit_2(code, " ".join(output.split()), named)
+    assert "damaged" in output
+    assert not any((tmp_path / "results").glob("*/results.parquet"))  # nothing timed
+    assert not any(p.is_dir() for p in (tmp_path / "results").glob("*"))
+
+
+def test_explore_on_a_run_whose_artifacts_are_gone_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A run of built models (weights other than a bench file's) without artifacts/: exit
+    2 naming the folder, not "has no per-layer error" and exit 0."""
+    pytest.importorskip("model_explorer")  # the explore extra (installed for the tests)
+    run = write_run(tmp_path / "results", CURRENT_ID, [
+        {**row, "weights": "trained here"} for row in matrix(1.0, 7, n=60)])
+    assert not (run / "artifacts").exists()
+    code, output = qatbench(monkeypatch, capsys, "explore", str(run))
+    text = " ".join(output.split())
+    assert_clean_exit_2(code, text, run / "artifacts")
+    assert "mnist_cnn" in text and "no per-layer quantization error in this run" not in text
+    assert not (run / "explorer").exists()
+
+
+# -- the build cache: a corrupt entry, a read-only cache, its size cap --------------------
+
+def _cache_entry(cache_root: Path, key: str, model: str) -> Path:
+    """An entry the product's ``BuildCache.store`` wrote, of a one-file build."""
+    from qatbench.bench.orchestration.build_cache import BuildCache, BuildKey
+
+    built = cache_root.parent / f"built-{key}"
+    built.mkdir(parents=True)
+    (built / "float32.tflite").write_bytes(b"TFL3" + key.encode())
+    return BuildCache(cache_root).store(BuildKey(key, {"model": model,
+                                                       "variants": ["float32"]}), built)
+
+
+CORRUPTIONS: dict[str, Callable[[Path], None]] = {
+    "not-json": lambda record: record.write_text("{ cut short"),
+    "files-a-list": lambda record: record.write_text(json.dumps(
+        {**json.loads(record.read_text()), "files": ["float32.tflite"]})),
+    "not-an-object": lambda record: record.write_text("[1, 2]"),
+}
+
+
+@pytest.mark.parametrize("corruption", list(CORRUPTIONS))
+def test_a_corrupt_cache_entry_is_listed_as_corrupt_and_never_stops_a_store(
+        tmp_path: Path, corruption: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    from qatbench.bench.orchestration.build_cache import BuildCache
+
+    cache = tmp_path / "cache"
+    good = _cache_entry(cache, "a" * 16, "digits_cnn")
+    bad = _cache_entry(cache, "b" * 16, "mnist_cnn")
+    CORRUPTIONS[corruption](bad / "entry.json")
+    _cache_entry(cache, "c" * 16, "tiny")  # a store (and its eviction) after the damage
+    assert BuildCache(cache).lookup("b" * 16) is None  # never used
+    assert BuildCache(cache).lookup("a" * 16) == good
+    _cache_entry(cache, "d" * 16, "tiny2")
+    CORRUPTIONS[corruption]((cache / ("d" * 16)) / "entry.json")
+    code, output = qatbench(monkeypatch, capsys, "cache", "list", "--cache-dir", str(cache))
+    text = " ".join(output.split())
+    assert code == 0, output
+    assert "corrupt entry " + "d" * 16 in text and "a" * 16 in text and "digits_cnn" in text
+    assert "3 build(s)" in text  # a, c and the corrupt d (b was removed by its lookup)
+    code, output = qatbench(monkeypatch, capsys, "cache", "prune", "--cache-dir", str(cache))
+    assert code == 0, output
+    assert "removed 3 build(s)" in output
+    assert not [p for p in cache.iterdir() if p.is_dir() and not p.name.startswith(".")]
+
+
+def test_prune_on_a_read_only_cache_says_what_it_could_not_remove(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+        request: pytest.FixtureRequest) -> None:
+    """It printed "removed 2 build(s)" and removed nothing."""
+    cache = tmp_path / "cache"
+    entries = [_cache_entry(cache, key * 16, "digits_cnn") for key in "ab"]
+    if os.geteuid() != 0:
+        for entry in entries:
+            entry.chmod(0o555)
+            request.addfinalizer(lambda e=entry: e.chmod(0o755))
+    else:  # root removes anything chmod forbids: every removal fails, as on a ro mount
+        def refuse(path, *args, **kwargs):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+        monkeypatch.setattr(os, "unlink", refuse)
+    code, output = qatbench(monkeypatch, capsys, "cache", "prune", "--cache-dir", str(cache))
+    monkeypatch.undo()
+    text = " ".join(output.split())
+    assert code == 2, output
+    assert "removed 0 build(s)" in text and "could not remove 2 build(s)" in text
+    assert "a" * 16 in text and "b" * 16 in text
+    assert all((entry / "float32.tflite").is_file() for entry in entries)
+
+
+@pytest.mark.parametrize(("value", "cap"), [("5GB", "cap 5.0 GB"), ("500MB", "cap 0.5 GB"),
+                                            ("2000000000", "cap 2.0 GB")])
+def test_the_cache_size_cap_takes_a_size_with_its_unit(
+        tmp_path: Path, value: str, cap: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("QATBENCH_CACHE_MAX_BYTES", value)
+    code, output = qatbench(monkeypatch, capsys, "cache", "list", "--cache-dir",
+                            str(tmp_path / "cache"))
+    assert code == 0, output
+    assert cap in output
+
+
+def test_a_misspelt_cache_size_cap_is_exit_2_naming_the_variable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("QATBENCH_CACHE_MAX_BYTES", "5 gigs")
+    code, output = qatbench(monkeypatch, capsys, "cache", "list", "--cache-dir",
+                            str(tmp_path / "cache"))
+    assert code == 2, output
+    assert "QATBENCH_CACHE_MAX_BYTES" in output and "5 gigs" in output
+
+
+# -- a full disk: one rule (exit 2 naming the path; what was measured kept, re-runnable) --
+
+def test_resume_after_a_full_disk_runs_the_job_whose_row_did_not_fit(
+        tmp_path: Path, float_tflite: Path, int8_tflite: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """The second job's samples and repeat line fit, its results.parquet did not: once
+    space is freed, ``--resume`` times it (it was counted as done and never had a row)."""
+    results_commits = []
+
+    def allow(name: str) -> bool:
+        if Path(name).name.startswith(f".{RESULTS_FILE}."):
+            results_commits.append(name)
+            return len(results_commits) <= 1
+        return True
+
+    out = tmp_path / "results"
+    with monkeypatch.context() as full:
+        disk_full(full, allow)
+        code, output = qatbench(monkeypatch, capsys, "bench", str(float_tflite),
+                                str(int8_tflite), "--out", str(out), "--min-runs", "3",
+                                "--min-secs", "0")
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    assert_clean_exit_2(code, output, run_dir / RESULTS_FILE)
+    assert len(pd.read_parquet(run_dir / "repeats.parquet")) == 2  # the orphan line
+    assert len(pd.read_parquet(run_dir / RESULTS_FILE)) == 1
+    code, output = qatbench(monkeypatch, capsys, "run", "--resume", str(run_dir))
+    assert code == 0, output
+    rows = pd.read_parquet(run_dir / RESULTS_FILE)
+    assert sorted(rows["variant"]) == ["float32", "int8"]
+    assert (rows["status"] == "ok").all()
+
+
+CHILD_DISK_FULL = """\
+# every child process started while this is on PYTHONPATH finds the disk full when it
+# writes a timing result (the atomic writer's fsync of .result.json.*, as in disk_full)
+import errno, os, stat
+_real_fsync = os.fsync
+def _full(fd):
+    status = os.fstat(fd)
+    name = os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))
+    if stat.S_ISREG(status.st_mode) and status.st_size and name.startswith(".result.json."):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    _real_fsync(fd)
+os.fsync = _full
+"""
+
+
+def test_resume_runs_again_a_job_that_failed_on_a_full_disk(
+        tmp_path: Path, float_tflite: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """The timing child cannot write its result: the row is failed, naming the full disk.
+    Once space is freed, ``--resume`` times the job again (it kept the failed row, exit 1,
+    and ``compare`` called it a regression)."""
+    full = tmp_path / "full-disk"
+    full.mkdir()
+    (full / "sitecustomize.py").write_text(CHILD_DISK_FULL)
+    out = tmp_path / "results"
+    with monkeypatch.context() as children:
+        children.setenv("PYTHONPATH", os.pathsep.join([str(full), os.environ["PYTHONPATH"]]))
+        code, output = qatbench(monkeypatch, capsys, "bench", str(float_tflite), "--out",
+                                str(out), "--min-runs", "3", "--min-secs", "0")
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    assert code == 1, output
+    (row,) = pd.read_parquet(run_dir / RESULTS_FILE).to_dict("records")
+    assert row["status"] == "failed" and "No space left on device" in row["error"]
+    code, output = qatbench(monkeypatch, capsys, "run", "--resume", str(run_dir))
+    assert code == 0, output
+    assert "1 job(s) that failed on a full disk are run again" in " ".join(output.split())
+    (row,) = pd.read_parquet(run_dir / RESULTS_FILE).to_dict("records")
+    assert row["status"] == "ok" and row["latency_ms_p50"] > 0
+
+
+DISK_FULL_COMMANDS: dict[str, Callable[[Path, Path], list[str]]] = {
+    "bench": lambda model, out: ["bench", str(model), "--out", str(out), "--min-runs", "3",
+                                 "--min-secs", "0"],
+    "profile": lambda model, out: ["profile", str(model), "--out", str(out)],
+    "ab": lambda model, out: ["ab", str(model), str(model), "--out", str(out), "--pairs", "3",
+                              "--max-pairs", "3", "--min-runs", "3", "--min-secs", "0"],
+}
+
+
+@pytest.mark.parametrize("command", list(DISK_FULL_COMMANDS))
+def test_a_full_disk_under_any_timing_command_is_exit_2_naming_the_path(
+        tmp_path: Path, float_tflite: Path, command: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """Only the output's disk is full (the request a child reads is the first write)."""
+    out = tmp_path / "out"
+    disk_full(monkeypatch, allow=lambda name: not name.startswith(str(out)))
+    code, output = qatbench(monkeypatch, capsys, *DISK_FULL_COMMANDS[command](
+        float_tflite, out))
+    text = " ".join(output.split())
+    assert_clean_exit_2(code, text, out)
+    assert "No space left on device" in text and "internal error" not in text
+
+
+# -- --timeout reaches every child, the source check too ---------------------------------
+
+HANGS = {
+    "in-the-builder": "import time\n\ndef net():\n    time.sleep(3600)\n",
+    "on-import": "import time\ntime.sleep(3600)\n\ndef net():\n    return None\n",
+}
+
+
+@pytest.mark.parametrize("where", list(HANGS))
+def test_a_builder_that_never_returns_is_stopped_at_the_runs_timeout(
+        tmp_path: Path, where: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """It held the run for the source check's own 600 s whatever ``--timeout`` said, and
+    the message named a log that was already deleted."""
+    import re
+    import time
+
+    builder = tmp_path / "builder.py"
+    builder.write_text(HANGS[where])
+    started = time.monotonic()
+    code, output = qatbench(monkeypatch, capsys, "run", "--model", f"{builder}:net",
+                            "--timeout", "8", "--out", str(tmp_path / "results"))
+    elapsed = time.monotonic() - started
+    text = " ".join(output.split())
+    assert code == 2, output
+    assert "timed out after 8s" in text and "nothing was trained" in text
+    assert elapsed < 300  # the child was stopped at 8 s (plus its start), never 600 s
+    log = Path(re.search(r"log: (\S+child\.log)", text).group(1))
+    assert log.is_file()  # the log the message names is there to read
+    assert not (tmp_path / "results").exists()
+    import shutil
+
+    shutil.rmtree(log.parents[1])  # the kept check folder (qatbench-check-*)
+
+
+def test_a_misspelt_cache_cap_stops_a_run_before_its_run_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("QATBENCH_CACHE_MAX_BYTES", "lots")
+    code, output = qatbench(monkeypatch, capsys, "run", "--models", "digits_cnn",
+                            "--out", str(tmp_path / "results"))
+    assert code == 2, output
+    assert "QATBENCH_CACHE_MAX_BYTES" in output and "'lots'" in output
+    assert not (tmp_path / "results").exists()
+
+
+# -- an interrupt says what happened ------------------------------------------------------
+
+def test_an_interrupted_build_says_what_is_left(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Ctrl-C (or SIGTERM, which ``main`` turns into one) while building: exit 130 and a
+    line saying the output is incomplete and where the finished builds are."""
+    from qatbench.bench.orchestration import artifacts_dir
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(artifacts_dir, "write_artifacts", interrupted)
+    out = tmp_path / "artifacts"
+    code, output = qatbench(monkeypatch, capsys, "build", "--models", "digits_cnn",
+                            "--out", str(out))
+    text = " ".join(output.split())
+    assert code == 130, output
+    assert f"interrupted: {out} is incomplete (no artifacts.json)" in text
+    assert "build cache" in text
+
+
+# -- one user-error type, exit 2 once in main ---------------------------------------------
+
+def _user_error_types() -> list[type]:
+    from qatbench.atomic import UnwritableOutput
+    from qatbench.bench.orchestration.ab import AbInputError
+    from qatbench.bench.orchestration.artifacts_dir import ArtifactError
+    from qatbench.bench.orchestration.bisect import BisectError
+    from qatbench.bench.orchestration.build_cache import CacheError, DamagedBuild
+    from qatbench.bench.orchestration.config import ConfigError
+    from qatbench.bench.orchestration.explore_command import ExploreError
+    from qatbench.bench.presentation.explorer import ExplorerMissing
+    from qatbench.bench.statistics.compare import NothingMatched
+    from qatbench.bench.statistics.fingerprints import HostChanged
+    from qatbench.bench.statistics.noise import NoiseFloorError
+    from qatbench.bench.storage.runs import RunsNotFound
+    from qatbench.bench.storage.store import DamagedStoreFile, RunDirError
+    from qatbench.targets.options import TargetOptionsError
+    from qatbench.targets.registry import UnknownTarget
+    from qatbench.targets.tflite_file import InvalidModelFile
+
+    return [UnwritableOutput, AbInputError, ArtifactError, BisectError, CacheError,
+            DamagedBuild, ConfigError, ExploreError, ExplorerMissing, NothingMatched,
+            HostChanged, NoiseFloorError, RunsNotFound, DamagedStoreFile, RunDirError,
+            TargetOptionsError, UnknownTarget, InvalidModelFile]
+
+
+def test_every_user_facing_error_type_is_a_user_error() -> None:
+    from qatbench.errors import UserError
+
+    assert [t.__name__ for t in _user_error_types() if not issubclass(t, UserError)] == []
+
+
+@pytest.mark.parametrize("command", ["report", "compare"])
+def test_a_user_error_no_command_catches_is_exit_2_with_its_message(
+        root: Path, command: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """A command that forgets a clause still exits 2 (it exited 70, "internal error"); a
+    KeyError-based one prints its message unquoted."""
+    from qatbench.bench.storage import runs
+    from qatbench.targets.registry import UnknownTarget
+
+    def refused(paths):
+        raise UnknownTarget("unknown target 'cpu-xnnpak'; known: cpu-xnnpack, cpu-ref")
+
+    monkeypatch.setattr(runs, "load_runs", refused)
+    args = (["report", str(root / CURRENT_ID)] if command == "report"
+            else ["compare", str(root / BASE_ID), str(root / CURRENT_ID)])
+    code, output = qatbench(monkeypatch, capsys, *args)
+    assert code == 2, output
+    assert output.strip() == "error: unknown target 'cpu-xnnpak'; known: cpu-xnnpack, cpu-ref"

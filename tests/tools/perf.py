@@ -1,19 +1,42 @@
 """A stand-in for Linux ``perf stat -e instructions:u -x, -p PID`` (QATBENCH_PERF).
 
 Like the real one it attaches to a pid, counts until SIGINT, then prints one CSV line on
-stderr -- ``COUNT,,instructions:u,RUNTIME,100.00,,`` -- or ``<not supported>`` when the
-host has no counter (``PERF_SIM_MODE=unsupported``, as in a VM without a PMU). The
-count is the target process's user CPU time (from /proc) times
-``PERF_SIM_INSTRUCTIONS_PER_S`` (default 2e9): proportional to the work done, as
-instructions are.
+stderr. What it prints is not written here: it is the real output captured from perf
+(``tests/fixtures/perf_stat_instructions_u_not_supported.txt``: Debian's linux-perf
+6.1.187, ``timeout -s INT 1.5 perf stat -e instructions:u -x, -p PID`` on a KVM guest
+without a PMU, 2026-12-07) -- printed as it is when the host has no counter
+(``PERF_SIM_MODE=unsupported``), and otherwise with its counter-value and run-time fields
+(CSV fields 1 and 4 of perf-stat(1)'s ``-x`` format: value, unit, event, run time,
+percentage, metric value, metric unit) filled in. The count is the target process's user
+CPU time (from /proc) times ``PERF_SIM_INSTRUCTIONS_PER_S`` (default 2e9): proportional
+to the work done, as instructions are.
 """
 
 from __future__ import annotations
 
-import os
 import signal
-import sys
-import time
+
+# first, before anything slow: a SIGINT that arrives while Python is still starting
+# would otherwise end the process with no output (real perf handles it from the start)
+STOPPED: list[bool] = []
+signal.signal(signal.SIGINT, lambda *_: STOPPED.append(True))
+
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+CAPTURED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "fixtures", "perf_stat_instructions_u_not_supported.txt")
+
+
+def captured_line(event: str) -> list[str]:
+    """The real perf's CSV line for ``event``, split into its fields."""
+    with open(CAPTURED) as handle:
+        (line,) = handle.read().splitlines()
+    fields = line.split(",")
+    assert fields[2] == "instructions:u", fields  # the event the capture counted
+    fields[2] = event
+    return fields
 
 
 def _user_seconds(pid: int) -> float:
@@ -30,17 +53,15 @@ def main(argv: list[str]) -> int:
     pid = int(argv[argv.index("-p") + 1])
     event = argv[argv.index("-e") + 1]
     start, started = _user_seconds(pid), time.monotonic()
-    stopped = []
-    signal.signal(signal.SIGINT, lambda *_: stopped.append(True))
-    while not stopped:
+    while not STOPPED:
         time.sleep(0.01)
     runtime = int((time.monotonic() - started) * 1e9)
-    if os.environ.get("PERF_SIM_MODE") == "unsupported":
-        print(f"<not supported>,,{event},0,100.00,,", file=sys.stderr)
-        return 0
-    rate = float(os.environ.get("PERF_SIM_INSTRUCTIONS_PER_S", "2e9"))
-    count = int((_user_seconds(pid) - start) * rate)
-    print(f"{count},,{event},{runtime},100.00,,", file=sys.stderr)
+    fields = captured_line(event)
+    if os.environ.get("PERF_SIM_MODE") != "unsupported":
+        rate = float(os.environ.get("PERF_SIM_INSTRUCTIONS_PER_S", "2e9"))
+        fields[0] = str(int((_user_seconds(pid) - start) * rate))
+        fields[3] = str(runtime)
+    print(",".join(fields), file=sys.stderr)
     return 0
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from qatbench.bench.orchestration.launcher import run_in_child
 from qatbench.bench.statistics.paired import PairedDecision, PairedVerdict, decide_paired
 from qatbench.bench.statistics.stats import repeat_figure
+from qatbench.errors import UserError
 from qatbench.qat.artifacts import MANIFEST
 from qatbench.targets.base import MeasureSpec, Status
 from qatbench.targets.worker import JobRequest
@@ -35,7 +36,7 @@ from qatbench.targets.worker import JobRequest
 Timer = Callable[[str, Path, Path], "float | tuple[float, float | None, str]"]
 
 
-class AbInputError(ValueError):
+class AbInputError(UserError, ValueError):
     """BASE or CURRENT cannot be paired; the message names what and why."""
 
 
@@ -69,15 +70,28 @@ def _files_of(path: Path, scratch: Path | None = None) -> dict[str, Path]:
         if not root.is_dir():
             continue
         for manifest in sorted(root.glob(f"*/{MANIFEST}")):
-            data = json.loads(manifest.read_text())
-            for variant, artifact in data.get("variants", {}).items():
-                file = manifest.parent / f"{variant}.tflite"
-                if artifact.get("path") and not artifact.get("error") and file.is_file():
-                    found[f"{data['model']}/{variant}"] = file
+            for name, file in _built_files(manifest).items():
+                found[name] = file
         if found:
             return found
     raise AbInputError(f"{path}: no built models (a run directory's artifacts/ or a "
                        "`qatbench build` directory)")
+
+
+def _built_files(manifest: Path) -> dict[str, Path]:
+    """``model/variant`` -> .tflite of one build manifest; a manifest that is not what
+    the build wrote is an ``AbInputError`` naming it."""
+    try:
+        data = json.loads(manifest.read_text())
+        found = {}
+        for variant, artifact in data.get("variants", {}).items():
+            file = manifest.parent / f"{variant}.tflite"
+            if artifact.get("path") and not artifact.get("error") and file.is_file():
+                found[f"{data['model']}/{variant}"] = file
+        return found
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise AbInputError(f"{manifest} is damaged ({type(error).__name__}: {error}); "
+                           "rebuild it (`qatbench build`) or give the .tflite files") from None
 
 
 def pair_series(base: Path, current: Path, scratch: Path | None = None) -> list[Series]:

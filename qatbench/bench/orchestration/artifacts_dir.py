@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import tarfile
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -23,7 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from qatbench.atomic import atomic_write_json
-from qatbench.bench.orchestration.build_cache import ENTRY_FILE, file_digest, package_versions
+from qatbench.bench.orchestration.build_cache import (
+    ENTRY_FILE,
+    DamagedBuild,
+    entry_files,
+    file_digest,
+    package_versions,
+)
 from qatbench.bench.orchestration.config import RunConfig
 from qatbench.bench.orchestration.runner import (
     Job,
@@ -32,12 +39,13 @@ from qatbench.bench.orchestration.runner import (
     obtain_build,
     restore_build,
 )
+from qatbench.errors import UserError
 from qatbench.qat.artifacts import MANIFEST, ModelBuild
 
 INDEX = "artifacts.json"
 
 
-class ArtifactError(ValueError):
+class ArtifactError(UserError, ValueError):
     """An artifacts directory that does not hold what the run needs; names what and why."""
 
 
@@ -100,7 +108,7 @@ def load_artifacts(root: Path, jobs: Sequence[Job], run_artifacts: Path
     if not index_path.is_file():
         raise ArtifactError(f"--artifacts {root}: no {INDEX}; make the directory with "
                             "`qatbench build --out DIR`")
-    index = json.loads(index_path.read_text())["models"]
+    index = read_index(root)
     builds: dict[str, ModelBuild] = {}
     for model in dict.fromkeys(job.model for job in jobs):
         folder = root / model
@@ -109,8 +117,11 @@ def load_artifacts(root: Path, jobs: Sequence[Job], run_artifacts: Path
                                 f"{', '.join(index) or 'none'}); build it with `qatbench "
                                 "build` and the same config")
         _verify(folder)
-        build = replace(restore_build(folder, run_artifacts / model,
-                                      index[model]["build_key"]), cache="prebuilt")
+        try:
+            build = replace(restore_build(folder, run_artifacts / model,
+                                          index[model]["build_key"]), cache="prebuilt")
+        except DamagedBuild as error:
+            raise ArtifactError(f"{error}; rebuild with `qatbench build`") from None
         build.save(run_artifacts / model)
         missing = [job.variant for job in jobs if job.model == model
                    and job.variant not in build.variants]
@@ -122,13 +133,51 @@ def load_artifacts(root: Path, jobs: Sequence[Job], run_artifacts: Path
     return builds
 
 
+def read_index(root: Path) -> dict[str, dict[str, Any]]:
+    """``artifacts.json``'s models (name -> its build key and variants), checked: a file
+    that is not what ``write_artifacts`` wrote is an ``ArtifactError`` naming it."""
+    path = root / INDEX
+    try:
+        models = json.loads(path.read_text())["models"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ArtifactError(f"{path} is damaged ({type(error).__name__}: {error}); "
+                            "rebuild with `qatbench build`") from None
+    if not isinstance(models, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("build_key"), str | None)
+            for v in models.values()):
+        raise ArtifactError(f"{path} is damaged (\"models\" is not a table of model -> "
+                            "build key and variants); rebuild with `qatbench build`")
+    return models
+
+
+def index_models(path: Path) -> list[str]:
+    """The models an artifacts directory or ``.tar.gz`` holds, from its index (an archive
+    read without unpacking the files)."""
+    if path.is_dir():
+        return list(read_index(path))
+    try:
+        with tarfile.open(path) as bundle:
+            member = next((m for m in bundle.getmembers()
+                           if m.name.endswith("/" + INDEX)), None)
+            handle = bundle.extractfile(member) if member is not None else None
+            if handle is None:
+                raise ArtifactError(f"--artifacts {path}: the archive holds no {INDEX}; "
+                                    "make it with `qatbench build --archive`")
+            with tempfile.TemporaryDirectory(prefix="qatbench-index-") as scratch:
+                (Path(scratch) / INDEX).write_bytes(handle.read())
+                return list(read_index(Path(scratch)))
+    except (OSError, tarfile.TarError) as error:
+        raise ArtifactError(f"--artifacts {path}: not an artifacts directory or archive "
+                            f"that `qatbench build` wrote ({type(error).__name__}: {error})"
+                            ) from None
+
+
 def _verify(folder: Path) -> None:
     record = folder / ENTRY_FILE
     try:
-        files = json.loads(record.read_text())["files"]
-    except (OSError, ValueError, KeyError) as error:
-        raise ArtifactError(f"{record}: unreadable ({error}); rebuild with `qatbench "
-                            "build`") from None
+        files = entry_files(record)
+    except DamagedBuild as error:
+        raise ArtifactError(f"{error}; rebuild with `qatbench build`") from None
     for name, digest in files.items():
         path = folder / name
         if not path.is_file():

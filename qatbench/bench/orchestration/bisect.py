@@ -8,12 +8,17 @@ host. Binary search over the commits between GOOD and BAD (first-parent history)
 probe that is SLOWER than GOOD moves the upper end, SAME or FASTER the lower end. An
 UNKNOWN probe gets more pairs (up to the A/B cap); still UNKNOWN, the bisection stops and
 says so -- it never guesses.
+
+Its worktrees are removed when a probe ends, on Ctrl-C and SIGTERM (the CLI turns SIGTERM
+into an interrupt); a SIGKILL runs no cleanup, so the next bisection of the repository
+removes the worktrees a dead one left (``remove_abandoned_worktrees``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import filecmp
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -27,9 +32,10 @@ from qatbench.bench.orchestration.ab import (
     pair_series,
     run_series,
 )
+from qatbench.errors import UserError
 
 
-class BisectError(RuntimeError):
+class BisectError(UserError, RuntimeError):
     """The bisection cannot go on (a revision that does not build, BAD not slower, ...)."""
 
 
@@ -50,6 +56,45 @@ def commits_between(repo: Path, good: str, bad: str) -> list[str]:
         raise BisectError(f"--good {good} is not an ancestor of --bad {bad}")
     between = git(repo, "rev-list", "--first-parent", "--reverse", f"{good_sha}..{bad_sha}")
     return [good_sha, *between.split()]
+
+
+# in a bisection's working folder, with its process id: the worktrees under its trees/
+# belong to that bisection, and once that process is gone (killed) to nobody
+OWNER_FILE = ".qatbench-bisect"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_abandoned_worktrees(repo: Path) -> list[Path]:
+    """The worktrees a killed bisection left registered in ``repo`` (a folder whose
+    owner file names a process that is gone) removed, then ``git worktree prune``; the
+    paths removed. A running bisection's worktrees are left alone."""
+    removed = []
+    listing = git(repo, "worktree", "list", "--porcelain")
+    for line in listing.splitlines():
+        if not line.startswith("worktree "):
+            continue
+        path = Path(line.removeprefix("worktree "))
+        owner = path.parent.parent / OWNER_FILE
+        try:
+            pid = int(owner.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if pid != os.getpid() and _alive(pid):
+            continue
+        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(path)],
+                       capture_output=True)
+        removed.append(path)
+    subprocess.run(["git", "-C", str(repo), "worktree", "prune"], capture_output=True)
+    return removed
 
 
 @contextlib.contextmanager
@@ -103,7 +148,9 @@ def bisect(repo: Path, good: str, bad: str, builder: Builder, settings: AbSettin
     commits = commits_between(repo, good, bad)
     if len(commits) < 2:
         raise BisectError(f"nothing between --good {good} and --bad {bad}")
+    remove_abandoned_worktrees(repo)  # a bisection killed before (SIGKILL runs no finally)
     work.mkdir(parents=True, exist_ok=True)
+    (work / OWNER_FILE).write_text(f"{os.getpid()}\n")
     built: dict[str, Path] = {}
 
     def artifacts(commit: str) -> Path:

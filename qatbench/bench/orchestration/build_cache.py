@@ -20,6 +20,7 @@ entries go first. TensorFlow-free: a timing-only host can list and read entries.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -27,14 +28,41 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qatbench.atomic import atomic_write_json
+from qatbench.atomic import UnwritableOutput, atomic_write_json
 from qatbench.bench.storage import environment
+from qatbench.errors import UserError
 
 ENTRY_FILE = "entry.json"
+
+
+class CacheError(UserError, ValueError):
+    """The cache cannot be used as asked (its size cap misspelt, its folder read-only)."""
+
+
+class DamagedBuild(UserError, ValueError):
+    """A stored build (a cache entry, an artifacts folder) whose ``entry.json`` or
+    ``manifest.json`` is not what qatbench wrote; names the file."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path} is damaged ({problem})")
+        self.path = path
+
+
+def entry_files(record: Path) -> dict[str, str]:
+    """``entry.json``'s file -> SHA-256 table; ``DamagedBuild`` if it is not one."""
+    try:
+        data = json.loads(record.read_text())
+    except (OSError, ValueError) as error:
+        raise DamagedBuild(record, f"{type(error).__name__}: {error}") from None
+    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(files, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        raise DamagedBuild(record, "no table of file digests under \"files\"")
+    return files
 DEFAULT_MAX_BYTES = 5 * 1024**3
 KEY_LENGTH = 16
 # qatbench's own code that decides a build's bytes: the QAT core, the zoo and data, and
@@ -57,9 +85,29 @@ def cache_dir(override: Path | str | None = None) -> Path:
     return base / "qatbench" / "builds"
 
 
+_SCALES = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9,
+           "GB": 10**9, "T": 10**12, "TB": 10**12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30,
+           "TIB": 2**40}
+
+
+def parse_size(text: str) -> int:
+    """``5368709120``, ``500MB``, ``5GB``, ``5GiB`` as bytes; ``ValueError`` if not one."""
+    import re
+
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Z]*)\s*", text.upper())
+    if not found or found.group(2) not in _SCALES:
+        raise ValueError(f"{text!r} is not a size like 500MB, 5GB or 5GiB")
+    return int(float(found.group(1)) * _SCALES[found.group(2)])
+
+
 def max_bytes() -> int:
     value = os.environ.get("QATBENCH_CACHE_MAX_BYTES")
-    return int(value) if value else DEFAULT_MAX_BYTES
+    if not value:
+        return DEFAULT_MAX_BYTES
+    try:
+        return parse_size(value)
+    except ValueError as error:
+        raise CacheError(f"QATBENCH_CACHE_MAX_BYTES: {error}") from None
 
 
 def file_digest(path: Path) -> str:
@@ -106,14 +154,75 @@ def package_versions() -> dict[str, str]:
     return environment.package_versions(_PACKAGES)
 
 
+def _module_files(name: str, level: int, importer: Path, root: Path) -> list[Path]:
+    """The files under ``root`` that ``import name`` (``level`` dots) in ``importer``
+    may load: ``a/b.py`` or ``a/b/__init__.py`` and every package ``__init__`` on the way."""
+    base = importer.parent
+    for _ in range(max(level - 1, 0)):
+        base = base.parent
+    start = base if level else root
+    found, folder = [], start
+    for part in [p for p in name.split(".") if p]:
+        if (folder / part / "__init__.py").is_file():
+            found.append(folder / part / "__init__.py")
+        if (folder / f"{part}.py").is_file():
+            found.append(folder / f"{part}.py")
+        folder = folder / part
+    return [f for f in found if f.resolve().is_relative_to(root.resolve())]
+
+
+def local_modules(entry: Path, root: Path | None = None) -> list[Path]:
+    """``entry`` and every module of the user's own tree it imports, transitively: what
+    ``file.py:function`` runs with its folder on ``sys.path`` (``qat/user_model.py``).
+    Read with ``ast`` (nothing is imported); a module outside ``root`` (the entry's
+    folder) -- the standard library, an installed package -- is not the user's tree."""
+    import ast
+
+    root = (root or entry.parent).resolve()
+    seen: dict[Path, None] = {}
+    pending = [entry.resolve()]
+    while pending:
+        path = pending.pop()
+        if path in seen or not path.is_file():
+            continue
+        seen[path] = None
+        try:
+            tree = ast.parse(path.read_bytes(), filename=str(path))
+        except (SyntaxError, ValueError):
+            continue  # its bytes are still in the key
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    pending += _module_files(alias.name, 0, path, root)
+            elif isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                pending += _module_files(module, node.level, path, root)
+                for alias in node.names:  # ``from pkg import submodule``
+                    pending += _module_files(f"{module}.{alias.name}".strip("."),
+                                             node.level, path, root)
+    return sorted(seen)
+
+
+def _modules_digest(entry: Path) -> str:
+    """One digest over ``entry`` and the user's modules it imports (names and bytes)."""
+    digest = hashlib.sha256()
+    root = entry.parent.resolve()
+    for path in local_modules(entry):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(file_digest(path).encode())
+    return digest.hexdigest()
+
+
 def _reference_digest(reference: str | None) -> str | None:
-    """``file.py:function`` by the file's content; ``module:function`` by its module file."""
+    """``file.py:function`` by the content of the file and of every module of the user's
+    tree it imports; ``module:function`` by its module file and the modules of its own
+    package it imports."""
     if not reference or ":" not in reference:
         return reference
     where = reference.rsplit(":", 1)[0]
     path = Path(where)
     if where.endswith(".py") and path.is_file():
-        return f"{file_digest(path)}:{reference.rsplit(':', 1)[1]}"
+        return f"{_modules_digest(path)}:{reference.rsplit(':', 1)[1]}"
     import importlib.util
 
     try:
@@ -122,7 +231,7 @@ def _reference_digest(reference: str | None) -> str | None:
         spec = None
     origin = Path(spec.origin) if spec is not None and spec.origin else None
     if origin is not None and origin.is_file():
-        return f"{file_digest(origin)}:{reference}"
+        return f"{_modules_digest(origin)}:{reference}"
     return reference
 
 
@@ -221,10 +330,10 @@ class BuildCache:
                 shutil.rmtree(folder, ignore_errors=True)  # a partial entry
             return None
         try:
-            files = json.loads(record.read_text())["files"]
+            files = entry_files(record)
             whole = all((folder / name).is_file() and file_digest(folder / name) == digest
                         for name, digest in files.items())
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, DamagedBuild):
             whole = False
         if not whole:
             shutil.rmtree(folder, ignore_errors=True)
@@ -232,57 +341,108 @@ class BuildCache:
         os.utime(record)  # last used: what eviction orders by
         return folder
 
+    def discard(self, key: str) -> None:
+        """Remove an entry found damaged (it is rebuilt)."""
+        shutil.rmtree(self.entry(key), ignore_errors=True)
+
     def store(self, key: BuildKey, built: Path, deterministic: bool | None = None) -> Path:
         """Copy the build folder ``built`` in as ``key``'s entry (atomically), then evict."""
-        self.root.mkdir(parents=True, exist_ok=True)
         staging = self.root / f".{key.key}.{os.getpid()}.tmp"
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(built, staging, ignore=shutil.ignore_patterns("build", ENTRY_FILE))
-        files = {str(p.relative_to(staging)): file_digest(p)
-                 for p in sorted(staging.rglob("*")) if p.is_file()}
-        atomic_write_json(staging / ENTRY_FILE, {
-            "key": key.key, "created": time.time(), "files": files,
-            "ingredients": key.ingredients, "op_determinism": deterministic,
-            "built_in": str(built)})
-        final = self.entry(key.key)
-        shutil.rmtree(final, ignore_errors=True)
-        staging.rename(final)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.copytree(built, staging,
+                            ignore=shutil.ignore_patterns("build", ENTRY_FILE))
+            files = {str(p.relative_to(staging)): file_digest(p)
+                     for p in sorted(staging.rglob("*")) if p.is_file()}
+            atomic_write_json(staging / ENTRY_FILE, {
+                "key": key.key, "created": time.time(), "files": files,
+                "ingredients": key.ingredients, "op_determinism": deterministic,
+                "built_in": str(built)})
+            final = self.entry(key.key)
+            shutil.rmtree(final, ignore_errors=True)
+            staging.rename(final)
+        except OSError as error:  # a full or read-only cache: named, the build is kept
+            shutil.rmtree(staging, ignore_errors=True)
+            raise UnwritableOutput(staging.parent, first_os_error(error)) from None
         self.evict()
         return final
 
     def entries(self) -> list[dict[str, Any]]:
-        """Every whole-looking entry: key, model, size, created and last used."""
-        found = []
+        """Every entry: key, model, size, created, last used, and ``corrupt`` -- why its
+        ``entry.json`` cannot be read (None when it can). A corrupt entry is listed (and
+        can be pruned), never a reason for a run or a listing to fail."""
+        found: list[dict[str, Any]] = []
         if not self.root.is_dir():
             return found
         for folder in self.root.iterdir():
             record = folder / ENTRY_FILE
             if not folder.is_dir() or folder.name.startswith(".") or not record.is_file():
                 continue
+            corrupt, ingredients, created = None, {}, None
             try:
                 data = json.loads(record.read_text())
-            except (OSError, ValueError):
-                continue
+                entry_files(record)
+                ingredients = data["ingredients"]
+                if not isinstance(ingredients, dict):
+                    raise DamagedBuild(record, "its ingredients are not a table")
+                created = data.get("created")
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+                corrupt = str(error) if isinstance(error, DamagedBuild) else \
+                    f"{record} is damaged ({type(error).__name__}: {error})"
             size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-            found.append({"key": folder.name, "model": data["ingredients"].get("model"),
-                          "variants": data["ingredients"].get("variants"),
-                          "bytes": size, "created": data.get("created"),
+            found.append({"key": folder.name, "model": ingredients.get("model"),
+                          "variants": ingredients.get("variants"),
+                          "bytes": size, "created": created, "corrupt": corrupt,
                           "last_used": record.stat().st_mtime, "path": str(folder)})
         return sorted(found, key=lambda e: e["last_used"], reverse=True)
 
     def evict(self, limit: int | None = None) -> list[str]:
-        """Remove least recently used entries until the cache fits ``limit`` bytes."""
+        """Remove least recently used entries until the cache fits ``limit`` bytes; the
+        keys actually removed (``prune`` reports them truthfully)."""
+        return self.prune(limit).removed
+
+    def prune(self, limit: int | None = None) -> Pruned:
+        """Remove least recently used entries until the cache fits ``limit`` bytes: what
+        was removed, and what could not be (the path and the error, e.g. a read-only
+        cache) -- an entry half-removed is not counted as removed."""
         limit = self.limit if limit is None else limit
         entries = self.entries()
         total = sum(e["bytes"] for e in entries)
-        removed = []
+        pruned = Pruned()
         for entry in reversed(entries):  # oldest use first
             if total <= limit:
                 break
-            shutil.rmtree(entry["path"], ignore_errors=True)
+            try:
+                shutil.rmtree(entry["path"])
+            except OSError as error:
+                pruned.failed[entry["key"]] = (f"{error.filename or entry['path']}: "
+                                               f"{error.strerror or error}")
+                continue
             total -= entry["bytes"]
-            removed.append(entry["key"])
-        return removed
+            pruned.removed.append(entry["key"])
+        return pruned
+
+
+@dataclass
+class Pruned:
+    removed: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # key -> the path and why
+
+
+def first_os_error(error: OSError) -> OSError:
+    """``shutil.copytree``'s ``shutil.Error`` holds a list of (source, target, reason)
+    with no errno of its own; the first reason's errno says what happened (ENOSPC...)."""
+    if isinstance(error, shutil.Error) and error.args and isinstance(error.args[0], list):
+        for _source, target, reason in error.args[0]:
+            code = next((c for c, text in _ERRNO_TEXTS.items() if text in str(reason)), None)
+            if code is not None:
+                return OSError(code, os.strerror(code), target)
+    return error
+
+
+_ERRNO_TEXTS = {code: os.strerror(code) for code in (
+    errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)}
 
 
 def relocate(manifest: Mapping[str, Any], old: str, new: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ with errors that name the key and the allowed values; CLI flags override it.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -21,6 +22,7 @@ from pydantic import (
 )
 
 from qatbench.bench.statistics.goals import Goals
+from qatbench.errors import UserError
 from qatbench.models.sources import FILE_VARIANTS, ModelSource
 from qatbench.models.zoo import known_models
 from qatbench.qat.budget import TrainingBudget
@@ -44,8 +46,23 @@ VARIANTS: tuple[str, ...] = ("float32", "ptq_int8", "qat_int8")
 ALL_VARIANTS: tuple[str, ...] = get_args(VariantName)  # what --variants may name
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """The configuration is unreadable or invalid; the message names the key."""
+
+
+# A model's name names files and folders of the run directory (artifacts/NAME,
+# jobs/NAME-...) and of the build: a file-name-safe identifier, never a path.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+MODEL_NAME_RULE = ("a model name is 1-64 letters, digits, '_', '-' or '.', starting with a "
+                   "letter or digit (it names files in the run directory)")
+
+
+def model_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a model's name, or None."""
+    if isinstance(name, str) and MODEL_NAME.fullmatch(name):
+        return None
+    shown = name if len(str(name)) <= 40 else f"{str(name)[:37]}..."
+    return f"{shown!r} is not a valid model name: {MODEL_NAME_RULE}"
 
 
 class _Strict(BaseModel):
@@ -76,6 +93,14 @@ class RunSection(_Strict):
     profile: bool = False
     # each op's warm-up and timed minimum durations in a profile (default: [measure]'s)
     profile_op_s: float | None = Field(None, gt=0)
+
+    @field_validator("models")
+    @classmethod
+    def _safe_model_names(cls, models: list[str]) -> list[str]:
+        problems = [p for p in map(model_name_problem, models) if p]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return models
 
     @field_validator("shard")
     @classmethod
@@ -187,6 +212,14 @@ class RunConfig(_Strict):
         its options model; nothing else is re-validated)."""
         options = updated_options(name, self.target_options(name), **values)
         return self.model_copy(update={"targets": {**self.targets, name: options}})
+
+    @field_validator("models")
+    @classmethod
+    def _safe_table_names(cls, models: dict[str, ModelSource]) -> dict[str, ModelSource]:
+        problems = [p for p in map(model_name_problem, models) if p]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return models
 
     @model_validator(mode="after")
     def _known_models(self) -> RunConfig:

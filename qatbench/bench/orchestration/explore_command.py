@@ -27,6 +27,7 @@ import pandas as pd
 
 from qatbench.atomic import atomic_write_text, ensure_writable_dir
 from qatbench.bench.orchestration.explorer_graph import ExplorerGraph, read_explorer_graph
+from qatbench.bench.orchestration.external import FILES_WEIGHTS
 from qatbench.bench.presentation.explorer import (
     LAYER_ERROR,
     PLACEMENT,
@@ -50,6 +51,7 @@ from qatbench.bench.storage.store import (
     DamagedStoreFile,
     read_store_parquet,
 )
+from qatbench.errors import UserError
 from qatbench.qat.artifacts import MANIFEST, ModelBuild
 from qatbench.targets.op_profile import HOST_CUT
 
@@ -61,7 +63,7 @@ NO_PROFILE = ("no per-op profile in this run, so no per-op time, time over float
               "placement overlay (profile it: [run] profile = true, or qatbench profile)")
 
 
-class ExploreError(ValueError):
+class ExploreError(UserError, ValueError):
     """The user's input cannot be explored (exit 2): the message names what and why."""
 
 
@@ -343,6 +345,23 @@ class _Explorer:
             self.write(overlay, graph, tag)
 
 
+def refuse_lost_builds(run_dir: Path, results: pd.DataFrame, models: set[str]) -> None:
+    """A chosen model that ``qatbench run`` built (its rows name weights other than a
+    bench file's) must still have its build in ``artifacts/``: without it the overlays
+    would silently say the run "has no per-layer error". ``ExploreError`` naming it."""
+    if results.empty or "weights" not in results:
+        return
+    built = {str(m) for m, w in zip(results["model"], results["weights"], strict=True)
+             if isinstance(w, str) and w and w != FILES_WEIGHTS}
+    lost = sorted(m for m in built & models
+                  if not (run_dir / "artifacts" / m / MANIFEST).is_file())
+    if lost:
+        raise ExploreError(
+            f"{run_dir / 'artifacts'} has no build of {', '.join(lost)} (its "
+            f"{MANIFEST} is gone): the run's models and their per-layer error are not "
+            "there to draw on; restore artifacts/ from a copy of the run directory")
+
+
 def explore(run_dir: Path, row: str | None = None, out: Path | None = None,
             read_graph: Callable[[Path], ExplorerGraph] = read_explorer_graph) -> Exploration:
     """Write the overlays of ``run_dir``'s chosen rows (see the module doc).
@@ -354,6 +373,7 @@ def explore(run_dir: Path, row: str | None = None, out: Path | None = None,
     run_dir = Path(run_dir)
     results, profiles = read_run(run_dir)
     chosen = select_rows(row_keys(results, profiles), row)
+    refuse_lost_builds(run_dir, results, {key.model for key in chosen})
     out_dir = ensure_writable_dir(Path(out) if out else run_dir / OUT_DIR)
     explorer = _Explorer(run_dir, profiles, out_dir, read_graph)
     if profiles.empty:

@@ -17,10 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from qatbench.atomic import UnwritableOutput
 from qatbench.bench.orchestration.build_cache import (
     ENTRY_FILE,
     BuildCache,
+    DamagedBuild,
     build_key,
+    first_os_error,
     relocate,
 )
 from qatbench.bench.orchestration.config import RunConfig
@@ -40,7 +43,7 @@ from qatbench.bench.storage.fingerprint import fingerprint_of, fingerprint_parts
 from qatbench.bench.storage.key import RowKey
 from qatbench.bench.storage.layout import job_work_dir
 from qatbench.bench.storage.predictions import Predictions, save_predictions
-from qatbench.bench.storage.store import RunStore
+from qatbench.bench.storage.store import RunStore, failed_for_space
 from qatbench.qat.artifacts import MANIFEST, BuildRequest, ModelBuild, VariantArtifact
 from qatbench.targets.base import Availability, EvalSet, Status
 from qatbench.targets.options import TargetOptions
@@ -123,7 +126,8 @@ def zoo_provider(context: RunContext, on_status: ProgressHook | None = None) -> 
     def provide(model: str, variants: Sequence[str]) -> ModelBuild:
         out_dir = context.store.run_dir / "artifacts" / model
         existing = ModelBuild.load(out_dir)
-        if existing and all(v in existing.variants for v in variants):
+        if existing and all(v in existing.variants and not failed_for_space(
+                existing.variants[v].error) for v in variants):  # a full disk: build again
             return existing
         return obtain_build(context.config, model, variants, out_dir, context.cache,
                             context.rebuild, on_status)
@@ -159,7 +163,10 @@ def obtain_build(config: RunConfig, model: str, variants: Sequence[str], out_dir
         if entry is not None:
             if on_status:
                 on_status(f"{model}: build cache hit {key.key}")
-            return restore_build(entry, out_dir, key.key)
+            try:
+                return restore_build(entry, out_dir, key.key)
+            except DamagedBuild:  # a hand-edited entry whose digests were redone too
+                cache.discard(key.key)
         if on_status:
             on_status(f"building {model}: train, quantize, convert ({', '.join(variants)}; "
                       f"cache key {key.key})")
@@ -180,12 +187,18 @@ def restore_build(entry: Path, out_dir: Path, key: str) -> ModelBuild:
     """A cache entry copied into this run's artifacts, its paths moved there."""
     import shutil
 
-    shutil.copytree(entry, out_dir, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns(ENTRY_FILE))
-    manifest = json.loads((entry / MANIFEST).read_text())
-    old = json.loads((entry / ENTRY_FILE).read_text()).get("built_in", "")
-    moved = relocate(manifest, old, str(out_dir)) if old else manifest
-    built = replace(ModelBuild.from_dict(moved), build_key=key, cache="cache hit")
+    try:
+        shutil.copytree(entry, out_dir, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns(ENTRY_FILE))
+    except OSError as error:  # a full disk: the place named (shutil.Error has no errno)
+        raise UnwritableOutput(out_dir, first_os_error(error)) from None
+    try:
+        manifest = json.loads((entry / MANIFEST).read_text())
+        old = json.loads((entry / ENTRY_FILE).read_text()).get("built_in", "")
+        moved = relocate(manifest, old, str(out_dir)) if old else manifest
+        built = replace(ModelBuild.from_dict(moved), build_key=key, cache="cache hit")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise DamagedBuild(entry / MANIFEST, f"{type(error).__name__}: {error}") from None
     built.save(out_dir)
     return built
 

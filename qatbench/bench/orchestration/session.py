@@ -61,7 +61,18 @@ def record_environment(store: RunStore, environment: dict[str, Any]) -> None:
 def execute(context: RunContext, jobs: Sequence[Job], provider_factory: Any,
             console: Console, benchmark_json: Path | None = None, *,
             fail_on_goals: bool = False) -> int:
-    """Run ``jobs``, keep everything on disk, print the summary; return the exit code."""
+    """Run ``jobs``, keep everything on disk, print the summary; return the exit code.
+    The run directory's lock is released however it ends (a full disk escaping too)."""
+    try:
+        return _execute(context, jobs, provider_factory, console, benchmark_json,
+                        fail_on_goals=fail_on_goals)
+    finally:
+        context.store.close()
+
+
+def _execute(context: RunContext, jobs: Sequence[Job], provider_factory: Any,
+             console: Console, benchmark_json: Path | None = None, *,
+             fail_on_goals: bool = False) -> int:
     store = context.store
     record_environment(store, context.environment.to_dict())
     repeats = context.config.run.repeats
@@ -170,7 +181,8 @@ def check_user_models(config: RunConfig, scratch: Path) -> list[str]:
         result_path=str(result))
     if not request.models:
         return []
-    outcome = run_child(request, work, SOURCE_CHECK_TIMEOUT_S)
+    # the run's --timeout reaches this child too (at most SOURCE_CHECK_TIMEOUT_S)
+    outcome = run_child(request, work, min(SOURCE_CHECK_TIMEOUT_S, config.run.timeout_s))
     if not result.exists():
         return [f"checking the model sources {outcome.describe()} (log: {work / 'child.log'})"]
     return list(json.loads(result.read_text()))

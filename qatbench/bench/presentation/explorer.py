@@ -22,6 +22,8 @@ from typing import Any
 
 import pandas as pd
 
+from qatbench.errors import UserError
+
 EXTRA_HINT = ("qatbench explore needs Google's Model Explorer: pip install 'qatbench[explore]' "
               "(the ai-edge-model-explorer package)")
 
@@ -36,7 +38,7 @@ _FASTER, _EVEN, _SLOWER = "#1a9850", "#ffffff", "#d73027"  # ratio: green, white
 _DELEGATE, _FALLBACK = "#a6dba0", "#fdb863"  # placement: inside the delegate, CPU fallback
 
 
-class ExplorerMissing(RuntimeError):
+class ExplorerMissing(UserError, RuntimeError):
     """``ai-edge-model-explorer`` is not installed; the message names the extra."""
 
 

@@ -47,6 +47,7 @@ from qatbench.bench.statistics.stats import repeat_figure
 from qatbench.bench.statistics.units import UnitIndex
 from qatbench.bench.storage.key import SERIES_COLUMNS, RowKey
 from qatbench.bench.storage.predictions import Predictions, load_predictions
+from qatbench.errors import UserError
 
 Row = Mapping[str, Any]
 Series = tuple[str, str, str, str, int]
@@ -77,7 +78,7 @@ class GateSettings:
     noise: NoiseFloor = field(default_factory=NoiseFloor)
 
 
-class NothingMatched(ValueError):
+class NothingMatched(UserError, ValueError):
     """No series of CURRENT has a partner in BASE; the message names the keys on each side."""
 
 

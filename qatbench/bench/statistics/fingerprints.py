@@ -13,10 +13,12 @@ from typing import Any
 
 import pandas as pd
 
+from qatbench.errors import UserError
+
 MAX_VALUE_CHARS = 60
 
 
-class HostChanged(ValueError):
+class HostChanged(UserError, ValueError):
     """Matched rows were measured on different hosts; the message names the parts."""
 
 

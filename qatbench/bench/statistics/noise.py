@@ -20,6 +20,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qatbench.errors import UserError
+
 FLOOR_FILE = "noise-floor.json"
 FLOOR_ENV = "QATBENCH_NOISE_FLOOR"
 SCHEMA = "qatbench/noise-floor/1"
@@ -44,7 +46,7 @@ DEFAULT_ENTRIES: tuple[FloorEntry, ...] = (
 )
 
 
-class NoiseFloorError(ValueError):
+class NoiseFloorError(UserError, ValueError):
     """The noise-floor file cannot be used; the message names the file and the problem."""
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from qatbench.atomic import atomic_write_parquet
-from qatbench.bench.storage.store import read_store_parquet
+from qatbench.bench.storage.store import DamagedStoreFile, read_store_parquet
 
 PROFILE_FILE = "profile.parquet"
 PROFILE_KEY = ["model", "variant", "target", "device", "threads", "fingerprint", "source"]
@@ -67,7 +67,13 @@ def read_profiles(run_dir: Path) -> pd.DataFrame:
     path = Path(run_dir) / PROFILE_FILE
     if not path.exists():
         return conform_profile(pd.DataFrame())
-    return conform_profile(read_store_parquet(path, PROFILE_ADVICE))
+    frame = read_store_parquet(path, PROFILE_ADVICE)
+    missing = [c for c in ("op_index", "op_type", "p50_ms") if c not in frame.columns]
+    if missing:  # another table under the profile's name (a results table, ...)
+        what = " (it is a results table)" if "status" in frame.columns else ""
+        raise DamagedStoreFile(path, f"no {', '.join(missing)} column{what}", PROFILE_ADVICE,
+                               what="is not a per-op profile")
+    return conform_profile(frame)
 
 
 def add_profile(run_dir: Path, frame: pd.DataFrame) -> None:

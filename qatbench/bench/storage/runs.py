@@ -29,9 +29,10 @@ from qatbench.bench.storage.store import (
     read_store_parquet,
     refuse_lost_repeats,
 )
+from qatbench.errors import UserError
 
 
-class RunsNotFound(ValueError):
+class RunsNotFound(UserError, ValueError):
     """A path given as a run is not one: the message names it and what was expected."""
 
 

@@ -23,6 +23,7 @@ processes from writing the same run.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -37,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from qatbench.atomic import (
+    UnwritableOutput,
     atomic_write_json,
     atomic_write_parquet,
     atomic_write_text,
@@ -51,6 +53,7 @@ from qatbench.bench.storage.schema import (
     conform,
     empty_results,
 )
+from qatbench.errors import UserError
 
 RESULTS_FILE = "results.parquet"
 SAMPLES_FILE = "samples.parquet"
@@ -62,7 +65,18 @@ COMMAND_FILE = "command.json"  # which command made the run, when not ``run``: s
 JobKey = tuple[str, str, str, int]  # RowKey.job: (model, variant, target, threads)
 
 
-class RunDirError(RuntimeError):
+# What a job that failed because a disk was full says (its error holds the errno's text,
+# from the child's log or the writer): not the job's own failure, so ``--resume`` runs it
+# again once space is freed instead of keeping the failed row.
+DISK_FULL_TEXTS = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
+
+
+def failed_for_space(error: object) -> bool:
+    """Whether a failed row's (or a build's) ``error`` is a full disk."""
+    return isinstance(error, str) and any(text in error for text in DISK_FULL_TEXTS)
+
+
+class RunDirError(UserError, RuntimeError):
     """The run directory cannot be used (locked by another run, not a run, ...)."""
 
 
@@ -138,11 +152,34 @@ def read_environment(run_dir: Path) -> dict[str, Any] | None:
     missing = [key for key in ENVIRONMENT_KEYS if key not in data]
     if missing:
         raise DamagedStoreFile(path, f"no {', '.join(missing)}", ENVIRONMENT_ADVICE)
-    if not isinstance(data.get("packages", {}), dict) or not isinstance(
-            data["git_commit"], str):
-        raise DamagedStoreFile(path, "packages or git_commit of the wrong type",
-                               ENVIRONMENT_ADVICE)
+    wrong = [key for key, fits in ENVIRONMENT_TYPES.items()
+             if key in data and not fits(data[key])]
+    if wrong:
+        raise DamagedStoreFile(path, "of the wrong type: " + ", ".join(
+            f"{key}={data[key]!r}"[:60] for key in wrong), ENVIRONMENT_ADVICE)
     return data
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# what ``capture_environment`` writes for each key (what a reader may rely on)
+ENVIRONMENT_TYPES: dict[str, Any] = {
+    "host": _text, "cpu_model": _text, "machine": _text, "python": _text,
+    "git_commit": _text, "os": _text, "cpu_flags": _text,
+    "cpu_count": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "governor": lambda v: v is None or isinstance(v, str),
+    "git_dirty": lambda v: v is None or isinstance(v, bool),
+    "load_average": lambda v: v is None or (isinstance(v, list) and len(v) == 3
+                                            and all(map(_number, v))),
+    "packages": lambda v: isinstance(v, dict) and all(
+        isinstance(k, str) and isinstance(x, str) for k, x in v.items()),
+}
 
 
 def read_samples(path: Path) -> pd.DataFrame:
@@ -260,7 +297,9 @@ class RunStore:
         if repeats_path.exists():
             for line in conform(read_store_parquet(repeats_path, REPEATS_ADVICE),
                                 REPEAT_COLUMNS).to_dict("records"):
-                self._repeats[(RowKey.of(line).job, int(line["repeat"]))] = line
+                job, repeat = RowKey.of(line).job, int(line["repeat"])
+                if self._committed(job, repeat):  # see _committed
+                    self._repeats[(job, repeat)] = line
         samples_path = self.run_dir / SAMPLES_FILE
         if samples_path.exists():
             samples = read_samples(samples_path)
@@ -269,11 +308,22 @@ class RunStore:
                                      dropna=False, sort=False)
             for (model, variant, target, threads, repeat), part in groups:
                 job = (str(model), str(variant), str(target), int(threads))
-                if job in self._rows:  # samples without a row never committed
+                if self._committed(job, int(repeat)):
                     self._samples[(job, int(repeat))] = part.reset_index(drop=True)
             if samples_path.is_file():  # a run from before per-job sample parts
                 self._rewrite_samples_as_parts()
         self._results_cache = None
+
+    def _committed(self, job: JobKey, repeat: int) -> bool:
+        """Whether a repeat's samples or line belong to a committed row: ``add`` writes
+        samples, then the repeat line, then results, so a crash or a full disk between
+        them leaves a repeat the results never counted. Kept, it would make ``--resume``
+        skip the job (counted as done) while no row says so -- the job silently lost."""
+        row = self._rows.get(job)
+        if row is None:
+            return False
+        counted = row.get("repeats")
+        return counted is None or pd.isna(counted) or repeat < int(counted)
 
     def _rewrite_samples_as_parts(self) -> None:
         path = self.run_dir / SAMPLES_FILE
@@ -285,18 +335,32 @@ class RunStore:
         staging.rename(path)
 
     def lock(self) -> None:
-        handle = (self.run_dir / ".lock").open("a+")
+        try:
+            handle = (self.run_dir / ".lock").open("a+")
+        except OSError as error:  # a full disk, a read-only run directory: named, exit 2
+            raise UnwritableOutput(self.run_dir / ".lock", error) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
             raise RunDirError(f"{self.run_dir} is being written by another qatbench process; "
                               "wait for it to finish or use another run directory") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+        except OSError as error:  # a full disk shows here first: named, exit 2
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            with contextlib.suppress(OSError):
+                handle.close()
+            raise UnwritableOutput(self.run_dir / ".lock", error) from None
         self._lock_handle = handle
+
+    def jobs_failed_for_space(self) -> set[JobKey]:
+        """The jobs whose row failed because a disk was full (``failed_for_space``)."""
+        return {job for job, row in self._rows.items()
+                if row.get("status") == "failed" and failed_for_space(row.get("error"))}
 
     def close(self) -> None:
         if self._lock_handle is not None:

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from qatbench.bench.orchestration.ab import AbSettings, Series, run_series
+from tests.bench.cli_in_process import keep_sigterm  # noqa: F401
 
 
 class ScriptedTimer:
@@ -92,5 +93,147 @@ def test_qatbench_ab_finds_a_heavier_model_slower_from_the_command_line(
     assert "slower" in (tmp_path / "ab" / "ab.md").read_text()
     # instructions per inference: counted where perf and a counter exist, else stated why
     note = verdicts["instructions_note"].iloc[0]
-    assert note and (verdicts["instructions_ratio"].notna().iloc[0]
-                     or "instructions not counted" in note)
+    ratio = verdicts["instructions_ratio"].iloc[0]
+    if pd.notna(ratio):  # CURRENT / BASE instructions, the median over the pairs
+        expected = float(np.median(pairs["b_instructions"] / pairs["a_instructions"]))
+        assert ratio == pytest.approx(expected)
+        assert ratio > 1.5  # four 64-filter convolutions execute far more instructions
+        assert note == f"median of {len(pairs)} pairs"
+    else:
+        assert "instructions not counted" in note or "perf" in note, note
+
+
+# -- the command, in process, with a timer standing in for the timing child -------------
+
+def _timer_factory(monkeypatch: pytest.MonkeyPatch, timer) -> None:
+    """``qatbench ab`` times through ``ab.child_timer``; here through ``timer``."""
+    from qatbench.bench.orchestration import ab
+
+    monkeypatch.setattr(ab, "child_timer", lambda settings, options=None: timer)
+
+
+def _file(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    path.write_bytes(b"TFL3 " + name.encode())
+    return path
+
+
+@pytest.fixture
+def qatbench_ab(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+                request: pytest.FixtureRequest):
+    """``qatbench ab ARGS`` in process (``cli.main`` installs a SIGTERM handler: the
+    test process gets its own back)."""
+    from tests.bench.cli_in_process import run_qatbench
+
+    request.getfixturevalue("keep_sigterm")
+    return lambda *args: run_qatbench(monkeypatch, capsys, "ab", *args)
+
+
+def test_the_same_file_twice_is_one_series_and_the_same(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qatbench_ab) -> None:
+    """A/A: one series named by the file, both sides timed alternately, SAME (exit 0)."""
+    model = _file(tmp_path, "net.tflite")
+    rng = np.random.default_rng(1)
+    seen = []
+
+    def timer(side: str, path: Path, work: Path) -> float:
+        seen.append(path)
+        return 2.0 * float(np.exp(rng.normal(0, 0.002)))  # the file's cost, the host's noise
+
+    _timer_factory(monkeypatch, timer)
+    code, output = qatbench_ab(str(model), str(model), "--target", "cpu-ref",
+                               "--out", str(tmp_path / "ab"))
+    assert code == 0, output
+    verdicts = pd.read_parquet(tmp_path / "ab" / "ab_verdicts.parquet")
+    assert list(verdicts["series"]) == ["net"] and list(verdicts["verdict"]) == ["same"]
+    pairs = pd.read_parquet(tmp_path / "ab" / "ab.parquet")
+    assert len(pairs) == 4 and set(seen) == {model}  # 4 pairs decide it: 8 timings
+    assert len(seen) == 8
+
+
+def test_a_failing_target_is_exit_2_naming_it_and_keeps_the_pairs_before_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qatbench_ab) -> None:
+    from qatbench.bench.orchestration.ab import AbInputError
+
+    base, current = _file(tmp_path, "a.tflite"), _file(tmp_path, "b.tflite")
+    calls = []
+
+    def timer(side: str, path: Path, work: Path) -> float:
+        calls.append(side)
+        if len(calls) == 5:  # the third pair's first run
+            raise AbInputError(f"{path} on cpu-ref: failed: the delegate crashed")
+        return 1.0
+
+    _timer_factory(monkeypatch, timer)
+    code, output = qatbench_ab(str(base), str(current), "--target", "cpu-ref",
+                               "--out", str(tmp_path / "ab"))
+    assert code == 2, output
+    assert "on cpu-ref: failed: the delegate crashed" in " ".join(output.split())
+    assert len(pd.read_parquet(tmp_path / "ab" / "ab.parquet")) == 2
+    assert not (tmp_path / "ab" / "ab_verdicts.parquet").exists()  # no verdict on half
+
+
+def test_a_real_child_that_cannot_time_the_file_is_exit_2_naming_it(
+        tmp_path: Path, qatbench_ab) -> None:
+    broken = _file(tmp_path, "broken.tflite")
+    code, output = qatbench_ab(str(broken), str(broken), "--target", "cpu-ref",
+                               "--min-runs", "3", "--min-secs", "0",
+                               "--out", str(tmp_path / "ab"))
+    assert code == 2, output
+    assert str(broken) in " ".join(output.split()) and "Traceback" not in output
+
+
+def test_an_interrupt_says_so_and_keeps_every_measured_pair(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qatbench_ab) -> None:
+    """Ctrl-C (SIGINT, or SIGTERM, which the CLI turns into one) in the third pair: the
+    two measured pairs are on disk and the message says where (it exited 130 silently and
+    discarded the series' pairs)."""
+    base, current = _file(tmp_path, "a.tflite"), _file(tmp_path, "b.tflite")
+    calls = []
+
+    def timer(side: str, path: Path, work: Path) -> float:
+        calls.append(side)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        return 1.0 + 0.5 * (side == "B")
+
+    _timer_factory(monkeypatch, timer)
+    code, output = qatbench_ab(str(base), str(current), "--target", "cpu-ref",
+                               "--out", str(tmp_path / "ab"))
+    assert code == 130, output
+    text = " ".join(output.split())
+    assert f"2 pair(s) measured so far are kept in {tmp_path / 'ab' / 'ab.parquet'}" in text
+    pairs = pd.read_parquet(tmp_path / "ab" / "ab.parquet")
+    assert list(pairs["pair"]) == [0, 1] and (pairs["b_ms"] == 1.5).all()
+    assert not (tmp_path / "ab" / "ab_verdicts.parquet").exists()
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_signal_to_qatbench_ab_keeps_every_pair_it_measured(
+        tmp_path: Path, float_tflite: Path, signum: str) -> None:
+    """Ctrl-C (SIGINT) or a CI cancel (SIGTERM) to the real command while its timing
+    children run: exit 130, a line saying where the pairs are, and every pair written
+    before the signal still there (64 pairs asked for: it cannot finish first)."""
+    import signal
+    import time
+
+    out = tmp_path / "ab"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qatbench", "ab", str(float_tflite), str(float_tflite),
+         "--target", "cpu-ref", "--pairs", "64", "--max-pairs", "64", "--min-runs", "3",
+         "--min-secs", "0", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not (out / "ab.parquet").exists() and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.1)
+    seen = len(pd.read_parquet(out / "ab.parquet"))
+    process.send_signal(getattr(signal, signum))
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stdout + stderr
+    kept = pd.read_parquet(out / "ab.parquet")
+    assert seen >= 1 and len(kept) >= seen
+    assert list(kept["pair"]) == list(range(len(kept)))
+    assert f"pair(s) measured so far are kept in {out / 'ab.parquet'}" in " ".join(
+        stderr.split())
+    assert not (out / "ab_verdicts.parquet").exists()

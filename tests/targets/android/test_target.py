@@ -333,8 +333,14 @@ def test_a_failed_push_fails_the_job_and_cleans_up(phone: Phone, int8_tflite: Pa
 
 
 def test_hostile_names_and_options_run_nothing_extra(phone: Phone, int8_tflite: Path,
-                                                    tmp_path: Path) -> None:
-    # inert payloads: a command that ran would show in the device's shell log
+                                                    tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # inert payloads: a command the device shell split off shows in its shell log; one
+    # that escaped the quoting of the ``sh -c`` launcher runs on this host (the simulator
+    # runs that script with /bin/sh) in the working folder -- where PWNED would appear
+    shell_cwd = tmp_path / "cwd"
+    shell_cwd.mkdir()
+    monkeypatch.chdir(shell_cwd)
     hostile = tmp_path / "it's a; touch PWNED && touch PWNED2 `id` model.tflite"
     shutil.copyfile(int8_tflite, hostile)
     work = job_work_dir(tmp_path / "results" / "RUN", "job", 0)
@@ -357,7 +363,8 @@ def test_hostile_names_and_options_run_nothing_extra(phone: Phone, int8_tflite: 
     assert run[0].endswith("/benchmark_model")
     assert "--nnapi_accelerator_name=qti-dsp; reboot" in run  # one word, as given
     assert "--profiling_output_csv_file=/sdcard/a b;id" in run
-    assert not list((phone.home / "fs").rglob("PWNED*"))
+    assert not list(tmp_path.rglob("PWNED*"))  # the shell's folder, the phone's tree
+    assert not any(c[0] in ("touch", "reboot", "id") for c in phone.shell_log)
 
 
 def test_bench_on_the_phone_end_to_end_with_host_accuracy(phone: Phone, digits_build,
