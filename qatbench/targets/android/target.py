@@ -23,13 +23,7 @@ from qatbench.targets.android.benchmark_model_output import (
     parse_benchmark_output,
     profile_from_benchmark_output,
 )
-from qatbench.targets.android.phone import (
-    REMOTE_ROOT,
-    BenchmarkBinary,
-    PhoneBenchmark,
-    RunPlan,
-    remote_dir,
-)
+from qatbench.targets.android.phone import BenchmarkBinary, PhoneBenchmark, RunPlan
 from qatbench.targets.base import (
     Availability,
     Capability,
@@ -47,10 +41,6 @@ from qatbench.targets.op_profile import OpProfile
 from qatbench.targets.options import PhoneOptions
 from qatbench.targets.tflite_file import inspect_tflite
 from qatbench.targets.tools import ToolRun
-
-__all__ = ["REMOTE_ROOT", "AndroidOptions", "AndroidTarget", "android_cpu",
-           "benchmark_model_binary", "device_fingerprint", "nnapi", "phone_measurement",
-           "remote_dir", "timing_flags", "with_op_profile"]
 
 BENCHMARK_MODEL_ENV = "QATBENCH_BENCHMARK_MODEL"
 GET_BENCHMARK_MODEL = (
