@@ -8,7 +8,7 @@ from qatbench.targets.android.target import AndroidOptions, AndroidTarget
 from qatbench.targets.base import Capability, Target
 from qatbench.targets.edgetpu.target import EdgeTpuOptions
 from qatbench.targets.host.cpu import CpuOptions, CpuTarget
-from qatbench.targets.options import PluginOptions
+from qatbench.targets.options import PluginOptions, TargetOptions
 from qatbench.targets.registry import (
     TargetOptionsError,
     UnknownTarget,
@@ -160,3 +160,33 @@ def test_once_per_job_work_is_requested_on_the_first_repeat_only() -> None:
                                                                      cpu_mask="f0")
     counted = CpuOptions(count_instructions=True)  # counting is every repeat's figure
     assert options_for_repeat("cpu-xnnpack", counted, 3) is counted
+
+
+class ProfilingPluginOptions(TargetOptions):
+    op_profiling: bool = False
+    board: str = "dev-board"
+
+
+class ProfilingPlugin:
+    """A plug-in that profiles in its timing job: it says so, as a built-in does."""
+
+    capabilities = frozenset({Capability.PROFILE_IN_JOB})
+
+    def __init__(self, **options: object) -> None:
+        self.options = options
+
+
+def profiling_plugin(**options: object) -> ProfilingPlugin:
+    return ProfilingPlugin(**options)
+
+
+profiling_plugin.options_model = ProfilingPluginOptions  # type: ignore[attr-defined]
+PLUGIN = "tests.targets.test_registry:profiling_plugin"
+
+
+def test_a_plugin_declares_its_capabilities_and_gets_the_same_repeat_rule() -> None:
+    assert target_capabilities(PLUGIN) == {Capability.PROFILE_IN_JOB}
+    requested = with_requested(PLUGIN, {"board": "b1"}, Capability.PROFILE_IN_JOB,
+                               Capability.COUNT_INSTRUCTIONS)
+    assert requested == ProfilingPluginOptions(board="b1", op_profiling=True)
+    assert options_for_repeat(PLUGIN, requested, 1) == ProfilingPluginOptions(board="b1")
