@@ -219,6 +219,77 @@ def test_target_families_import_only_what_architecture_md_allows(graph: list[Imp
     assert violations(inside, rules) == []
 
 
+MODULE_TABLES = {"qatbench.models": "models-module-rules", "qatbench.qat": "qat-module-rules"}
+
+
+def module_row_violations(imports: list[Import], rules: Mapping[str, set[str]],
+                          modules: Mapping[str, Path], package: str) -> list[str]:
+    """Inside ``package``, module by module: every module has its own row (a new module
+    is placed in the order, not waved through under its package's row), and every
+    import of another module of ``package`` is one its row allows. Imports leaving
+    ``package`` are the top-level table's."""
+    inside = sorted(m for m in modules if m == package or m.startswith(package + "."))
+    found = [f"{m}: has no row of its own" for m in inside if m not in rules]
+    for edge in imports:
+        if edge.importer in inside and edge.importer in rules and edge.imported in inside \
+                and edge.imported != edge.importer \
+                and edge.imported not in rules[edge.importer]:
+            found.append(f"{edge}: {edge.importer} may import only "
+                         f"{', '.join(sorted(rules[edge.importer])) or 'nothing of it'}")
+    return found
+
+
+@pytest.mark.parametrize("package", MODULE_TABLES)
+def test_models_and_qat_import_their_own_modules_as_architecture_md_orders(
+        graph: list[Import], package: str) -> None:
+    """``models`` and ``qat`` module by module (``qat.pytorch`` included), from their
+    tables in ARCHITECTURE.md: a one-way order, every module in it, no import outside it."""
+    rules = read_rules((REPO / "ARCHITECTURE.md").read_text(encoding="utf-8"),
+                       table=MODULE_TABLES[package])
+    modules = modules_of(REPO / PACKAGE, PACKAGE)
+    named = set(rules) | {u for allowed in rules.values() for u in allowed}
+    assert sorted(u for u in named if u not in modules) == []  # no row names a ghost
+    assert all(u == package or u.startswith(package + ".") for u in named)
+    assert find_cycle([Import(u, a, (), 0) for u, allowed in rules.items()
+                       for a in allowed]) == []
+    inside = [e for e in graph if e.importer.startswith(package)
+              and e.imported.startswith(package) and e.imported != e.importer]
+    assert len(inside) > 5  # the package's own graph was read
+    assert module_row_violations(graph, rules, modules, package) == []
+
+
+# model_explorer (the ``explore`` extra) is optional: imported inside functions, only here
+MODEL_EXPLORER_USERS = {"qatbench.bench.presentation.explorer",
+                        "qatbench.bench.orchestration.explorer_graph",
+                        "qatbench.bench.orchestration.explore_command"}
+
+
+def third_party_imports(path: Path, top: str) -> list[tuple[int, bool]]:
+    """Each import of the third-party package ``top`` in ``path``: (line, at module level)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    at_top = {id(node) for node in tree.body}
+    found = []
+    for node in ast.walk(tree):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                 [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
+                 else [])
+        if any(n.split(".")[0] == top for n in names):
+            found.append((node.lineno, id(node) in at_top))
+    return found
+
+
+def test_model_explorer_is_imported_where_architecture_md_says_and_only_on_use() -> None:
+    modules = modules_of(REPO / PACKAGE, PACKAGE)
+    users = {name: found for name, path in modules.items()
+             if (found := third_party_imports(path, "model_explorer"))}
+    assert set(users) == MODEL_EXPLORER_USERS
+    assert [(name, line) for name, found in users.items() for line, top in found
+            if top] == []
+    document = (REPO / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    for name in MODEL_EXPLORER_USERS:
+        assert name.removeprefix("qatbench.bench.").replace(".", "/") + ".py" in document
+
+
 def test_no_module_of_the_timing_side_imports_another_modules_private_names(
         graph: list[Import]) -> None:
     assert private_imports(graph, NO_PRIVATE_IMPORTS) == []
@@ -276,6 +347,24 @@ def test_type_checking_imports_and_names_in_strings_do_not_count(tmp_path: Path)
     assert [str(edge) for edge in graph] == ["qatbench.high.b:1 imports qatbench.low.a"]
     assert find_cycle(graph) == []
     assert violations(graph, read_rules(RULES)) == []
+
+
+def test_a_module_without_its_row_and_an_import_out_of_order_are_found(
+        tmp_path: Path) -> None:
+    package_dir = _package(tmp_path, {"low/a.py": "", "low/b.py": "from qatbench.low import a\n",
+                                      "low/c.py": "from qatbench.low import b\n"})
+    rules = read_rules("""<!-- m -->
+| unit | may import (of qatbench) |
+|---|---|
+| `low` | – |
+| `low.a` | `low.b` |
+| `low.b` | – |
+<!-- /m -->""", table="m")
+    found = module_row_violations(import_graph(package_dir), rules,
+                                  modules_of(package_dir, PACKAGE), "qatbench.low")
+    assert found == ["qatbench.low.c: has no row of its own",
+                     "qatbench.low.b:1 imports qatbench.low.a: qatbench.low.b may import "
+                     "only nothing of it"]
 
 
 def test_a_module_in_no_unit_is_a_violation(tmp_path: Path) -> None:

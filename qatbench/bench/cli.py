@@ -412,13 +412,12 @@ def ab(
 
     options: dict[str, Any] = {"device": device} if device and target_takes_device(
         target, None) else {}
-    try:  # a target that can count instructions per inference (the host CPU) does
-        from qatbench.targets.registry import TargetOptionsError, validate_target_options
+    # a target that declares instruction counting (the host CPU) counts per inference
+    from qatbench.targets.base import Capability
+    from qatbench.targets.registry import with_requested
 
-        validate_target_options(target, {**options, "count_instructions": True})
-        options["count_instructions"] = True
-    except TargetOptionsError:
-        pass
+    options = with_requested(target, options, Capability.COUNT_INSTRUCTIONS
+                             ).model_dump(exclude_defaults=True)
     timer = child_timer(settings, options)
     outcomes, lines = [], []
 

@@ -87,13 +87,40 @@ class ProfileSpec(MeasureSpec):
 
 class Capability(enum.StrEnum):
     """What a target can do beyond the four verbs, declared as data in its class's
-    ``capabilities`` (never inferred from its type or its options' names)."""
+    ``capabilities`` (never inferred from its type or its options' names).
+
+    ``PROFILE`` promises a method. The others promise extra work in ``measure`` that a
+    run *requests*: a target declaring one has the boolean option ``option`` names, off
+    by default, and does the work when it is on (``registry.with_requested`` turns it on
+    only where it is declared). A ``once_per_job`` one is done on a job's first repeat
+    alone: the runner turns it off for the others (``registry.options_for_repeat``).
+    """
 
     PROFILE = "profile"  # ``profile(prepared, spec) -> OpProfile``: time every op
+    # instructions retired per inference (``perf stat``) in ``Measurement.extra``
+    COUNT_INSTRUCTIONS = "count_instructions"
+    # the timing job's own per-op profile (a phone's op tables from a second run beside the
+    # timed one), in ``Measurement.extra["op_profile"]``
+    PROFILE_IN_JOB = "profile_in_job"
+
+    @property
+    def option(self) -> str | None:
+        """The option a run sets to request this capability (``None``: a method)."""
+        return _REQUESTED_BY.get(self)
+
+    @property
+    def once_per_job(self) -> bool:
+        """Whether one repeat of a job is enough for its work (one profile per job)."""
+        return self is Capability.PROFILE_IN_JOB
+
+
+_REQUESTED_BY = {Capability.COUNT_INSTRUCTIONS: "count_instructions",
+                 Capability.PROFILE_IN_JOB: "op_profiling"}
 
 
 def capabilities_of(target: object) -> frozenset[Capability]:
-    """The capabilities ``target`` declares (none for a plug-in that declares none)."""
+    """The capabilities ``target`` (an instance or its class) declares (none for a
+    plug-in that declares none)."""
     return frozenset(Capability(c) for c in getattr(target, "capabilities", ()))
 
 
@@ -382,9 +409,11 @@ class Target(Protocol):
         ``"cpu-xnnpack interpreter"``, or the host interpreter for a phone that cannot
         evaluate).
       capabilities (optional): a frozenset of ``Capability`` the target declares; each
-        one promises a method (``Capability.PROFILE``: ``Profiler.profile``). The runner
-        asks ``capabilities_of(target)``, the way a backend registry declares what each
-        backend supports, and never checks a target's type or option names.
+        one promises a method (``Capability.PROFILE``: ``Profiler.profile``) or work
+        ``measure`` does when a run requests it through the capability's option
+        (``Capability.COUNT_INSTRUCTIONS``: ``count_instructions``). The runner asks
+        ``capabilities_of(target)``, the way a backend registry declares what each
+        backend supports, and never checks a target's type or tries its options.
     """
 
     name: str

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -32,10 +32,6 @@ class TargetOptions(BaseModel):
 
     kind: str | None = None  # the built-in (or plug-in) this user-named target stands for
     python: str | None = None  # another interpreter for the timing child (used by the runner)
-
-    # options whose extra work one repeat of a job is enough for (a per-op profile run):
-    # the runner leaves them out of every later repeat (``options_for_repeat``)
-    FIRST_REPEAT_ONLY: ClassVar[frozenset[str]] = frozenset()
 
 
 class PhoneOptions(TargetOptions):

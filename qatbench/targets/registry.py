@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from qatbench.errors import UserError
-from qatbench.targets.base import Target
+from qatbench.targets.base import Capability, Target, capabilities_of
 from qatbench.targets.options import (
     RUNNER_KEYS,
     PluginOptions,
@@ -36,8 +36,9 @@ from qatbench.targets.options import (
 )
 
 __all__ = ["ENTRY_POINT_GROUP", "TargetOptionsError", "UnknownTarget", "create_target",
-           "options_model", "resolve_kind", "target_names", "target_takes_device",
-           "updated_options", "validate_target_options"]
+           "options_for_repeat", "options_model", "resolve_kind", "target_capabilities",
+           "target_names", "target_takes_device", "updated_options",
+           "validate_target_options", "with_requested"]
 
 TargetFactory = Callable[..., Target]
 ENTRY_POINT_GROUP = "qatbench.targets"
@@ -215,12 +216,45 @@ def create_target(name: str, options: Mapping[str, Any] | TargetOptions | None =
 
 def options_for_repeat(name: str, options: TargetOptions, repeat: int) -> TargetOptions:
     """The options a job's ``repeat`` (0-based) runs with: all of them on the first, and
-    without the target's ``FIRST_REPEAT_ONLY`` keys on the others (those fall back to
-    their defaults), so work such as a per-op profile run is done once per job."""
-    first_only = set(type(options).FIRST_REPEAT_ONLY)
-    if repeat == 0 or not first_only:
+    on the others without the options of the ``once_per_job`` capabilities the target
+    declares (those fall back to their defaults, off), so work such as a per-op profile
+    run is done once per job."""
+    if repeat == 0:
+        return options
+    first_only = {c.option for c in target_capabilities(name, options)
+                  if c.once_per_job and c.option}
+    if not first_only:
         return options
     return validate_options(name, type(options), options.model_dump(exclude=first_only))
+
+
+def target_capabilities(name: str, options: Mapping[str, Any] | TargetOptions | None = None
+                        ) -> frozenset[Capability]:
+    """What the target declares it can do (``Capability``), without probing: a
+    built-in answers from its class; a plug-in is built (never probed) and asked."""
+    kind = resolve_kind(name, _kind_only(options))
+    if kind in _BUILTIN:
+        return capabilities_of(load_reference(_BUILTIN[kind].target_class))
+    return capabilities_of(create_target(name, options))
+
+
+def with_requested(name: str, options: Mapping[str, Any] | TargetOptions | None,
+                   *requested: Capability) -> TargetOptions:
+    """``name``'s options (validated) with the option of each ``requested`` capability
+    the target declares turned on; one it does not declare is not an error, it is simply
+    not done (``qatbench ab`` counts instructions where a target can)."""
+    validated = validate_target_options(name, options)
+    declared = target_capabilities(name, validated)
+    keys = {c.option: True for c in requested if c in declared and c.option}
+    return updated_options(name, validated, **keys) if keys else validated
+
+
+def _kind_only(options: Mapping[str, Any] | TargetOptions | None
+               ) -> Mapping[str, Any] | None:
+    """Of the options, what ``resolve_kind`` reads: the ``kind`` key."""
+    if isinstance(options, TargetOptions):
+        return {"kind": options.kind} if options.kind else None
+    return options
 
 
 def target_takes_device(name: str,
@@ -229,9 +263,7 @@ def target_takes_device(name: str,
 
     Built-ins answer from their class; a plug-in is built (never probed) and asked.
     """
-    if isinstance(options, TargetOptions):
-        options = {"kind": options.kind} if options.kind else None
-    kind = resolve_kind(name, options)
+    kind = resolve_kind(name, _kind_only(options))
     if kind in _BUILTIN:
         return bool(load_reference(_BUILTIN[kind].target_class).takes_device)
     return bool(getattr(create_target(name, options), "takes_device", False))

@@ -5,19 +5,22 @@ from __future__ import annotations
 import pytest
 
 from qatbench.targets.android.target import AndroidOptions, AndroidTarget
-from qatbench.targets.base import Target
+from qatbench.targets.base import Capability, Target
 from qatbench.targets.edgetpu.target import EdgeTpuOptions
 from qatbench.targets.host.cpu import CpuOptions, CpuTarget
-from qatbench.targets.options import PluginOptions
+from qatbench.targets.options import PluginOptions, TargetOptions
 from qatbench.targets.registry import (
     TargetOptionsError,
     UnknownTarget,
     create_target,
+    options_for_repeat,
     options_model,
     resolve_kind,
+    target_capabilities,
     target_names,
     target_takes_device,
     validate_target_options,
+    with_requested,
 )
 
 BUILTINS = ["cpu-xnnpack", "cpu-ref", "edgetpu", "nnapi", "android-cpu"]
@@ -70,7 +73,7 @@ def test_a_user_named_target_reuses_a_builtin_under_its_own_name() -> None:
         create_target("cpu-xnnpack-nightly", {"kind": "cpu-xnnpack", "device": "X"})
     phone = create_target("pixel-big-cores", {"kind": "android-cpu", "cpu_mask": "f0"})
     assert isinstance(phone, AndroidTarget) and not phone.use_nnapi
-    assert (phone.name, phone.cpu_mask) == ("pixel-big-cores", "f0")
+    assert (phone.name, phone.options.cpu_mask) == ("pixel-big-cores", "f0")
 
 
 def test_kind_errors_say_what_to_do() -> None:
@@ -108,3 +111,82 @@ def test_an_unpackaged_plugin_without_a_model_gets_the_permissive_one() -> None:
     assert target.name == "hang"
     renamed = create_target("stuck", {"kind": "tests.targets.misbehaving:hang"})
     assert renamed.name == "stuck"
+
+
+# -- capabilities a target declares and a run requests ------------------------------------
+REQUESTED = {Capability.COUNT_INSTRUCTIONS: "count_instructions",
+             Capability.PROFILE_IN_JOB: "op_profiling"}
+
+
+def test_what_each_builtin_declares() -> None:
+    """Read from the class, without probing or building (no phone, no perf needed)."""
+    assert {name: target_capabilities(name) for name in BUILTINS} == {
+        "cpu-xnnpack": {Capability.PROFILE, Capability.COUNT_INSTRUCTIONS},
+        "cpu-ref": {Capability.PROFILE, Capability.COUNT_INSTRUCTIONS},
+        "edgetpu": set(),
+        "nnapi": {Capability.PROFILE, Capability.PROFILE_IN_JOB},
+        "android-cpu": {Capability.PROFILE, Capability.PROFILE_IN_JOB}}
+    assert target_capabilities("pixel", {"kind": "android-cpu"}) == \
+        target_capabilities("android-cpu")
+
+
+@pytest.mark.parametrize("name", target_names())
+def test_a_requestable_capability_is_an_option_off_by_default(name: str) -> None:
+    """A run requests a declared capability by its option: every built-in that declares
+    one has that option, a boolean that is off unless asked for."""
+    for capability in target_capabilities(name):
+        if capability.option is None:
+            continue
+        assert capability.option == REQUESTED[capability]
+        field = options_model(name).model_fields[capability.option]
+        assert field.annotation is bool and field.default is False
+
+
+def test_a_run_requests_a_capability_only_where_it_is_declared() -> None:
+    counted = with_requested("cpu-ref", None, Capability.COUNT_INSTRUCTIONS)
+    assert isinstance(counted, CpuOptions) and counted.count_instructions is True
+    assert create_target("cpu-ref", counted).instructions_requested() is True
+    assert create_target("cpu-ref").instructions_requested() is False
+    phone = with_requested("nnapi", {"device": "P7"}, Capability.COUNT_INSTRUCTIONS)
+    assert phone == AndroidOptions(device="P7")  # a phone cannot: not asked, not an error
+    profiled = with_requested("android-cpu", {}, Capability.PROFILE_IN_JOB)
+    assert profiled.op_profiling is True
+
+
+def test_once_per_job_work_is_requested_on_the_first_repeat_only() -> None:
+    profiled = AndroidOptions(op_profiling=True, device="P7", cpu_mask="f0")
+    assert options_for_repeat("nnapi", profiled, 0) is profiled
+    assert options_for_repeat("nnapi", profiled, 1) == AndroidOptions(device="P7",
+                                                                     cpu_mask="f0")
+    counted = CpuOptions(count_instructions=True)  # counting is every repeat's figure
+    assert options_for_repeat("cpu-xnnpack", counted, 3) is counted
+
+
+class ProfilingPluginOptions(TargetOptions):
+    op_profiling: bool = False
+    board: str = "dev-board"
+
+
+class ProfilingPlugin:
+    """A plug-in that profiles in its timing job: it says so, as a built-in does."""
+
+    capabilities = frozenset({Capability.PROFILE_IN_JOB})
+
+    def __init__(self, **options: object) -> None:
+        self.options = options
+
+
+def profiling_plugin(**options: object) -> ProfilingPlugin:
+    return ProfilingPlugin(**options)
+
+
+profiling_plugin.options_model = ProfilingPluginOptions  # type: ignore[attr-defined]
+PLUGIN = "tests.targets.test_registry:profiling_plugin"
+
+
+def test_a_plugin_declares_its_capabilities_and_gets_the_same_repeat_rule() -> None:
+    assert target_capabilities(PLUGIN) == {Capability.PROFILE_IN_JOB}
+    requested = with_requested(PLUGIN, {"board": "b1"}, Capability.PROFILE_IN_JOB,
+                               Capability.COUNT_INSTRUCTIONS)
+    assert requested == ProfilingPluginOptions(board="b1", op_profiling=True)
+    assert options_for_repeat(PLUGIN, requested, 1) == ProfilingPluginOptions(board="b1")

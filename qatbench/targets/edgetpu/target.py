@@ -103,13 +103,8 @@ class EdgeTpuTarget(InterpreterTarget):
                  interpreter_factory: InterpreterFactory | None = None) -> None:
         self.options = options or EdgeTpuOptions()
         self.name = name
-        self.device = self.options.device
-        self.compiler = self.options.compiler
-        self.compile_timeout_s = self.options.compile_timeout_s
-        self.min_runtime_version = self.options.min_runtime_version
-        self.compiler_args = list(self.options.compiler_args)
         self.interpreter_factory = interpreter_factory
-        self.accuracy_source = f"edgetpu interpreter ({self.device})"
+        self.accuracy_source = f"edgetpu interpreter ({self.options.device})"
         self._runtime_label = ""
         self._facts: EdgeTpuRuntime | None = None
         self._open_extra: dict[str, Any] = {}
@@ -129,7 +124,7 @@ class EdgeTpuTarget(InterpreterTarget):
             runtime["crash_hint"] = facts.crash_hint()
             if facts.verdict in ("crashes", "missing"):
                 runtime["runtime_fix"] = FIX_MISMATCH
-        tool = find_tool("edgetpu_compiler", COMPILER_ENV, self.compiler)
+        tool = find_tool("edgetpu_compiler", COMPILER_ENV, self.options.compiler)
         if not tool.found:
             return Availability(False, reason=f"edgetpu_compiler not found ({tool.searched})",
                                 fix=INSTALL_COMPILER, details=runtime)
@@ -137,21 +132,22 @@ class EdgeTpuTarget(InterpreterTarget):
         report = parse_compiler_output(version.stdout)
         return Availability(True, details={"compiler": str(tool.path),
                                            "version": report.version or "unknown",
-                                           "device": self.device, **runtime})
+                                           "device": self.options.device, **runtime})
 
     # -- compile ---------------------------------------------------------------------------
     def _compile(self, model: Path, work: Path) -> tuple[Path, CompilerReport]:
-        tool = find_tool("edgetpu_compiler", COMPILER_ENV, self.compiler)
+        tool = find_tool("edgetpu_compiler", COMPILER_ENV, self.options.compiler)
         if not tool.found:
             raise TargetUnavailable(f"edgetpu_compiler not found ({tool.searched}); "
                                     f"{INSTALL_COMPILER}")
         args: list[Any] = [tool.path, "-s", "-o", work]
-        if self.min_runtime_version:
-            args += ["-m", self.min_runtime_version]
-        args += [*self.compiler_args, model]
-        run = run_tool(args, timeout_s=self.compile_timeout_s)
+        if self.options.min_runtime_version:
+            args += ["-m", self.options.min_runtime_version]
+        args += [*self.options.compiler_args, model]
+        run = run_tool(args, timeout_s=self.options.compile_timeout_s)
         if run.timed_out:
-            raise JobFailed(f"edgetpu_compiler did not finish in {self.compile_timeout_s:g} s "
+            raise JobFailed("edgetpu_compiler did not finish in "
+                            f"{self.options.compile_timeout_s:g} s "
                             f"(compile_timeout_s); last output:\n{run.tail()}")
         report = parse_compiler_output(run.stdout + "\n" + run.stderr)
         log = work / f"{model.stem}_edgetpu.log"
@@ -187,7 +183,7 @@ class EdgeTpuTarget(InterpreterTarget):
                                  "placement": report.placement_by_status(),
                                  # placement depends on the compiler and its -m target
                                  "fingerprint": {"edgetpu_compiler": report.version or "",
-                                                 "min_runtime": self.min_runtime_version
+                                                 "min_runtime": self.options.min_runtime_version
                                                  or ""}}
         if notes:
             extra["note"] = "; ".join(notes)
@@ -208,7 +204,7 @@ class EdgeTpuTarget(InterpreterTarget):
         library = facts.library
         if not library.loaded or library.error:
             raise NoEdgeTpu(f"cannot load {library.path}: {library.error}; {INSTALL_RUNTIME}")
-        kind = self.device.partition(":")[0]
+        kind = self.options.device.partition(":")[0]
         listed = [d for d in library.devices if kind not in ("usb", "pci")
                   or d.startswith(kind + ":")]
         if not listed:
@@ -226,7 +222,7 @@ class EdgeTpuTarget(InterpreterTarget):
     def build_interpreter(self, model: Path, threads: int) -> Any:
         if self.interpreter_factory is not None:
             self._runtime_label = getattr(self.interpreter_factory, "__qualname__", "injected")
-            return self.interpreter_factory(model_path=str(model), device=self.device,
+            return self.interpreter_factory(model_path=str(model), device=self.options.device,
                                             threads=threads)
         facts = self._checked_facts()
         opener: Callable[[], Any]
@@ -234,12 +230,12 @@ class EdgeTpuTarget(InterpreterTarget):
             from pycoral.utils import edgetpu as coral  # Coral's (or feranick's) pycoral
 
             def opener() -> Any:
-                return coral.make_interpreter(str(model), device=self.device or None)
+                return coral.make_interpreter(str(model), device=self.options.device or None)
 
             label = facts.runtime_label
         else:
             runtime = resolve_runtime(facts.chosen)
-            options = {"device": self.device} if self.device else {}
+            options = {"device": self.options.device} if self.options.device else {}
 
             def opener() -> Any:
                 delegate = runtime.load_delegate(facts.library.path, options)
@@ -258,7 +254,7 @@ class EdgeTpuTarget(InterpreterTarget):
                                                self.options.load_delegate_backoff_s,
                                                sleep=sleep)
         except (ValueError, RuntimeError, OSError) as error:
-            raise NoEdgeTpu(f"cannot open an Edge TPU ({self.device}) through "
+            raise NoEdgeTpu(f"cannot open an Edge TPU ({self.options.device}) through "
                             f"{facts.library.path} with {label} ({attempts} attempts): "
                             f"{' '.join(str(error).split())}; {INSTALL_RUNTIME}") from None
         self._runtime_label = label
@@ -287,7 +283,7 @@ class EdgeTpuTarget(InterpreterTarget):
         except NoEdgeTpu as reason:
             if self.options.require_tpu:
                 raise TargetUnavailable(
-                    f"no Edge TPU at {self.device!r}, and this target requires one "
+                    f"no Edge TPU at {self.options.device!r}, and this target requires one "
                     f"(require_tpu = true): {reason}. Reconnect the accelerator (check "
                     "`lsusb` for 18d1:9302 or 1a6e:089a, `ls /dev/apex_0` for PCIe) or set "
                     "require_tpu = false to get compiled rows") from None
@@ -295,7 +291,7 @@ class EdgeTpuTarget(InterpreterTarget):
             # placement does not depend on the library, so the facts stay out of the
             # fingerprint of a compiled row; they are kept for the reader
             facts = self._facts.facts() if self._facts is not None else {}
-            return Measurement(status=Status.COMPILED, device=self.device,
+            return Measurement(status=Status.COMPILED, device=self.options.device,
                                extra={**prepared.extra, **facts,
                                       "note": "; ".join(n for n in notes if n)})
         if self._retry_wait_ms and measured.init_ms is not None:
@@ -308,7 +304,7 @@ class EdgeTpuTarget(InterpreterTarget):
         return f"edgetpu ({delegate_kernels(interpreter)} kernels)"
 
     def device_label(self) -> str:
-        return self.device
+        return self.options.device
 
     def runtime_label(self) -> str:
         return self._runtime_label

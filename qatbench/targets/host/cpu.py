@@ -38,7 +38,7 @@ class CpuTarget(InterpreterTarget):
     """The host CPU through LiteRT, with or without the XNNPACK delegate."""
 
     takes_device = False
-    capabilities = frozenset({Capability.PROFILE})
+    capabilities = frozenset({Capability.PROFILE, Capability.COUNT_INSTRUCTIONS})
 
     def __init__(self, name: str, *, use_xnnpack: bool, description: str,
                  options: CpuOptions | None = None) -> None:
@@ -90,6 +90,9 @@ class CpuTarget(InterpreterTarget):
 
     def runtime_label(self) -> str:
         return self.runtime.label
+
+    def instructions_requested(self) -> bool:
+        return self.options.count_instructions
 
     def profile(self, prepared: Prepared, spec: ProfileSpec) -> OpProfile:
         """Each op cut out as a one-op model and timed on the kernels the whole model

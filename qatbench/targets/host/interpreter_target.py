@@ -133,6 +133,11 @@ class InterpreterTarget:
     def runtime_label(self) -> str:
         return ""
 
+    def instructions_requested(self) -> bool:
+        """Whether ``measure`` counts instructions per inference: a subclass that declares
+        ``Capability.COUNT_INSTRUCTIONS`` answers from its typed options."""
+        return False
+
     def prepare(self, model: Path, work: Path) -> Prepared:
         return Prepared(model=model, source=model)
 
@@ -150,7 +155,7 @@ class InterpreterTarget:
                             {"fingerprint": runtime_facts()})  # this child's Python, numpy
         peak_mb, peak_source = peak_memory_mb()
         extra["peak_memory_source"] = peak_source
-        if getattr(getattr(self, "options", None), "count_instructions", False):
+        if self.instructions_requested():
             from qatbench.targets.host.instructions import count_per_inference
 
             counted = count_per_inference(interpreter.invoke, max(10, len(runs.samples_ms)))

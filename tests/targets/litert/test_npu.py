@@ -296,3 +296,33 @@ def test_two_npu_jobs_on_one_phone_keep_their_dispatch_libraries_apart(
     assert [r.split("/data/local/tmp/qatbench/", 1)[1] for r in removed] == [
         f"{job.run_id}/{job.job}/r{job.repeat}" for job in jobs]
     assert [p for p in (litert_phone / "fs").rglob("*") if p.is_file()] == []
+
+
+@needs_openvino
+def test_the_phone_runs_with_the_targets_own_phone_options_and_its_placement(
+        openvino_build, litert_phone: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a ``[targets.litert-qualcomm]`` table says about the phone (which device, the
+    cores, flags passed on) reaches the phone run as it does for ``android-cpu``, and a
+    model the plug-in placed only in part keeps the CPU for the rest, said in the row."""
+    _, built = openvino_build
+    monkeypatch.setenv("QATBENCH_LITERT_BENCHMARK_MODEL", str(install_tool(
+        tmp_path / "bin", "benchmark_litert_model", "benchmark_litert_model.py")))
+    target = create_target("litert-qualcomm", {
+        "device": "S24", "cpu_mask": "f0", "extra_flags": ["--gpu_backend=none"]})
+    total = 7  # the plug-in left 2 of 7 ops to the CPU
+    partial = dataclasses.replace(built, job=JobId("RUN1", "job1", 0), ops_total=total,
+                                  ops_on_accelerator=5)
+    measurement = target.measure(partial, QUICK)
+    assert measurement.status is Status.OK, measurement.error
+    assert measurement.delegate == "litert npu dispatch (Qualcomm SM8650, partial: 5 of 7 " \
+                                   "ops on the NPU)"
+    assert measurement.extra["cpu_mask"] == "f0"
+    assert measurement.extra["full_delegation_required"] is False
+    (call,) = [json.loads(line) for line in (tmp_path / "argv.jsonl").read_text().splitlines()]
+    assert call["argv"][-2:] == ["--use_cpu=true", "--gpu_backend=none"]
+    assert "--require_full_delegation=true" not in call["argv"]
+    log = [json.loads(line) for line in (litert_phone / "shell.log").read_text().splitlines()]
+    (launch,) = [c for c in log if c[0] == "sh"]
+    assert launch[3:7] == ["taskset", "f0", "env", "LD_LIBRARY_PATH=/data/local/tmp/"
+                                                   "qatbench/RUN1/job1/r0"]
