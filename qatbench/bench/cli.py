@@ -170,8 +170,14 @@ def run(
     rebuild: Rebuild = False,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
+    imports: Annotated[list[str] | None, typer.Option(
+        "--import", help="For --model: a module or .py file to import before loading it "
+                         "(one that registers custom layers); repeat for several.")] = None,
 ) -> None:
     """Build the models (float32, ptq_int8, qat_int8) and time them on every target."""
+    if imports and model is None:
+        raise fail_usage("--import goes with --model (in a config, give imports = [...] "
+                         "under [models.NAME])")
     if data is not None and model is None:
         raise fail_usage("--data goes with --model PATH_OR_MODULE:FUNCTION (in a config, "
                          "give data under [models.NAME])")
@@ -189,7 +195,7 @@ def run(
     if model is not None:
         from qatbench.models.sources import ad_hoc_source
 
-        name, source = ad_hoc_source(model, data, Path.cwd())
+        name, source = ad_hoc_source(model, data, Path.cwd(), imports)
         overrides["models"] = {name: source.model_dump(exclude_defaults=True)}
         overrides["run"].setdefault("models", [name])
     if retry_failed and resume is None:

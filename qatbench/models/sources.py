@@ -80,6 +80,9 @@ class ModelSource(BaseModel):
     # label QAT: a Keras loss name or module:function, per output or one for all
     loss: str | dict[str, str] | None = None
     description: str = ""
+    # modules (``"wild_layers"``) or files (``"path/to/layers.py"``, relative to the config)
+    # imported before the model loads, so classes they register resolve (custom layers)
+    imports: list[str] = Field(default_factory=list)
     # [models.NAME.training]: TrainingBudget fields for this model only (checked when the
     # run config merges them with [training])
     training: dict[str, Any] = Field(default_factory=dict)
@@ -188,6 +191,8 @@ class ModelSource(BaseModel):
             "data": reference(self.data) if self.data_is_callable else path(self.data),
             "tflite": {k: str(path(v)) for k, v in self.tflite.items()} if self.tflite else None,
             "preprocess": reference(self.preprocess),
+            "imports": [str(path(item)) if item.endswith(".py") else item
+                        for item in self.imports],
         }
         return self.model_copy(update=updates)
 
@@ -215,6 +220,10 @@ class ModelSource(BaseModel):
                 problems.append(f"{where}.data: {self.data} is not an .npz file; give "
                                 "x_train/y_train/x_eval/y_eval (or x/y) in an .npz, or "
                                 "\"module:function\"")
+        for item in self.imports:
+            if item.endswith(".py") and not Path(item).is_file():
+                problems.append(f"{where}.imports: {item} does not exist (a module name, or "
+                                "a .py file relative to the config)")
         if self.image_dir is not None and not Path(self.image_dir).is_dir():
             problems.append(f"{where}.image_dir: {self.image_dir} is not a directory of class "
                             "subfolders")
@@ -224,17 +233,19 @@ class ModelSource(BaseModel):
         return problems
 
 
-def ad_hoc_source(model: str, data: str | None, base: Path) -> tuple[str, ModelSource]:
-    """``qatbench run --model PATH_OR_MODULE:FN [--data PATH]``: the name is the file's stem
-    or the function's name."""
+def ad_hoc_source(model: str, data: str | None, base: Path,
+                  imports: list[str] | None = None) -> tuple[str, ModelSource]:
+    """``qatbench run --model PATH_OR_MODULE:FN [--data PATH] [--import MODULE]``: the name
+    is the file's stem or the function's name."""
+    extra = {"imports": imports} if imports else {}
     if is_callable_reference(model) and not Path(model).exists():
-        source = ModelSource(build=model, data=data)
+        source = ModelSource(build=model, data=data, **extra)
         name = model.rsplit(":", 1)[1]
     elif model.endswith(".tflite"):
-        source = ModelSource(tflite={"float32": model}, data=data)
+        source = ModelSource(tflite={"float32": model}, data=data, **extra)
         name = Path(model).stem
     else:
-        source = ModelSource(keras=model, data=data)
+        source = ModelSource(keras=model, data=data, **extra)
         name = Path(model.rstrip("/")).stem
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name), source.resolved(base)
 

@@ -75,6 +75,37 @@ def is_keras3_file(path: Path) -> bool:
     return bool(version) and str(version).split(".")[0] == "3"
 
 
+def unregistered_classes(path: Path) -> list[str]:
+    """The classes a Keras 3 ``.keras`` file's config names from outside Keras that Keras
+    3 cannot resolve (nothing imported registered them): each ``registered_name``."""
+    import keras
+
+    if not zipfile.is_zipfile(path):
+        return []
+    with zipfile.ZipFile(path) as archive:
+        if "config.json" not in archive.namelist():
+            return []
+        config = json.loads(archive.read("config.json"))
+    found: list[str] = []
+
+    def visit(value: Any) -> None:
+        if isinstance(value, dict):
+            module = str(value.get("module") or "")
+            if "class_name" in value and "config" in value and module and \
+                    not module.startswith("keras"):
+                name = value.get("registered_name") or value["class_name"]
+                if keras.saving.get_registered_object(name) is None and name not in found:
+                    found.append(name)
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item)
+
+    visit(config)
+    return found
+
+
 def _plain(value: Any) -> Any:
     """A Keras 3 serialized value in the form tf_keras reads (DTypePolicy -> its name)."""
     if isinstance(value, dict) and value.get("class_name") == "DTypePolicy":
