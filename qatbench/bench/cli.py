@@ -189,8 +189,14 @@ def run(
     fail_on_goals: Annotated[bool, typer.Option(
         help="Exit 1 when, on some model × target × threads, no variant is known to meet "
              "the config's [goals] (the default goals without any).")] = False,
+    imports: Annotated[list[str] | None, typer.Option(
+        "--import", help="For --model: a module or .py file to import before loading it "
+                         "(one that registers custom layers); repeat for several.")] = None,
 ) -> None:
     """Build the models (float32, ptq_int8, qat_int8) and time them on every target."""
+    if imports and model is None:
+        raise fail_usage("--import goes with --model (in a config, give imports = [...] "
+                         "under [models.NAME])")
     if data is not None and model is None:
         raise fail_usage("--data goes with --model PATH_OR_MODULE:FUNCTION (in a config, "
                          "give data under [models.NAME])")
@@ -219,7 +225,7 @@ def run(
 
         try:
             name, source = ad_hoc_source(model, data, Path.cwd(), framework,
-                                         trained=not untrained)
+                                         trained=not untrained, imports=imports)
         except ValueError as error:
             raise fail_usage(f"--model {model}: {error}") from None
         overrides["models"] = {name: source.model_dump(exclude_defaults=True)}

@@ -89,6 +89,9 @@ class ModelSource(BaseModel):
     # label QAT: a Keras loss name or module:function, per output or one for all
     loss: str | dict[str, str] | None = None
     description: str = ""
+    # modules (``"wild_layers"``) or files (``"path/to/layers.py"``, relative to the config)
+    # imported before the model loads, so classes they register resolve (custom layers)
+    imports: list[str] = Field(default_factory=list)
     # [models.NAME.training]: TrainingBudget fields for this model only (checked when the
     # run config merges them with [training])
     training: dict[str, Any] = Field(default_factory=dict)
@@ -203,6 +206,8 @@ class ModelSource(BaseModel):
             "data": reference(self.data) if self.data_is_callable else path(self.data),
             "tflite": {k: str(path(v)) for k, v in self.tflite.items()} if self.tflite else None,
             "preprocess": reference(self.preprocess),
+            "imports": [str(path(item)) if item.endswith(".py") else item
+                        for item in self.imports],
         }
         return self.model_copy(update=updates)
 
@@ -230,6 +235,10 @@ class ModelSource(BaseModel):
                 problems.append(f"{where}.data: {self.data} is not an .npz file; give "
                                 "x_train/y_train/x_eval/y_eval (or x/y) in an .npz, or "
                                 "\"module:function\"")
+        for item in self.imports:
+            if item.endswith(".py") and not Path(item).is_file():
+                problems.append(f"{where}.imports: {item} does not exist (a module name, or "
+                                "a .py file relative to the config)")
         if self.image_dir is not None and not Path(self.image_dir).is_dir():
             problems.append(f"{where}.image_dir: {self.image_dir} is not a directory of class "
                             "subfolders")
@@ -251,7 +260,8 @@ def _builder_name(reference: str) -> str:
 
 
 def ad_hoc_source(model: str, data: str | None, base: Path, framework: str | None = None,
-                  trained: bool = True) -> tuple[str, ModelSource]:
+                  trained: bool = True, imports: list[str] | None = None
+                  ) -> tuple[str, ModelSource]:
     """``qatbench run --model PATH_OR_MODULE:FN [--data PATH] [--untrained] [--framework
     torch]``: the name is the file's stem or the module's last name; ``trained=False`` (a
     builder only) trains it first; ``--data`` is an ``.npz``, a ``module:function``, or a
@@ -259,6 +269,8 @@ def ad_hoc_source(model: str, data: str | None, base: Path, framework: str | Non
     folder = data is not None and (Path(data).expanduser() if Path(data).expanduser()
                                    .is_absolute() else base / data).is_dir()
     given: dict[str, Any] = {"image_dir": data} if folder else {"data": data}
+    if imports:
+        given["imports"] = imports
     if framework == "torch":
         if not is_callable_reference(model):
             raise ValueError(f"--framework torch: --model {model!r} must be "

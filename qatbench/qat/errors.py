@@ -33,7 +33,8 @@ class UnsupportedLayersError(QatModelError):
             f"model {model_name!r} has {len(layers)} layer(s) that tfmot's default 8-bit "
             f"scheme cannot quantize:\n{listing}\nGive each a "
             "tfmot.quantization.keras.QuantizeConfig via quantize_annotate_layer, replace it "
-            "with a supported layer, or keep it float with selective QAT."
+            "with a supported layer, or keep it float with selective QAT (variant "
+            "qat_selective, [training] qat_layers naming the layers to quantize)."
         )
 
 

@@ -27,11 +27,20 @@ from typing import Any
 import numpy as np
 
 from qatbench.qat.errors import QatModelError
+from qatbench.qat.keras3_ops import (
+    ACTIVATION_OPS,
+    OPS,
+    SAME_ACTIVATION,
+    keras_op_class,
+    layer_scale_class,
+    make_op_layer,
+)
 
 # outputs may differ by float32 rounding only: max |Δ| <= 1e-4 x (1 + max |output|)
 REBUILD_TOLERANCE = 1e-4
 _ADVICE = ("rebuild the model with tf_keras layers (`import tf_keras as keras`) and give "
            "`build = \"module:function\"`, or save it from tf_keras (.h5)")
+IMPORTS_KEY = "imports"  # the [models.NAME] key naming modules that register custom layers
 
 
 class RebuildError(QatModelError):
@@ -64,6 +73,37 @@ def saved_keras_version(path: Path) -> str | None:
 def is_keras3_file(path: Path) -> bool:
     version = saved_keras_version(path)
     return bool(version) and str(version).split(".")[0] == "3"
+
+
+def unregistered_classes(path: Path) -> list[str]:
+    """The classes a Keras 3 ``.keras`` file's config names from outside Keras that Keras
+    3 cannot resolve (nothing imported registered them): each ``registered_name``."""
+    import keras
+
+    if not zipfile.is_zipfile(path):
+        return []
+    with zipfile.ZipFile(path) as archive:
+        if "config.json" not in archive.namelist():
+            return []
+        config = json.loads(archive.read("config.json"))
+    found: list[str] = []
+
+    def visit(value: Any) -> None:
+        if isinstance(value, dict):
+            module = str(value.get("module") or "")
+            if "class_name" in value and "config" in value and module and \
+                    not module.startswith("keras"):
+                name = value.get("registered_name") or value["class_name"]
+                if keras.saving.get_registered_object(name) is None and name not in found:
+                    found.append(name)
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item)
+
+    visit(config)
+    return found
 
 
 def _plain(value: Any) -> Any:
@@ -163,20 +203,21 @@ def _tensor_refs(value: Any, tensors: dict[tuple[str, int, int], Any]) -> Any:
     return value
 
 
-def _input_layer(entry: dict[str, Any]) -> Any:
+def _input_layer(entry: dict[str, Any], name: str) -> Any:
     import tf_keras
 
     config = entry["config"]
     shape = config.get("batch_shape") or config.get("batch_input_shape")
     return tf_keras.Input(batch_shape=tuple(shape), dtype=_plain(config.get("dtype")),
-                          name=config["name"], sparse=bool(config.get("sparse")))
+                          name=name, sparse=bool(config.get("sparse")))
 
 
-def _functional_layers(config: dict[str, Any]) -> list[dict[str, Any]]:
-    """A Sequential's layers as functional entries (each consuming the previous output)."""
-    layers = config["layers"]
-    entries, previous = [], None
-    for entry in layers:
+def _functional_layers(config: dict[str, Any], first_input: str | None = None
+                       ) -> list[dict[str, Any]]:
+    """A Sequential's layers as functional entries (each consuming the previous output;
+    the first consumes ``first_input`` when the Sequential has no InputLayer of its own)."""
+    entries, previous = [], first_input
+    for entry in config["layers"]:
         name = entry["config"]["name"]
         nodes = [] if previous is None else [{"args": [{
             "class_name": "__keras_tensor__",
@@ -184,6 +225,223 @@ def _functional_layers(config: dict[str, Any]) -> list[dict[str, Any]]:
         entries.append({**entry, "name": name, "inbound_nodes": nodes})
         previous = name
     return entries
+
+
+def _is_op(entry: dict[str, Any]) -> bool:
+    """A Keras 3 op node (``x + 3.0``, ``ops.mean``): an Operation, not a layer."""
+    module = str(entry.get("module") or "")
+    return module.startswith(("keras.src.ops", "keras.ops"))
+
+
+def _is_nested_model(entry: dict[str, Any]) -> bool:
+    return entry["class_name"] in ("Functional", "Sequential", "Model") and \
+        str(entry.get("module") or "").startswith("keras")
+
+
+def _spec_pairs(spec: Any) -> list[tuple[str, tuple[str, int, int]]]:
+    """``input_layers`` / ``output_layers`` as (key, [layer, node, index]) pairs: one
+    reference, a list of them, or a dict of them (Keras 3 dict inputs/outputs)."""
+    if isinstance(spec, dict):
+        return [(key, tuple(ref)) for key, ref in spec.items()]
+    if spec and isinstance(spec[0], str):
+        return [(spec[0], tuple(spec))]
+    return [(ref[0], tuple(ref)) for ref in spec]
+
+
+class _Rebuild:
+    """One rebuild: the problems met (all of them, not the first), the layers made and the
+    Keras 3 layer each takes its weights from, and the names already taken."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self.pairs: list[tuple[Any, Any]] = []
+        self.names: set[str] = set()
+        self.shared: dict[str, Any] = {}  # Keras 3 name -> its rebuilt layer (shared calls)
+        self.failed: set[str] = set()  # entries not rebuilt (their consumers are not listed)
+
+    def problem(self, layer: str, kind: str, why: str) -> None:
+        self.problems.append(Problem(layer, kind, why))
+
+    def unique(self, name: str, scope: str = "") -> str:
+        """tf_keras needs unique layer names; a nested model's layer may repeat one."""
+        candidate = name if name not in self.names else f"{scope}_{name}" if scope else name
+        index = 1
+        while candidate in self.names:
+            candidate, index = f"{name}_{index}", index + 1
+        self.names.add(candidate)
+        return candidate
+
+    def run(self, entries: list[dict[str, Any]], tensors: dict[tuple[str, int, int], Any],
+            keras3_layers: dict[str, Any], renames: dict[str, str], scope: str = "") -> None:
+        """Rebuild ``entries`` in order, adding each output to ``tensors``."""
+        for entry in entries:
+            name, kind = entry["config"].get("name", entry.get("name", "?")), entry["class_name"]
+            if kind == "InputLayer":
+                if (name, 0, 0) not in tensors:  # a nested model's input is given
+                    tensors[(name, 0, 0)] = _input_layer(
+                        entry, self.unique(renames.get(name, name), scope))
+                continue
+            for node_index, node in enumerate(entry.get("inbound_nodes", [])):
+                try:
+                    args = _tensor_refs(node.get("args", []), tensors)
+                    kwargs = _tensor_refs(node.get("kwargs", {}), tensors)
+                except KeyError as missing:
+                    if missing.args[0][0] not in self.failed:  # not already listed
+                        self.problem(name, kind, f"consumes {missing}, which was not rebuilt")
+                    self.failed.add(name)
+                    break
+                outputs = self.node(entry, name, kind, node_index, args, kwargs,
+                                    keras3_layers, renames, scope)
+                if outputs is None:
+                    self.failed.add(name)
+                    break
+                flat = outputs if isinstance(outputs, list | tuple) else [outputs]
+                for index, tensor in enumerate(flat):
+                    tensors[(name, node_index, index)] = tensor
+
+    def node(self, entry: dict[str, Any], name: str, kind: str, node_index: int, args: Any,
+             kwargs: Any, keras3_layers: dict[str, Any], renames: dict[str, str],
+             scope: str) -> Any:
+        """The rebuilt output(s) of one call of one entry, or None (a problem recorded)."""
+        final = renames.get(name, name) if node_index == 0 else f"{name}_{node_index}"
+        try:
+            if _is_op(entry):
+                return self.op(entry, self.unique(final, scope), kind, args, kwargs)
+            if _is_nested_model(entry):
+                return self.nested(entry, name, args, keras3_layers)
+            layer = self.layer(entry, final, kind, scope) if node_index == 0 else \
+                self.shared.get(name)
+            if layer is None:
+                return None
+            if node_index == 0:
+                self.shared[name] = layer
+                if name in keras3_layers:
+                    self.pairs.append((keras3_layers[name], layer.main))
+            return layer(*args, **kwargs)
+        except Exception as error:  # a layer tf_keras builds but cannot call as saved
+            self.problem(name, kind, f"{type(error).__name__}: {str(error).splitlines()[0]}")
+            return None
+
+    def op(self, entry: dict[str, Any], name: str, kind: str, args: Any, kwargs: Any) -> Any:
+        if kind not in OPS:
+            self.problem(name, kind, "a Keras 3 op with no TensorFlow equivalent here; "
+                                     "write it as a layer tf_keras has")
+            return None
+        options = {k: v for k, v in entry["config"].items() if k != "name"}
+        layer, inputs = make_op_layer(kind, name, args, kwargs, options)
+        return layer(inputs[0] if len(inputs) == 1 else inputs)
+
+    def nested(self, entry: dict[str, Any], name: str, args: Any,
+               keras3_layers: dict[str, Any]) -> Any:
+        """A model used as a layer, inlined: its layers join the rebuilt model."""
+        if name in self.shared:
+            self.problem(name, entry["class_name"], "a nested model called twice: call "
+                                                    "its layers, not the model, twice")
+            return None
+        self.shared[name] = None
+        config, inner = entry["config"], keras3_layers.get(name)
+        inner_layers = {layer.name: layer for layer in getattr(inner, "layers", [])}
+        tensors: dict[tuple[str, int, int], Any] = {}
+        flat = args[0] if len(args) == 1 and isinstance(args[0], list | tuple | dict) else args
+        flat = list(flat.values()) if isinstance(flat, dict) else list(flat)
+        if entry["class_name"] == "Sequential":
+            layers = config["layers"]
+            has_input = bool(layers) and layers[0]["class_name"] == "InputLayer"
+            start = layers[0]["config"]["name"] if has_input else f"{name}__input"
+            entries = _functional_layers(config, None if has_input else start)
+            tensors[(start, 0, 0)] = flat[0]
+            self.run(entries, tensors, inner_layers, {}, scope=name)
+            return tensors.get((entries[-1]["config"]["name"], 0, 0))
+        for (_, ref), tensor in zip(_spec_pairs(config["input_layers"]), flat, strict=False):
+            tensors[ref] = tensor
+        self.run(config["layers"], tensors, inner_layers, {}, scope=name)
+        outputs = [tensors.get(ref) for _, ref in _spec_pairs(config["output_layers"])]
+        return outputs if len(outputs) > 1 else outputs[0]
+
+    def layer(self, entry: dict[str, Any], final: str, kind: str, scope: str
+              ) -> _Made | None:
+        """The tf_keras layer for one Keras 3 layer entry (with its activation split off
+        where tf_keras has no equal activation), or None with the problem recorded."""
+        import tf_keras
+
+        module = str(entry.get("module") or "")
+        cls = _tf_keras_class(entry)
+        if cls is None:
+            self.problem(entry["config"]["name"], kind, _no_class_why(entry, module))
+            return None
+        layer_problems: list[Problem] = []
+        config = _layer_config(entry, cls, layer_problems)
+        activation, post, why = _activation(config.get("activation"))
+        if why is not None:
+            layer_problems.append(Problem(config.get("name", "?"), kind, why))
+        self.problems.extend(layer_problems)
+        if layer_problems:
+            return None
+        if post is not None and cls is tf_keras.layers.Activation:
+            op_layer = keras_op_class()(post, name=self.unique(final, scope))
+            return _Made(op_layer, None)
+        if post is not None:
+            config["activation"] = "linear"
+            main = cls(**{**config, "name": self.unique(f"{final}_preactivation", scope)})
+            return _Made(main, keras_op_class()(post, name=self.unique(final, scope)))
+        if activation is not None:
+            config["activation"] = activation
+        return _Made(cls(**{**config, "name": self.unique(final, scope)}), None)
+
+
+@dataclass
+class _Made:
+    """A rebuilt layer and, where its activation was split off, the op that applies it."""
+
+    main: Any
+    after: Any
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        out = self.main(*args, **kwargs)
+        return self.after(out) if self.after is not None else out
+
+
+def _activation(value: Any) -> tuple[str | None, str | None, str | None]:
+    """A layer's activation as (tf_keras activation name, op applying it after the layer,
+    why neither works): one of the three is set, or none when the layer has none."""
+    if value is None:
+        return None, None, None
+    if isinstance(value, str):
+        if value in SAME_ACTIVATION:
+            return SAME_ACTIVATION[value], None, None
+        if value in ACTIVATION_OPS:
+            return None, ACTIVATION_OPS[value], None
+        return None, None, (f"activation {value!r} has no tf_keras equivalent (known: "
+                            f"{', '.join(sorted({*SAME_ACTIVATION, *ACTIVATION_OPS}))})")
+    label = value.get("config", value.get("class_name", value)) if isinstance(value, dict) \
+        else value
+    return None, None, (f"activation {label!r} is not a Keras activation: use a built-in "
+                        "one or a layer")
+
+
+def _tf_keras_class(entry: dict[str, Any]) -> type | None:
+    """The tf_keras class rebuilding ``entry``: the same-named Keras layer, ConvNeXt's
+    LayerScale, or a class the user's ``imports`` registered with tf_keras under the
+    entry's registered name."""
+    import tf_keras
+
+    module, kind = str(entry.get("module") or ""), entry["class_name"]
+    if module.startswith("keras.src.applications") and kind == "LayerScale":
+        return layer_scale_class()
+    if module.startswith("keras") and not _is_nested_model(entry):
+        return getattr(tf_keras.layers, kind, None)
+    registered = entry.get("registered_name") or kind
+    return tf_keras.saving.get_registered_object(registered)
+
+
+def _no_class_why(entry: dict[str, Any], module: str) -> str:
+    if module.startswith("keras"):
+        return "no tf_keras layer of this name"
+    registered = entry.get("registered_name") or entry["class_name"]
+    return (f"a custom layer ({registered} from {module or 'an unknown module'}) with no "
+            f"tf_keras class registered as {registered!r}: register one with "
+            "`@tf_keras.saving.register_keras_serializable` in a module named in "
+            f"[models.NAME] {IMPORTS_KEY} (or --import MODULE_OR_FILE)")
 
 
 def rebuild(model: Any) -> Any:
@@ -200,56 +458,33 @@ def rebuild(model: Any) -> Any:
     if sequential and entries and entries[0]["class_name"] != "InputLayer":
         raise RebuildError(f"Sequential model {model.name!r} has no Input: give it "
                            "keras.Input(shape) as its first layer and save it again")
-    problems: list[Problem] = []
-    tensors: dict[tuple[str, int, int], Any] = {}
-    layer_pairs: list[tuple[Any, Any]] = []
-    keras3_layers = {layer.name: layer for layer in model.layers}
-    for entry in entries:
-        name, kind = entry["config"]["name"], entry["class_name"]
-        if kind == "InputLayer":
-            tensors[(name, 0, 0)] = _input_layer(entry)
-            continue
-        cls = getattr(tf_keras.layers, kind, None)
-        module = str(entry.get("module") or "")
-        if cls is None or (module and not module.startswith("keras")):
-            why = "a model nested as a layer: flatten it" if kind in (
-                "Functional", "Sequential", "Model") else "no tf_keras layer of this name"
-            problems.append(Problem(name, kind, why))
-            continue
-        layer = cls(**_layer_config(entry, cls, problems))
-        for node_index, node in enumerate(entry.get("inbound_nodes", [])):
-            try:
-                args = _tensor_refs(node.get("args", []), tensors)
-                kwargs = _tensor_refs(node.get("kwargs", {}), tensors)
-            except KeyError as missing:
-                problems.append(Problem(name, kind, f"consumes {missing}, which was not rebuilt"))
-                break
-            outputs = layer(*args, **kwargs)
-            flat = outputs if isinstance(outputs, list | tuple) else [outputs]
-            for index, tensor in enumerate(flat):
-                tensors[(name, node_index, index)] = tensor
-        layer_pairs.append((keras3_layers[name], layer))
-    if problems:
-        raise RebuildError(
-            f"the Keras 3 model {model.name!r} cannot be rebuilt as tf_keras for QAT:\n  "
-            + "\n  ".join(problem.line() for problem in problems) + f"\nTo fix: {_ADVICE}")
-
-    def refs(spec: Any) -> list[Any]:
-        if isinstance(spec, dict):  # a model of dict inputs/outputs: as the list form
-            return [tensors[tuple(item)] for item in spec.values()]
-        if spec and isinstance(spec[0], str):  # one [layer, node, index]
-            return [tensors[tuple(spec)]]
-        return [tensors[tuple(item)] for item in spec]
-
     if sequential:
-        inputs = [tensors[(entries[0]["config"]["name"], 0, 0)]]
-        last = entries[-1]["config"]["name"]
-        outputs = [tensors[(last, 0, 0)]]
+        first, last = entries[0]["config"]["name"], entries[-1]["config"]["name"]
+        input_pairs, output_pairs = [(first, (first, 0, 0))], [(last, (last, 0, 0))]
     else:
-        inputs, outputs = refs(config["input_layers"]), refs(config["output_layers"])
+        input_pairs = _spec_pairs(config["input_layers"])
+        output_pairs = _spec_pairs(config["output_layers"])
+    work = _Rebuild()
+    taken = {entry["config"].get("name") for entry in entries}
+    # dict inputs/outputs: the rebuilt layers are named by their keys (the names the
+    # user's data uses), where no other layer has that name
+    renames = {ref[0]: key for key, ref in (*input_pairs, *output_pairs)
+               if isinstance(key, str) and key != ref[0] and key not in taken
+               and ref[1:] == (0, 0)}
+    tensors: dict[tuple[str, int, int], Any] = {}
+    keras3_layers = {layer.name: layer for layer in model.layers}
+    work.run(entries, tensors, keras3_layers, renames)
+    if work.problems:
+        raise RebuildError(
+            f"the Keras 3 model {model.name!r} cannot be rebuilt as tf_keras for QAT "
+            f"({len(work.problems)} problem(s)):\n  "
+            + "\n  ".join(problem.line() for problem in work.problems)
+            + f"\nTo fix: {_ADVICE}")
+    inputs = [tensors[ref] for _, ref in input_pairs]
+    outputs = [tensors[ref] for _, ref in output_pairs]
     rebuilt = tf_keras.Model(inputs if len(inputs) > 1 else inputs[0],
                              outputs if len(outputs) > 1 else outputs[0], name=model.name)
-    for source, target in layer_pairs:
+    for source, target in work.pairs:
         weights = source.get_weights()
         if weights:
             target.set_weights(weights)
@@ -281,6 +516,9 @@ class RebuildProof:
 
 def _outputs(model: Any, x: Any, names: list[str]) -> dict[str, np.ndarray]:
     predicted = model.predict(x, batch_size=32, verbose=0)
+    if isinstance(predicted, dict):  # Keras 3 dict outputs, in the config's key order
+        order = [key for key, _ in _spec_pairs(model.get_config()["output_layers"])]
+        predicted = [predicted[key] for key in order]
     if not isinstance(predicted, list | tuple):
         predicted = [predicted]
     return {name: np.asarray(value, dtype=np.float64)

@@ -1,13 +1,26 @@
 """Wrap a Keras model for QAT: tfmot's default 8-bit scheme, plus quantize configs applied
 automatically -- and only -- to the layers that scheme rejects, plus selective QAT.
 
-tfmot 0.8.1 rejects layers the reference models use: a standalone (pre-activation)
+tfmot 0.8.1 rejects layers real architectures use: a standalone (pre-activation)
 ``BatchNormalization`` in ResNet50V2 and NASNetMobile, ``Rescaling``/``Normalization``
-at the input and the squeeze-excite ``Multiply`` in EfficientNet. Each of these is an
-elementwise affine map or product whose output a full-integer model must carry in
-int8, so the config quantizes its output (moving-average min/max, as tfmot does for
-activations) and leaves its constants to the converter. Any other rejected layer is
-still an error that lists every such layer at once.
+at the input, the squeeze-excite ``Multiply`` in EfficientNet and MobileNetV3,
+``LayerNormalization`` and ConvNeXt's ``LayerScale``, ``Conv1D`` and ``Embedding``,
+and the ``KerasOp`` layers a Keras 3 rebuild makes of op nodes and of activations
+tf_keras lacks (hard-swish, hard-sigmoid, ``x + 3.0``, ``* (1/6)``, ...).
+
+Each gets one of three configs (``CONFIGURED_LAYERS``, the one table, with why):
+
+- output-only: an elementwise map, product or normalisation whose output a
+  full-integer model must carry in int8 -- the output gets an 8-bit moving-average
+  quantizer (as tfmot does for activations), its constants are left to the converter;
+- weights and output: a layer with a kernel or table tfmot has no config for (Conv1D,
+  Embedding) -- the weight gets tfmot's symmetric 8-bit per-tensor quantizer, the output
+  the moving-average one;
+- pass-through: a reshape, transpose or slice (``KerasOp`` of a shape op) -- int8 in,
+  the same int8 out, nothing to quantize.
+
+Any other rejected layer is still an error that lists every such layer at once, with the
+selective-QAT route (keep it float) beside each.
 """
 
 from __future__ import annotations
@@ -20,19 +33,46 @@ from typing import Any
 from qatbench.qat.errors import QatModelError, UnsupportedLayer, UnsupportedLayersError
 from qatbench.qat.validate import check_model_kind, find_unsupported_layers, model_label
 
-# layer class -> why an output-only config is right for it
-OUTPUT_ONLY_LAYERS = {
-    "BatchNormalization": "standalone batch norm: a per-channel affine map",
-    "Rescaling": "input rescaling: an affine map",
-    "Normalization": "input normalization: an affine map",
-    "Multiply": "elementwise product of quantized tensors",
+OUTPUT, WEIGHTS, PASS = "output", "weights", "pass"
+# layer class -> (config kind, why it is right for that layer)
+CONFIGURED_LAYERS: dict[str, tuple[str, str]] = {
+    "BatchNormalization": (OUTPUT, "standalone batch norm: a per-channel affine map"),
+    "Rescaling": (OUTPUT, "input rescaling: an affine map"),
+    "Normalization": (OUTPUT, "input normalization: an affine map"),
+    "Multiply": (OUTPUT, "elementwise product of quantized tensors"),
+    "LayerNormalization": (OUTPUT, "layer norm: per-sample statistics, then an affine map"),
+    "LayerScale": (OUTPUT, "per-channel scale (ConvNeXt)"),
+    "Conv1D": (WEIGHTS, "1-D convolution: kernel and output 8-bit"),
+    "Embedding": (WEIGHTS, "table lookup: table and output 8-bit"),
+    "KerasOp": (OUTPUT, "Keras 3 arithmetic (hard-swish, hard-sigmoid, constant add/multiply, "
+                        "mean, ...): its output 8-bit"),
 }
+# tfmot's weight attribute per weights-and-output layer
+WEIGHT_ATTRIBUTES = {"Conv1D": ("kernel",), "Embedding": ("embeddings",)}
+# kept for callers of the earlier name: the classes whose output gets the 8-bit quantizer
+OUTPUT_ONLY_LAYERS = {k: why for k, (kind, why) in CONFIGURED_LAYERS.items() if kind == OUTPUT}
 
 
-def _output_only_config_class() -> type:
+def config_kind(layer: Any) -> str | None:
+    """Which of qatbench's configs ``layer`` takes, or None (none fits)."""
+    entry = CONFIGURED_LAYERS.get(type(layer).__name__)
+    if entry is None:
+        return None
+    if type(layer).__name__ == "KerasOp":
+        from qatbench.qat.keras3_ops import SHAPE
+
+        return PASS if layer.treatment == SHAPE else OUTPUT
+    return entry[0]
+
+
+def _config_classes() -> dict[str, type]:
     import tensorflow_model_optimization as tfmot
 
     quantizers = tfmot.quantization.keras.quantizers
+
+    def output_quantizer() -> Any:
+        return quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False,
+                                                 symmetric=False, narrow_range=False)
 
     class OutputOnlyQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
         """No weights to quantize; the output gets an 8-bit moving-average quantizer."""
@@ -50,28 +90,72 @@ def _output_only_config_class() -> type:
             pass
 
         def get_output_quantizers(self, layer: Any) -> list:
-            return [quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False,
-                                                      symmetric=False, narrow_range=False)]
+            return [output_quantizer()]
 
         def get_config(self) -> dict:
             return {}
 
-    return OutputOnlyQuantizeConfig
+    class PassThroughQuantizeConfig(OutputOnlyQuantizeConfig):
+        """A shape op: its int8 input's scale carries to its output; nothing quantized."""
+
+        def get_output_quantizers(self, layer: Any) -> list:
+            return []
+
+    class WeightsOutputQuantizeConfig(OutputOnlyQuantizeConfig):
+        """The named weights 8-bit (symmetric, per tensor, tfmot's weight quantizer) and
+        the output 8-bit; the activation inside the layer runs on the float result."""
+
+        def __init__(self, weight_attributes: tuple[str, ...] | list[str] = ("kernel",)
+                     ) -> None:
+            self.weight_attributes = tuple(weight_attributes)
+
+        def get_weights_and_quantizers(self, layer: Any) -> list:
+            return [(getattr(layer, name), quantizers.LastValueQuantizer(
+                num_bits=8, per_axis=False, symmetric=True, narrow_range=True))
+                for name in self.weight_attributes]
+
+        def set_quantize_weights(self, layer: Any, quantize_weights: list) -> None:
+            for name, weight in zip(self.weight_attributes, quantize_weights, strict=True):
+                setattr(layer, name, weight)
+
+        def get_config(self) -> dict:
+            return {"weight_attributes": list(self.weight_attributes)}
+
+    return {OUTPUT: OutputOnlyQuantizeConfig, PASS: PassThroughQuantizeConfig,
+            WEIGHTS: WeightsOutputQuantizeConfig}
 
 
-_CONFIG_CLASS: type | None = None
+_CONFIG_CLASSES: dict[str, type] | None = None
+
+
+def config_classes() -> dict[str, type]:
+    """qatbench's QuantizeConfig classes by kind (made once: tfmot imports lazily)."""
+    global _CONFIG_CLASSES
+    if _CONFIG_CLASSES is None:
+        _CONFIG_CLASSES = _config_classes()
+    return _CONFIG_CLASSES
 
 
 def output_only_config_class() -> type:
-    global _CONFIG_CLASS
-    if _CONFIG_CLASS is None:
-        _CONFIG_CLASS = _output_only_config_class()
-    return _CONFIG_CLASS
+    return config_classes()[OUTPUT]
+
+
+def quantize_config_for(layer: Any) -> Any:
+    """The QuantizeConfig instance qatbench gives ``layer`` (one that ``config_kind`` fits)."""
+    kind = config_kind(layer)
+    if kind is None:
+        raise ValueError(f"no qatbench quantize config for {type(layer).__name__}")
+    if kind == WEIGHTS:
+        return config_classes()[WEIGHTS](WEIGHT_ATTRIBUTES[type(layer).__name__])
+    return config_classes()[kind]()
 
 
 def custom_objects() -> dict[str, Any]:
-    """What ``quantize_scope`` needs to load a QAT model saved by qatbench."""
-    return {"OutputOnlyQuantizeConfig": output_only_config_class()}
+    """What ``quantize_scope`` needs to load a QAT model saved by qatbench: the configs and
+    the layers a Keras 3 rebuild makes."""
+    from qatbench.qat.keras3_ops import custom_objects as rebuilt_layers
+
+    return {cls.__name__: cls for cls in config_classes().values()} | rebuilt_layers()
 
 
 def quantize_scope() -> Any:
@@ -123,9 +207,10 @@ def plan_quantization(model: Any, selection: LayerSelection | None = None
     """
     check_model_kind(model)
     rejected = find_unsupported_layers(model)
-    fixable = {u.name for u in rejected if u.class_name in OUTPUT_ONLY_LAYERS}
-    selected = (lambda layer: True) if not selection else selection.selects
     names = {layer.name: layer for layer in model.layers}
+    fixable = {u.name for u in rejected
+               if u.name in names and config_kind(names[u.name]) is not None}
+    selected = (lambda layer: True) if not selection else selection.selects
     hopeless = [u for u in rejected if u.name not in fixable
                 and (u.name not in names or selected(names[u.name]))]
     if hopeless:
@@ -139,7 +224,8 @@ def plan_quantization(model: Any, selection: LayerSelection | None = None
         if not selected(layer):
             plan.kept_float.append(layer.name)
         elif layer.name in fixable:
-            plan.configured[layer.name] = type(layer).__name__
+            op = getattr(layer, "op", None) if type(layer).__name__ == "KerasOp" else None
+            plan.configured[layer.name] = f"KerasOp[{op}]" if op else type(layer).__name__
     if selection and len(plan.kept_float) == len(quantizable):
         raise QatModelError(f"selective QAT on {model_label(model)!r}: no layer matches "
                             f"{selection}; nothing would be quantized")
@@ -159,24 +245,28 @@ def quantize_for_training(model: Any, selection: LayerSelection | None = None
     import tensorflow_model_optimization as tfmot
     import tf_keras
 
+    from qatbench.qat.scheme import float_input_scheme
+
     plan, fixable = plan_quantization(model, selection)
     keras_q = tfmot.quantization.keras
-    config_class = output_only_config_class()
     kept = set(plan.kept_float)
 
     def annotate(layer: Any) -> Any:
-        clone = layer.__class__.from_config(layer.get_config())
+        with tf_keras.utils.custom_object_scope(custom_objects()):
+            clone = layer.__class__.from_config(layer.get_config())
         if layer.name in kept:
             return clone
         if layer.name in fixable:
-            return keras_q.quantize_annotate_layer(clone, quantize_config=config_class())
+            return keras_q.quantize_annotate_layer(clone,
+                                                   quantize_config=quantize_config_for(clone))
         return keras_q.quantize_annotate_layer(clone)
 
     try:
-        annotated = tf_keras.models.clone_model(model, clone_function=annotate)
+        with tf_keras.utils.custom_object_scope(custom_objects()):
+            annotated = tf_keras.models.clone_model(model, clone_function=annotate)
         annotated.set_weights(model.get_weights())
         with quantize_scope():
-            return keras_q.quantize_apply(annotated), plan
+            return keras_q.quantize_apply(annotated, scheme=float_input_scheme()), plan
     except (ValueError, RuntimeError, TypeError) as error:
         raise QatModelError(f"tfmot could not quantize {model_label(model)!r}: {error}") \
             from error

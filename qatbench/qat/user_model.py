@@ -61,6 +61,16 @@ def load_callable(reference: str, key: str) -> Callable[..., Any]:
     """``package.module:function`` or ``/path/file.py:function``, with the user's own
     error line when importing it fails."""
     where, name = reference.rsplit(":", 1)
+    module = import_module_or_file(where, key)
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise SourceError(key, f"{where} has no function {name!r}")
+    return function
+
+
+def import_module_or_file(where: str, key: str) -> Any:
+    """Import ``package.module`` or ``/path/file.py`` (its folder on the path while it
+    imports, for its own sibling imports); a failure names the user's own line."""
     try:
         if where.endswith(".py"):
             path = Path(where)
@@ -82,10 +92,18 @@ def load_callable(reference: str, key: str) -> Callable[..., Any]:
     except Exception as error:
         raise SourceError(key, f"importing {where} failed: {type(error).__name__}: {error}"
                                f"{_user_frame(error)}") from None
-    function = getattr(module, name, None)
-    if not callable(function):
-        raise SourceError(key, f"{where} has no function {name!r}")
-    return function
+    return module
+
+
+_IMPORTED: dict[str, Any] = {}  # a file imported once per process, whatever calls for it
+
+
+def import_user_modules(source: ModelSource, name: str) -> None:
+    """The source's ``imports``, before its model loads, so the classes they register
+    (``@keras.saving.register_keras_serializable``) resolve."""
+    for item in source.imports:
+        if item not in _IMPORTED:
+            _IMPORTED[item] = import_module_or_file(item, f"models.{name}.imports")
 
 
 def _call(function: Callable[..., Any], key: str, *args: Any) -> Any:
@@ -104,11 +122,26 @@ class LoadedModel:
     keras3: Any = None  # the original Keras 3 model, to prove the rebuild against
 
 
+def _imports_hint(key: str) -> str:
+    table = key.rsplit(".", 1)[0]
+    return (f"name the module that registers it in [{table}] imports = [\"my_layers\" or "
+            "\"path/to/layers.py\"] (--import with --model)")
+
+
 def load_keras_file(path: Path, key: str) -> LoadedModel:
     """A tf_keras model from ``.h5`` / SavedModel / ``.keras``; a Keras 3 file rebuilt."""
-    from qatbench.qat.keras3 import is_keras3_file, load_keras3, rebuild
+    from qatbench.qat.keras3 import (
+        is_keras3_file,
+        load_keras3,
+        rebuild,
+        unregistered_classes,
+    )
 
     if is_keras3_file(path):
+        unknown = unregistered_classes(path)
+        if unknown:
+            raise SourceError(key, f"{path} uses class(es) nothing imported has registered: "
+                                   f"{', '.join(unknown)}; {_imports_hint(key)}")
         try:
             original = load_keras3(path)
         except Exception as error:
@@ -121,6 +154,11 @@ def load_keras_file(path: Path, key: str) -> LoadedModel:
     try:
         model = tf_keras.models.load_model(str(path), compile=False)
     except Exception as error:
+        text = str(error)
+        if "Unknown layer" in text or "Unknown object" in text or "custom_objects" in text:
+            raise SourceError(key, f"{path} uses a custom class tf_keras does not know "
+                                   f"({text.splitlines()[0][:200]}); "
+                                   f"{_imports_hint(key)}") from None
         raise SourceError(key, f"{path} is not a Keras model tf_keras can load "
                                f"({type(error).__name__}: {error}); give a tf_keras .h5, a "
                                "SavedModel directory, or a .keras file") from None
@@ -128,6 +166,7 @@ def load_keras_file(path: Path, key: str) -> LoadedModel:
 
 
 def load_model(source: ModelSource, name: str) -> LoadedModel:
+    import_user_modules(source, name)
     if source.keras is not None:
         return load_keras_file(Path(source.keras), f"models.{name}.keras")
     key = f"models.{name}.build"

@@ -77,10 +77,10 @@ def test_layers_without_a_tf_keras_counterpart_are_listed_in_one_error() -> None
 
     inputs = keras.Input((8,), name="features")
     x = keras.layers.Dense(8, name="dense")(inputs)
-    x = keras.layers.RMSNormalization(name="rms")(x)
+    normed = keras.layers.RMSNormalization(name="rms")(x)
     x = keras.layers.Reshape((2, 4), name="to_seq")(x)
     x = keras.layers.AdaptiveAveragePooling1D(1, name="adaptive")(x)
-    model = keras.Model(inputs, x, name="keras3_only")
+    model = keras.Model(inputs, [normed, x], name="keras3_only")
     with pytest.raises(RebuildError) as refused:
         rebuild(model)
     message = str(refused.value)
