@@ -204,9 +204,9 @@ def conversion_gap_frame(results: pd.DataFrame,
             "model": row["model"], "variant": row["variant"],
             "QAT objective": "" if _is_na(row.get("qat_objective")) else row["qat_objective"],
             "on": gap.get("conversion_gap_basis") or "",
-            "Keras QAT (fake-quant)": pct(keras), ".tflite int8": pct(tflite),
+            "QAT model (fake-quant)": pct(keras), ".tflite int8": pct(tflite),
             "gap (points)": "" if points is None else f"{points:+.1f}",
-            ".tflite vs QAT Keras agreement": pct(gap.get("tflite_qat_keras_agreement")),
+            ".tflite vs QAT model agreement": pct(gap.get("tflite_qat_keras_agreement")),
             "n": gap.get("conversion_samples") or "",
             "flag": (f"GAP > {threshold_points:g} point"
                      + ("s" if threshold_points != 1 else "")

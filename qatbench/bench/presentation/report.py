@@ -373,8 +373,9 @@ def build_sections(results: pd.DataFrame, run_dirs: list[Path], plots: list[Path
     gap = conversion_gap_frame(results, gap_threshold_points, run_dirs)
     if not gap.empty:
         sections.append(Section(
-            "Conversion gap (QAT Keras model vs its .tflite)",
-            "The fake-quant Keras model beside the int8 file converted from it, on the same "
+            "Conversion gap (the QAT model vs its .tflite)",
+            "The fake-quant QAT model (Keras, or the PT2E module of a PyTorch source) beside "
+            "the int8 file converted from it, on the same "
             "inputs, on the build host (the file on TFLite's reference kernels): top-1 "
             "where labels exist, else agreement with the float model. A gap above "
             f"{gap_threshold_points:g} point(s) is flagged: conversion changed what the "

@@ -62,7 +62,7 @@ def test_one_float_class_for_every_input_leaves_agreement_tables_empty_with_the_
     assert difference["A"] == difference["B"] == difference["p (McNemar exact)"] == ""
     assert "class 7 for every one of the 200 inputs" in difference["verdict"]
     (gap,) = conversion_gap_frame(loaded.results, run_dirs=[run]).to_dict("records")
-    assert gap["Keras QAT (fake-quant)"] == gap[".tflite int8"] == gap["gap (points)"] == ""
+    assert gap["QAT model (fake-quant)"] == gap[".tflite int8"] == gap["gap (points)"] == ""
     assert "class 7 for every one" in gap["flag"]
     report = write_report(loaded.results, [run], run).read_text()
     assert "| no measurable difference" not in report
