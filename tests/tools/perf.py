@@ -5,7 +5,8 @@ stderr -- ``COUNT,,instructions:u,RUNTIME,100.00,,`` -- or ``<not supported>`` w
 host has no counter (``PERF_SIM_MODE=unsupported``, as in a VM without a PMU). The
 count is the target process's user CPU time (from /proc) times
 ``PERF_SIM_INSTRUCTIONS_PER_S`` (default 2e9): proportional to the work done, as
-instructions are.
+instructions are. With ``PERF_SIM_READY=FILE`` it creates FILE once it counts, so a test
+can start its work after the attach however slowly a busy host starts this process.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def main(argv: list[str]) -> int:
     pid = int(argv[argv.index("-p") + 1])
     event = argv[argv.index("-e") + 1]
     start, started = _user_seconds(pid), time.monotonic()
+    if os.environ.get("PERF_SIM_READY"):
+        open(os.environ["PERF_SIM_READY"], "w").close()
     stopped = []
     signal.signal(signal.SIGINT, lambda *_: stopped.append(True))
     while not stopped:
