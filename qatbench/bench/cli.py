@@ -835,7 +835,9 @@ def compare(
         help="A timed row the gate cannot decide (noise) fails the gate.")] = False,
     noise_floor: Annotated[Path | None, typer.Option(
         help="This host's measured noise floor (JSON from benchmarks/gate_error_rates.py); "
-             "default: $QATBENCH_NOISE_FLOOR, else noise-floor.json in the results root.")
+             "default: $QATBENCH_NOISE_FLOOR, else noise-floor.json in the results root. "
+             "With one run a side, SLOWER needs it or 5 earlier runs of the series on this "
+             "host under the results root; else the row is unknown.")
                            ] = None,
     out: Annotated[Path | None, typer.Option(
         help="compare.md location (default: in CURRENT's run dir).")] = None,

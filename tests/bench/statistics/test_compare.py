@@ -304,6 +304,20 @@ def test_a_speedup_is_faster_and_passes(tmp_path: Path) -> None:
     assert gate(base, current)[0] == 0
 
 
+def test_a_speedup_measured_with_repeats_is_faster_and_passes(tmp_path: Path) -> None:
+    """With three repeats a side (the default of `nox -s regress`): a 30% speed-up is
+    faster, its interval below zero, and the gate passes -- not a regression."""
+    spread = [0.0, 0.02, -0.02]
+    base = write_run(tmp_path, "base", [row(samples=repeated(MS, spread, seed=1))])
+    current = write_run(tmp_path, "current", [row(samples=repeated(MS * 0.7, spread, seed=7))])
+    line = compare_runs(load_runs([base]), load_runs([current])).iloc[0]
+    assert line["verdict"] == "faster"
+    assert line["ci_high"] < -0.2 and line["change"] == pytest.approx(-0.3, abs=0.02)
+    assert line["gate"] == ""
+    code, output = gate(base, current)
+    assert code == 0 and "no regression" in output
+
+
 def test_p90_metric_is_compared_on_the_tail(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     calm = MS * (1.0 + 0.01 * rng.standard_normal(400))
