@@ -290,8 +290,8 @@ def stop_load(load: list[subprocess.Popen]) -> None:
 def false_alarms(args: argparse.Namespace) -> None:
     from qatbench.bench.storage.environment import cpu_flags
 
-    files = build_models(args.work / f"models-c{CHANNELS}")
-    models = [m for m in FALSE_ALARM_MODELS]
+    models = list(FALSE_ALARM_MODELS)
+    files = [] if args.reuse_runs else build_models(args.work / f"models-c{CHANNELS}")
     chosen = [p for p in files if p.stem in models]
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC  {cpu_model()}, {os.cpu_count()} cores; "
           f"CPU flags: {cpu_flags() or 'unknown'}", flush=True)
@@ -301,6 +301,17 @@ def false_alarms(args: argparse.Namespace) -> None:
                               "runs": args.runs, "repeats": args.repeats,
                               "min_secs": args.min_secs, "models": models, "conditions": {}}
     for condition in args.conditions.split(","):
+        if args.reuse_runs is not None:  # judge the runs of an earlier measurement again
+            runs = [load_runs([d]) for d in run_dirs_under(args.reuse_runs / condition)]
+            args.runs = len(runs)
+            result = false_alarm_condition(runs, models)
+            result.update({"background_load": f"as measured in {args.reuse_runs / condition}",
+                           "load_average": [math.nan, math.nan], "duration_s": 0,
+                           "p50_ms": {m: float(np.median([units(r, m).mean() for r in runs]))
+                                      for m in models}})
+            report["conditions"][condition] = result
+            print_false_alarms(condition, result, args)
+            continue
         load = start_load(args.load_processes) if condition == "loaded" else []
         started, load_before = datetime.now(UTC), os.getloadavg()[0]
         try:
@@ -341,7 +352,8 @@ def print_false_alarms(condition: str, result: dict[str, Any], args: argparse.Na
     low_load, high_load = result["load_average"]
     print(f"\n[{condition}] background load: {result['background_load']}; load average "
           f"{low_load:.1f} -> {high_load:.1f}; {args.runs} runs x K={args.repeats}, "
-          f"{args.min_secs:g} s a repeat, {result['duration_s']} s; p50: "
+          + ("" if args.reuse_runs else f"{args.min_secs:g} s a repeat, ")
+          + f"{result['duration_s']} s; p50: "
           + ", ".join(f"{m} {v:.3g} ms" for m, v in result["p50_ms"].items()))
     for way, title in titles.items():
         c = result["counts"][way]
@@ -371,11 +383,14 @@ def main() -> None:
                         help="with --false-alarms: alone, loaded or both")
     parser.add_argument("--load-processes", type=int, default=os.cpu_count() or 2,
                         help="with --false-alarms: busy loops in the loaded condition")
+    parser.add_argument("--reuse-runs", type=Path, default=None,
+                        help="with --false-alarms: judge the runs under DIR/<condition> "
+                             "again instead of timing anew")
     parser.add_argument("--report", type=Path,
                         default=Path("results/gate-false-alarms.jsonl"))
     args = parser.parse_args()
     if args.false_alarms:
-        if args.runs < 7:
+        if args.runs < 7 and args.reuse_runs is None:
             parser.error("--false-alarms needs --runs >= 7 (the history of a pair is the "
                          "other runs, and a series' history needs 5)")
         if "--min-secs" not in sys.argv:

@@ -5,11 +5,13 @@ the series moved between earlier runs *on the same host* can (issue 33: a 7 µs 
 moved +29.8% between two runs of identical code, beyond the built-in floor measured on
 another host). Every run under the root that measured the series on the same
 fingerprint contributes its first repeat's figure (a K = 1 level, whatever K that run
-had), oldest first. The noise is the spread of the successive changes of those levels,
-taken robustly (MAD, scaled to a normal σ): a real step in the history is one large
-change and moves it little, one disturbed run likewise. Read like every floor -- the
-~99% bound of the gap between two runs, ``z(0.995) · √2 · σ`` -- it becomes the series'
-floor for a K = 1 decision.
+had), oldest first. One run's spread ``σ`` is estimated from the successive changes of
+those levels (the mean squared successive difference over 2: a slow drift of the host
+or an old step of the series adds one change, not a trend), and the floor is the 99%
+prediction bound of the gap between two more runs, ``t(0.995, n - 1) · √2 · σ`` --
+Student's t, not the normal z, because ``σ`` itself comes from a handful of runs: with
+``z`` and a robust MAD of five changes, 7 of 126 A/A pairs on a busy 2-core host were
+called slower (``benchmarks/gate_error_rates.py --false-alarms``).
 """
 
 from __future__ import annotations
@@ -51,8 +53,8 @@ def floor_from_levels(levels_ms: Iterable[float]) -> SeriesNoise | None:
     if levels.size < MIN_HISTORY_RUNS:
         return None
     changes = np.diff(np.log(levels))
-    sigma = float(stats.median_abs_deviation(changes, scale="normal")) / math.sqrt(2)
-    bound = float(stats.norm.ppf(0.995)) * math.sqrt(2) * sigma
+    sigma = math.sqrt(float(np.mean(changes ** 2)) / 2)
+    bound = float(stats.t.ppf(0.995, levels.size - 1)) * math.sqrt(2) * sigma
     return SeriesNoise(max(MIN_FLOOR, math.expm1(bound)), int(levels.size))
 
 
