@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -22,7 +23,7 @@ def test_one_old_step_adds_one_change_not_a_trend() -> None:
     # a 20% step between runs 3 and 4 of eight, otherwise ±1%: σ² = (6 · 0.00995² + 0.182²)
     # / 7 / 2 -- the step counts once, as one large change would
     levels = [1.0, 1.01, 1.0, 1.2, 1.212, 1.2, 1.212, 1.2]
-    changes = [math.log(b / a) for a, b in zip(levels, levels[1:], strict=False)]
+    changes = [math.log(b / a) for a, b in itertools.pairwise(levels)]
     sigma = math.sqrt(sum(c * c for c in changes) / len(changes) / 2)
     expected = math.expm1(3.4995 * math.sqrt(2) * sigma)  # t(0.995, 7) = 3.4995
     assert floor_from_levels(levels).floor == pytest.approx(expected, rel=1e-4)
