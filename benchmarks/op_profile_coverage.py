@@ -49,10 +49,12 @@ def build_model(path: Path) -> Path:
 
 def one_profile(model: Path, out: Path) -> tuple[float, int]:
     """(coverage, ops) of one ``qatbench profile`` process."""
-    from qatbench.bench.storage.profiles import read_profiles
-    from qatbench.bench.storage.runs import run_dirs_under
+    from qatbench.bench.storage.profiles import PROFILE_FILE, read_profiles
 
-    before = set(run_dirs_under(out)) if out.exists() else set()
+    def run_dirs() -> set[Path]:
+        return {p.parent for p in out.glob(f"*/{PROFILE_FILE}")}
+
+    before = run_dirs() if out.exists() else set()
     result = subprocess.run([sys.executable, "-m", "qatbench", "profile", str(model),
                              "--targets", "cpu-xnnpack", "--threads", "1", "--out", str(out),
                              "--min-runs", "30", "--min-secs", "0.2"],
@@ -60,7 +62,7 @@ def one_profile(model: Path, out: Path) -> tuple[float, int]:
     if result.returncode != 0:
         raise SystemExit(f"qatbench profile exited {result.returncode}:\n"
                          f"{(result.stdout + result.stderr)[-2000:]}")
-    (run_dir,) = set(run_dirs_under(out)) - before
+    (run_dir,) = run_dirs() - before
     profile = read_profiles(run_dir)
     return float(profile["coverage"].iloc[0]), len(profile)
 
