@@ -31,10 +31,10 @@ def main(argv: list[str]) -> int:
     pid = int(argv[argv.index("-p") + 1])
     event = argv[argv.index("-e") + 1]
     start, started = _user_seconds(pid), time.monotonic()
-    if os.environ.get("PERF_SIM_READY"):
-        open(os.environ["PERF_SIM_READY"], "w").close()
     stopped = []
     signal.signal(signal.SIGINT, lambda *_: stopped.append(True))
+    if os.environ.get("PERF_SIM_READY"):  # counting, and SIGINT now stops it cleanly
+        open(os.environ["PERF_SIM_READY"], "w").close()
     while not stopped:
         time.sleep(0.01)
     runtime = int((time.monotonic() - started) * 1e9)

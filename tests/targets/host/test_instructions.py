@@ -52,9 +52,11 @@ def test_more_work_per_inference_counts_more_instructions(
 
 
 def test_a_host_without_the_counter_or_without_perf_says_so(
-        perf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        perf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PERF_SIM_MODE", "unsupported")
-    counted = count_per_inference(spin(1000), 5)
+    ready = tmp_path / "attached"  # perf answers once it runs, however late on a busy host
+    monkeypatch.setenv("PERF_SIM_READY", str(ready))
+    counted = count_per_inference(spin(1000, ready), 5)
     assert counted.per_inference is None and "<not supported>" in counted.note
     monkeypatch.setenv("QATBENCH_PERF", "/nonexistent/perf")
     missing = count_per_inference(spin(1000), 5)
@@ -63,9 +65,15 @@ def test_a_host_without_the_counter_or_without_perf_says_so(
 
 
 def test_the_cpu_target_records_them_when_asked(perf: Path, float_tflite: Path,
-                                                tmp_path: Path) -> None:
+                                                tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from qatbench.targets.base import MeasureSpec
+    from qatbench.targets.host import instructions
     from qatbench.targets.host.cpu import CpuOptions, cpu_xnnpack
+
+    # the product waits ATTACH_S for perf to attach; a busy host can take longer to even
+    # start the simulator's Python, and a SIGINT before it runs leaves no count
+    monkeypatch.setattr(instructions, "ATTACH_S", 3.0)
 
     target = cpu_xnnpack(CpuOptions(count_instructions=True))
     prepared = target.prepare(float_tflite, tmp_path)
