@@ -72,6 +72,7 @@ def test_the_interval_is_the_textbook_paired_t_interval_of_the_log_ratios() -> N
     (0.019, 0.002, PairedVerdict.UNKNOWN),  # 0.0153..0.0227: above 0, estimate below τ
     (-0.019, 0.002, PairedVerdict.UNKNOWN),
     (0.03, 0.03, PairedVerdict.UNKNOWN),  # -0.025..0.085: straddles 0 and τ
+    (-0.03, 0.03, PairedVerdict.UNKNOWN),  # -0.085..0.025: beyond -τ, yet not below 0
     (0.05, 0.0, PairedVerdict.SLOWER),  # no spread: the interval is the estimate
     (-0.05, 0.0, PairedVerdict.FASTER),
     (0.0, 0.0, PairedVerdict.SAME),
@@ -87,8 +88,8 @@ def test_the_paired_decision_table(c: float, b: float, verdict: PairedVerdict) -
 
 
 def test_incomplete_pairs_are_dropped_and_unequal_sides_refused() -> None:
-    a = np.array([1.0, 1.0, np.nan, 1.0, 0.0, 1.0])
-    b = np.array([1.1, 1.1, 1.1, -1.0, 1.1, np.inf])
+    a = np.array([1.0, 1.0, np.nan, 1.0, 0.0, 1.0, 1.0])
+    b = np.array([1.1, 1.1, 1.1, -1.0, 1.1, np.inf, 0.0])
     decision = decide_paired(a, b)
     assert decision.pairs == 2 and decision.verdict is PairedVerdict.UNKNOWN
     assert "2 complete pair(s); at least 3" in decision.reason
