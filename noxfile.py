@@ -268,17 +268,17 @@ def runtime_venv(session: nox.Session) -> None:
 
 @nox.session(python=PRIMARY)
 def mutation(session: nox.Session) -> None:
-    """Mutation testing (mutmut 3) of bench/statistics and bench/storage against tests/bench.
+    """Mutation testing (mutmut 3) of bench/statistics, bench/storage and orchestration's
+    ab, bisect, repeats and build_cache against tests/bench's fast, in-process tests.
 
-    Configured in pyproject's [tool.mutmut] (which tests, and why the whole-CLI ones are left
-    out). Arguments after `--` name the mutants to run (globs), e.g.
-    `-- "qatbench.bench.statistics.checks*" "qatbench.bench.statistics.noise*"`: both
-    packages are ~4,500 mutants, several hours on 2 cores; checks.py, noise.py,
-    fingerprints.py and storage/fingerprint.py (~500) took 8 minutes on a busy 2-core
-    VM (a killed mutant stops at its first failing test; a survivor runs all of its
-    tests). Starts from a fresh `mutants/` (git-ignored), so no stale copy of the code or
-    the tests is judged; lists every survivor (`mutmut show NAME` prints its diff) and
-    ends with the score.
+    Configured in pyproject's [tool.mutmut] (which tests, and why the slow and whole-CLI
+    ones are left out). Arguments after `--` name the mutants to run (globs), e.g.
+    `-- "qatbench.bench.statistics.latency*" "qatbench.bench.statistics.paired*"`: the
+    whole selection is ~5,000 mutants, several hours on 2 cores (a killed mutant stops at
+    its first failing test; a survivor runs all of its tests). Starts from a fresh
+    `mutants/` (git-ignored), so no stale copy of the code or the tests is judged; lists
+    every survivor (`mutmut show NAME` prints its diff), then the score of each module
+    and of the whole run (killed / checked; mutants outside a glob are not checked).
     """
     import json
     import shutil
@@ -286,11 +286,15 @@ def mutation(session: nox.Session) -> None:
     _install(session, "-e", FULL)
     _install(session, "mutmut>=3.8,<4")
     shutil.rmtree("mutants", ignore_errors=True)
-    session.run("mutmut", "run", "--max-children", str(_test_workers()), *session.posargs)
+    if session.run("mutmut", "run", "--max-children", str(_test_workers()),
+                   *session.posargs) is None and not os.path.isdir("mutants"):
+        return  # --install-only: nothing ran
     listing = session.run("mutmut", "results", silent=True) or ""
     for line in listing.splitlines():  # mutants outside the run are "not checked"
         if line.strip() and not line.endswith(": not checked"):
             session.log(line.strip())
+    for line in _mutation_scores("mutants"):
+        session.log(line)
     session.run("mutmut", "export-cicd-stats")
     with open("mutants/mutmut-cicd-stats.json", encoding="utf-8") as handle:
         stats = json.load(handle)
@@ -299,3 +303,30 @@ def mutation(session: nox.Session) -> None:
     score = stats["killed"] / checked if checked else 0.0
     session.log(f"mutation score {score:.1%}: {stats['killed']} of {checked} mutants killed, "
                 f"{stats['survived']} survived, {stats['no_tests']} without a test")
+
+
+# mutmut 3's exit codes of a mutant's test run (mutmut/stats.py): which are a kill; None
+# is "not checked" (outside the globs run), the rest survived, had no test or timed out
+_KILLED_EXIT_CODES = {1, 3}
+_SURVIVED_EXIT_CODES = {0}
+
+
+def _mutation_scores(mutants: str) -> list[str]:
+    """One line per mutated module: killed of checked, survivors, and the mutants without
+    a test; from mutmut's per-file ``.meta`` records."""
+    import json
+    from pathlib import Path
+
+    lines = []
+    for meta in sorted(Path(mutants).rglob("*.py.meta")):
+        codes = json.loads(meta.read_text(encoding="utf-8")).get("exit_code_by_key", {})
+        checked = [code for code in codes.values() if code is not None]
+        if not checked:
+            continue
+        killed = sum(code in _KILLED_EXIT_CODES for code in checked)
+        survived = sum(code in _SURVIVED_EXIT_CODES for code in checked)
+        module = str(meta.relative_to(mutants))[: -len(".py.meta")].replace("/", ".")
+        lines.append(f"{module}: {killed / len(checked):.1%} ({killed} of {len(checked)} "
+                     f"checked killed, {survived} survived, "
+                     f"{len(checked) - killed - survived} other)")
+    return lines

@@ -27,6 +27,24 @@ What it does:
    them with the floor measured on all runs to ``--floor-file`` (default
    ``results/noise-floor.json``: the file ``qatbench compare`` reads for runs under
    ``results/``).
+
+``--false-alarms`` measures instead what the gate does with no floor file at all, on
+this host as it is ("alone": nothing started by the script) and with a CPU-bound
+background load it starts itself (``--load-processes`` busy loops, one per core by
+default, stopped at the end), the condition of a shared CI runner:
+
+    python benchmarks/gate_error_rates.py --false-alarms [--runs 7] [--repeats 3]
+
+Per condition, ``--runs`` independent ``qatbench bench --repeats K`` runs of ``chain20``
+(~3 ms), ``chain21`` and ``tiny`` (~5 µs); every ordered pair of runs is gated model by
+model (identical code: a ``slower`` verdict is a false alarm that fails the gate). Each
+pair is judged at K = 1 (repeat 0 of each run) three ways -- the old rule (the built-in
+floor decides alone), the gate as it is with nothing else under the results root
+(a K = 1 ``slower`` needs this host's noise: ``unknown``), and the gate with the other
+runs of the condition as the series' history on this host -- and at K = ``--repeats``.
+Rates with Wilson 95% intervals (``scipy.stats.binomtest(...).proportion_ci("wilson")``),
+the number of decisions, the load average and the machine are printed; a JSON lines file
+keeps every decision. About 5 minutes per condition on 2 cores.
 """
 
 from __future__ import annotations
@@ -49,8 +67,10 @@ from scipy import stats
 
 from qatbench.bench.statistics.compare import GateSettings, compare_runs
 from qatbench.bench.statistics.noise import SCHEMA, FloorEntry, NoiseFloor
+from qatbench.bench.statistics.series_noise import SeriesNoise, floor_from_levels
 from qatbench.bench.statistics.units import UnitIndex
 from qatbench.bench.storage.environment import cpu_model
+from qatbench.bench.storage.key import RowKey
 from qatbench.bench.storage.runs import LoadedRuns, load_runs, run_dirs_under
 
 BASE_BLOCKS = 20
@@ -205,6 +225,145 @@ def fractions_of(run: LoadedRuns) -> dict[str, float]:
     return {name: math.expm1(log_change(base, units(run, name))) for name in EXTRA_BLOCKS}
 
 
+FALSE_ALARM_MODELS = (f"chain{BASE_BLOCKS}", "chain21", "tiny")
+# the old rule: the built-in figures decide K = 1 alone, as if measured here
+OLD_RULE = NoiseFloor(source="built-in figures, decided on alone (the rule before issue 33)")
+
+
+def first_repeat(loaded: LoadedRuns) -> LoadedRuns:
+    """The run as if it had been timed once (K = 1): its repeat 0 only."""
+    repeats = loaded.repeats[loaded.repeats["repeat"].astype(int) == 0]
+    return LoadedRuns(loaded.results, loaded.samples, loaded.run_dirs, repeats)
+
+
+def history_of(runs: list[LoadedRuns], model: str, skip: set[int]
+               ) -> dict[tuple[Any, str], SeriesNoise]:
+    """The series' history on this host: the other runs' K = 1 figures, in run order."""
+    levels = [float(units(r, model, 1)[0]) for index, r in enumerate(runs) if index not in skip]
+    noise = floor_from_levels(levels)
+    if noise is None:
+        return {}
+    row = only(runs[0], model).results.iloc[0]
+    return {(RowKey.of(row).series, str(row["fingerprint"])): noise}
+
+
+def false_alarm_condition(runs: list[LoadedRuns], models: list[str]) -> dict[str, Any]:
+    """Every ordered pair of runs, model by model: K = 1 three ways, and K = K."""
+    ways = ("k1_old_rule", "k1_no_history", "k1_history", "k_repeats")
+    counts = {way: {"slower": 0, "faster": 0, "unknown": 0, "same": 0, "decisions": 0}
+              for way in ways}
+    once = [first_repeat(r) for r in runs]
+    lines = []
+    for i, j in itertools.permutations(range(len(runs)), 2):
+        for model in models:
+            judged = {
+                "k1_old_rule": (once[i], once[j], GateSettings(noise=OLD_RULE)),
+                "k1_no_history": (once[i], once[j], GateSettings()),
+                "k1_history": (once[i], once[j], GateSettings(
+                    history=history_of(once, model, {j}))),
+                "k_repeats": (runs[i], runs[j], GateSettings()),
+            }
+            for way, (base, current, settings) in judged.items():
+                verdict = str(compare_runs(only(base, model), only(current, model), settings
+                                           )["verdict"].iloc[0])
+                counts[way][verdict] = counts[way].get(verdict, 0) + 1
+                counts[way]["decisions"] += 1
+                lines.append({"base": i, "current": j, "model": model, "way": way,
+                              "verdict": verdict})
+    return {"counts": counts, "false_alarms": {
+        way: wilson(c["slower"], c["decisions"]) for way, c in counts.items()},
+        "lines": lines}
+
+
+def start_load(processes: int) -> list[subprocess.Popen]:
+    """CPU-bound busy loops in processes of their own: the other tenants of a CI runner."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(processes)]
+
+
+def stop_load(load: list[subprocess.Popen]) -> None:
+    for process in load:
+        process.kill()
+        process.wait()
+
+
+def false_alarms(args: argparse.Namespace) -> None:
+    from qatbench.bench.storage.environment import cpu_flags
+
+    models = list(FALSE_ALARM_MODELS)
+    files = [] if args.reuse_runs else build_models(args.work / f"models-c{CHANNELS}")
+    chosen = [p for p in files if p.stem in models]
+    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC  {cpu_model()}, {os.cpu_count()} cores; "
+          f"CPU flags: {cpu_flags() or 'unknown'}", flush=True)
+    report: dict[str, Any] = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                              "machine": {"cpu_model": cpu_model(),
+                                          "cpu_count": os.cpu_count()},
+                              "runs": args.runs, "repeats": args.repeats,
+                              "min_secs": args.min_secs, "models": models, "conditions": {}}
+    for condition in args.conditions.split(","):
+        if args.reuse_runs is not None:  # judge the runs of an earlier measurement again
+            runs = [load_runs([d]) for d in run_dirs_under(args.reuse_runs / condition)]
+            args.runs = len(runs)
+            result = false_alarm_condition(runs, models)
+            result.update({"background_load": f"as measured in {args.reuse_runs / condition}",
+                           "load_average": [math.nan, math.nan], "duration_s": 0,
+                           "p50_ms": {m: float(np.median([units(r, m).mean() for r in runs]))
+                                      for m in models}})
+            report["conditions"][condition] = result
+            print_false_alarms(condition, result, args)
+            continue
+        load = start_load(args.load_processes) if condition == "loaded" else []
+        started, load_before = datetime.now(UTC), os.getloadavg()[0]
+        try:
+            runs = []
+            for index in range(args.runs):
+                print(f"[{condition}] A/A run {index + 1}/{args.runs} (K={args.repeats}) ...",
+                      flush=True)
+                out = args.work / "false-alarms" / started.strftime("%Y%m%dT%H%M%S") / condition
+                runs.append(load_runs([bench(chosen, out, args.repeats, args.min_secs)]))
+        finally:
+            stop_load(load)
+        result = false_alarm_condition(runs, models)
+        result.update({
+            "background_load": (f"{len(load)} CPU-bound busy-loop processes started by this "
+                                "script" if load else "none started by this script"),
+            "load_average": [load_before, os.getloadavg()[0]],
+            "duration_s": round((datetime.now(UTC) - started).total_seconds()),
+            "p50_ms": {m: float(np.median([units(r, m).mean() for r in runs]))
+                       for m in models}})
+        report["conditions"][condition] = result
+        print_false_alarms(condition, result, args)
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    with args.report.open("w", encoding="utf-8") as sink:
+        for condition, result in report["conditions"].items():
+            for line in result.pop("lines"):
+                sink.write(json.dumps({"condition": condition, **line}) + "\n")
+    summary = args.report.with_suffix(".json")
+    summary.write_text(json.dumps(report, indent=2))
+    print(f"written: {args.report} (every decision), {summary}")
+
+
+def print_false_alarms(condition: str, result: dict[str, Any], args: argparse.Namespace
+                       ) -> None:
+    titles = {"k1_old_rule": "K=1, old rule (built-in floor decides alone)",
+              "k1_no_history": "K=1, the gate, nothing else under results/",
+              "k1_history": f"K=1, the gate, the other {args.runs - 1} runs as history",
+              "k_repeats": f"K={args.repeats}, the gate (repeats)"}
+    low_load, high_load = result["load_average"]
+    print(f"\n[{condition}] background load: {result['background_load']}; load average "
+          f"{low_load:.1f} -> {high_load:.1f}; {args.runs} runs x K={args.repeats}, "
+          + ("" if args.reuse_runs else f"{args.min_secs:g} s a repeat, ")
+          + f"{result['duration_s']} s; p50: "
+          + ", ".join(f"{m} {v:.3g} ms" for m, v in result["p50_ms"].items()))
+    for way, title in titles.items():
+        c = result["counts"][way]
+        r = result["false_alarms"][way]
+        low, high = r["ci95"]
+        print(f"  {title}: false alarms (slower) {c['slower']}/{c['decisions']} = "
+              f"{r['rate']:.1%} (Wilson 95% {low:.1%}-{high:.1%}); faster {c['faster']}, "
+              f"unknown {c['unknown']}, same {c['same']}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=12, help="A/A runs (N ≥ 10 for the "
@@ -218,7 +377,26 @@ def main() -> None:
     parser.add_argument("--floor-file", type=Path, default=Path("results/noise-floor.json"))
     parser.add_argument("--reuse", action="store_true",
                         help="analyse the runs already under --work instead of timing anew")
+    parser.add_argument("--false-alarms", action="store_true",
+                        help="A/A false alarms with no floor file, alone and under load")
+    parser.add_argument("--conditions", default="alone,loaded",
+                        help="with --false-alarms: alone, loaded or both")
+    parser.add_argument("--load-processes", type=int, default=os.cpu_count() or 2,
+                        help="with --false-alarms: busy loops in the loaded condition")
+    parser.add_argument("--reuse-runs", type=Path, default=None,
+                        help="with --false-alarms: judge the runs under DIR/<condition> "
+                             "again instead of timing anew")
+    parser.add_argument("--report", type=Path,
+                        default=Path("results/gate-false-alarms.jsonl"))
     args = parser.parse_args()
+    if args.false_alarms:
+        if args.runs < 7 and args.reuse_runs is None:
+            parser.error("--false-alarms needs --runs >= 7 (the history of a pair is the "
+                         "other runs, and a series' history needs 5)")
+        if "--min-secs" not in sys.argv:
+            args.min_secs = 0.3
+        false_alarms(args)
+        return
     if args.quick:
         args.runs, args.repeats, args.min_secs, args.reference_repeats = 4, 2, 0.3, 4
     if args.runs < 4 or args.repeats < 1:

@@ -960,7 +960,9 @@ def compare(
         help="A timed row the gate cannot decide (noise) fails the gate.")] = False,
     noise_floor: Annotated[Path | None, typer.Option(
         help="This host's measured noise floor (JSON from benchmarks/gate_error_rates.py); "
-             "default: $QATBENCH_NOISE_FLOOR, else noise-floor.json in the results root.")
+             "default: $QATBENCH_NOISE_FLOOR, else noise-floor.json in the results root. "
+             "With one run a side, SLOWER needs it or 5 earlier runs of the series on this "
+             "host under the results root; else the row is unknown.")
                            ] = None,
     out: Annotated[Path | None, typer.Option(
         help="compare.md location (default: in CURRENT's run dir).")] = None,
@@ -982,6 +984,7 @@ def compare(
         regressed,
     )
     from qatbench.bench.statistics.noise import NoiseFloorError, find_noise_floor
+    from qatbench.bench.statistics.series_noise import history_noise
     from qatbench.bench.storage.runs import RunsNotFound, load_runs
     from qatbench.bench.storage.store import atomic_write_text
 
@@ -1000,12 +1003,17 @@ def compare(
         floor = find_noise_floor(noise_floor, run_dir.parent)
         if floor.source == "built-in default":  # `nox -s regress` runs CURRENT in a tmp dir
             floor = find_noise_floor(None, base_dir.parent)
+        current_runs = load_runs([current_path])
+        history = history_noise(  # this host's cross-run noise: what a K = 1 SLOWER needs
+            [run_dir.parent, base_dir.parent],
+            {run_dir.name, *current_runs.results["run_id"].astype(str)}, metric)
         settings = GateSettings(threshold=fraction, metric=metric, alpha=alpha,
                                 accuracy_drop_points=accuracy_drop,
                                 allow_missing=allow_missing, allow_broken=allow_broken,
                                 allow_host_change=allow_host_change,
-                                fail_on_unknown=fail_on_unknown, noise=floor)
-        comparison = compare_runs(load_runs([base]), load_runs([current_path]), settings)
+                                fail_on_unknown=fail_on_unknown, noise=floor,
+                                history=history)
+        comparison = compare_runs(load_runs([base]), current_runs, settings)
     except (RunsNotFound, NothingMatched, HostChanged, NoiseFloorError) as error:
         raise fail_usage(str(error)) from None
     markdown = comparison_markdown(comparison, settings, str(base), str(current_path))

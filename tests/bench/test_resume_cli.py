@@ -31,7 +31,7 @@ from qatbench.targets.worker import JobRequest
 
 pytestmark = pytest.mark.slow
 
-MIN_SECS = 1.0  # each job's timed phase lasts at least this long: the window for the kill
+MIN_SECS = 2.0  # each job's timed phase lasts at least this long: the window for the kill
 MODEL = "digits_cnn"
 # targets in this order so the job that fails first (on cpu-ref) runs before the killed one
 PLANNED = [Job(MODEL, variant, target, 1) for variant in ("float32", "qat_int8")
@@ -161,11 +161,11 @@ def test_sigkill_inside_a_measurement_then_resume_and_retry_failed(tmp_path: Pat
         model = JobRequest.load(request).model
         wait_for(f"{KILLED.label} to begin measuring",
                  lambda: True if maps_file(child, model) else None, deadline, parent, log)
-        measuring_since = time.monotonic()
         child_group = os.getpgid(child)
+        os.killpg(child_group, signal.SIGSTOP)  # frozen mid-job, however late we got here
+        result_before_kill = (job_work_dir(run_dir, KILLED.slug, 0) / "result.json").exists()
         os.killpg(parent.pid, signal.SIGKILL)  # the run first: it must not see the child end
         os.killpg(child_group, signal.SIGKILL)
-        kill_latency = time.monotonic() - measuring_since
         parent.wait(timeout=30)
         while alive(child):
             time.sleep(0.01)
@@ -176,9 +176,12 @@ def test_sigkill_inside_a_measurement_then_resume_and_retry_failed(tmp_path: Pat
         if child is not None and alive(child):
             os.killpg(os.getpgid(child), signal.SIGKILL)
     assert parent.returncode == -signal.SIGKILL
-    assert kill_latency < MIN_SECS, (
-        f"the kill came {kill_latency:.2f}s after the interpreter was built, past the "
-        f"{MIN_SECS}s timed phase: it may not have landed inside the measurement")
+    # what a busy host still guarantees: the child was stopped after it began measuring
+    # (the model mapped) and before it wrote its result -- how long after, the host's
+    # load decides, and the timed phase (MIN_SECS) plus evaluation leaves room for it
+    assert not result_before_kill, (
+        "the measuring child had already written its result when it was stopped: the "
+        "kill did not land inside the job")
 
     planned = plan_config_jobs(build_config(read_config(run_dir)))
     assert planned == PLANNED

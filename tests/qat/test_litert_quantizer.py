@@ -18,7 +18,7 @@ from qatbench.models.zoo import get_model_spec
 from qatbench.qat.budget import TrainingBudget
 from qatbench.qat.litert_quantize import QUANTIZER_VARIANTS, quantize_file
 from qatbench.qat.pipeline import build_variants
-from qatbench.targets.base import MeasureSpec, Status
+from qatbench.targets.base import EvalSet, MeasureSpec, Status
 from qatbench.targets.host.cpu import cpu_xnnpack
 from qatbench.targets.tflite_file import inspect_tflite
 from qatbench.targets.worker import _evaluate
@@ -26,8 +26,10 @@ from qatbench.targets.worker import _evaluate
 FAST = MeasureSpec(warmup_runs=2, warmup_min_s=0, min_runs=20, min_s=0)
 BUDGET = TrainingBudget(float_epochs=4, qat_epochs=0, batch_size=32,
                         representative_samples=32, layer_error_samples=0)
-# worst output SNR against float32 on the digits eval set, in dB (measured: fp16 ~65,
-# int8 weights ~40, dynamic int8 ~37, int4 ~16): a floor well under each
+# worst output SNR against float32 on the digits eval set, in dB: a floor far under what
+# each format's rounding allows (fp16 ~65, int8 weights ~40, dynamic int8 ~37, int4 ~16 on
+# one Xeon host); the SNR itself is checked against the textbook formula, and agreement
+# against what the outputs' own error guarantees, so neither rests on one host's training
 SNR_FLOOR = {"dynamic_int8": 20.0, "int8_weights": 20.0, "int4_weights": 5.0, "fp16": 40.0}
 
 
@@ -92,8 +94,21 @@ def test_variant_is_timed_on_xnnpack_and_compared_with_float(quantized, variant:
     outcome = _evaluate(target, prepared, quantized.eval_path, 60.0)  # the worker's path
     assert outcome.output_snr_db is not None, outcome.note
     assert outcome.output_snr_db > SNR_FLOOR[variant]
-    assert outcome.agreement_top1 is not None and outcome.agreement_top1 >= 0.8
     assert outcome.top1 is not None  # the digits eval set has labels
+    # what the variant's own outputs guarantee, whatever the training gave on this host:
+    # an input whose float top-1 leads its runner-up by more than twice the largest error
+    # of any of its logits keeps its class, so agreement is at least the share of those
+    data = EvalSet.load(Path(quantized.eval_path))
+    reference = np.asarray(data.reference).reshape(data.samples, -1)
+    outputs = np.asarray(target.evaluate(prepared, data).outputs).reshape(data.samples, -1)
+    ranked = np.sort(reference, axis=1)
+    margin = ranked[:, -1] - ranked[:, -2]
+    error = np.abs(outputs - reference).max(axis=1)
+    assert outcome.agreement_top1 >= float(np.mean(margin > 2 * error)) - 1e-12
+    assert outcome.agreement_top1 == pytest.approx(
+        float(np.mean(outputs.argmax(axis=1) == reference.argmax(axis=1))))
+    snr = 10 * np.log10(np.sum(reference ** 2) / np.sum((outputs - reference) ** 2))
+    assert outcome.output_snr_db == pytest.approx(snr, rel=1e-6)
 
 
 def test_int4_falls_back_to_per_channel_where_the_width_is_not_a_block(tmp_path: Path) -> None:

@@ -172,6 +172,25 @@ def test_snr_below_one_int8_step_is_no_figure() -> None:
                     EvalSet(x=data.x, y=data.y, reference=uniform)).output_snr_db == 0.0
 
 
+def test_a_negative_valued_output_above_one_step_keeps_its_snr() -> None:
+    """The below-one-step rule compares the output's *magnitude* with the step: logits of
+    -5 to -1 are far above a step of 1/20 in size although every one is below it in value,
+    so the file can represent them and their SNR is reported -- the textbook
+    10·log10(Σ ref² / Σ err²), here with every output 0.01 off."""
+    from qatbench.targets.base import NO_LABEL, EvalSet, Evaluation
+    from qatbench.targets.worker import _outcome
+
+    reference = -np.tile(np.linspace(1.0, 5.0, 10), (20, 1))
+    reference[np.arange(20), np.arange(20) % 10] += 0.5  # a class per input, not one for all
+    outputs = reference + 0.01
+    data = EvalSet(x=np.zeros((20, 4), np.float32), y=np.full(20, NO_LABEL),
+                   reference=reference)
+    outcome = _outcome(Evaluation(top1=None, outputs=outputs), data, step=1 / 20)
+    expected = 10 * np.log10(np.sum(reference ** 2) / (reference.size * 0.01 ** 2))
+    assert outcome.output_snr_db == pytest.approx(expected, rel=1e-6)
+    assert "below one step" not in outcome.note
+
+
 def test_the_output_step_is_read_from_an_int8_file_only(int8_tflite: Path,
                                                           float_tflite: Path,
                                                           tmp_path: Path) -> None:

@@ -9,7 +9,9 @@ without a PMU, 2026-12-07) -- printed as it is when the host has no counter
 (CSV fields 1 and 4 of perf-stat(1)'s ``-x`` format: value, unit, event, run time,
 percentage, metric value, metric unit) filled in. The count is the target process's user
 CPU time (from /proc) times ``PERF_SIM_INSTRUCTIONS_PER_S`` (default 2e9): proportional
-to the work done, as instructions are.
+to the work done, as instructions are. With ``PERF_SIM_READY=FILE`` it creates FILE once
+it counts, so a test can start its work after the attach however slowly a busy host
+starts this process.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ def main(argv: list[str]) -> int:
     pid = int(argv[argv.index("-p") + 1])
     event = argv[argv.index("-e") + 1]
     start, started = _user_seconds(pid), time.monotonic()
+    if os.environ.get("PERF_SIM_READY"):  # counting, and SIGINT stops it cleanly
+        open(os.environ["PERF_SIM_READY"], "w").close()
     while not STOPPED:
         time.sleep(0.01)
     runtime = int((time.monotonic() - started) * 1e9)

@@ -65,10 +65,13 @@ def entry_files(record: Path) -> dict[str, str]:
     return files
 DEFAULT_MAX_BYTES = 5 * 1024**3
 KEY_LENGTH = 16
-# qatbench's own code that decides a build's bytes: the QAT core, the zoo and data, and
-# the timing-side modules the build child uses to write the eval set's reference
+# qatbench's own code that decides a build's bytes: the QAT core, the zoo and data, the
+# timing-side modules the build child uses to write the eval set's reference, and the
+# child's entry and the package's __init__ (it selects tf_keras before TensorFlow loads);
+# tests/bench/orchestration/test_build_cache.py checks every module the child imports
 _CODE = ("qat", "models", "targets/base.py", "targets/inputs.py", "targets/signature_io.py",
-         "targets/tflite_file.py", "targets/runtime.py", "atomic.py")
+         "targets/tflite_file.py", "targets/runtime.py", "targets/child.py", "atomic.py",
+         "__init__.py")
 _PACKAGES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "numpy",
              "litert-quantizer", "ai-edge-litert")
 # a PyTorch source's build also depends on these (its recipe is qat/pytorch's code)

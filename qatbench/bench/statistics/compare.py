@@ -43,6 +43,7 @@ from qatbench.bench.statistics.checks import (
 )
 from qatbench.bench.statistics.latency import LatencyDecision, Verdict, decide
 from qatbench.bench.statistics.noise import NoiseFloor, for_host
+from qatbench.bench.statistics.series_noise import HistoryKey, SeriesNoise
 from qatbench.bench.statistics.stats import repeat_figure
 from qatbench.bench.statistics.units import UnitIndex
 from qatbench.bench.storage.key import SERIES_COLUMNS, RowKey
@@ -76,6 +77,9 @@ class GateSettings:
     allow_host_change: bool = False
     fail_on_unknown: bool = False
     noise: NoiseFloor = field(default_factory=NoiseFloor)
+    # this host's cross-run noise per (series, fingerprint), from the results root's
+    # earlier runs (``series_noise.history_noise``): what a K = 1 SLOWER rests on
+    history: Mapping[HistoryKey, SeriesNoise] = field(default_factory=dict)
 
 
 class NothingMatched(UserError, ValueError):
@@ -139,12 +143,23 @@ def _latency(base: Row, current: Row, base_units: UnitIndex, current_units: Unit
              settings: GateSettings) -> tuple[LatencyDecision, str]:
     before, after = base_units.of(base), current_units.of(current)
     scale = _geometric_mean(before.values)
-    floor = settings.noise.floor(scale, min(before.k, after.k))
+    k = min(before.k, after.k)
+    floor = settings.noise.floor(scale, k)
+    host_noise = ""  # what this host's cross-run noise comes from ("": not known)
+    if k < 2:
+        own = settings.history.get((RowKey.of(current).series,
+                                    str(current.get("fingerprint") or "")))
+        if own is not None:
+            floor = max(floor, own.floor) if settings.noise.measured else own.floor
+            host_noise = own.describe()
+        elif settings.noise.measured:
+            host_noise = f"noise floor measured on this host ({settings.noise.source})"
     decision = decide(before.values, after.values, threshold=settings.threshold, floor=floor,
-                      alpha=settings.alpha)
+                      alpha=settings.alpha, host_noise=bool(host_noise) or k >= 2)
     source = before.source if before.source == after.source else \
         f"{before.source} / {after.source}"
-    return decision, f"{decision.basis}; units: {source}"
+    basis = f"{decision.basis}; units: {source}" + (f"; {host_noise}" if host_noise else "")
+    return decision, basis
 
 
 def _classify(series: Series, base: Row | None, current: Row | None, lost: dict[str, str],

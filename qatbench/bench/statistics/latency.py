@@ -10,7 +10,11 @@ add on logs. Two bands around zero decide, both in log space:
 
 With one run on a side (K = 1: the default, and every old result) nothing inside the
 run can tell a run-level shift from a real change, so: inside ``inner`` → ``same``,
-beyond ``outer`` → ``slower``/``faster``, the band between → ``unknown``.
+beyond ``outer`` → ``slower``/``faster``, the band between → ``unknown``. A ``slower``
+at K = 1 also needs the floor to be this host's own cross-run noise (``host_noise``: a
+floor file measured here, or the series' history on this host): a floor measured
+elsewhere let one run on a shared host fail the gate on identical code (issue 33), so
+without it the change is ``unknown``, naming ``--repeats K`` or ``qatbench ab``.
 
 With K ≥ 2 repeats on both sides the repeats measure the spread: a Welch t-interval on
 the log repeat figures (level 1 - alpha) must exclude 0 *and* the estimate must pass
@@ -35,6 +39,8 @@ from enum import StrEnum
 
 import numpy as np
 from scipy import stats
+
+from qatbench.bench.statistics.series_noise import MIN_HISTORY_RUNS
 
 MAX_SUGGESTED_REPEATS = 64
 
@@ -98,8 +104,12 @@ def _separated(base: np.ndarray, current: np.ndarray) -> bool:
 
 
 def decide(base: np.ndarray, current: np.ndarray, *, threshold: float, floor: float,
-           alpha: float) -> LatencyDecision:
-    """The latency verdict from each side's units (ms, one per independent repeat)."""
+           alpha: float, host_noise: bool = True) -> LatencyDecision:
+    """The latency verdict from each side's units (ms, one per independent repeat).
+
+    ``host_noise``: whether ``floor`` is this host's own cross-run noise (a floor file
+    measured here, or the series' history on this host). Without it one run per side
+    never decides ``slower``: the change is ``unknown``, naming what would decide it."""
     base, current = np.log(np.asarray(base, float)), np.log(np.asarray(current, float))
     if base.size == 0 or current.size == 0:
         return LatencyDecision(Verdict.UNKNOWN, None, None, None, floor, "no latency",
@@ -113,9 +123,20 @@ def decide(base: np.ndarray, current: np.ndarray, *, threshold: float, floor: fl
              f"±{_rel(inner):.1%}, decided beyond ±{_rel(outer):.1%})")
     if abs(d) <= inner:
         return LatencyDecision(Verdict.SAME, _rel(d), None, None, floor, basis)
-    if abs(d) > outer:
+    if abs(d) > outer and (d < 0 or host_noise):
         verdict = Verdict.SLOWER if d > 0 else Verdict.FASTER
         return LatencyDecision(verdict, _rel(d), None, None, floor, basis)
+    if abs(d) > outer:
+        needed = max(3, repeats_to_resolve(_spread_from_floor(math.log1p(floor)), inner,
+                                           alpha) or MAX_SUGGESTED_REPEATS)
+        reason = (f"{_rel(d):+.1%} from one run per side, beyond the floor {floor:.1%} "
+                  "that was not measured on this host (no noise-floor file from here, and "
+                  f"fewer than {MIN_HISTORY_RUNS} earlier runs of this series on this "
+                  "host under the results root): one run cannot tell this host's run-to-run "
+                  f"noise from a change; --repeats {needed} on both sides, or `qatbench ab "
+                  "BASE_FILE CURRENT_FILE` (interleaved pairs), would decide it")
+        return LatencyDecision(Verdict.UNKNOWN, _rel(d), None, None, floor, basis, reason,
+                               needed)
     measured = [side for side in (base, current) if side.size >= 2]
     spread = (float(np.std(measured[0], ddof=1)) if measured
               else _spread_from_floor(math.log1p(floor)))

@@ -25,6 +25,7 @@ from qatbench.errors import UserError
 FLOOR_FILE = "noise-floor.json"
 FLOOR_ENV = "QATBENCH_NOISE_FLOOR"
 SCHEMA = "qatbench/noise-floor/1"
+DEFAULT_SOURCE = "built-in default"
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class NoiseFloorError(UserError, ValueError):
 @dataclass(frozen=True)
 class NoiseFloor:
     entries: tuple[FloorEntry, ...] = DEFAULT_ENTRIES
-    source: str = "built-in default"
+    source: str = DEFAULT_SOURCE
     cpu_model: str | None = None  # the host the file was measured on, if from a file
     notes: tuple[str, ...] = field(default=())
 
@@ -77,6 +78,12 @@ class NoiseFloor:
         if below and above:
             return max(below[-1].floor, above[0].floor)
         return (below[-1] if below else above[0]).floor
+
+    @property
+    def measured(self) -> bool:
+        """Whether the floor was measured (a file), not the built-in default: at K = 1 a
+        SLOWER verdict needs a floor from this host (``for_host`` drops another host's)."""
+        return self.source != DEFAULT_SOURCE
 
     def describe(self) -> str:
         parts = ", ".join(f"{e.floor:.1%} at {e.p50_ms:g} ms (K={e.repeats})"

@@ -46,6 +46,67 @@ def test_the_same_ingredients_give_the_same_key_and_each_ingredient_counts(
     assert key() != before  # another TensorFlow: another build
 
 
+def test_each_further_ingredient_counts_one_by_one(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """qatbench's build code, an ImageNet folder and a zoo model's cached weights each
+    change the key on their own (a key without one of them reuses a stale build)."""
+    before = key()
+    with monkeypatch.context() as patched:
+        patched.setattr(build_cache, "code_digest", lambda: "0" * 64)  # the build code changed
+        assert key() != before
+    assert key() == before
+    images = tmp_path / "imagenet" / "n01440764"
+    images.mkdir(parents=True)
+    (images / "a.JPEG").write_bytes(b"one image")
+    with_images = key(imagenet_dir=str(images.parent))
+    assert with_images != before
+    (images / "b.JPEG").write_bytes(b"another image")  # the folder's listing changed
+    assert key(imagenet_dir=str(images.parent)) != with_images
+    # ImageNet weights of a zoo model in the local Keras cache ($KERAS_HOME/models)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    without_weights = key(model="mobilenet_v2")
+    weights = tmp_path / "keras" / "models"
+    weights.mkdir(parents=True)
+    from qatbench.models.zoo import known_models
+
+    name = known_models()["mobilenet_v2"].build.weights_file
+    (weights / name).write_bytes(b"imagenet weights")
+    with_weights = key(model="mobilenet_v2")
+    assert with_weights != without_weights
+    (weights / name).write_bytes(b"other imagenet weights")
+    assert key(model="mobilenet_v2") != with_weights
+
+
+def test_the_hashed_code_holds_every_module_the_build_child_imports() -> None:
+    """The build child is ``targets/child.py`` running ``qat/build_worker.py``; every
+    qatbench module either imports (at any depth, in a function or not) decides the
+    bytes it writes, so each must be inside ``code_digest``'s files: a change to one is
+    a change of key. Read from the source (the import rules' own graph), no build run."""
+    from tests.test_import_structure import import_graph, modules_of
+
+    package = Path(build_cache.__file__).resolve().parents[2]
+    edges: dict[str, set[str]] = {}
+    for found in import_graph(package):
+        edges.setdefault(found.importer, set()).add(found.imported)
+    reached, pending = set(), ["qatbench.targets.child", "qatbench.qat.build_worker"]
+    while pending:
+        name = pending.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        parts = name.split(".")
+        pending.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # its packages
+        pending.extend(edges.get(name, ()))
+    modules = modules_of(package, "qatbench")
+    files = {modules[name] for name in reached if name in modules}
+    hashed = set()
+    for part in build_cache._CODE:
+        path = package / part
+        hashed |= {path} if path.is_file() else set(path.rglob("*.py"))
+    assert "qatbench.qat.pipeline" in reached and "qatbench.models.zoo" in reached
+    assert sorted(str(f.relative_to(package)) for f in files - hashed) == []
+
+
 def _fake_build(folder: Path, payload: bytes = b"TFL3 model bytes") -> ModelBuild:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "qat_int8.tflite").write_bytes(payload)

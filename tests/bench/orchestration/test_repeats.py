@@ -38,6 +38,24 @@ def test_the_ci_of_repeated_rows_comes_from_the_repeats() -> None:
     assert row["accuracy_top1"] == 0.9  # from the repeat that evaluated
 
 
+def test_an_outlier_tail_does_not_move_a_repeats_unit() -> None:
+    """Each repeat's unit is the median of its samples: a repeat whose process stalled on
+    a fifth of its runs (10x) still counts at its typical speed. The row's CI is then the
+    textbook t-interval of the log medians (scipy), the medians known by construction."""
+    from scipy import stats
+
+    levels = [1.0, 1.1, 1.2]
+    samples = {i: np.full(100, level) for i, level in enumerate(levels)}
+    samples[1] = np.concatenate([np.full(80, 1.1), np.full(20, 11.0)])  # the stalls
+    rows = [repeat_row(p50=float(np.median(s))) for s in samples.values()]
+    row = summarise(rows, samples)
+    logs = np.log(levels)
+    half = stats.t.ppf(0.975, 2) * logs.std(ddof=1) / np.sqrt(3)
+    assert row["latency_ms_p50_ci_low"] == pytest.approx(np.exp(logs.mean() - half))
+    assert row["latency_ms_p50_ci_high"] == pytest.approx(np.exp(logs.mean() + half))
+    assert row["latency_ms_p50"] == pytest.approx(1.1)  # the pooled samples' median
+
+
 def test_a_failed_repeat_fails_the_row_and_keeps_the_figures() -> None:
     samples = {0: np.full(10, 1.0), 2: np.full(10, 1.1)}
     rows = [repeat_row(), repeat_row("failed", None, "died of SIGSEGV"), repeat_row(p50=1.1)]

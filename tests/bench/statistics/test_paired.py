@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from qatbench.bench.statistics.paired import PairedVerdict, decide_paired
 
@@ -44,3 +45,53 @@ def test_too_few_or_too_noisy_pairs_are_unknown_not_a_guess() -> None:
     noisy = decide_paired(a, b, threshold=0.02)
     assert noisy.verdict is PairedVerdict.UNKNOWN
     assert "more pairs" in noisy.reason
+
+
+def test_the_interval_is_the_textbook_paired_t_interval_of_the_log_ratios() -> None:
+    """Against scipy's one-sample t-interval of log(B/A) (pairs - 1 degrees of freedom),
+    with few pairs, where a wrong degree of freedom moves the interval most."""
+    from scipy import stats
+
+    for pairs, seed in ((3, 4), (4, 5), (6, 6)):
+        a, b = drifting_pairs(pairs, 0.04, seed=seed, noise=0.03)
+        decision = decide_paired(a, b, threshold=0.02, confidence=0.95)
+        textbook = stats.ttest_1samp(np.log(b / a), 0.0).confidence_interval(0.95)
+        assert decision.ci_low == pytest.approx(np.expm1(textbook.low), rel=1e-9)
+        assert decision.ci_high == pytest.approx(np.expm1(textbook.high), rel=1e-9)
+        assert decision.change == pytest.approx(np.expm1(np.log(b / a).mean()), rel=1e-12)
+        assert decision.pairs == pairs
+
+
+# log ratios c + [-b, b, -b, b]: mean c, sd b·√(4/3), so the 95% half-width is
+# t(0.975, 3) · b · √(4/3) / √4 = 3.1824 · 0.5774 · b = 1.8374 · b; τ = 2%: ln 1.02 = 0.0198
+@pytest.mark.parametrize(("c", "b", "verdict"), [
+    (0.10, 0.01, PairedVerdict.SLOWER),  # interval 0.082..0.118: above 0, estimate ≥ τ
+    (-0.10, 0.01, PairedVerdict.FASTER),
+    (0.0, 0.001, PairedVerdict.SAME),  # interval ±0.0018 inside ±0.0198
+    (0.005, 0.002, PairedVerdict.SAME),  # 0.0013..0.0087: a real change below τ is same
+    (0.019, 0.002, PairedVerdict.UNKNOWN),  # 0.0153..0.0227: above 0, estimate below τ
+    (-0.019, 0.002, PairedVerdict.UNKNOWN),
+    (0.03, 0.03, PairedVerdict.UNKNOWN),  # -0.025..0.085: straddles 0 and τ
+    (-0.03, 0.03, PairedVerdict.UNKNOWN),  # -0.085..0.025: beyond -τ, yet not below 0
+    (0.05, 0.0, PairedVerdict.SLOWER),  # no spread: the interval is the estimate
+    (-0.05, 0.0, PairedVerdict.FASTER),
+    (0.0, 0.0, PairedVerdict.SAME),
+])
+def test_the_paired_decision_table(c: float, b: float, verdict: PairedVerdict) -> None:
+    ratios = c + np.array([-b, b, -b, b])
+    decision = decide_paired(np.full(4, 2.0), 2.0 * np.exp(ratios), threshold=0.02)
+    assert decision.verdict is verdict, decision
+    half = 3.1824463 * b * np.sqrt(4 / 3) / 2
+    assert decision.ci_low == pytest.approx(np.expm1(c - half), abs=1e-7)
+    assert decision.ci_high == pytest.approx(np.expm1(c + half), abs=1e-7)
+    assert decision.decided is (verdict is not PairedVerdict.UNKNOWN)
+
+
+def test_incomplete_pairs_are_dropped_and_unequal_sides_refused() -> None:
+    a = np.array([1.0, 1.0, np.nan, 1.0, 0.0, 1.0, 1.0])
+    b = np.array([1.1, 1.1, 1.1, -1.0, 1.1, np.inf, 0.0])
+    decision = decide_paired(a, b)
+    assert decision.pairs == 2 and decision.verdict is PairedVerdict.UNKNOWN
+    assert "2 complete pair(s); at least 3" in decision.reason
+    with pytest.raises(ValueError, match="3 A figures but 2 B figures"):
+        decide_paired(np.ones(3), np.ones(2))

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from qatbench.bench.orchestration.profiling import profile_lines
+from qatbench.bench.presentation.profile_report import coverage_frame
 from qatbench.targets.android.benchmark_model_output import (
     parse_benchmark_output,
     profile_from_benchmark_output,
@@ -17,7 +19,7 @@ from qatbench.targets.android.benchmark_model_output import (
 from qatbench.targets.base import MeasureSpec, Status
 from qatbench.targets.host.op_cut import cut_model
 from qatbench.targets.host.op_profile import profile_on_host
-from qatbench.targets.op_profile import RELIABLE_COVERAGE, OpProfile
+from qatbench.targets.op_profile import HOST_CUT, OpProfile, OpTiming
 from qatbench.targets.registry import create_target
 from qatbench.targets.runtime import resolve_runtime
 from qatbench.targets.tflite_file import inspect_tflite
@@ -78,37 +80,54 @@ def test_cut_models_keep_each_op_with_its_weights(int8_tflite: Path, tmp_path: P
             assert (fed.scale, fed.zero_point) == tuple(source["quantization"])
 
 
-def test_host_profile_has_one_row_per_op_and_covers_the_whole_model(
-        big_dense: Path, tmp_path: Path) -> None:
-    """The sum of the cut ops' p50s is the whole model's p50, within the product's
-    RELIABLE_COVERAGE band, for a model that is two compute-bound convolutions: its ops
-    are the whole model's work on any CPU (per-call overheads are microseconds, each
-    convolution hundreds of microseconds or more), so its coverage is about 1 whatever the
-    instruction set. What one profile cannot show is the host's load: the whole model and
-    its ops are timed a second apart, and a burst of load in between moved one coverage
-    to 0.47 on a busy 2-core VM. So three independent profiles are taken and their
-    median is judged -- one disturbed profile cannot fail the test, a wrong profiler
-    fails all three.
+def _reliable_flag(profile: OpProfile) -> str:
+    """What the report's coverage table says of one profile (``qatbench profile``)."""
+    key = {"model": "dense", "variant": "float32", "target": "cpu-xnnpack", "device": "",
+           "threads": 1, "fingerprint": "f"}
+    (flag,) = coverage_frame(profile_lines(profile, key))["reliable"]
+    return flag
 
-    Catches: a missing or doubled op (coverage off by its share), an op timed on other
-    kernels than the whole model gave it (builtin against XNNPACK: 10x here), cut models
-    fed or built so that they do other work than inside the model, and a coverage that
-    is not the ops' sum over the whole."""
+
+def test_host_profile_times_every_op_and_reports_its_coverage(
+        big_dense: Path, tmp_path: Path) -> None:
+    """What a profile guarantees on any host, busy or not: one row per op of the file in
+    file order, each op timed on the kernels the whole model gives it, the coverage (the
+    ops' sum over the whole model) reported, and flagged UNRELIABLE exactly when it falls
+    outside the 0.8-1.2 band. How close the coverage comes to 1 is a measurement of the
+    host's load as much as of the profiler (0.38 on a busy 2-core VM, 0.95 alone):
+    ``benchmarks/op_profile_coverage.py`` prints it, no test asserts it.
+
+    Catches: a missing or doubled op, an op left untimed or timed outside the delegate,
+    a coverage that is not the ops' sum over the whole, a profile that does not survive
+    its JSON, and an out-of-band coverage shown as reliable."""
     info = inspect_tflite(big_dense)
-    profiles = [profile_on_host(resolve_runtime(), big_dense, tmp_path / str(attempt), SPEC,
-                                use_delegate=True) for attempt in range(3)]
-    for profile in profiles:
-        assert [op.op_index for op in profile.ops] == list(range(info.ops_total))
-        assert Counter(op.op_type for op in profile.ops) == Counter(info.op_counts)
-        assert all(op.p50_ms is not None and op.p50_ms > 0 for op in profile.ops)
-        assert all(op.delegated for op in profile.ops)
-        assert profile.coverage is not None, "no coverage measured"
-        assert profile.coverage == pytest.approx(
-            sum(op.p50_ms for op in profile.ops) / profile.whole_p50_ms)
-        assert OpProfile.from_json(profile.to_json()) == profile
-    low, high = RELIABLE_COVERAGE
-    coverages = sorted(profile.coverage for profile in profiles)
-    assert low <= coverages[1] <= high, [(p.total_ms, p.whole_p50_ms) for p in profiles]
+    profile = profile_on_host(resolve_runtime(), big_dense, tmp_path, SPEC, use_delegate=True)
+    assert [op.op_index for op in profile.ops] == list(range(info.ops_total))
+    assert Counter(op.op_type for op in profile.ops) == Counter(info.op_counts)
+    assert all(op.p50_ms is not None and op.p50_ms > 0 for op in profile.ops)
+    assert all(op.n_samples > 0 for op in profile.ops)
+    assert all(op.delegated for op in profile.ops)
+    assert profile.whole_p50_ms is not None and profile.whole_p50_ms > 0
+    assert profile.coverage == pytest.approx(
+        sum(op.p50_ms for op in profile.ops) / profile.whole_p50_ms)
+    assert OpProfile.from_json(profile.to_json()) == profile
+    assert _reliable_flag(profile) == ("yes" if 0.8 <= profile.coverage <= 1.2
+                                       else "UNRELIABLE")
+
+
+@pytest.mark.parametrize(("ops_ms", "whole_ms", "flag"), [
+    ((0.19, 0.19), 1.0, "UNRELIABLE"),  # 0.38: the busy host's profile
+    ((0.40, 0.39), 1.0, "UNRELIABLE"),  # 0.79: just below the band
+    ((0.40, 0.40), 1.0, "yes"),  # 0.80: the band's edge is inside
+    ((0.50, 0.45), 1.0, "yes"),  # 0.95: the quiet host's
+    ((0.60, 0.60), 1.0, "yes"),  # 1.20
+    ((0.70, 0.60), 1.0, "UNRELIABLE"),  # 1.30: ops cost more alone than inside the model
+])
+def test_a_coverage_outside_the_band_is_flagged_unreliable(
+        ops_ms: tuple[float, float], whole_ms: float, flag: str) -> None:
+    ops = tuple(OpTiming(index, "CONV_2D", f"conv{index}", True, ms, 10)
+                for index, ms in enumerate(ops_ms))
+    assert _reliable_flag(OpProfile(HOST_CUT, ops, whole_ms)) == flag
 
 
 def test_an_op_outside_the_delegate_is_marked(with_cumsum: Path, tmp_path: Path) -> None:
