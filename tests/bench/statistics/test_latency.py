@@ -107,10 +107,13 @@ REPEATS_TABLE = [
 ]
 
 
+BASE_LOG = math.log(3.0)  # a 3 ms model: the rule sees only changes, never the level
+
+
 @pytest.mark.parametrize(("d", "a", "verdict", "needed"), REPEATS_TABLE)
 def test_three_repeats_per_side(d: float, a: float, verdict: Verdict,
                                 needed: int | None) -> None:
-    decision = judged(three(0.0, a), three(d, a))
+    decision = judged(three(BASE_LOG, a), three(BASE_LOG + d, a))
     assert decision.verdict is verdict, decision
     assert decision.change == pytest.approx(math.expm1(d))
     half = T_975_4 * a * math.sqrt(2 / 3)
@@ -123,7 +126,8 @@ def test_three_repeats_per_side(d: float, a: float, verdict: Verdict,
 
 @pytest.mark.parametrize("d", [0.25, -0.25])
 def test_a_separated_decision_says_so(d: float) -> None:
-    decision = judged(three(0.0, 0.12), three(d, 0.12))
+    decision = judged(three(BASE_LOG, 0.12), three(BASE_LOG + d, 0.12))
+    assert decision.change == pytest.approx(math.expm1(d))  # the medians' change
     side = "above" if d > 0 else "below"
     assert f"every repeat of CURRENT {side} every repeat of BASE" in decision.basis
 
