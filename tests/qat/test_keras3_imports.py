@@ -84,7 +84,7 @@ def test_imports_paths_resolve_against_the_config_and_missing_files_are_named(
     assert [p for p in problems if p.startswith("models.net.imports")] == [
         f"models.net.imports: {tmp_path / 'layers' / 'gone.py'} does not exist (a module "
         "name, or a .py file relative to the config)"]
-    _, ad_hoc = ad_hoc_source("m.keras", None, tmp_path, ["layers/mine.py"])
+    _, ad_hoc = ad_hoc_source("m.keras", None, tmp_path, imports=["layers/mine.py"])
     assert ad_hoc.imports == [str(tmp_path / "layers" / "mine.py")]
 
 

@@ -71,7 +71,7 @@ KEY_LENGTH = 16
 # tests/bench/orchestration/test_build_cache.py checks every module the child imports
 _CODE = ("qat", "models", "targets/base.py", "targets/inputs.py", "targets/signature_io.py",
          "targets/tflite_file.py", "targets/runtime.py", "targets/child.py", "atomic.py",
-         "__init__.py")
+         "errors.py", "__init__.py")
 _PACKAGES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "numpy",
              "litert-quantizer", "ai-edge-litert")
 # a PyTorch source's build also depends on these (its recipe is qat/pytorch's code)
