@@ -143,17 +143,28 @@ def qat_layer_errors(reference_model: Any, int8_path: Path, samples: np.ndarray,
             if value.shape != want.shape:
                 continue
             errors[name].append((value - want, want))
+    return error_table({_plain_name(name): errors[name] for name in matched},
+                       {_plain_name(name): details[last_output[name]] for name in matched},
+                       {_plain_name(name): ops[name] for name in matched}, method)
+
+
+def error_table(errors: dict[str, list[tuple[np.ndarray, np.ndarray]]],
+                tensors: dict[str, dict[str, Any]], ops: dict[str, str], method: str
+                ) -> pd.DataFrame:
+    """The per-layer table from each layer's (int8 minus reference, reference) pairs and
+    the int8 tensor it was read from, worst first (rmse in quantization steps). Keras and
+    PyTorch sources fill it the same way, so their tables read alike."""
     rows = []
-    for name in matched:
-        if not errors[name]:
+    for name, pairs in errors.items():
+        if not pairs:
             continue
-        diff = np.concatenate([d.reshape(-1) for d, _ in errors[name]])
-        want = np.concatenate([w.reshape(-1) for _, w in errors[name]])
-        tensor = details[last_output[name]]
+        diff = np.concatenate([d.reshape(-1) for d, _ in pairs])
+        want = np.concatenate([w.reshape(-1) for _, w in pairs])
+        tensor = tensors[name]
         scale = float(tensor["quantization"][0])
         rmse = float(np.sqrt(np.mean(diff ** 2)))
         spread = float(np.std(want))
-        rows.append({"layer": _plain_name(name), "op": ops[name], "tensor": tensor["name"],
+        rows.append({"layer": name, "op": ops[name], "tensor": tensor["name"],
                      "rmse": rmse,
                      "rel_rmse": rmse / spread if spread > 0 else math.nan,
                      "max_abs_error": float(np.max(np.abs(diff))), "scale": scale,

@@ -12,14 +12,13 @@ reads both alike.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from qatbench.qat.layer_error import COLUMNS, METHOD_VS_FLOAT
+from qatbench.qat.layer_error import COLUMNS, METHOD_VS_FLOAT, error_table
 from qatbench.qat.pytorch.pt2e import tensor
 from qatbench.qat.pytorch.source import module_path
 
@@ -92,20 +91,6 @@ def int8_layer_errors(float_module: Any, int8_path: Path, samples: np.ndarray
             want = _as_file_layout(reference[name][i:i + 1], value.shape)
             if want is not None:
                 errors[name].append((value - want, want))
-    rows = []
-    for name in matched:
-        if not errors[name]:
-            continue
-        diff = np.concatenate([d.reshape(-1) for d, _ in errors[name]])
-        want = np.concatenate([w.reshape(-1) for _, w in errors[name]])
-        scale = float(details[last_output[name]]["quantization"][0])
-        rmse = float(np.sqrt(np.mean(diff ** 2)))
-        spread = float(np.std(want))
-        rows.append({"layer": name, "op": ops[name], "tensor": details[last_output[name]]
-                     ["name"], "rmse": rmse, "rel_rmse": rmse / spread if spread > 0
-                     else math.nan, "max_abs_error": float(np.max(np.abs(diff))),
-                     "scale": scale, "rmse_over_scale": rmse / scale if scale > 0 else math.nan,
-                     "method": METHOD_VS_FLOAT})
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    return frame.sort_values("rmse_over_scale", ascending=False,
-                             na_position="last").reset_index(drop=True)
+    return error_table({name: errors[name] for name in matched},
+                       {name: details[last_output[name]] for name in matched},
+                       {name: ops[name] for name in matched}, METHOD_VS_FLOAT)
