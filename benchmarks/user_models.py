@@ -54,10 +54,16 @@ def rebuild_figures(inputs: int) -> None:
     import keras
     import numpy as np
 
-    from qatbench.qat.keras3 import REBUILD_TOLERANCE, prove_rebuild, rebuild
+    from qatbench.qat.keras3 import (
+        REBUILD_TOLERANCE,
+        SENSITIVITY_FACTOR,
+        prove_rebuild,
+        rebuild,
+    )
 
     print(f"Keras {keras.__version__} -> tf_keras rebuild, {inputs} inputs each, random "
-          f"weights, logits (tolerance {REBUILD_TOLERANCE:g} x (1 + max |output|)):")
+          f"weights, logits (tolerance {REBUILD_TOLERANCE:g} x (1 + max |output|), or "
+          f"{SENSITIVITY_FACTOR:g} x the model's own move under a one-ulp input change):")
     for constructor, low, high in (("MobileNetV2", -1.0, 1.0), ("EfficientNetB0", 0.0, 255.0)):
         keras.utils.set_random_seed(0)
         model = getattr(keras.applications, constructor)(
@@ -72,7 +78,8 @@ def rebuild_figures(inputs: int) -> None:
         (name,) = proof.max_abs_diff
         print(f"  {constructor:15s} {len(model.layers)} layers  max |diff| "
               f"{proof.max_abs_diff[name]:.3g}  max |output| {proof.scale[name]:.3g}  "
-              f"ratio {proof.worst_ratio:.2g}  holds: {proof.holds}  rebuild {seconds:.1f} s")
+              f"one-ulp move {proof.sensitivity[name]:.3g}  diff/allowed "
+              f"{proof.worst_ratio:.2g}  holds: {proof.holds}  rebuild {seconds:.1f} s")
 
 
 def example_figures() -> None:
