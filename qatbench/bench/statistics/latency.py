@@ -123,7 +123,8 @@ def decide(base: np.ndarray, current: np.ndarray, *, threshold: float, floor: fl
                   f"noise from a change; --repeats {needed} on both sides, or `qatbench ab "
                   "BASE_FILE CURRENT_FILE` (interleaved pairs), would decide it")
         return Decision(Verdict.UNKNOWN, **one_run, reason=reason,
-                        resolve=f"{_resolve_text(needed)}, or `qatbench ab`",
+                        resolve=f"{_resolve_text(needed)}, or `qatbench ab BASE_FILE "
+                                "CURRENT_FILE`",
                         repeats_needed=needed)
     measured = [side for side in (base, current) if side.size >= 2]
     spread = (float(np.std(measured[0], ddof=1)) if measured
