@@ -388,21 +388,20 @@ def ab(
     from qatbench.bench.orchestration.ab import (
         AbInputError,
         AbSettings,
+        ab_spec,
         child_timer,
-        failed,
         outcome_frame,
         pair_series,
         run_series,
     )
-    from qatbench.bench.presentation.ab_report import ab_markdown, ab_table
+    from qatbench.bench.presentation.gate_report import ab_markdown, ab_table
+    from qatbench.bench.statistics.checks import gate_exit_code
 
     if max_pairs < pairs:
         raise fail_usage(f"--max-pairs {max_pairs} is below --pairs {pairs}")
     _check_target(target)
-    spec = {"warmup_runs": 1, "warmup_min_s": 0.2, "min_runs": min_runs or 20,
-            "min_s": 0.5 if min_secs is None else min_secs, "max_s": 30.0}
     settings = AbSettings(target, threads, pairs, max_pairs, _fraction(threshold), budget,
-                          seed, spec)
+                          seed, ab_spec(min_runs or None, min_secs))
     folder = out or Path("results") / f"ab-{datetime.datetime.now():%Y%m%dT%H%M%S}"
     created = not folder.exists()
     ensure_writable_dir(folder)
@@ -445,13 +444,13 @@ def ab(
                      f"{escape(str(folder / 'ab.parquet'))}; no verdict was written",
                      highlight=False)
         raise typer.Exit(130) from None
-    frame = outcome_frame(outcomes)
+    frame = outcome_frame(outcomes, settings, fail_on_unknown)
     atomic_write_parquet(folder / "ab_verdicts.parquet", frame)
     atomic_write_text(folder / "ab.md", ab_markdown(frame, settings, str(base),
                                                      str(current)))
     console.print(ab_table(frame))
     console.print(f"ab: {folder / 'ab.md'}")
-    raise typer.Exit(1 if failed(outcomes, fail_on_unknown) else 0)
+    raise typer.Exit(gate_exit_code(frame))
 
 
 @app.command("bisect")
@@ -474,13 +473,12 @@ def bisect_command(
     interleaved (`qatbench ab`). Exit 0 with the culprit, 1 if none could be named."""
     import datetime
 
-    from qatbench.bench.orchestration.ab import AbSettings, child_timer
+    from qatbench.bench.orchestration.ab import AbSettings, ab_spec, child_timer
     from qatbench.bench.orchestration.bisect import bisect, qatbench_builder
 
     _check_target(target)
-    spec = {"warmup_runs": 1, "warmup_min_s": 0.2, "min_runs": 20,
-            "min_s": 0.5 if min_secs is None else min_secs, "max_s": 30.0}
-    settings = AbSettings(target, 1, 4, max_pairs, _fraction(threshold), budget, 0, spec)
+    settings = AbSettings(target, 1, 4, max_pairs, _fraction(threshold), budget, 0,
+                          ab_spec(None, min_secs))
     work = out or Path("results") / f"bisect-{datetime.datetime.now():%Y%m%dT%H%M%S}"
     with console.status("bisecting") as status:  # a BisectError is a UserError: exit 2
         result = bisect(repo.resolve(), good, bad, qatbench_builder(config), settings,
@@ -970,7 +968,7 @@ def compare(
     """Regression gate: exit 1 if anything is missing, broken, slower, bigger or less
     accurate than BASE; exit 2 if the rows were measured on different hosts (or an input
     is damaged, or compare.md cannot be written); 70 on an internal error, never 1."""
-    from qatbench.bench.presentation.comparison import comparison_markdown, render_comparison
+    from qatbench.bench.presentation.gate_report import comparison_markdown, render_comparison
     from qatbench.bench.presentation.step_summary import (
         append_to_step_summary,
         comparison_marker,
@@ -981,7 +979,7 @@ def compare(
         HostChanged,
         NothingMatched,
         compare_runs,
-        regressed,
+        gate_exit_code,
     )
     from qatbench.bench.statistics.noise import NoiseFloorError, find_noise_floor
     from qatbench.bench.statistics.series_noise import history_noise
@@ -1025,10 +1023,10 @@ def compare(
                              f"{settings.metric}: BASE → CURRENT"))
     for note in comparison.attrs.get("notes", []):
         console.print(f"[yellow]warning:[/] {escape(note)}")
-    failed = regressed(comparison)
-    console.print(("[red]REGRESSION[/]" if failed else "[green]no regression[/]")
+    code = gate_exit_code(comparison)
+    console.print(("[red]REGRESSION[/]" if code else "[green]no regression[/]")
                   + f" — {destination}")
-    raise typer.Exit(EXIT_FAILED if failed else 0)
+    raise typer.Exit(code)
 
 
 plot_app = typer.Typer(help="Plots across runs.", no_args_is_help=True)
