@@ -22,8 +22,9 @@ from qatbench.bench.statistics.op_profiles import (
     profile_pairs,
     side_by_side,
 )
+from qatbench.bench.storage.layout import artifacts_dir
 from qatbench.bench.storage.profiles import PROFILE_KEY, load_profiles
-from qatbench.qat.artifacts import MixedProposal, ModelBuild
+from qatbench.qat.artifacts import MANIFEST, MixedProposal, ModelBuild
 
 SLOW_SPEEDUP = 1.5  # int8 below this speedup over float gets its "where the time goes"
 PROFILE_NOTES = "profile_notes.json"
@@ -175,7 +176,7 @@ def mixed_frame(results: pd.DataFrame, run_dirs: list[Path]) -> pd.DataFrame:
     rows = []
     builds = {}
     for run_dir in run_dirs:
-        for manifest in (Path(run_dir) / "artifacts").glob("*/manifest.json"):
+        for manifest in artifacts_dir(run_dir).glob(f"*/{MANIFEST}"):
             build = ModelBuild.load(manifest.parent)
             if build is not None:
                 builds.setdefault(build.model, (build, MixedProposal.load(manifest.parent)))
