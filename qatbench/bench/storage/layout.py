@@ -34,7 +34,7 @@ PREDICTIONS_DIR = "predictions"
 ARTIFACTS_DIR = "artifacts"
 JOBS_DIR = "jobs"
 LOCK_FILE = ".lock"
-REPORT_FILE = "report.md"
+EXPLORER_DIR = "explorer"  # ``qatbench explore``'s overlays, by default
 
 
 def resumed_environment_file(number: int) -> str:

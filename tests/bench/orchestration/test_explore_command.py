@@ -48,8 +48,9 @@ SPEC = MeasureSpec(threads=1, warmup_runs=1, warmup_min_s=0.0, min_runs=5, min_s
 def _run_with_build(root: Path, run_id: str, build: ModelBuild) -> Path:
     """A run of the three variants (RunStore rows) with the build in artifacts/, its
     manifest's paths moved there as the runner does for a cache hit."""
-    rows = [{"model": MODEL, "variant": v, **KEY, "samples": [1.0, 1.1, 0.9]}
-            for v in VARIANTS]
+    rows = [{"model": MODEL, "variant": v, **KEY, "samples": [1.0, 1.1, 0.9],
+             "model_file": f"artifacts/{MODEL}/{Path(build.variants[v].path).name}"}
+            for v in VARIANTS]  # relative to the run, as the runner records its build
     run_dir = write_run(root, run_id, rows)
     source = Path(build.variants["float32"].path).parent
     folder = run_dir / "artifacts" / MODEL
