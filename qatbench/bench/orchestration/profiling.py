@@ -27,7 +27,11 @@ import pandas as pd
 from qatbench.atomic import atomic_write_json
 from qatbench.bench.orchestration.launcher import run_child
 from qatbench.bench.statistics.op_profiles import profile_pairs, propose_keep_float
-from qatbench.bench.storage.layout import artifacts_dir, profile_work_dir
+from qatbench.bench.storage.layout import (
+    PROFILE_NOTES_FILE,
+    artifacts_dir,
+    profile_work_dir,
+)
 from qatbench.bench.storage.profiles import add_profile, profile_frame, read_profiles
 from qatbench.qat.artifacts import MixedProposal, ModelBuild, VariantArtifact
 from qatbench.targets.base import Capability, ProfileSpec, capabilities_of
@@ -36,7 +40,6 @@ from qatbench.targets.profile_worker import ProfileRequest, ProfileResult
 from qatbench.targets.registry import create_target
 
 MIXED = "mixed_int8"
-PROFILE_NOTES = "profile_notes.json"
 PROFILE_TIMEOUT_FACTOR = 4  # a profile times every op: allow it several jobs' timeouts
 
 
@@ -97,7 +100,7 @@ class RunProfiler:
         fails is said in ``profile_notes.json`` (the report shows it), never hidden."""
         note = self._profile(job, build, row)
         if note:
-            path = self.run_dir / PROFILE_NOTES
+            path = self.run_dir / PROFILE_NOTES_FILE
             notes = json.loads(path.read_text()) if path.exists() else []
             atomic_write_json(path, [*notes, {"job": job.label, "note": note}])
 

@@ -7,7 +7,8 @@ every writer and reader (and the tests), so nobody rebuilds the layout by hand.
   repeat; ``samples.parquet/``: one part file of latency samples per job and repeat;
 - ``config.json`` (the run's configuration), ``command.json`` (a run ``qatbench bench``
   made: its files), ``environment.json`` (+ ``environment.resume-N.json``);
-- ``profile.parquet`` (per-op profiles), ``predictions/`` (per-input classes of a row);
+- ``profile.parquet`` (per-op profiles) and ``profile_notes.json`` (the profiles that
+  failed), ``predictions/`` (per-input classes of a row);
 - ``artifacts/<model>/`` (the build: ``.tflite`` files and their manifest);
 - ``jobs/<job slug>/r<repeat>/`` (a timing child's request, result and tool logs) and
   ``jobs/<job slug>/profile/`` (a per-op profile's child).
@@ -30,6 +31,7 @@ CONFIG_FILE = "config.json"
 COMMAND_FILE = "command.json"  # which command made the run, when not ``run``
 ENVIRONMENT_FILE = "environment.json"
 PROFILE_FILE = "profile.parquet"
+PROFILE_NOTES_FILE = "profile_notes.json"  # why a job's per-op profile failed
 PREDICTIONS_DIR = "predictions"
 ARTIFACTS_DIR = "artifacts"
 JOBS_DIR = "jobs"
