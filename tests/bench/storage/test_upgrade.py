@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +18,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from qatbench.bench.cli import app, main
+from qatbench.bench.cli import app
 from qatbench.bench.storage import layout
 from qatbench.bench.storage.profiles import read_profiles
 from qatbench.bench.storage.runs import load_runs
 from qatbench.bench.storage.store import RunStore, read_command, read_config
 from qatbench.bench.storage.upgrade import FORMAT_VERSION, NewerRunFormat
 from qatbench.qat import artifacts
+from tests.bench.cli_in_process import keep_sigterm, run_qatbench  # noqa: F401
 
 OLD_RUNS = Path(__file__).parent / "fixtures" / "old_runs"
 EXPECTED = OLD_RUNS / "expected"
@@ -210,6 +210,7 @@ def test_the_build_manifest_is_stamped_with_the_same_version(tmp_path: Path) -> 
     assert artifacts.ModelBuild.load(tmp_path) == build
 
 
+@pytest.mark.usefixtures("keep_sigterm")
 @pytest.mark.parametrize("file", [layout.CONFIG_FILE, layout.COMMAND_FILE])
 def test_a_run_from_a_newer_qatbench_is_refused_with_exit_2(
         tmp_path: Path, file: str, monkeypatch: pytest.MonkeyPatch,
@@ -222,11 +223,8 @@ def test_a_run_from_a_newer_qatbench_is_refused_with_exit_2(
         load_runs([run_dir])
     for command in (["report", str(run_dir), "--out", str(tmp_path / "r")],
                     ["compare", str(run_dir), str(run_dir), "--out", str(tmp_path / "c.md")]):
-        monkeypatch.setattr(sys, "argv", ["qatbench", *command])
-        with pytest.raises(SystemExit) as exited:
-            main()  # the CLI's entry: where a user error becomes exit 2
-        said = capsys.readouterr().err
-        assert exited.value.code == 2, (command, said)
+        code, said = run_qatbench(monkeypatch, capsys, *command)  # as the console script
+        assert code == 2, (command, said)
         assert "upgrade qatbench" in said
         assert f"format version {FORMAT_VERSION + 1}" in " ".join(said.split())
 
