@@ -292,3 +292,26 @@ def test_open_refuses_two_models_at_once(explored) -> None:
             w.overlay.values)) for w in explored.written]])
     with pytest.raises(ExploreError, match="--row"):
         open_in_explorer(two, explorer=SimpleNamespace())
+
+
+def test_an_old_profile_run_finds_its_files_through_the_upgrade_step(tmp_path: Path) -> None:
+    """A ``qatbench profile`` run from before rows named their file: explore is given
+    the files its jobs' requests named (``storage/upgrade.py`` decodes them)."""
+    old = Path(__file__).parents[1] / "storage" / "fixtures" / "old_runs"
+    run_dir = tmp_path / "profile_before_format_versions"
+    shutil.copytree(old / run_dir.name, run_dir)
+    models = tmp_path / "lab-models"
+    models.mkdir()
+    for request in run_dir.glob("jobs/*/request.json"):
+        request.write_text(request.read_text().replace("/lab/models", str(models)))
+    for stem in ("float32", "ptq_int8"):
+        (models / f"{stem}.tflite").write_bytes(b"TFL3")
+    asked: list[Path] = []
+
+    def read_graph(path: Path) -> Any:
+        asked.append(path)
+        raise ValueError("placeholder bytes, not a model")
+
+    result = explore(run_dir, read_graph=read_graph, out=tmp_path / "out")
+    assert sorted(asked) == [models / "float32.tflite", models / "ptq_int8.tflite"]
+    assert not result.written
