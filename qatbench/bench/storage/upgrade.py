@@ -83,8 +83,8 @@ def unstamped(data: dict[str, Any], path: Path) -> dict[str, Any]:
     if version > FORMAT_VERSION:
         raise NewerRunFormat(
             f"{path}: the run directory has format version {version}, newer than this "
-            f"qatbench reads (up to {FORMAT_VERSION}); upgrade qatbench "
-            "(pip install -U qatbench) to read it")
+            f"qatbench reads (up to {FORMAT_VERSION}); upgrade qatbench to the version "
+            "that wrote it, or a newer one, to read it")
     return data
 
 

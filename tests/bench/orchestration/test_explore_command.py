@@ -297,15 +297,10 @@ def test_open_refuses_two_models_at_once(explored) -> None:
 def test_an_old_profile_run_finds_its_files_through_the_upgrade_step(tmp_path: Path) -> None:
     """A ``qatbench profile`` run from before rows named their file: explore is given
     the files its jobs' requests named (``storage/upgrade.py`` decodes them)."""
-    old = Path(__file__).parents[1] / "storage" / "fixtures" / "old_runs"
-    run_dir = tmp_path / "profile_before_format_versions"
-    shutil.copytree(old / run_dir.name, run_dir)
+    from tests.bench.storage.old_runs import copy_old_run
+
+    run_dir = copy_old_run("profile_before_format_versions", tmp_path)
     models = tmp_path / "lab-models"
-    models.mkdir()
-    for request in run_dir.glob("jobs/*/request.json"):
-        request.write_text(request.read_text().replace("/lab/models", str(models)))
-    for stem in ("float32", "ptq_int8"):
-        (models / f"{stem}.tflite").write_bytes(b"TFL3")
     asked: list[Path] = []
 
     def read_graph(path: Path) -> Any:

@@ -26,8 +26,8 @@ from qatbench.bench.storage.store import RunStore, read_command, read_config
 from qatbench.bench.storage.upgrade import FORMAT_VERSION, NewerRunFormat
 from qatbench.qat import artifacts
 from tests.bench.cli_in_process import keep_sigterm, run_qatbench  # noqa: F401
+from tests.bench.storage.old_runs import OLD_RUNS, copy_old_run
 
-OLD_RUNS = Path(__file__).parent / "fixtures" / "old_runs"
 EXPECTED = OLD_RUNS / "expected"
 SHAPES = ("before_repeats", "before_format_versions", "bench_before_entry",
           "bench_before_format_versions")
@@ -38,29 +38,13 @@ SAMPLES = {("float32", 0): [2.0, 2.2, 2.1, 2.3, 2.0, 2.4],
            ("ptq_int8", 1): [1.2, 1.1, 1.0, 1.1, 1.2, 1.1]}
 
 
-def _copy(name: str, tmp_path: Path) -> Path:
-    """The fixture ``name`` copied (the files a bench run timed put where it recorded
-    them: ``/lab/models`` becomes a folder of ``tmp_path``)."""
-    run_dir = tmp_path / "results" / name
-    shutil.copytree(OLD_RUNS / name, run_dir)
-    models = tmp_path / "lab-models"
-    models.mkdir(exist_ok=True)
-    for request in run_dir.glob("jobs/**/request.json"):
-        text = request.read_text().replace("/lab/models", str(models))
-        request.write_text(text)
-        data = json.loads(text)
-        model = Path((data["request"] if "kind" in data else data)["model"])
-        model.write_bytes(b"TFL3 placeholder")
-    return run_dir
-
-
 def _snapshot(run_dir: Path) -> dict[str, bytes]:
     return {str(p.relative_to(run_dir)): p.read_bytes()
             for p in sorted(run_dir.rglob("*")) if p.is_file()}
 
 
 def test_a_run_from_before_repeats_reads_as_one_repeat_a_row(tmp_path: Path) -> None:
-    run_dir = _copy("before_repeats", tmp_path)
+    run_dir = copy_old_run("before_repeats", tmp_path)
     raw = pd.read_parquet(run_dir / layout.RESULTS_FILE)
     assert "repeats" not in raw and "fingerprint" not in raw  # the old shape, really
     assert (run_dir / layout.SAMPLES_FILE).is_file()  # one file, not parts
@@ -82,7 +66,7 @@ def test_a_run_from_before_repeats_reads_as_one_repeat_a_row(tmp_path: Path) -> 
 
 
 def test_a_run_from_before_format_versions_keeps_its_repeats(tmp_path: Path) -> None:
-    run_dir = _copy("before_format_versions", tmp_path)
+    run_dir = copy_old_run("before_format_versions", tmp_path)
     loaded = load_runs([run_dir])
     results = loaded.results.set_index("variant")
     assert results["repeats"].tolist() == [2, 2]
@@ -97,7 +81,7 @@ def test_a_run_from_before_format_versions_keeps_its_repeats(tmp_path: Path) -> 
 @pytest.mark.parametrize("name", ["bench_before_entry", "bench_before_format_versions"])
 def test_a_bench_run_names_the_files_its_requests_named(tmp_path: Path, name: str) -> None:
     """Both spellings of a job's request file: its fields alone, and the child entry's."""
-    run_dir = _copy(name, tmp_path)
+    run_dir = copy_old_run(name, tmp_path)
     results = load_runs([run_dir]).results.set_index("model")
     models = tmp_path / "lab-models"
     assert results.loc["float32", "model_file"] == str(models / "float32.tflite")
@@ -105,16 +89,9 @@ def test_a_bench_run_names_the_files_its_requests_named(tmp_path: Path, name: st
 
 
 def test_a_profile_run_names_its_files_by_the_profile_jobs(tmp_path: Path) -> None:
-    run_dir = tmp_path / "profile_before_format_versions"
-    shutil.copytree(OLD_RUNS / run_dir.name, run_dir)
+    run_dir = copy_old_run("profile_before_format_versions", tmp_path)
     models = tmp_path / "lab-models"
-    models.mkdir()
-    for request in run_dir.glob("jobs/*/request.json"):
-        request.write_text(request.read_text().replace("/lab/models", str(models)))
-    for stem in ("float32", "ptq_int8"):
-        (models / f"{stem}.tflite").write_bytes(b"TFL3")
-    profiles = read_profiles(run_dir)
-    files = profiles.groupby("variant")["model_file"].first().to_dict()
+    files = read_profiles(run_dir).groupby("variant")["model_file"].first().to_dict()
     assert files == {"float32": str(models / "float32.tflite"),
                      "int8": str(models / "ptq_int8.tflite")}
 
@@ -128,7 +105,7 @@ def test_a_file_no_longer_there_is_no_model_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", SHAPES)
 def test_report_of_an_old_run_is_the_report_qatbench_wrote_before(tmp_path: Path,
                                                                    name: str) -> None:
-    run_dir = _copy(name, tmp_path)
+    run_dir = copy_old_run(name, tmp_path)
     out = tmp_path / "report"
     result = CliRunner().invoke(app, ["report", str(run_dir), "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -147,7 +124,7 @@ def _compare(base: Path, current: Path, out: Path) -> tuple[int, pd.DataFrame]:
 def test_compare_of_an_old_run_against_a_newer_one(tmp_path: Path) -> None:
     """The gate decides on one unit (K=1) for the run from before repeats, two for the
     other, with the p50 of each side as the medians of its samples: same, exit 0."""
-    base, current = (_copy(name, tmp_path) for name in
+    base, current = (copy_old_run(name, tmp_path) for name in
                      ("before_repeats", "before_format_versions"))
     code, table = _compare(base, current, tmp_path / "compare.md")
     assert code == 0
@@ -168,7 +145,7 @@ def test_resuming_a_run_from_before_repeats_counts_each_row_as_done(tmp_path: Pa
                                                                       ) -> None:
     """What the runner asks before timing a job again (``repeats_done``): each old row
     is one repeat done, so ``--resume`` times none of them again."""
-    run_dir = _copy("before_repeats", tmp_path)
+    run_dir = copy_old_run("before_repeats", tmp_path)
     store = RunStore.open_existing(run_dir)
     try:
         for variant in ("float32", "ptq_int8"):
@@ -215,7 +192,7 @@ def test_the_build_manifest_is_stamped_with_the_same_version(tmp_path: Path) -> 
 def test_a_run_from_a_newer_qatbench_is_refused_with_exit_2(
         tmp_path: Path, file: str, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    run_dir = _copy("before_format_versions", tmp_path)
+    run_dir = copy_old_run("before_format_versions", tmp_path)
     path = run_dir / file
     data = json.loads(path.read_text()) if path.exists() else {"command": "run"}
     path.write_text(json.dumps({**data, "format_version": FORMAT_VERSION + 1}))
@@ -230,7 +207,7 @@ def test_a_run_from_a_newer_qatbench_is_refused_with_exit_2(
 
 
 def test_a_stamp_that_is_no_version_is_named(tmp_path: Path) -> None:
-    run_dir = _copy("before_format_versions", tmp_path)
+    run_dir = copy_old_run("before_format_versions", tmp_path)
     config = run_dir / layout.CONFIG_FILE
     config.write_text(json.dumps({**json.loads(config.read_text()), "format_version": "3"}))
     with pytest.raises(NewerRunFormat, match=r"config\.json: format_version '3'"):
