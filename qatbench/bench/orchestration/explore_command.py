@@ -174,8 +174,6 @@ def model_files(run_dir: Path, results: pd.DataFrame, profiles: pd.DataFrame
     left out."""
     found: dict[tuple[str, str, str, int], Path] = {}
     for frame in (results, profiles):
-        if "model_file" not in frame:
-            continue
         for row in frame.to_dict("records"):
             path = model_file_path(run_dir, row.get("model_file"))
             job = RowKey.of(row).job
