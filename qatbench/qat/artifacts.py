@@ -16,6 +16,9 @@ from qatbench.atomic import atomic_write_json, atomic_write_text
 from qatbench.targets.child import load_fields, save_request
 
 MANIFEST = "manifest.json"
+# the run directory's format (``bench/storage/upgrade.py``'s ``FORMAT_VERSION``; a test
+# keeps the two equal): stamped into every manifest, ignored when one is read
+FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,8 @@ class ModelBuild:
 
     def to_json(self) -> str:
         """The manifest's text (what ``save`` writes)."""
-        return json.dumps(asdict(self), indent=2, default=str)
+        return json.dumps({**asdict(self), "format_version": FORMAT_VERSION}, indent=2,
+                          default=str)
 
     @classmethod
     def load(cls, directory: Path) -> ModelBuild | None:
@@ -100,6 +104,7 @@ class ModelBuild:
     @classmethod
     def from_dict(cls, data: dict) -> ModelBuild:
         data = dict(data)
+        data.pop("format_version", None)
         data["variants"] = {k: VariantArtifact(**v) for k, v in data["variants"].items()}
         return cls(**data)
 

@@ -2,7 +2,8 @@
 Model Explorer overlays on the ``.tflite`` files it measured.
 
 For each chosen row (``--row``: its key as ``RowKey.label()`` prints it, or ``MODEL`` or
-``MODEL/VARIANT``; without it, every profiled or ok row) the row's file and its model's
+``MODEL/VARIANT``; without it, every profiled or ok row) the row's file (its
+``model_file``, as the run's results row or profile line records it) and its model's
 float32 file get: per-op time and placement from ``profile.parquet`` (the row's series:
 target, device, threads, fingerprint), the variant's time over float32's per op, and the
 variant's per-layer quantization error from its build's layer-error tables
@@ -16,7 +17,6 @@ Files go to ``OUT/<model>/<variant>.<overlay>[.<series>].json`` (``OUT`` default
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -43,20 +43,26 @@ from qatbench.bench.presentation.explorer import (
 )
 from qatbench.bench.statistics.op_profiles import is_delegate_row
 from qatbench.bench.storage.key import KEY_COLUMNS, RowKey
-from qatbench.bench.storage.layout import JOBS_DIR
-from qatbench.bench.storage.profiles import PROFILE_FILE, conform_profile
+from qatbench.bench.storage.layout import (
+    EXPLORER_DIR,
+    PROFILE_FILE,
+    RESULTS_FILE,
+    artifacts_dir,
+    model_file_path,
+)
+from qatbench.bench.storage.profiles import conform_profile
 from qatbench.bench.storage.store import (
     RESULTS_ADVICE,
-    RESULTS_FILE,
     DamagedStoreFile,
     read_store_parquet,
 )
+from qatbench.bench.storage.upgrade import upgrade_profile_files, upgrade_results
 from qatbench.errors import UserError
 from qatbench.qat.artifacts import MANIFEST, ModelBuild
 from qatbench.targets.op_profile import HOST_CUT
 
 FLOAT = "float32"
-OUT_DIR = "explorer"
+OUT_DIR = EXPLORER_DIR
 PROFILE_ADVICE = ("it holds the run's per-op profiles: restore it from a copy of the run "
                   "directory, or profile again (qatbench profile, or [run] profile = true)")
 NO_PROFILE = ("no per-op profile in this run, so no per-op time, time over float32 or "
@@ -91,14 +97,16 @@ def _read_profiles(run_dir: Path) -> pd.DataFrame:
     if lacking:
         raise DamagedStoreFile(path, f"no {', '.join(lacking)} column", PROFILE_ADVICE)
     try:
+        frame["model_file"] = upgrade_profile_files(frame, run_dir)
         return conform_profile(frame)
     except (TypeError, ValueError) as error:
         raise DamagedStoreFile(path, str(error).splitlines()[0], PROFILE_ADVICE) from None
 
 
 def read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(results rows, profile lines) of a run directory; ``ExploreError`` for anything
-    that is not one, or a damaged table."""
+    """(results rows, profile lines) of a run directory, in today's shape (an older run
+    upgraded as it is read); ``ExploreError`` for anything that is not one, or a damaged
+    table."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir() or not any((run_dir / name).exists()
                                        for name in (RESULTS_FILE, PROFILE_FILE)):
@@ -107,8 +115,9 @@ def read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                            "qatbench run, bench or profile")
     try:
         profiles = _read_profiles(run_dir)
-        results = read_store_parquet(run_dir / RESULTS_FILE, RESULTS_ADVICE) \
-            if (run_dir / RESULTS_FILE).exists() else pd.DataFrame(columns=KEY_COLUMNS)
+        results = upgrade_results(read_store_parquet(run_dir / RESULTS_FILE, RESULTS_ADVICE)
+                                  if (run_dir / RESULTS_FILE).exists()
+                                  else pd.DataFrame(columns=KEY_COLUMNS), run_dir)
     except DamagedStoreFile as error:
         raise ExploreError(str(error)) from None
     return results, profiles
@@ -139,8 +148,8 @@ def select_rows(keys: list[RowKey], row: str | None) -> list[RowKey]:
 
 
 def _in_run(path: str | None, folder: Path) -> Path | None:
-    """The file of a recorded path: its copy in ``folder`` (the run's own, also when the
-    run directory was moved or copied), else the recorded path itself."""
+    """The file of a path a build's manifest recorded: its copy in ``folder`` (the run's
+    own, also when the run directory was moved or copied), else the recorded path."""
     if not path:
         return None
     for candidate in (folder / Path(path).name, Path(path)):
@@ -150,7 +159,7 @@ def _in_run(path: str | None, folder: Path) -> Path | None:
 
 
 def _build(run_dir: Path, model: str) -> ModelBuild | None:
-    folder = run_dir / "artifacts" / model
+    folder = artifacts_dir(run_dir, model)
     try:
         return ModelBuild.load(folder)
     except (ValueError, TypeError, KeyError) as error:
@@ -158,34 +167,19 @@ def _build(run_dir: Path, model: str) -> ModelBuild | None:
                            "copy of the run directory") from None
 
 
-def _requested_model(request: Path) -> str | None:
-    """The model a job's request file names: the child entry's ``{"kind", "request"}``
-    (``targets/child.py``), or a request's fields alone (a run made before the entry)."""
-    try:
-        data = json.loads(request.read_text())
-        return (data["request"] if "kind" in data else data).get("model")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def model_file(run_dir: Path, key: RowKey, build: ModelBuild | None) -> Path | None:
-    """The ``.tflite`` a row measured: its build's (``qatbench run``), else the file the
-    job's request named (``qatbench bench``: jobs/<slug>/r<k>/; ``qatbench profile``:
-    jobs/<variant>-<target>-t<threads>/)."""
-    artifact = build.variants.get(key.variant) if build else None
-    if artifact is not None:
-        return _in_run(artifact.path, run_dir / "artifacts" / key.model)
-    target = key.target.replace(":", "_")
-    jobs = run_dir / JOBS_DIR
-    for slug in (f"{key.model}-{key.variant}-{target}-t{key.threads}",
-                 f"{key.variant}-{target}-t{key.threads}"):
-        requests = [jobs / slug / "request.json", *sorted((jobs / slug).glob("r*/request.json"))]
-        for request in requests:
-            found = _in_run(_requested_model(request), jobs / slug) if request.is_file() \
-                else None
-            if found is not None:
-                return found
-    return None
+def model_files(run_dir: Path, results: pd.DataFrame, profiles: pd.DataFrame
+                ) -> dict[tuple[str, str, str, int], Path]:
+    """The ``.tflite`` each job of the run measured (``RowKey.job`` -> file), from the
+    ``model_file`` its results rows and profile lines record; files no longer there are
+    left out."""
+    found: dict[tuple[str, str, str, int], Path] = {}
+    for frame in (results, profiles):
+        for row in frame.to_dict("records"):
+            path = model_file_path(run_dir, row.get("model_file"))
+            job = RowKey.of(row).job
+            if path is not None and job not in found and path.is_file():
+                found[job] = path
+    return found
 
 
 def series_label(key: RowKey) -> str:
@@ -225,8 +219,10 @@ class _Explorer:
     """Writes one run's overlays; collects what it wrote and what it could not."""
 
     def __init__(self, run_dir: Path, profiles: pd.DataFrame, out_dir: Path,
-                 read_graph: Callable[[Path], ExplorerGraph]) -> None:
+                 read_graph: Callable[[Path], ExplorerGraph],
+                 files: dict[tuple[str, str, str, int], Path]) -> None:
         self.run_dir = run_dir
+        self.files = files
         self.out_dir = out_dir
         self.read_graph = read_graph
         self.profiles = {RowKey.of(dict(zip(KEY_COLUMNS, k, strict=True))): g
@@ -246,7 +242,7 @@ class _Explorer:
         return self._builds[model]
 
     def graph(self, key: RowKey) -> ExplorerGraph | None:
-        path = model_file(self.run_dir, key, self.build(key.model))
+        path = self.files.get(key.job)
         if path is None:
             self.note(f"{key.model}/{key.variant}: its .tflite is not in the run "
                       "(artifacts/ or the job's request), so it has no overlays")
@@ -321,7 +317,7 @@ class _Explorer:
         artifact = build.variants.get(key.variant) if build else None
         tables = [(artifact.layer_errors, ""),
                   (artifact.layer_errors_vs_qat_keras, "vs_qat_keras")] if artifact else []
-        tables = [(_in_run(p, self.run_dir / "artifacts" / key.model), tag)
+        tables = [(_in_run(p, artifacts_dir(self.run_dir, key.model)), tag)
                   for p, tag in tables if p]
         if not tables or tables[0][0] is None:
             self.note(f"{key.model}/{key.variant}: no per-layer quantization error in this "
@@ -354,10 +350,10 @@ def refuse_lost_builds(run_dir: Path, results: pd.DataFrame, models: set[str]) -
     built = {str(m) for m, w in zip(results["model"], results["weights"], strict=True)
              if isinstance(w, str) and w and w != FILES_WEIGHTS}
     lost = sorted(m for m in built & models
-                  if not (run_dir / "artifacts" / m / MANIFEST).is_file())
+                  if not (artifacts_dir(run_dir, m) / MANIFEST).is_file())
     if lost:
         raise ExploreError(
-            f"{run_dir / 'artifacts'} has no build of {', '.join(lost)} (its "
+            f"{artifacts_dir(run_dir)} has no build of {', '.join(lost)} (its "
             f"{MANIFEST} is gone): the run's models and their per-layer error are not "
             "there to draw on; restore artifacts/ from a copy of the run directory")
 
@@ -375,7 +371,8 @@ def explore(run_dir: Path, row: str | None = None, out: Path | None = None,
     chosen = select_rows(row_keys(results, profiles), row)
     refuse_lost_builds(run_dir, results, {key.model for key in chosen})
     out_dir = ensure_writable_dir(Path(out) if out else run_dir / OUT_DIR)
-    explorer = _Explorer(run_dir, profiles, out_dir, read_graph)
+    explorer = _Explorer(run_dir, profiles, out_dir, read_graph,
+                         model_files(run_dir, results, profiles))
     if profiles.empty:
         explorer.note(f"{run_dir.name}: {NO_PROFILE}")
     for key in chosen:

@@ -25,9 +25,9 @@ from qatbench.bench.storage.store import (
     COMMAND_FILE,
     RESULTS_ADVICE,
     RESULTS_FILE,
-    DamagedStoreFile,
     RunDirError,
     RunStore,
+    read_command,
     read_store_parquet,
 )
 from qatbench.qat.artifacts import ModelBuild, VariantArtifact
@@ -105,8 +105,7 @@ FILES_WEIGHTS = "from file"  # the ``weights`` of every row ``bench`` measures
 def record_bench_files(store: RunStore, files: Sequence[Path]) -> None:
     """Write ``command.json``: this run times these files (``qatbench bench``), so that
     ``run --resume`` times the files again rather than building the zoo into the run."""
-    store.write_json(COMMAND_FILE, {"command": "bench",
-                                    "files": [str(path.resolve()) for path in files]})
+    store.write_command({"command": "bench", "files": [str(path.resolve()) for path in files]})
 
 
 def resumed_file_jobs(run_dir: Path, config: RunConfig
@@ -115,21 +114,15 @@ def resumed_file_jobs(run_dir: Path, config: RunConfig
     when it started); None for a run of ``qatbench run``. ``RunDirError`` for a bench
     run that cannot be resumed: a recorded file gone or changed into something else, or
     a run from before ``command.json`` was written (its files are not known)."""
-    path = run_dir / COMMAND_FILE
-    if not path.exists():
+    record = read_command(run_dir)
+    if record is None:
         if FILES_WEIGHTS in _weights_of(run_dir):
             raise RunDirError(
                 f"{run_dir} was made by `qatbench bench` before runs recorded their files "
                 f"({COMMAND_FILE}), so --resume cannot know which files to time: run "
                 "`qatbench bench FILES ...` again")
         return None
-    try:
-        record = json.loads(path.read_text())
-        command, files = record["command"], [Path(name) for name in record.get("files", [])]
-    except (UnicodeDecodeError, ValueError, TypeError, KeyError) as error:
-        raise DamagedStoreFile(path, f"{type(error).__name__}: {error}",
-                               "it says which command made the run; restore it from a copy "
-                               "of the run directory") from None
+    command, files = record["command"], record["files"]
     if command != "bench":
         return None
     try:

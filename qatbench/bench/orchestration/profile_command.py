@@ -32,6 +32,7 @@ from qatbench.bench.presentation.profile_report import profile_sections
 from qatbench.bench.presentation.sections import render_markdown
 from qatbench.bench.storage.environment import capture_environment
 from qatbench.bench.storage.fingerprint import fingerprint_of, fingerprint_parts, host_parts
+from qatbench.bench.storage.layout import job_dir, recorded_model_file
 from qatbench.bench.storage.profiles import add_profile, read_profiles
 from qatbench.bench.storage.store import new_run_id
 from qatbench.targets.base import Capability, capabilities_of
@@ -86,7 +87,7 @@ def profile_files(files: Sequence[Path], settings: RunConfig) -> ProfileRun:
     for path, variant in labelled:
         for target in settings.run.targets:
             for threads in settings.run.threads:
-                work = run_dir / "jobs" / f"{variant}-{target.replace(':', '_')}-t{threads}"
+                work = job_dir(run_dir, f"{variant}-{target.replace(':', '_')}-t{threads}")
                 result, on_host = _profile_one(target, path.resolve(), work, settings, threads,
                                                 run_dir.name)
                 if result.profile is None:
@@ -98,7 +99,8 @@ def profile_files(files: Sequence[Path], settings: RunConfig) -> ProfileRun:
                                           delegate=result.profile.delegate)
                 key = {"run_id": run_dir.name, "model": model, "variant": variant,
                        "target": target, "device": result.device, "threads": threads,
-                       "fingerprint": fingerprint_of(parts)}
+                       "fingerprint": fingerprint_of(parts),
+                       "model_file": recorded_model_file(run_dir, path)}
                 add_profile(run_dir, profile_lines(result.profile, key))
     run = ProfileRun(run_dir, read_profiles(run_dir), failures)
     sections = profile_sections(pd.DataFrame(), [run_dir], [])

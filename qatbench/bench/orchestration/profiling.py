@@ -27,6 +27,11 @@ import pandas as pd
 from qatbench.atomic import atomic_write_json
 from qatbench.bench.orchestration.launcher import run_child
 from qatbench.bench.statistics.op_profiles import profile_pairs, propose_keep_float
+from qatbench.bench.storage.layout import (
+    PROFILE_NOTES_FILE,
+    artifacts_dir,
+    profile_work_dir,
+)
 from qatbench.bench.storage.profiles import add_profile, profile_frame, read_profiles
 from qatbench.qat.artifacts import MixedProposal, ModelBuild, VariantArtifact
 from qatbench.targets.base import Capability, ProfileSpec, capabilities_of
@@ -35,7 +40,6 @@ from qatbench.targets.profile_worker import ProfileRequest, ProfileResult
 from qatbench.targets.registry import create_target
 
 MIXED = "mixed_int8"
-PROFILE_NOTES = "profile_notes.json"
 PROFILE_TIMEOUT_FACTOR = 4  # a profile times every op: allow it several jobs' timeouts
 
 
@@ -96,7 +100,7 @@ class RunProfiler:
         fails is said in ``profile_notes.json`` (the report shows it), never hidden."""
         note = self._profile(job, build, row)
         if note:
-            path = self.run_dir / PROFILE_NOTES
+            path = self.run_dir / PROFILE_NOTES_FILE
             notes = json.loads(path.read_text()) if path.exists() else []
             atomic_write_json(path, [*notes, {"job": job.label, "note": note}])
 
@@ -106,7 +110,8 @@ class RunProfiler:
         extra = json.loads(row.get("extra") or "{}")
         key = {"run_id": self.context.store.run_id, "model": job.model,
                "variant": job.variant, "target": job.target, "device": row.get("device", ""),
-               "threads": job.threads, "fingerprint": row.get("fingerprint")}
+               "threads": job.threads, "fingerprint": row.get("fingerprint"),
+               "model_file": row.get("model_file")}
         if extra.get("op_profile"):  # a phone's op tables, from its profiled run
             profile = OpProfile.from_json(Path(extra["op_profile"]).read_text())
             add_profile(self.run_dir, profile_lines(profile, key))
@@ -118,7 +123,7 @@ class RunProfiler:
                 or not self.can_profile(job.target):
             return ""
         options = self.context.target_options(job.target)
-        work = self.run_dir / "jobs" / job.slug / "profile"
+        work = profile_work_dir(self.run_dir, job.slug)
         request = ProfileRequest(
             target=job.target, model=str(artifact.path), work_dir=str(work),
             result_path=str(work / "profile.json"),
@@ -156,7 +161,7 @@ class RunProfiler:
         """The build for a pass's group of jobs; for mixed_int8, propose first."""
         if MIXED not in variants:
             return provider(model, variants)
-        out_dir = self.run_dir / "artifacts" / model
+        out_dir = artifacts_dir(self.run_dir, model)
         existing = ModelBuild.load(out_dir)
         if existing is not None and MIXED in existing.variants:
             return provider(model, variants)

@@ -41,7 +41,7 @@ from qatbench.bench.statistics.stats import noisy_cv
 from qatbench.bench.storage.environment import Environment
 from qatbench.bench.storage.fingerprint import fingerprint_of, fingerprint_parts, host_parts
 from qatbench.bench.storage.key import RowKey
-from qatbench.bench.storage.layout import job_work_dir
+from qatbench.bench.storage.layout import artifacts_dir, job_work_dir, recorded_model_file
 from qatbench.bench.storage.predictions import Predictions, save_predictions
 from qatbench.bench.storage.store import RunStore, failed_for_space
 from qatbench.qat.artifacts import MANIFEST, BuildRequest, ModelBuild, VariantArtifact
@@ -124,7 +124,7 @@ def zoo_provider(context: RunContext, on_status: ProgressHook | None = None) -> 
     (reusing a finished build on --resume)."""
 
     def provide(model: str, variants: Sequence[str]) -> ModelBuild:
-        out_dir = context.store.run_dir / "artifacts" / model
+        out_dir = artifacts_dir(context.store.run_dir, model)
         existing = ModelBuild.load(out_dir)
         if existing and all(v in existing.variants and not failed_for_space(
                 existing.variants[v].error) for v in variants):  # a full disk: build again
@@ -272,6 +272,7 @@ def result_row(context: RunContext, job: Job, artifact: VariantArtifact, build: 
         "first_inference_ms": m.first_inference_ms, "peak_memory_mb": m.peak_memory_mb,
         "delegate": m.delegate, "runtime": m.runtime, "weights": build.weights,
         "build_key": build.build_key or None,
+        "model_file": recorded_model_file(context.store.run_dir, artifact.path),
         "ops_total": result.ops_total, "ops_on_accelerator": result.ops_on_accelerator,
         **fidelity_columns(result), **conversion_columns(artifact),
     })
@@ -312,7 +313,9 @@ def outcome_row(context: RunContext, job: Job, status: Status, error: str,
                 artifact: VariantArtifact | None = None) -> dict[str, Any]:
     row = base_row(context, job)
     row.update({"status": status.value, "error": error,
-                "size_bytes": artifact.size_bytes if artifact else None, "extra": "{}"})
+                "size_bytes": artifact.size_bytes if artifact else None, "extra": "{}",
+                "model_file": recorded_model_file(context.store.run_dir, artifact.path)
+                if artifact and artifact.path else None})
     return row
 
 
@@ -407,8 +410,6 @@ class JobRunner:
             for job in jobs:
                 done = store.repeats_done(job.key)
                 row = store.row(job.key)
-                if row is not None and done == 0:
-                    done = 1  # a row from before repeats were recorded
                 if repeat < done:
                     continue
                 if repeat > 0 and row is not None and row.get("status") not in \

@@ -32,7 +32,12 @@ from qatbench.bench.presentation.what_to_ship import (
 )
 from qatbench.bench.statistics.decision import GroupDecision
 from qatbench.bench.storage.environment import capture_environment
-from qatbench.bench.storage.store import ENVIRONMENT_FILE, RunStore
+from qatbench.bench.storage.layout import (
+    ENVIRONMENT_FILE,
+    RESUMED_ENVIRONMENT_GLOB,
+    resumed_environment_file,
+)
+from qatbench.bench.storage.store import RunStore
 from qatbench.models.user_data import DATA_RANGE
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -43,7 +48,7 @@ def open_store(config: RunConfig, resume: Path | None) -> RunStore:
     if resume is not None:
         return RunStore.open_existing(resume)
     store = RunStore.create(Path(config.run.out))
-    store.write_json("config.json", config.model_dump())
+    store.write_config(config.model_dump())
     return store
 
 
@@ -54,8 +59,8 @@ def record_environment(store: RunStore, environment: dict[str, Any]) -> None:
     if not first.exists():
         store.write_json(ENVIRONMENT_FILE, environment)
         return
-    number = 1 + sum(1 for _ in store.run_dir.glob("environment.resume-*.json"))
-    store.write_json(f"environment.resume-{number}.json", environment)
+    number = 1 + sum(1 for _ in store.run_dir.glob(RESUMED_ENVIRONMENT_GLOB))
+    store.write_json(resumed_environment_file(number), environment)
 
 
 def execute(context: RunContext, jobs: Sequence[Job], provider_factory: Any,

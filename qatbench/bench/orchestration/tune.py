@@ -63,6 +63,7 @@ from qatbench.bench.statistics.decision import (
     overlaps,
 )
 from qatbench.bench.storage.environment import capture_environment
+from qatbench.bench.storage.layout import CONFIG_FILE, artifacts_dir
 from qatbench.bench.storage.store import RunStore
 
 # -- the candidates ------------------------------------------------------------
@@ -107,7 +108,7 @@ def candidate_config(plan: TunePlan, sources: dict[str, dict[str, Any]]) -> RunC
 
 def _open_store(directory: Path) -> RunStore:
     run_dir = directory / CANDIDATES_RUN
-    if (run_dir / "config.json").is_file():
+    if (run_dir / CONFIG_FILE).is_file():
         return RunStore.open_existing(run_dir)
     if run_dir.exists():  # created, never configured: start it again
         import shutil
@@ -156,7 +157,7 @@ class Search:
     def _measure(self, store: RunStore, sources: dict[str, dict[str, Any]],
                  jobs: list[tuple[str, str]]) -> RunStore:
         config = candidate_config(self.plan, sources)
-        store.write_json("config.json", config.model_dump())
+        store.write_config(config.model_dump())
         context = RunContext(config=config, store=store, environment=capture_environment())
         runner = JobRunner(context, zoo_provider(context, self.progress),
                            on_job_start=lambda label: self.progress(f"timing {label}"))
@@ -240,7 +241,7 @@ class Search:
             setattr(tried, key, value)
         tried.faster_than_float32 = faster_text(candidate, reference) if reference else \
             "no float32 reference row"
-        artifact = Path(store.run_dir) / "artifacts" / tried.name / f"{CANDIDATE_VARIANT}.tflite"
+        artifact = artifacts_dir(store.run_dir, tried.name) / f"{CANDIDATE_VARIANT}.tflite"
         tried.file = str(artifact) if artifact.is_file() else ""
         if reference_row is not None:
             self.state.reference = {"name": tried.name, **_figures(reference_row)}

@@ -21,6 +21,7 @@ from qatbench.bench.orchestration.tune_state import (
     TunePlan,
     TuneState,
 )
+from qatbench.bench.storage.layout import RESULTS_FILE
 from qatbench.bench.storage.store import atomic_write_text
 
 
@@ -118,8 +119,8 @@ def write_tune_plot(plan: TunePlan, state: TuneState, path: Path) -> Path | None
         return None
     points = [p for p in (point_of(r, axis) for r in rows.to_dict("records")) if p]
     candidates_run = plan.request.directory / CANDIDATES_RUN
-    if (candidates_run / "results.parquet").is_file():
-        measured = pd.read_parquet(candidates_run / "results.parquet")
+    if (candidates_run / RESULTS_FILE).is_file():
+        measured = pd.read_parquet(candidates_run / RESULTS_FILE)
         for record in measured[(measured["status"] == "ok")
                                & (measured["variant"] == CANDIDATE_VARIANT)].to_dict("records"):
             point = point_of(record, axis, label=str(record["model"]))

@@ -30,6 +30,7 @@ from qatbench.bench.statistics.decision import (
 )
 from qatbench.bench.statistics.goals import Goals
 from qatbench.bench.statistics.keep_float import FloatFileOp, RankedOp, rank_ops
+from qatbench.bench.storage.layout import artifacts_dir
 from qatbench.bench.storage.profiles import read_profiles
 from qatbench.bench.storage.store import read_config
 from qatbench.qat.artifacts import ModelBuild
@@ -143,7 +144,7 @@ def plan_tune(request: TuneRequest) -> TunePlan:
     run_dir = request.run_dir
     config = build_config(read_config(run_dir))
     rows = _rows(run_dir, request)
-    model_dir = run_dir / "artifacts" / request.model
+    model_dir = artifacts_dir(run_dir, request.model)
     build = ModelBuild.load(model_dir)
     if build is None:
         raise TuneError(f"{model_dir} holds no build manifest: tune needs the run's float32 "

@@ -49,7 +49,8 @@ def pct(value: object) -> str:
 
 
 def pct_with_ci(value: object, low: object, high: object) -> str:
-    """``96.3% [95.0–97.3]``; the bare figure when no interval was stored (older runs)."""
+    """``96.3% [95.0–97.3]``; the bare figure when the row has no interval (measured
+    before qatbench stored one: the report shows what was measured, nothing derived)."""
     if _is_na(value):
         return ""
     if _is_na(low) or _is_na(high):

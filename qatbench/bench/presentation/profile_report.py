@@ -22,11 +22,11 @@ from qatbench.bench.statistics.op_profiles import (
     profile_pairs,
     side_by_side,
 )
+from qatbench.bench.storage.layout import PROFILE_NOTES_FILE, artifacts_dir
 from qatbench.bench.storage.profiles import PROFILE_KEY, load_profiles
-from qatbench.qat.artifacts import MixedProposal, ModelBuild
+from qatbench.qat.artifacts import MANIFEST, MixedProposal, ModelBuild
 
 SLOW_SPEEDUP = 1.5  # int8 below this speedup over float gets its "where the time goes"
-PROFILE_NOTES = "profile_notes.json"
 MIXED = "mixed_int8"
 LOW, HIGH = RELIABLE_COVERAGE
 
@@ -175,7 +175,7 @@ def mixed_frame(results: pd.DataFrame, run_dirs: list[Path]) -> pd.DataFrame:
     rows = []
     builds = {}
     for run_dir in run_dirs:
-        for manifest in (Path(run_dir) / "artifacts").glob("*/manifest.json"):
+        for manifest in artifacts_dir(run_dir).glob(f"*/{MANIFEST}"):
             build = ModelBuild.load(manifest.parent)
             if build is not None:
                 builds.setdefault(build.model, (build, MixedProposal.load(manifest.parent)))
@@ -216,7 +216,7 @@ def mixed_frame(results: pd.DataFrame, run_dirs: list[Path]) -> pd.DataFrame:
 def _notes(run_dirs: list[Path]) -> list[str]:
     notes = []
     for run_dir in run_dirs:
-        path = Path(run_dir) / PROFILE_NOTES
+        path = Path(run_dir) / PROFILE_NOTES_FILE
         if path.exists():
             notes += [f"{n['job']}: {n['note']}" for n in json.loads(path.read_text())]
     return notes

@@ -132,9 +132,8 @@ def _text(value: object) -> str:
 
 
 def repeats_of(results: pd.DataFrame) -> pd.Series:
-    """How many child processes each row summarises; old runs (no ``repeats``) had one."""
-    column = results["repeats"] if "repeats" in results else pd.Series(pd.NA, results.index)
-    return column.astype("Int64").fillna(1)
+    """How many child processes each row summarises (a row never timed: one)."""
+    return results["repeats"].astype("Int64").fillna(1)
 
 
 def latency_frame(results: pd.DataFrame) -> pd.DataFrame:

@@ -16,14 +16,14 @@ SETUP_DIGITS = 8  # of a fingerprint, enough to tell the setups of one report ap
 
 
 def with_shared_fingerprint(results: pd.DataFrame) -> pd.DataFrame:
-    """``fingerprint`` as text on every row ("" for old runs that have none).
+    """``fingerprint`` as text on every row ("" for rows that have none).
 
     Rows that never reached the device (skipped, unavailable) carry no fingerprint; they
     belong with the rows that did, for the same model, target, device and threads, so a
     float32 row skipped on an Edge TPU still shares its int8 sibling's line.
     """
     out = with_shared_device(results)
-    column = out["fingerprint"] if "fingerprint" in out else pd.Series(pd.NA, index=out.index)
+    column = out["fingerprint"]
     named = column.astype("string").where(column.fillna("") != "")
     shared = named.groupby([out[c] for c in GROUP], dropna=False).transform("first")
     out["fingerprint"] = named.fillna(shared).fillna("").astype(str)

@@ -12,8 +12,8 @@ figures with no interval here: they meet or miss exactly.
 - ``max_top1_drop``: float32's top-1 minus the variant's, in points, on the same inputs.
   With the per-input predictions the interval is Tango's score interval for a paired
   difference (the inverted score test that is McNemar's at no difference). Without
-  them (an older run), Newcombe's interval from the two rows' Wilson intervals
-  (unpaired, wider).
+  them (a row measured without keeping them), Newcombe's interval from the two rows'
+  Wilson intervals (unpaired, wider).
 - No accuracy bound given: the default is no *measurable* top-1 drop against float32 --
   a variant misses only when McNemar's exact test (``accuracy.paired_hits``) finds float
   better at p < 0.05 (Fisher's exact test on the counts without predictions).

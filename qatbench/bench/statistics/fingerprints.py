@@ -45,8 +45,10 @@ def _short(value: str) -> str:
 def differences(base: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     """{part: (base value, current value)} for every part that differs.
 
-    Empty when the fingerprints agree or either row has none (an old run). When the
-    hashes differ but no parts were recorded, the hashes themselves are the difference.
+    Empty when the fingerprints agree or either row has none (never timed, or measured
+    before qatbench recorded fingerprints: ``storage/upgrade.py`` invents none). When
+    the hashes differ but no parts were recorded, the hashes themselves are the
+    difference.
     """
     before, after = _text(base.get("fingerprint")), _text(current.get("fingerprint"))
     if not before or not after or before == after:

@@ -7,8 +7,7 @@ Where each figure comes from, in order:
 1. ``repeats.parquet`` (``LoadedRuns.repeats``): each ok repeat's own median, or the
    tool's reported figure for aggregate-only tools such as ``benchmark_model`` (p50
    metric only: the file holds no tails);
-2. ``samples.parquet``: the statistic of each repeat's samples (old runs have no
-   ``repeat`` column: all their samples are repeat 0);
+2. ``samples.parquet``: the statistic of each repeat's samples;
 3. the row's reported statistic (p50, else mean for tools without a median): one unit.
 """
 
@@ -48,9 +47,7 @@ def _grouped(frame: pd.DataFrame, value: pd.Series, by_repeat: bool,
         return {}
     columns = ["run_id", *KEY_COLUMNS]
     keys = frame[columns].astype("string").fillna("")
-    repeat = (frame["repeat"].astype("Int64").fillna(0) if "repeat" in frame
-              else pd.Series(0, index=frame.index)) if by_repeat else pd.Series(
-        0, index=frame.index)
+    repeat = frame["repeat"].astype("Int64") if by_repeat else pd.Series(0, index=frame.index)
     grouped = value.astype(float).groupby([*(keys[c] for c in columns), repeat], sort=True)
     if how == "p90":
         stat = grouped.quantile(0.9)

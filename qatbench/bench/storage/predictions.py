@@ -20,9 +20,9 @@ import numpy as np
 
 from qatbench.atomic import atomic_write
 from qatbench.bench.storage.key import RowKey
+from qatbench.bench.storage.layout import PREDICTIONS_DIR
 from qatbench.bench.storage.store import DamagedStoreFile
 
-PREDICTIONS_DIR = "predictions"
 NO_LABEL = -1  # as ``qatbench.targets.base.NO_LABEL``
 PREDICTIONS_ADVICE = ("it holds one row's class for every eval input (what the paired "
                       "accuracy tests use): restore it from a copy of the run directory, or "
@@ -104,7 +104,8 @@ def save_predictions(run_dir: Path, key: RowKey, predictions: Predictions) -> Pa
 
 
 def load_predictions(run_dir: Path, key: RowKey) -> Predictions | None:
-    """The row's predictions, or None when it has none (not evaluated, older run)."""
+    """The row's predictions, or None when it has none (not evaluated, or evaluated by a
+    qatbench that did not keep them)."""
     path = predictions_path(run_dir, key)
     if not path.is_file():
         return None

@@ -16,9 +16,10 @@ from typing import Any
 import pandas as pd
 
 from qatbench.atomic import atomic_write_parquet
+from qatbench.bench.storage.layout import PROFILE_FILE
 from qatbench.bench.storage.store import DamagedStoreFile, read_store_parquet
+from qatbench.bench.storage.upgrade import upgrade_profile_files
 
-PROFILE_FILE = "profile.parquet"
 PROFILE_KEY = ["model", "variant", "target", "device", "threads", "fingerprint", "source"]
 PROFILE_COLUMNS: dict[str, str] = {
     "run_id": "string", "model": "string", "variant": "string", "target": "string",
@@ -26,6 +27,7 @@ PROFILE_COLUMNS: dict[str, str] = {
     "op_index": "Int64", "op_type": "string", "name": "string", "delegated": "boolean",
     "p50_ms": "Float64", "n_samples": "Int64", "share": "Float64",
     "whole_p50_ms": "Float64", "coverage": "Float64", "delegate": "string", "note": "string",
+    "model_file": "string",  # the file profiled, as a results row's ``model_file``
 }
 
 
@@ -73,6 +75,7 @@ def read_profiles(run_dir: Path) -> pd.DataFrame:
         what = " (it is a results table)" if "status" in frame.columns else ""
         raise DamagedStoreFile(path, f"no {', '.join(missing)} column{what}", PROFILE_ADVICE,
                                what="is not a per-op profile")
+    frame["model_file"] = upgrade_profile_files(frame, Path(run_dir))
     return conform_profile(frame)
 
 

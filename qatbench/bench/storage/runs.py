@@ -9,26 +9,28 @@ from pathlib import Path
 
 import pandas as pd
 
+from qatbench.bench.storage.layout import (
+    CONFIG_FILE,
+    REPEATS_FILE,
+    RESULTS_FILE,
+    SAMPLES_FILE,
+)
 from qatbench.bench.storage.relative import add_relative_columns
 from qatbench.bench.storage.schema import (
     KEY_COLUMNS,
     REPEAT_COLUMNS,
-    RESULT_COLUMNS,
     SAMPLE_COLUMNS,
     conform,
 )
 from qatbench.bench.storage.store import (
-    CONFIG_FILE,
     REPEATS_ADVICE,
-    REPEATS_FILE,
     RESULTS_ADVICE,
-    RESULTS_FILE,
-    SAMPLES_FILE,
     empty_frame,
     read_samples,
     read_store_parquet,
     refuse_lost_repeats,
 )
+from qatbench.bench.storage.upgrade import upgrade_repeats, upgrade_results
 from qatbench.errors import UserError
 
 
@@ -41,7 +43,7 @@ class LoadedRuns:
     results: pd.DataFrame
     samples: pd.DataFrame
     run_dirs: list[Path]
-    # one line per (row, repeat); runs from before repeats get one line per row
+    # one line per (row, repeat)
     repeats: pd.DataFrame = field(default_factory=lambda: empty_frame(REPEAT_COLUMNS))
 
 
@@ -112,16 +114,11 @@ def _results_table(table: pd.DataFrame, path: Path) -> pd.DataFrame:
 
 
 def _repeats_of(results: pd.DataFrame, results_file: Path) -> pd.DataFrame:
-    """The run's repeat lines; a run from before repeats counts each row as one repeat."""
+    """The run's repeat lines (``upgrade_repeats``: in today's shape)."""
     path = results_file.parent / REPEATS_FILE
     refuse_lost_repeats(results, path)
-    if path.exists():
-        lines = conform(read_store_parquet(path, REPEATS_ADVICE), REPEAT_COLUMNS)
-        if len(lines) or results.empty:
-            return lines
-    derived = results[[c for c in REPEAT_COLUMNS if c in results.columns]].copy()
-    derived["repeat"] = 0
-    return conform(derived, REPEAT_COLUMNS)
+    lines = read_store_parquet(path, REPEATS_ADVICE) if path.exists() else None
+    return upgrade_repeats(results, lines)
 
 
 def _winners_only(frame: pd.DataFrame, winners: pd.DataFrame) -> pd.DataFrame:
@@ -141,13 +138,12 @@ def load_runs(paths: list[Path]) -> LoadedRuns:
     results, samples, repeats, run_dirs = [], [], [], []
     for path in paths:
         results_file, samples_file = _resolve(path)
-        table = conform(_results_table(_read(results_file), results_file), RESULT_COLUMNS)
+        table = upgrade_results(_results_table(_read(results_file), results_file),
+                                results_file.parent)
         results.append(table)
         repeats.append(_repeats_of(table, results_file))
         if samples_file is not None:
-            part = read_samples(samples_file)
-            part["repeat"] = part["repeat"].fillna(0)
-            samples.append(part)
+            samples.append(read_samples(samples_file))
         run_dirs.append(results_file.parent)
     merged = pd.concat(results, ignore_index=True)
     merged = merged.sort_values("started_at", kind="stable", na_position="first")

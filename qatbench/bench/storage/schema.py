@@ -95,6 +95,9 @@ RESULT_COLUMNS: dict[str, str] = {
     # the build cache key of the model file (qatbench build / run): two rows with one key
     # timed the same bytes, so a change between them is the host's or the runtime's
     "build_key": "string",
+    # the file the row measured: relative to the run directory when it is the run's own
+    # (artifacts/<model>/<variant>.tflite), else absolute (a file ``qatbench bench`` timed)
+    "model_file": "string",
     "note": "string",
     # what to ship (statistics/decision.py): this variant against the run's goals on its
     # model × target × threads -- "ship: ...", "tie ...", "meets ...", "misses: ...",

@@ -18,6 +18,10 @@ file replaced atomically (``qatbench.atomic``). The results row is the commit ma
 crash can leave samples of a job that has no row yet (readers ignore them, a resumed run
 replaces them), never a finished row without its samples. An exclusive lock keeps two
 processes from writing the same run.
+
+Every name and path of the layout is ``layout.py``'s; every shape a run directory has
+had is read as today's by ``upgrade.py`` (``config.json`` and ``command.json`` carry
+the ``format_version`` they were written in).
 """
 
 from __future__ import annotations
@@ -45,6 +49,16 @@ from qatbench.atomic import (
     ensure_writable_dir,
 )
 from qatbench.bench.storage.key import RowKey
+from qatbench.bench.storage.layout import (
+    COMMAND_FILE,
+    CONFIG_FILE,
+    ENVIRONMENT_FILE,
+    LOCK_FILE,
+    REPEATS_FILE,
+    RESULTS_CSV,
+    RESULTS_FILE,
+    SAMPLES_FILE,
+)
 from qatbench.bench.storage.schema import (
     FINISHED_STATUSES,
     REPEAT_COLUMNS,
@@ -53,14 +67,14 @@ from qatbench.bench.storage.schema import (
     conform,
     empty_results,
 )
+from qatbench.bench.storage.upgrade import (
+    stamp,
+    unstamped,
+    upgrade_repeats,
+    upgrade_results,
+    upgrade_samples,
+)
 from qatbench.errors import UserError
-
-RESULTS_FILE = "results.parquet"
-SAMPLES_FILE = "samples.parquet"
-REPEATS_FILE = "repeats.parquet"
-CONFIG_FILE = "config.json"
-ENVIRONMENT_FILE = "environment.json"
-COMMAND_FILE = "command.json"  # which command made the run, when not ``run``: see below
 
 JobKey = tuple[str, str, str, int]  # RowKey.job: (model, variant, target, threads)
 
@@ -121,7 +135,8 @@ def refuse_lost_repeats(results: pd.DataFrame, path: Path) -> None:
     """``DamagedStoreFile`` when ``repeats.parquet`` (``path``) is missing although a row
     says it summarises two or more repeats: read as one repeat, the gate would decide on
     a K it does not have (a BASE "unknown" turned "faster") while its table says K=2. A
-    run from before repeats has no such row, and is read as K=1 as it was measured."""
+    run from before repeats has no such row (``upgrade``: read as K=1, as it was
+    measured)."""
     if path.exists() or "repeats" not in results.columns:
         return
     counts = pd.to_numeric(results["repeats"], errors="coerce")
@@ -183,12 +198,12 @@ ENVIRONMENT_TYPES: dict[str, Any] = {
 
 
 def read_samples(path: Path) -> pd.DataFrame:
-    """Every latency sample under ``samples.parquet``: its part files (one per job and
-    repeat; a writer's hidden temporary files are skipped), or the single file of a run
-    from before parts. A part that cannot be read, or a file the store did not write
-    there, is named."""
+    """Every latency sample under ``samples.parquet``, in today's shape (``upgrade``): its
+    part files (one per job and repeat; a writer's hidden temporary files are skipped),
+    or the single file of a run from before parts. A part that cannot be read, or a file
+    the store did not write there, is named."""
     if path.is_file():
-        return conform(read_store_parquet(path, SAMPLE_PART_ADVICE), SAMPLE_COLUMNS)
+        return upgrade_samples(read_store_parquet(path, SAMPLE_PART_ADVICE))
     parts = []
     for part in sorted(path.iterdir()):
         if part.name.startswith((".", "_")):
@@ -197,9 +212,9 @@ def read_samples(path: Path) -> pd.DataFrame:
             raise DamagedStoreFile(part, "only sample parts belong there",
                                    f"move it out of {path}",
                                    what="is not a sample part qatbench wrote")
-        parts.append(conform(read_store_parquet(part, SAMPLE_PART_ADVICE), SAMPLE_COLUMNS))
-    return (pd.concat(parts, ignore_index=True) if parts
-            else conform(empty_frame(SAMPLE_COLUMNS), SAMPLE_COLUMNS))
+        parts.append(read_store_parquet(part, SAMPLE_PART_ADVICE))
+    return upgrade_samples(pd.concat(parts, ignore_index=True) if parts
+                           else empty_frame(SAMPLE_COLUMNS))
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -222,7 +237,8 @@ def _part_name(job: JobKey, repeat: int) -> str:
 
 
 def read_config(run_dir: Path) -> dict[str, Any]:
-    """The run's saved configuration; a clear error when it is missing or corrupt."""
+    """The run's saved configuration, without its ``format_version`` stamp; a clear error
+    when it is missing or corrupt, or written by a newer qatbench (``NewerRunFormat``)."""
     path = run_dir / CONFIG_FILE
     if not path.is_file():
         raise RunDirError(f"{run_dir}: not a qatbench run directory (no {CONFIG_FILE})")
@@ -234,7 +250,28 @@ def read_config(run_dir: Path) -> dict[str, Any]:
                                what="is corrupt") from None
     if not isinstance(data, dict):
         raise DamagedStoreFile(path, "not a JSON object", "start a new run", what="is corrupt")
-    return data
+    return unstamped(data, path)
+
+
+COMMAND_ADVICE = ("it says which command made the run; restore it from a copy of the run "
+                  "directory")
+
+
+def read_command(run_dir: Path) -> dict[str, Any] | None:
+    """The run's ``command.json`` without its stamp (None: the run has none, made by
+    ``qatbench run``); ``DamagedStoreFile`` when it is not the record a writer left, and
+    ``NewerRunFormat`` when a newer qatbench wrote it. Its ``files`` are ``Path``s."""
+    path = Path(run_dir) / COMMAND_FILE
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        record["command"], record["files"] = (str(record["command"]), [
+            Path(name) for name in record.get("files", [])])
+    except (UnicodeDecodeError, ValueError, TypeError, KeyError) as error:
+        raise DamagedStoreFile(path, f"{type(error).__name__}: {error}",
+                               COMMAND_ADVICE) from None
+    return unstamped(record, path)
 
 
 class RunStore:
@@ -287,23 +324,23 @@ class RunStore:
         results_path = self.run_dir / RESULTS_FILE
         if not results_path.exists():
             return
-        results = conform(read_store_parquet(results_path, RESULTS_ADVICE), RESULT_COLUMNS)
+        results = upgrade_results(read_store_parquet(results_path, RESULTS_ADVICE),
+                                  self.run_dir)
         if len(results):
             self.run_id = str(results["run_id"].iloc[0])
         for row in results.to_dict("records"):
             self._rows[RowKey.of(row).job] = row
         repeats_path = self.run_dir / REPEATS_FILE
         refuse_lost_repeats(results, repeats_path)
-        if repeats_path.exists():
-            for line in conform(read_store_parquet(repeats_path, REPEATS_ADVICE),
-                                REPEAT_COLUMNS).to_dict("records"):
-                job, repeat = RowKey.of(line).job, int(line["repeat"])
-                if self._committed(job, repeat):  # see _committed
-                    self._repeats[(job, repeat)] = line
+        lines = read_store_parquet(repeats_path, REPEATS_ADVICE) \
+            if repeats_path.exists() else None
+        for line in upgrade_repeats(results, lines).to_dict("records"):
+            job, repeat = RowKey.of(line).job, int(line["repeat"])
+            if self._committed(job, repeat):  # see _committed
+                self._repeats[(job, repeat)] = line
         samples_path = self.run_dir / SAMPLES_FILE
         if samples_path.exists():
             samples = read_samples(samples_path)
-            samples["repeat"] = samples["repeat"].fillna(0)
             groups = samples.groupby(["model", "variant", "target", "threads", "repeat"],
                                      dropna=False, sort=False)
             for (model, variant, target, threads, repeat), part in groups:
@@ -336,9 +373,9 @@ class RunStore:
 
     def lock(self) -> None:
         try:
-            handle = (self.run_dir / ".lock").open("a+")
+            handle = (self.run_dir / LOCK_FILE).open("a+")
         except OSError as error:  # a full disk, a read-only run directory: named, exit 2
-            raise UnwritableOutput(self.run_dir / ".lock", error) from None
+            raise UnwritableOutput(self.run_dir / LOCK_FILE, error) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -354,7 +391,7 @@ class RunStore:
             fcntl.flock(handle, fcntl.LOCK_UN)
             with contextlib.suppress(OSError):
                 handle.close()
-            raise UnwritableOutput(self.run_dir / ".lock", error) from None
+            raise UnwritableOutput(self.run_dir / LOCK_FILE, error) from None
         self._lock_handle = handle
 
     def jobs_failed_for_space(self) -> set[JobKey]:
@@ -418,6 +455,14 @@ class RunStore:
     def write_json(self, name: str, data: Any) -> None:
         atomic_write_json(self.run_dir / name, data)
 
+    def write_config(self, config: dict[str, Any]) -> None:
+        """``config.json``: the run's configuration, stamped with today's format version."""
+        self.write_json(CONFIG_FILE, stamp(config))
+
+    def write_command(self, record: dict[str, Any]) -> None:
+        """``command.json``: which command made the run (when not ``run``), stamped."""
+        self.write_json(COMMAND_FILE, stamp(record))
+
     def add(self, row: dict[str, Any], samples_ms: Sequence[float] = (), *, repeat: int = 0,
             repeat_line: dict[str, Any] | None = None) -> None:
         """Record one finished repeat of a job and the job's (re)summarised row.
@@ -472,4 +517,4 @@ class RunStore:
         atomic_write_parquet(self.run_dir / REPEATS_FILE, self.repeats)
         results = self.results
         atomic_write_parquet(self.run_dir / RESULTS_FILE, results)
-        atomic_write_text(self.run_dir / "results.csv", results.to_csv(index=False))
+        atomic_write_text(self.run_dir / RESULTS_CSV, results.to_csv(index=False))

@@ -48,8 +48,9 @@ SPEC = MeasureSpec(threads=1, warmup_runs=1, warmup_min_s=0.0, min_runs=5, min_s
 def _run_with_build(root: Path, run_id: str, build: ModelBuild) -> Path:
     """A run of the three variants (RunStore rows) with the build in artifacts/, its
     manifest's paths moved there as the runner does for a cache hit."""
-    rows = [{"model": MODEL, "variant": v, **KEY, "samples": [1.0, 1.1, 0.9]}
-            for v in VARIANTS]
+    rows = [{"model": MODEL, "variant": v, **KEY, "samples": [1.0, 1.1, 0.9],
+             "model_file": f"artifacts/{MODEL}/{Path(build.variants[v].path).name}"}
+            for v in VARIANTS]  # relative to the run, as the runner records its build
     run_dir = write_run(root, run_id, rows)
     source = Path(build.variants["float32"].path).parent
     folder = run_dir / "artifacts" / MODEL
@@ -291,3 +292,21 @@ def test_open_refuses_two_models_at_once(explored) -> None:
             w.overlay.values)) for w in explored.written]])
     with pytest.raises(ExploreError, match="--row"):
         open_in_explorer(two, explorer=SimpleNamespace())
+
+
+def test_an_old_profile_run_finds_its_files_through_the_upgrade_step(tmp_path: Path) -> None:
+    """A ``qatbench profile`` run from before rows named their file: explore is given
+    the files its jobs' requests named (``storage/upgrade.py`` decodes them)."""
+    from tests.bench.storage.old_runs import copy_old_run
+
+    run_dir = copy_old_run("profile_before_format_versions", tmp_path)
+    models = tmp_path / "lab-models"
+    asked: list[Path] = []
+
+    def read_graph(path: Path) -> Any:
+        asked.append(path)
+        raise ValueError("placeholder bytes, not a model")
+
+    result = explore(run_dir, read_graph=read_graph, out=tmp_path / "out")
+    assert sorted(asked) == [models / "float32.tflite", models / "ptq_int8.tflite"]
+    assert not result.written
