@@ -211,12 +211,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"usage: python -m {MODULE} REQUEST.json", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _interrupt)
+    who = "qatbench child"
     try:
-        request = typed_request(Path(args[0]))
-    except ValueError as error:
-        print(f"qatbench child: {error}", file=sys.stderr, flush=True)
-        return BAD_REQUEST_EXIT
-    try:
+        try:
+            request = typed_request(Path(args[0]))  # imports the kind's code
+        except ValueError as error:
+            print(f"{who}: {error}", file=sys.stderr, flush=True)
+            return BAD_REQUEST_EXIT
+        who = f"qatbench {request.kind} child"
         served = serve_function(request.kind)(request)
         try:
             result = served.run()
@@ -224,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             result = served.crashed(error)
     except JobInterrupted as stop:  # clean-up ran on the way out; the parent writes the row
-        print(f"qatbench {request.kind} child: {stop}", file=sys.stderr, flush=True)
+        print(f"{who}: {stop}", file=sys.stderr, flush=True)
         return INTERRUPTED_EXIT
     if result is None:
         return 1

@@ -139,7 +139,9 @@ def test_a_child_ends_with_its_parent_even_when_the_parent_is_sigkilled(
         assert time.monotonic() < deadline, "the timing child never started"
         time.sleep(0.1)
     (child,) = _processes_mentioning(str(tmp_path / "job" / "request.json"))
-    time.sleep(1.0)  # inside its measurement
+    while not (tmp_path / "job" / "measuring.pid").exists():  # inside its measurement (a
+        assert time.monotonic() < deadline, "the child never began measuring"  # busy host
+        time.sleep(0.1)  # takes longer than a second to import the timing side)
     parent.send_signal(signal.SIGKILL)
     parent.wait()
     deadline = time.monotonic() + 20
