@@ -81,7 +81,7 @@ def _adapter(kind: Any) -> TypeAdapter[Any]:
 def record_text(record: Any, kind: Any = None, *, indent: int | None = None) -> str:
     """A typed record (``kind``: its type, by default ``type(record)``) as JSON text,
     dumped by pydantic; what ``json`` cannot write (a path) becomes its text."""
-    dumped = _adapter(type(record) if kind is None else kind).dump_python(record)
+    dumped = _adapter(type(record) if kind is None else kind).dump_python(record, warnings=False)
     return json.dumps(dumped, indent=indent, default=str)
 
 

@@ -148,3 +148,30 @@ def test_the_entry_refuses_a_call_without_one_request_file(tmp_path: Path) -> No
     done = subprocess.run([sys.executable, "-m", MODULE], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 2 and f"usage: python -m {MODULE} REQUEST.json" in done.stderr
+
+
+def test_a_manifest_is_written_as_before_and_an_older_one_still_reads(tmp_path: Path) -> None:
+    """The build's manifest stays the text ``json.dumps(asdict(...), indent=2,
+    default=str)`` made (numpy figures as their text), and a manifest from before the
+    newer fields (no ``framework``, ``op_determinism``, ``quantizer_recipe``) reads with
+    their defaults."""
+    import dataclasses
+
+    import numpy as np
+
+    from qatbench.qat.artifacts import VariantArtifact
+
+    built = ModelBuild("m", "trained", None, "", {"int8": VariantArtifact(
+        "int8", "/a/int8.tflite", np.int64(1234), keras_top1=np.float32(0.5),
+        worst_layers=[{"layer": "conv", "rmse": np.float32(0.25)}])})
+    built.save(tmp_path)
+    assert (tmp_path / "manifest.json").read_text() == json.dumps(
+        dataclasses.asdict(built), indent=2, default=str)
+    old = {"model": "m", "weights": "trained", "eval_path": None, "accuracy_note": "",
+           "variants": {"int8": {"variant": "int8", "path": "/a/int8.tflite",
+                                 "size_bytes": 1234, "keras_top1": "0.5", "error": ""}}}
+    (tmp_path / "manifest.json").write_text(json.dumps(old))
+    loaded = ModelBuild.load(tmp_path)
+    assert loaded is not None and loaded.framework == {} and loaded.op_determinism is None
+    assert loaded.variants["int8"] == VariantArtifact("int8", "/a/int8.tflite", 1234,
+                                                      keras_top1=0.5)
