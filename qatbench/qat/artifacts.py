@@ -142,7 +142,7 @@ def keep_float_ops_for(configured: Sequence[str], directory: Path) -> tuple[str,
 
 
 @pydantic_dataclass(frozen=True)
-class BuildRequest(ChildRequest):
+class BuildRequest(ChildRequest[ModelBuild]):
     """What the build child (kind ``build``: ``qat/build_worker.py``) is asked to do:
     typed on both sides of the process boundary, as ``targets.worker.JobRequest``. Its
     result is the build's manifest, which a build writes as it goes: kept, and read even

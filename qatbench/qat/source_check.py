@@ -25,7 +25,7 @@ SOURCE_CHECKS = {"torch": "qatbench.qat.pytorch.source:check_source"}
 
 
 @pydantic_dataclass(frozen=True)
-class SourceCheckRequest(ChildRequest):
+class SourceCheckRequest(ChildRequest[list[str]]):
     """The user's ``[models.NAME]`` tables to check, each model's seed, and where the
     problems go (a JSON list of ``models.NAME.KEY: ...``)."""
 

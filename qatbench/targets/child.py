@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import FrameType
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -71,6 +71,7 @@ INTERRUPTED_EXIT = 128 + signal.SIGTERM
 BAD_REQUEST_EXIT = 2
 
 T = TypeVar("T")
+R = TypeVar("R")  # a kind's result
 
 
 @cache
@@ -96,11 +97,12 @@ def record_from(kind: Any, data: Any) -> Any:
     return _adapter(kind).validate_python(data)
 
 
-class ChildRequest:
+class ChildRequest(Generic[R]):
     """What every request to a child is besides its fields (which its own pydantic
-    dataclass declares): its ``kind``, the record the child writes (``result_type``, at
-    ``result_file()``), the folder the request file and log go in (``child_dir()``) and
-    what the parent makes of a child that left no result (``without_result``)."""
+    dataclass declares): its ``kind``, the record the child writes (``result_type``, an
+    ``R``, at ``result_file()``), the folder the request file and log go in
+    (``child_dir()``) and what the parent makes of a child that left no result
+    (``without_result``)."""
 
     kind: ClassVar[str]
     result_type: ClassVar[Any]
@@ -116,7 +118,7 @@ class ChildRequest:
     def child_dir(self) -> Path:
         return self.result_file().parent
 
-    def without_result(self, how: str) -> Any:
+    def without_result(self, how: str) -> R:
         """The result of a child that wrote none (``how``: how it ended, its log's tail),
         or an exception naming what failed."""
         raise NotImplementedError

@@ -30,7 +30,7 @@ class InspectedFile:
 
 
 @pydantic_dataclass(frozen=True)
-class InspectRequest(ChildRequest):
+class InspectRequest(ChildRequest[list[InspectedFile]]):
     files: list[str]
     result_path: str
 

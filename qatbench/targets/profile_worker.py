@@ -45,7 +45,7 @@ class ProfileResult:
 
 
 @timing_request
-class ProfileRequest(TimingRequest):
+class ProfileRequest(TimingRequest[ProfileResult]):
     """What the profile child needs; typed as ``JobRequest`` is, and saved the same way.
     ``spec`` carries the whole model's rules and ``op_s``, the per-op cap."""
 

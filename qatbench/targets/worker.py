@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from pydantic import Field, SerializeAsAny, ValidationInfo, field_validator
@@ -55,6 +55,7 @@ from qatbench.targets.registry import create_target, validate_target_options
 from qatbench.targets.tflite_file import inspect_tflite
 
 DEFAULT_EVAL_TIMEOUT_S = 300.0
+R = TypeVar("R")  # a timing-side kind's result
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ timing_request = pydantic_dataclass(frozen=True)
 
 
 @timing_request
-class TimingRequest(ChildRequest):
+class TimingRequest(ChildRequest[R]):
     """What every request to a timing-side child is, whatever its kind: the target, the
     model file, where it works and writes its result, the target's options (validated as
     the target's own options model) and which job it is; a subclass adds its ``spec`` (of
@@ -143,7 +144,7 @@ class TimingRequest(ChildRequest):
 
 
 @timing_request
-class JobRequest(TimingRequest):
+class JobRequest(TimingRequest[JobResult]):
     """Everything the child needs: files, the typed timing rules and target options.
 
     ``spec`` and ``target_options`` are the objects the run config holds; across the

@@ -29,12 +29,14 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from qatbench.qat.artifacts import BuildRequest, ModelBuild
 from qatbench.targets.child import MODULE as CHILD_ENTRY
 from qatbench.targets.child import ChildRequest, read_record, save_request
 from qatbench.targets.worker import JobRequest, JobResult
+
+R = TypeVar("R")  # a kind's result
 
 LOG_TAIL_LINES = 12
 DEFAULT_GRACE_S = 5.0
@@ -140,8 +142,8 @@ def run_child(request: ChildRequest, work: Path, timeout_s: float, *,
     return ChildOutcome(returncode, timeout_s, log_path)
 
 
-def call_child(request: ChildRequest, *, timeout_s: float, python: str | None = None
-               ) -> Any:
+def call_child(request: ChildRequest[R], *, timeout_s: float, python: str | None = None
+               ) -> R:
     """Run ``request`` in a child and return its kind's typed result: the one the child
     wrote, else ``request.without_result`` of how the child ended (a crash, a timeout, a
     result that does not read) -- which may raise, for a kind whose failure is an error.
@@ -152,7 +154,8 @@ def call_child(request: ChildRequest, *, timeout_s: float, python: str | None = 
     outcome = run_child(request, request.child_dir(), timeout_s, python=python)
     if result_path.exists() and (not outcome.timed_out or request.reads_result_after_timeout):
         try:
-            return read_record(request.result_type, result_path.read_text())
+            result: R = read_record(request.result_type, result_path.read_text())
+            return result
         except (OSError, ValueError) as error:  # pydantic's ValidationError is a ValueError
             first = str(error).strip().splitlines()[0] if str(error).strip() else ""
             outcome = replace(outcome, unreadable=f"{result_path}: {type(error).__name__}: "
