@@ -10,10 +10,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
+
+from pydantic import Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from qatbench.atomic import atomic_write_json, atomic_write_text
-from qatbench.targets.child import load_fields, save_request
+from qatbench.models.sources import ModelSource
+from qatbench.qat.budget import TrainingBudget
+from qatbench.targets.child import ChildRequest, read_record, record_from, record_text
 
 MANIFEST = "manifest.json"
 # the run directory's format (``bench/storage/upgrade.py``'s ``FORMAT_VERSION``; a test
@@ -90,23 +95,22 @@ class ModelBuild:
         atomic_write_text(directory / MANIFEST, self.to_json())
 
     def to_json(self) -> str:
-        """The manifest's text (what ``save`` writes)."""
-        return json.dumps({**asdict(self), "format_version": FORMAT_VERSION}, indent=2,
-                          default=str)
+        """The manifest's text (what ``save`` writes), stamped with the format version."""
+        fields = json.loads(record_text(self))
+        return json.dumps({**fields, "format_version": FORMAT_VERSION}, indent=2)
 
     @classmethod
     def load(cls, directory: Path) -> ModelBuild | None:
         path = directory / MANIFEST
         if not path.exists():
             return None
-        return cls.from_dict(json.loads(path.read_text()))
+        return read_record(cls, path.read_text())
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelBuild:
-        data = dict(data)
-        data.pop("format_version", None)
-        data["variants"] = {k: VariantArtifact(**v) for k, v in data["variants"].items()}
-        return cls(**data)
+        """A manifest's fields (a cache entry's, its paths moved) as the build; the format
+        stamp is not a field (``record_from`` ignores keys the record does not have)."""
+        return record_from(cls, {k: v for k, v in data.items() if k != "format_version"})
 
 
 MIXED_PROPOSAL = "keep_float_ops.json"
@@ -146,28 +150,36 @@ def keep_float_ops_for(configured: Sequence[str], directory: Path) -> tuple[str,
     return tuple(proposal.ops)
 
 
-@dataclass(frozen=True)
-class BuildRequest:
+@pydantic_dataclass(frozen=True)
+class BuildRequest(ChildRequest[ModelBuild]):
     """What the build child (kind ``build``: ``qat/build_worker.py``) is asked to do:
-    typed on both sides of the process boundary, as ``targets.worker.JobRequest``."""
+    typed on both sides of the process boundary, as ``targets.worker.JobRequest``. Its
+    result is the build's manifest, which a build writes as it goes: kept, and read even
+    after a timeout (what was built before the hang stands)."""
 
     model: str
     variants: list[str]
     out_dir: str
-    budget: dict = field(default_factory=dict)  # a TrainingBudget's fields
+    budget: TrainingBudget = Field(default_factory=TrainingBudget)
     imagenet_dir: str | None = None
-    # a user's [models.NAME] table (qatbench.models.sources.ModelSource, paths absolute);
-    # None: a zoo or plug-in model found by name
-    source: dict | None = None
+    # a user's [models.NAME] table (paths absolute); None: a zoo or plug-in model found
+    # by name
+    source: ModelSource | None = None
 
     kind: ClassVar[str] = "build"  # the child entry's kind (``targets/child.py``)
+    result_type: ClassVar[type[ModelBuild]] = ModelBuild
+    result_indent: ClassVar[int | None] = 2
+    clears_old_result: ClassVar[bool] = False
+    reads_result_after_timeout: ClassVar[bool] = True
 
-    def fields(self) -> dict[str, Any]:
-        return asdict(self)
+    def result_file(self) -> Path:
+        return Path(self.out_dir) / MANIFEST
 
-    def save(self, path: Path) -> None:
-        save_request(path, self)
+    def child_dir(self) -> Path:
+        return Path(self.out_dir) / "build"
 
-    @classmethod
-    def load(cls, path: Path) -> BuildRequest:
-        return cls(**load_fields(path, cls.kind))
+    def without_result(self, how: str) -> ModelBuild:
+        """Every variant failed, naming how the child ended."""
+        error = f"building {self.model} {how}"
+        return ModelBuild(self.model, "", None, "",
+                          {v: VariantArtifact(v, error=error) for v in self.variants})

@@ -9,15 +9,12 @@ converter crash into failed rows for that model only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from qatbench.models.sources import ModelSource
 from qatbench.models.zoo import get_model_spec
-from qatbench.qat.artifacts import MANIFEST, BuildRequest, ModelBuild, VariantArtifact
-from qatbench.qat.budget import TrainingBudget
+from qatbench.qat.artifacts import BuildRequest, ModelBuild, VariantArtifact
 from qatbench.qat.pipeline import build_variants, error_text
 from qatbench.targets.child import Served
 
@@ -34,15 +31,12 @@ def source_builder(kind: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-def serve(fields: Mapping[str, Any]) -> Served:
+def serve(request: BuildRequest) -> Served:
     """The ``build`` kind for the child entry: the result is the build's manifest."""
-    request = BuildRequest(**fields)
-    out_dir = Path(request.out_dir)
-    return Served(out_dir / MANIFEST, lambda: build(request).to_json(),
-                  lambda error: failed_build(request, error))
+    return Served(lambda: build(request), lambda error: failed_build(request, error))
 
 
-def failed_build(request: BuildRequest, error: Exception) -> str | None:
+def failed_build(request: BuildRequest, error: Exception) -> ModelBuild | None:
     """A crashed build as its manifest: every variant's row names the error itself (the
     user's model, data or loop), not only "the child failed" (the traceback stays in the
     log). A manifest already written is kept (``None``)."""
@@ -51,7 +45,7 @@ def failed_build(request: BuildRequest, error: Exception) -> str | None:
     text = error_text(error)
     return ModelBuild(request.model, "", None, "", {
         v: VariantArtifact(v, error=f"building {request.model}: {text}")
-        for v in request.variants}).to_json()
+        for v in request.variants})
 
 
 def enable_op_determinism() -> bool:
@@ -68,9 +62,8 @@ def enable_op_determinism() -> bool:
 
 def build(request: BuildRequest) -> ModelBuild:
     """Build (or collect) the request's variants; the manifest to write."""
-    budget = TrainingBudget(**request.budget)
+    budget, source = request.budget, request.source
     out_dir = Path(request.out_dir)
-    source = ModelSource.model_validate(request.source) if request.source else None
     if source is not None and source.tflite is not None:
         from qatbench.qat.foreign import collect_files
 

@@ -11,36 +11,38 @@ seconds, before the first model trains.
 from __future__ import annotations
 
 import importlib
-import json
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
+
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from qatbench.models.sources import ModelSource
-from qatbench.targets.child import Served, load_fields, save_request
+from qatbench.targets.child import ChildRequest, Served
 
 # sources checked outside the Keras core, by kind (string references: see build_worker)
 SOURCE_CHECKS = {"torch": "qatbench.qat.pytorch.source:check_source"}
 
 
-@dataclass(frozen=True)
-class SourceCheckRequest:
-    models: dict[str, dict] = field(default_factory=dict)  # name -> ModelSource fields
+@pydantic_dataclass(frozen=True)
+class SourceCheckRequest(ChildRequest[list[str]]):
+    """The user's ``[models.NAME]`` tables to check, each model's seed, and where the
+    problems go (a JSON list of ``models.NAME.KEY: ...``)."""
+
+    models: dict[str, ModelSource] = field(default_factory=dict)
     seeds: dict[str, int] = field(default_factory=dict)
     result_path: str = ""
 
     kind: ClassVar[str] = "source_check"  # the child entry's kind (``targets/child.py``)
+    result_type: ClassVar[type] = list[str]
+    # (the check's scratch folder is new: nothing old to clear; a list written before a
+    # timeout is read, as the check always did)
+    clears_old_result: ClassVar[bool] = False
+    reads_result_after_timeout: ClassVar[bool] = True
 
-    def fields(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def save(self, path: Path) -> None:
-        save_request(path, self)
-
-    @classmethod
-    def load(cls, path: Path) -> SourceCheckRequest:
-        return cls(**load_fields(path, cls.kind))
+    def without_result(self, how: str) -> list[str]:
+        """One problem: the check itself failed, how, and where its log is."""
+        return [f"checking the model sources {how} (log: {self.child_dir() / 'child.log'})"]
 
 
 def check_op_selection(name: str, source: ModelSource) -> None:
@@ -103,8 +105,7 @@ def check_sources(request: SourceCheckRequest) -> list[str]:
     from qatbench.qat.user_model import SourceError, prepare_user_model
 
     problems = []
-    for name, fields in request.models.items():
-        source = ModelSource.model_validate(fields)
+    for name, source in request.models.items():
         seed = request.seeds.get(name, 0)
         try:
             if source.tflite is not None:
@@ -122,8 +123,7 @@ def check_sources(request: SourceCheckRequest) -> list[str]:
     return problems
 
 
-def serve(fields: Mapping[str, Any]) -> Served:
+def serve(request: SourceCheckRequest) -> Served:
     """The ``source_check`` kind for the child entry: the problems as a JSON list; a
     crash has no result (the CLI reports the exit and the log)."""
-    request = SourceCheckRequest(**fields)
-    return Served(Path(request.result_path), lambda: json.dumps(check_sources(request)))
+    return Served(lambda: check_sources(request))

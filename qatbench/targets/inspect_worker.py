@@ -8,50 +8,55 @@ can crash the process that does it. Here only this child dies; the CLI reports t
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
-from qatbench.targets.child import Served, load_fields, save_request
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+
+from qatbench.targets.child import ChildRequest, Served
 from qatbench.targets.tflite_file import InvalidModelFile, inspect_tflite
 
 
 @dataclass(frozen=True)
-class InspectRequest:
+class InspectedFile:
+    """One file as the child read it: its kind (``float32``, ``int8``, ``mixed``) and
+    size, or why it is not a model file to time (``error``)."""
+
+    path: str
+    kind: str = ""
+    size_bytes: int = 0
+    error: str = ""
+
+
+@pydantic_dataclass(frozen=True)
+class InspectRequest(ChildRequest[list[InspectedFile]]):
     files: list[str]
     result_path: str
 
     kind: ClassVar[str] = "inspect"  # the child entry's kind (``targets/child.py``)
+    result_type: ClassVar[Any] = list[InspectedFile]
+    result_indent: ClassVar[int | None] = 2
 
-    def fields(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def save(self, path: Path) -> None:
-        save_request(path, self)
-
-    @classmethod
-    def load(cls, path: Path) -> InspectRequest:
-        return cls(**load_fields(path, cls.kind))
+    def without_result(self, how: str) -> NoReturn:
+        """A child that crashed or hung reading the file: the file is not one to time."""
+        raise InvalidModelFile(f"{', '.join(self.files)}: reading it as a .tflite model {how}")
 
 
-def inspect_files(files: list[str]) -> list[dict]:
-    """``{"path", "kind", "size_bytes"}`` per file, or ``{"path", "error"}``."""
+def inspect_files(files: list[str]) -> list[InspectedFile]:
+    """Each file's kind and size, or why it cannot be read."""
     found = []
     for name in files:
         try:
             info = inspect_tflite(Path(name))
         except InvalidModelFile as error:
-            found.append({"path": name, "error": str(error)})
+            found.append(InspectedFile(name, error=str(error)))
             continue
-        found.append({"path": name, "kind": info.kind, "size_bytes": info.size_bytes})
+        found.append(InspectedFile(name, info.kind, info.size_bytes))
     return found
 
 
-def serve(fields: Mapping[str, Any]) -> Served:
+def serve(request: InspectRequest) -> Served:
     """The ``inspect`` kind for the child entry. A file it cannot read is an entry of
     the result; a crash has no result (the CLI reports the exit and the log)."""
-    request = InspectRequest(**fields)
-    return Served(Path(request.result_path),
-                  lambda: json.dumps(inspect_files(request.files), indent=2, default=str))
+    return Served(lambda: inspect_files(request.files))

@@ -12,11 +12,11 @@ every one of them: ``prepare``, set ``Prepared.job``, ``profile``.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
+
+from pydantic import Field, SerializeAsAny
 
 from qatbench.targets.base import (
     Capability,
@@ -28,28 +28,9 @@ from qatbench.targets.base import (
 )
 from qatbench.targets.child import Served, crash_text
 from qatbench.targets.op_profile import OpProfile
-from qatbench.targets.options import TargetOptions
+from qatbench.targets.options import TargetOptions  # noqa: F401 -- resolves the inherited field
 from qatbench.targets.registry import create_target
-from qatbench.targets.worker import TypedRequest
-
-
-@dataclass(frozen=True)
-class ProfileRequest(TypedRequest):
-    """What the profile child needs; typed as ``JobRequest`` is, and saved the same way.
-    ``spec`` carries the whole model's rules and ``op_s``, the per-op cap."""
-
-    target: str
-    model: str
-    work_dir: str
-    result_path: str
-    spec: ProfileSpec = field(default_factory=ProfileSpec)
-    target_options: TargetOptions = field(default_factory=TargetOptions)
-    run_id: str = ""
-    job: str = ""
-    repeat: int = 0
-
-    spec_model: ClassVar[type[ProfileSpec]] = ProfileSpec
-    kind: ClassVar[str] = "profile"  # the child entry's kind (``targets/child.py``)
+from qatbench.targets.worker import TimingRequest, timing_request
 
 
 @dataclass(frozen=True)
@@ -62,17 +43,20 @@ class ProfileResult:
     device: str = ""
     runtime: str = ""
 
-    def to_json(self) -> str:
-        return json.dumps({"profile": json.loads(self.profile.to_json()) if self.profile
-                           else None, "error": self.error, "device": self.device,
-                           "runtime": self.runtime})
 
-    @classmethod
-    def from_json(cls, text: str) -> ProfileResult:
-        data = json.loads(text)
-        profile = data.pop("profile")
-        return cls(profile=OpProfile.from_json(json.dumps(profile)) if profile else None,
-                   **data)
+@timing_request
+class ProfileRequest(TimingRequest[ProfileResult]):
+    """What the profile child needs; typed as ``JobRequest`` is, and saved the same way.
+    ``spec`` carries the whole model's rules and ``op_s``, the per-op cap."""
+
+    spec: SerializeAsAny[ProfileSpec] = Field(default_factory=ProfileSpec)
+
+    spec_model: ClassVar[type[ProfileSpec]] = ProfileSpec
+    kind: ClassVar[str] = "profile"  # the child entry's kind (``targets/child.py``)
+    result_type: ClassVar[type[ProfileResult]] = ProfileResult
+
+    def without_result(self, how: str) -> ProfileResult:
+        return ProfileResult(None, error=f"the profiling process {how}")
 
 
 def not_profilable(name: str) -> str:
@@ -97,8 +81,7 @@ def run_profile(request: ProfileRequest) -> ProfileResult:
                          runtime=str(profile.extra.get("runtime", "")))
 
 
-def serve(fields: Mapping[str, Any]) -> Served:
+def serve(request: ProfileRequest) -> Served:
     """The ``profile`` kind for the child entry: a crash is the result's error."""
-    request = ProfileRequest(**fields)
-    return Served(Path(request.result_path), lambda: run_profile(request).to_json(),
-                  lambda error: ProfileResult(None, error=crash_text(error)).to_json())
+    return Served(lambda: run_profile(request),
+                  lambda error: ProfileResult(None, error=crash_text(error)))

@@ -22,18 +22,18 @@ input goes back too, so two rows can be compared input by input.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
-import json
 import signal
 import threading
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
+from pydantic import Field, SerializeAsAny, ValidationInfo, field_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from qatbench.targets.agreement import fidelity, output_fidelity, uninformative_reference
 from qatbench.targets.base import (
@@ -45,108 +45,17 @@ from qatbench.targets.base import (
     Measurement,
     MeasureSpec,
     Prepared,
-    ReportedLatency,
     Status,
     Target,
     TargetUnavailable,
 )
-from qatbench.targets.child import Served, crash_text, load_fields, save_request
+from qatbench.targets.child import ChildRequest, Served, crash_text
 from qatbench.targets.options import TargetOptions
 from qatbench.targets.registry import create_target, validate_target_options
 from qatbench.targets.tflite_file import inspect_tflite
 
 DEFAULT_EVAL_TIMEOUT_S = 300.0
-
-
-class TypedRequest:
-    """What every request to a timing-side child does, whatever its kind: its ``spec``
-    and ``target_options`` typed on construction (``typed_request_fields``), its job's
-    name (``job_id_of``), and its file (``{"kind": ..., "request": {fields}}``).
-    Subclasses are frozen dataclasses with ``target``, ``model``, ``work_dir``, ``spec``,
-    ``target_options``, ``run_id``, ``job`` and ``repeat``, and say their ``kind`` and
-    ``spec_model``."""
-
-    kind: ClassVar[str]
-    spec_model: ClassVar[type[MeasureSpec]]
-
-    def __post_init__(self) -> None:
-        typed_request_fields(self)
-
-    def job_id(self) -> JobId:
-        """Which run, job and repeat this is, as the target sees it (``Prepared.job``)."""
-        return job_id_of(self)
-
-    def fields(self) -> dict[str, Any]:
-        return typed_fields(self)
-
-    def save(self, path: Path) -> None:
-        save_request(path, self)
-
-    @classmethod
-    def load(cls, path: Path) -> Self:
-        return cls(**load_fields(path, cls.kind))
-
-
-@dataclass(frozen=True)
-class JobRequest(TypedRequest):
-    """Everything the child needs: files, the typed timing rules and target options.
-
-    ``spec`` and ``target_options`` are the objects the run config holds; across the
-    process boundary they travel as ``model_dump`` and come back through their models
-    (``load``), so the child's target gets exactly what the config validated. A plain
-    mapping given for either is validated here, as the config would have.
-
-    ``run_id``, ``job`` (the runner's slug of the job) and ``repeat`` say which job this
-    is; the target gets them as ``Prepared.job`` (``job_id``). A request that leaves them
-    out (a caller outside the runner) gets a name made from its work directory.
-    """
-
-    target: str
-    model: str
-    work_dir: str
-    result_path: str
-    spec: MeasureSpec = field(default_factory=MeasureSpec)
-    target_options: TargetOptions = field(default_factory=TargetOptions)
-    eval_path: str | None = None
-    eval_timeout_s: float = DEFAULT_EVAL_TIMEOUT_S  # evaluation's own budget, apart from timing
-    run_id: str = ""
-    job: str = ""
-    repeat: int = 0
-
-    spec_model: ClassVar[type[MeasureSpec]] = MeasureSpec
-    kind: ClassVar[str] = "job"  # the child entry's kind (``targets/child.py``)
-
-
-def job_id_of(request: Any) -> JobId:
-    """A request's ``run_id``, ``job`` and ``repeat`` as a ``JobId``; without names (a
-    caller outside the runner), a name unique to its work directory."""
-    if request.run_id and request.job:
-        return JobId(request.run_id, request.job, request.repeat)
-    work = Path(request.work_dir).resolve()
-    digest = hashlib.sha256(str(work).encode()).hexdigest()[:12]
-    return JobId("unnamed", f"{work.name}-{digest}", request.repeat)
-
-
-def typed_request_fields(request: Any) -> None:
-    """A request's ``spec`` and ``target_options`` as their models (from a mapping: the
-    saved request, or a caller's plain values); ``model`` and paths as text."""
-    set_field = object.__setattr__  # the request is frozen: this is its construction
-    if not isinstance(request.spec, request.spec_model):
-        spec = request.spec.model_dump() if isinstance(request.spec, MeasureSpec) \
-            else dict(request.spec)
-        set_field(request, "spec", request.spec_model.model_validate(spec))
-    set_field(request, "target_options",
-              validate_target_options(request.target, request.target_options))
-    set_field(request, "model", str(request.model))
-
-
-def typed_fields(request: Any) -> dict[str, Any]:
-    """A request with typed fields as JSON values: the models by their own
-    ``model_dump``."""
-    data = {f.name: getattr(request, f.name) for f in dataclasses.fields(request)}
-    data["spec"] = request.spec.model_dump(mode="json")
-    data["target_options"] = request.target_options.model_dump(mode="json")
-    return data
+R = TypeVar("R")  # a timing-side kind's result
 
 
 @dataclass(frozen=True)
@@ -175,21 +84,99 @@ class JobResult:
     # bootstrap intervals are computed from these on the bench side)
     truth_errors: dict[str, Any] | None = None
 
-    def to_json(self) -> str:
-        data = dataclasses.asdict(self)
-        data["measurement"]["status"] = self.measurement.status.value
-        return json.dumps(data, default=str)
 
+
+def failed_result(error: str) -> JobResult:
+    """A job that ended without a result of its own: a ``failed`` row saying why."""
+    return JobResult(measurement=Measurement(status=Status.FAILED, error=error))
+
+
+# not kw_only: pydantic then hides ``target`` from the options validator
+timing_request = pydantic_dataclass(frozen=True)
+
+
+@timing_request
+class TimingRequest(ChildRequest[R]):
+    """What every request to a timing-side child is, whatever its kind: the target, the
+    model file, where it works and writes its result, the target's options (validated as
+    the target's own options model) and which job it is; a subclass adds its ``spec`` (of
+    its ``spec_model``). The models travel as their own ``model_dump``
+    (``SerializeAsAny``: a target's options subclass keeps its fields) and come back
+    through their models."""
+
+    target: str
+    model: str
+    work_dir: str
+    result_path: str
+    target_options: SerializeAsAny[TargetOptions] = Field(default_factory=TargetOptions,
+                                                          validate_default=True)
+    run_id: str = ""
+    job: str = ""
+    repeat: int = 0
+
+    spec_model: ClassVar[type[MeasureSpec]]
+
+    @field_validator("model", mode="before")
     @classmethod
-    def from_json(cls, text: str) -> JobResult:
-        data = json.loads(text)
-        m = data.pop("measurement")
-        reported = m.pop("reported")
-        measurement = Measurement(
-            **{**m, "status": Status(m["status"]), "samples_ms": tuple(m["samples_ms"]),
-               "reported": ReportedLatency(**reported) if reported else None},
-        )
-        return cls(measurement=measurement, **data)
+    def _model_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, Path) else value
+
+    @field_validator("spec", mode="before", check_fields=False)
+    @classmethod
+    def _spec_as_its_model(cls, value: Any) -> Any:
+        """A spec of another ``MeasureSpec`` model (a run's spec for a profile) is
+        validated again as this request's model."""
+        if isinstance(value, MeasureSpec) and not isinstance(value, cls.spec_model):
+            return value.model_dump()
+        return value
+
+    @field_validator("target_options", mode="before")
+    @classmethod
+    def _options_of_the_target(cls, value: Any, info: ValidationInfo) -> TargetOptions:
+        return validate_target_options(info.data["target"], value)
+
+    def child_dir(self) -> Path:
+        return Path(self.work_dir)
+
+    def job_id(self) -> JobId:
+        """Which run, job and repeat this is, as the target sees it (``Prepared.job``)."""
+        return job_id_of(self)
+
+
+@timing_request
+class JobRequest(TimingRequest[JobResult]):
+    """Everything the child needs: files, the typed timing rules and target options.
+
+    ``spec`` and ``target_options`` are the objects the run config holds; across the
+    process boundary they travel as ``model_dump`` and come back through their models,
+    so the child's target gets exactly what the config validated. A plain mapping given
+    for either is validated here, as the config would have.
+
+    ``run_id``, ``job`` (the runner's slug of the job) and ``repeat`` say which job this
+    is; the target gets them as ``Prepared.job`` (``job_id``). A request that leaves them
+    out (a caller outside the runner) gets a name made from its work directory.
+    """
+
+    spec: SerializeAsAny[MeasureSpec] = Field(default_factory=MeasureSpec)
+    eval_path: str | None = None
+    eval_timeout_s: float = DEFAULT_EVAL_TIMEOUT_S  # evaluation's own budget, apart from timing
+
+    spec_model: ClassVar[type[MeasureSpec]] = MeasureSpec
+    kind: ClassVar[str] = "job"  # the child entry's kind (``targets/child.py``)
+    result_type: ClassVar[type] = JobResult
+
+    def without_result(self, how: str) -> JobResult:
+        return failed_result(f"the measuring process {how}")
+
+
+def job_id_of(request: TimingRequest) -> JobId:
+    """A request's ``run_id``, ``job`` and ``repeat`` as a ``JobId``; without names (a
+    caller outside the runner), a name unique to its work directory."""
+    if request.run_id and request.job:
+        return JobId(request.run_id, request.job, request.repeat)
+    work = Path(request.work_dir).resolve()
+    digest = hashlib.sha256(str(work).encode()).hexdigest()[:12]
+    return JobId("unnamed", f"{work.name}-{digest}", request.repeat)
 
 
 def _outcome_row(status: Status, error: str, prepared: Prepared | None = None) -> JobResult:
@@ -418,8 +405,7 @@ def run_job(request: JobRequest) -> JobResult:
                      truth_errors=outcome.truth_errors)
 
 
-def serve(fields: Mapping[str, Any]) -> Served:
+def serve(request: JobRequest) -> Served:
     """The ``job`` kind for the child entry: a crash is a ``failed`` row."""
-    request = JobRequest(**fields)
-    return Served(Path(request.result_path), lambda: run_job(request).to_json(),
-                  lambda error: _outcome_row(Status.FAILED, crash_text(error)).to_json())
+    return Served(lambda: run_job(request),
+                  lambda error: _outcome_row(Status.FAILED, crash_text(error)))

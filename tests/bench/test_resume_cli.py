@@ -27,6 +27,7 @@ from qatbench.bench.storage.key import RowKey
 from qatbench.bench.storage.layout import job_work_dir
 from qatbench.bench.storage.runs import load_runs, samples_of
 from qatbench.bench.storage.store import RESULTS_FILE, RunStore, read_config
+from qatbench.targets.child import load_request
 from qatbench.targets.worker import JobRequest
 
 pytestmark = pytest.mark.slow
@@ -158,7 +159,7 @@ def test_sigkill_inside_a_measurement_then_resume_and_retry_failed(tmp_path: Pat
         request = job_work_dir(run_dir, KILLED.slug, 0) / "request.json"
         child = wait_for(f"the timing child of {KILLED.label}",
                          lambda: process_running(request), deadline, parent, log)
-        model = JobRequest.load(request).model
+        model = load_request(request, JobRequest).model
         wait_for(f"{KILLED.label} to begin measuring",
                  lambda: True if maps_file(child, model) else None, deadline, parent, log)
         child_group = os.getpgid(child)

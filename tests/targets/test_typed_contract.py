@@ -20,6 +20,7 @@ from qatbench.targets.base import (
     ProfileSpec,
     capabilities_of,
 )
+from qatbench.targets.child import load_request, read_record, save_request
 from qatbench.targets.host.cpu import CpuOptions
 from qatbench.targets.op_profile import OpProfile, OpTiming
 from qatbench.targets.options import PluginOptions
@@ -70,8 +71,8 @@ def test_a_request_crosses_the_process_boundary_typed(tmp_path: Path) -> None:
                          target_options={"kind": "android-cpu", "op_profiling": True})
     assert isinstance(request.spec, MeasureSpec)
     assert isinstance(request.target_options, AndroidOptions)
-    request.save(tmp_path / "request.json")
-    loaded = JobRequest.load(tmp_path / "request.json")
+    save_request(tmp_path / "request.json", request)
+    loaded = load_request(tmp_path / "request.json", JobRequest)
     assert loaded == request
     assert type(loaded.target_options) is AndroidOptions
     with pytest.raises(ValueError, match="unknown option 'op_profilng'"):
@@ -128,7 +129,7 @@ def _profile(tmp_path: Path, target: str) -> ProfileResult:
                              target_options=PluginOptions())
     outcome = run_child(request, work, 60)
     assert outcome.returncode == 0, outcome.describe()
-    return ProfileResult.from_json((work / "profile.json").read_text())
+    return read_record(ProfileResult, (work / "profile.json").read_text())
 
 
 def test_the_profile_child_profiles_any_target_that_declares_it(tmp_path: Path) -> None:

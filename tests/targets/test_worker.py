@@ -19,6 +19,7 @@ from qatbench.targets.base import (
     Prepared,
     Status,
 )
+from qatbench.targets.child import read_record, save_request
 from qatbench.targets.host.interpreter_target import RU_MAXRSS_SOURCE, VMHWM_SOURCE, peak_memory_mb
 from qatbench.targets.worker import JobRequest, JobResult, run_job
 
@@ -38,12 +39,12 @@ def test_a_child_reports_its_own_peak_memory_not_its_parents(int8_tflite: Path,
     assert source == VMHWM_SOURCE and parent_peak > 400
     job = request(tmp_path, "cpu-ref", int8_tflite)
     Path(job.work_dir).mkdir(parents=True)
-    job.save(Path(job.work_dir) / "job.json")
+    save_request(Path(job.work_dir) / "job.json", job)
     done = subprocess.run([sys.executable, "-m", "qatbench.targets.child",
                            str(Path(job.work_dir) / "job.json")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    result = JobResult.from_json(Path(job.result_path).read_text())
+    result = read_record(JobResult, Path(job.result_path).read_text())
     assert result.measurement.status is Status.OK
     child_peak = result.measurement.peak_memory_mb
     assert child_peak is not None and 10 < child_peak < 250  # a tiny model: tens of MB

@@ -10,7 +10,6 @@ flatbuffer that crashes its parser takes down only that child.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import stat
 import tempfile
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from qatbench.bench.orchestration.config import RunConfig
-from qatbench.bench.orchestration.launcher import run_child
+from qatbench.bench.orchestration.launcher import call_child
 from qatbench.bench.orchestration.runner import Job, ModelProvider, plan_jobs
 from qatbench.bench.storage.store import (
     COMMAND_FILE,
@@ -67,15 +66,11 @@ def inspect_in_child(path: Path, work: Path, timeout_s: float = INSPECT_TIMEOUT_
     problem = model_path_problem(path)
     if problem:
         raise InvalidModelFile(f"{path}: {problem}")
-    result = work / "inspect.json"
-    result.unlink(missing_ok=True)
-    outcome = run_child(InspectRequest([str(path)], str(result)), work, timeout_s)
-    if outcome.timed_out or not result.exists():
-        raise InvalidModelFile(f"{path}: reading it as a .tflite model {outcome.describe()}")
-    (found,) = json.loads(result.read_text())
-    if "error" in found:
-        raise InvalidModelFile(found["error"])
-    return str(found["kind"]), int(found["size_bytes"])
+    request = InspectRequest(files=[str(path)], result_path=str(work / "inspect.json"))
+    (found,) = call_child(request, timeout_s=timeout_s)
+    if found.error:
+        raise InvalidModelFile(found.error)
+    return found.kind, found.size_bytes
 
 
 def plan_file_jobs(files: Sequence[Path], config: RunConfig

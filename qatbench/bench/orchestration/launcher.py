@@ -1,6 +1,8 @@
 """The one child-process launcher: model builds and timing jobs both run through here.
 
-Each child is ``python -m qatbench.targets.child REQUEST.json`` -- the one child entry,
+``call_child(request, timeout_s=...)`` is the one call: a typed request in, its kind's
+typed result out -- whatever happened to the child. Each child is
+``python -m qatbench.targets.child REQUEST.json`` -- the one child entry,
 which runs what the typed request's kind names -- in its own process group (so a hung
 delegate and whatever it spawned -- an ``adb`` call, a compiler -- go down together),
 with its output in a log file and a typed request/result on either side of the
@@ -12,7 +14,9 @@ boundary. The rules, the same for every child:
 - the parent interrupted (Ctrl-C, or SIGTERM from a CI cancel, which the CLI turns into
   the same ``KeyboardInterrupt``): the child's group is taken down the same way before
   the interrupt goes on, so no child is orphaned and the run stays resumable;
-- what a failure says: the last ``LOG_TAIL_LINES`` lines of the child's log.
+- what a failure says: how the child ended, its log's path and its last
+  ``LOG_TAIL_LINES`` lines, handed to the request's ``without_result`` (a failed row, a
+  profile's error, a failed build, a rejected file).
 """
 
 from __future__ import annotations
@@ -23,14 +27,16 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 from qatbench.qat.artifacts import BuildRequest, ModelBuild
-from qatbench.targets.base import Measurement, Status
 from qatbench.targets.child import MODULE as CHILD_ENTRY
-from qatbench.targets.child import ChildRequest, save_request
+from qatbench.targets.child import ChildRequest, read_record, save_request
 from qatbench.targets.worker import JobRequest, JobResult
+
+R = TypeVar("R")  # a kind's result
 
 LOG_TAIL_LINES = 12
 DEFAULT_GRACE_S = 5.0
@@ -71,6 +77,7 @@ class ChildOutcome:
     returncode: int | None  # None when it timed out
     timeout_s: float
     log_path: Path
+    unreadable: str = ""  # why the result it wrote does not read, when it does not
 
     @property
     def timed_out(self) -> bool:
@@ -87,6 +94,9 @@ class ChildOutcome:
         elif self.returncode is not None and self.returncode < 0:
             head = (f"died of {signal.Signals(-self.returncode).name} (a crash inside the "
                     "runtime or delegate)")
+        elif self.unreadable:
+            head = (f"exited with status {self.returncode} and a result that does not read "
+                    f"({self.unreadable})")
         else:
             head = f"exited with status {self.returncode} and no result"
         return f"{head}; log: {self.log_path}\n{self.tail()}".strip()
@@ -132,31 +142,34 @@ def run_child(request: ChildRequest, work: Path, timeout_s: float, *,
     return ChildOutcome(returncode, timeout_s, log_path)
 
 
-def _failed(error: str) -> JobResult:
-    return JobResult(measurement=Measurement(status=Status.FAILED, error=error))
+def call_child(request: ChildRequest[R], *, timeout_s: float, python: str | None = None
+               ) -> R:
+    """Run ``request`` in a child and return its kind's typed result: the one the child
+    wrote, else ``request.without_result`` of how the child ended (a crash, a timeout, a
+    result that does not read) -- which may raise, for a kind whose failure is an error.
+    Ctrl-C takes the child down and goes on (``run_child``)."""
+    result_path = request.result_file()
+    if request.clears_old_result:
+        result_path.unlink(missing_ok=True)
+    outcome = run_child(request, request.child_dir(), timeout_s, python=python)
+    if result_path.exists() and (not outcome.timed_out or request.reads_result_after_timeout):
+        try:
+            result: R = read_record(request.result_type, result_path.read_text())
+            return result
+        except (OSError, ValueError) as error:  # pydantic's ValidationError is a ValueError
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            outcome = replace(outcome, unreadable=f"{result_path}: {type(error).__name__}: "
+                                                  f"{first}")
+    return request.without_result(outcome.describe())
 
 
 def run_in_child(request: JobRequest, timeout_s: float, *, python: str | None = None
                  ) -> JobResult:
     """Time one job in a child (kind ``job``: ``targets/worker.py``); a crash or hang is
-    a row."""
-    result_path = Path(request.result_path)
-    result_path.unlink(missing_ok=True)
-    outcome = run_child(request, Path(request.work_dir), timeout_s, python=python)
-    if not outcome.timed_out and result_path.exists():
-        return JobResult.from_json(result_path.read_text())
-    return _failed(f"the measuring process {outcome.describe()}")
+    a ``failed`` row."""
+    return call_child(request, timeout_s=timeout_s, python=python)
 
 
 def build_in_child(request: BuildRequest, timeout_s: float) -> ModelBuild:
     """Build one zoo model's variants in a child (kind ``build``: ``qat/build_worker.py``)."""
-    out_dir = Path(request.out_dir)
-    outcome = run_child(request, out_dir / "build", timeout_s)
-    built = ModelBuild.load(out_dir)
-    if built is not None:
-        return built
-    from qatbench.qat.artifacts import VariantArtifact
-
-    error = f"building {request.model} {outcome.describe()}"
-    return ModelBuild(request.model, "", None, "",
-                      {v: VariantArtifact(v, error=error) for v in request.variants})
+    return call_child(request, timeout_s=timeout_s)

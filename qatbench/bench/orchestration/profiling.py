@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from qatbench.atomic import atomic_write_json
-from qatbench.bench.orchestration.launcher import run_child
+from qatbench.bench.orchestration.launcher import call_child
 from qatbench.bench.statistics.op_profiles import profile_pairs, propose_keep_float
 from qatbench.bench.storage.layout import (
     PROFILE_NOTES_FILE,
@@ -58,12 +58,7 @@ def profile_spec(config: Any, threads: int) -> ProfileSpec:
 def profile_in_child(request: ProfileRequest, timeout_s: float, *, python: str | None = None
                      ) -> ProfileResult:
     """Profile one model in a child (kind ``profile``: ``targets/profile_worker.py``)."""
-    result_path = Path(request.result_path)
-    result_path.unlink(missing_ok=True)
-    outcome = run_child(request, Path(request.work_dir), timeout_s, python=python)
-    if not outcome.timed_out and result_path.exists():
-        return ProfileResult.from_json(result_path.read_text())
-    return ProfileResult(None, error=f"the profiling process {outcome.describe()}")
+    return call_child(request, timeout_s=timeout_s, python=python)
 
 
 def profile_lines(profile: OpProfile, key: dict[str, Any]) -> pd.DataFrame:

@@ -139,9 +139,8 @@ def build_request(config: RunConfig, model: str, variants: Sequence[str], out_di
                   ) -> BuildRequest:
     source = config.models.get(model)
     return BuildRequest(model=model, variants=list(variants), out_dir=str(out_dir),
-                        budget=config.budget_for(model).model_dump(),
-                        imagenet_dir=config.run.imagenet_dir,
-                        source=source.model_dump() if source else None)
+                        budget=config.budget_for(model), imagenet_dir=config.run.imagenet_dir,
+                        source=source)
 
 
 def obtain_build(config: RunConfig, model: str, variants: Sequence[str], out_dir: Path,
@@ -156,7 +155,8 @@ def obtain_build(config: RunConfig, model: str, variants: Sequence[str], out_dir
         if on_status:
             on_status(f"building {model}: train, quantize, convert ({', '.join(variants)})")
         return build_in_child(request, timeout)
-    key = build_key(model, request.variants, request.budget, request.source,
+    key = build_key(model, request.variants, request.budget.model_dump(),
+                    request.source.model_dump() if request.source else None,
                     request.imagenet_dir)
     with cache.lock(key.key):
         entry = None if rebuild else cache.lookup(key.key)
@@ -180,7 +180,7 @@ def obtain_build(config: RunConfig, model: str, variants: Sequence[str], out_dir
 def cacheable(request: BuildRequest) -> bool:
     """A mixed_int8 build whose op types come from this run's profile depends on a
     measurement the key cannot see: it is built here, not cached."""
-    return "mixed_int8" not in request.variants or bool(request.budget.get("keep_float_ops"))
+    return "mixed_int8" not in request.variants or bool(request.budget.keep_float_ops)
 
 
 def restore_build(entry: Path, out_dir: Path, key: str) -> ModelBuild:

@@ -172,9 +172,7 @@ SOURCE_CHECK_TIMEOUT_S = 600.0
 def check_user_models(config: RunConfig, scratch: Path) -> list[str]:
     """Every ``[models.NAME]`` problem, from one child (kind ``source_check``)
     that loads each model and its data before anything trains; [] when all is well."""
-    import json
-
-    from qatbench.bench.orchestration.launcher import run_child
+    from qatbench.bench.orchestration.launcher import call_child
     from qatbench.qat.source_check import SourceCheckRequest
 
     work = scratch / "source_check"
@@ -187,7 +185,4 @@ def check_user_models(config: RunConfig, scratch: Path) -> list[str]:
     if not request.models:
         return []
     # the run's --timeout reaches this child too (at most SOURCE_CHECK_TIMEOUT_S)
-    outcome = run_child(request, work, min(SOURCE_CHECK_TIMEOUT_S, config.run.timeout_s))
-    if not result.exists():
-        return [f"checking the model sources {outcome.describe()} (log: {work / 'child.log'})"]
-    return list(json.loads(result.read_text()))
+    return call_child(request, timeout_s=min(SOURCE_CHECK_TIMEOUT_S, config.run.timeout_s))

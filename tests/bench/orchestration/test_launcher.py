@@ -8,6 +8,7 @@ import pytest
 
 from qatbench.bench.orchestration.launcher import run_in_child
 from qatbench.targets.base import Status
+from qatbench.targets.child import save_request
 from qatbench.targets.worker import JobRequest
 
 SPEC = {"warmup_runs": 1, "warmup_min_s": 0.0, "min_runs": 5, "min_s": 0.0, "max_s": 10.0}
@@ -124,20 +125,23 @@ def test_a_child_ends_with_its_parent_even_when_the_parent_is_sigkilled(
     import time
 
     job = request(tmp_path, "tests.bench.orchestration.sleepy:sleepy", int8_tflite)
-    job.save(tmp_path / "job.json")
+    save_request(tmp_path / "job.json", job)
     parent = subprocess.Popen(
         [sys.executable, "-c",
          "import sys; from pathlib import Path;"
          "from qatbench.bench.orchestration.launcher import run_in_child;"
+         "from qatbench.targets.child import load_request;"
          "from qatbench.targets.worker import JobRequest;"
-         "run_in_child(JobRequest.load(Path(sys.argv[1])), timeout_s=120)",
+         "run_in_child(load_request(Path(sys.argv[1]), JobRequest), timeout_s=120)",
          str(tmp_path / "job.json")], env={**os.environ, "SLEEPY_SECONDS": "60"})
     deadline = time.monotonic() + 60
     while not _processes_mentioning(str(tmp_path / "job" / "request.json")):
         assert time.monotonic() < deadline, "the timing child never started"
         time.sleep(0.1)
     (child,) = _processes_mentioning(str(tmp_path / "job" / "request.json"))
-    time.sleep(1.0)  # inside its measurement
+    while not (tmp_path / "job" / "measuring.pid").exists():  # inside its measurement (a
+        assert time.monotonic() < deadline, "the child never began measuring"  # busy host
+        time.sleep(0.1)  # takes longer than a second to import the timing side)
     parent.send_signal(signal.SIGKILL)
     parent.wait()
     deadline = time.monotonic() + 20

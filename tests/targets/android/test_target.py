@@ -22,6 +22,7 @@ from qatbench.bench.storage.layout import job_work_dir
 from qatbench.targets.android.adb import parse_devices
 from qatbench.targets.android.target import android_cpu, nnapi
 from qatbench.targets.base import JobFailed, JobId, MeasureSpec, Status, TargetUnavailable
+from qatbench.targets.child import save_request
 from qatbench.targets.registry import create_target
 from qatbench.targets.worker import JobRequest, run_job
 from tests.targets.token_model import TOKENS, VOCAB
@@ -336,7 +337,7 @@ def test_an_interrupted_worker_kills_the_phones_process_and_cleans_up(
                          spec={"warmup_runs": 1, "warmup_min_s": 0, "min_runs": 5, "min_s": 0},
                          run_id="RUN1", job="job1", repeat=0)
     work.mkdir(parents=True)
-    request.save(work / "job.json")
+    save_request(work / "job.json", request)
     child = subprocess.Popen([sys.executable, "-m", "qatbench.targets.child",
                               str(work / "job.json")], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
@@ -467,7 +468,7 @@ def test_a_job_never_sees_or_removes_another_jobs_files_on_a_shared_phone(
                           job=slug, repeat=0)
 
     first, second = request("RUN-A"), request("RUN-B")
-    first.save(Path(first.work_dir) / "job.json")
+    save_request(Path(first.work_dir) / "job.json", first)
     pid_log = tmp_path / "bm.pid"
     child = subprocess.Popen(  # the first job's benchmark hangs on the phone
         [sys.executable, "-m", "qatbench.targets.child", str(Path(first.work_dir) / "job.json")],
