@@ -693,8 +693,11 @@ def test_a_model_given_with_models_is_run_beside_them_not_dropped(
         opened.append(settings)
         raise typer.Exit(0)
 
-    monkeypatch.setattr(cli, "open_store", capture)
-    monkeypatch.setattr(cli, "_refuse_bad_user_models", lambda settings: None)
+    from qatbench.bench.orchestration import run_command
+
+    monkeypatch.setattr(run_command, "open_store", capture)
+    monkeypatch.setattr(run_command, "refuse_bad_user_models",
+                        lambda settings, console: None)
     code, output = qatbench(monkeypatch, capsys, "run", "--models", "digits_cnn", "--model",
                             str(keras), "--out", str(tmp_path / "results"))
     assert code == 0, output

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from qatbench.atomic import atomic_write_text
+from qatbench.atomic import atomic_write_text, ensure_writable_dir
 from qatbench.bench.orchestration.config import RunConfig
 from qatbench.bench.orchestration.external import inspect_in_child
 from qatbench.bench.orchestration.profiling import (
@@ -75,11 +75,13 @@ def _profile_one(name: str, model: Path, work: Path, settings: RunConfig, thread
 
 
 def profile_files(files: Sequence[Path], settings: RunConfig) -> ProfileRun:
-    """Profile every file on every target and thread count of ``settings``."""
-    run_dir = Path(settings.run.out) / new_run_id()
-    run_dir.mkdir(parents=True, exist_ok=False)
+    """Profile every file on every target and thread count of ``settings``. Each file is
+    read (``InvalidModelFile``, exit 2) before the run directory exists."""
+    ensure_writable_dir(Path(settings.run.out))  # UnwritableOutput: exit 2 naming it
     with tempfile.TemporaryDirectory(prefix="qatbench-inspect-") as scratch:
         labelled = _variants(files, Path(scratch))
+    run_dir = Path(settings.run.out) / new_run_id()
+    run_dir.mkdir(parents=True, exist_ok=False)
     model = files[0].stem
     environment = capture_environment()
     failures = []
