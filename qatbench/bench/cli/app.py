@@ -16,8 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import click
 import typer
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from qatbench.bench.cli import gate, inspection, timing
 from qatbench.bench.cli.output import errors
@@ -30,8 +32,40 @@ EXIT_CODES = ("Exit codes: 0 all well; 1 a job failed or a regression was found;
               "usage, config or input, a damaged run file or an unwritable output; 70 an "
               "internal error (traceback saved to a file it names); 130 interrupted.")
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  epilog=EXIT_CODES,
+# An OSError with one of these and a path, escaping a command, is about the place (a
+# full disk, a read-only folder, a file where a folder goes...), not a bug.
+PLACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                errno.EEXIST, errno.ENOTDIR, errno.EISDIR}
+
+
+def user_mistake(error: BaseException) -> str | None:
+    """What to tell the user if ``error`` is their mistake (a ``UserError``: bad input, a
+    damaged run file, an unwritable place -- its message names it -- or an OSError about
+    a named place); None for anything else (a bug)."""
+    if isinstance(error, UserError):
+        return error.user_message()
+    if isinstance(error, OSError) and error.errno in PLACE_ERRNOS and error.filename:
+        return f"cannot use {error.filename}: {error.strerror or error}"
+    return None
+
+
+class Commands(TyperGroup):
+    """The command group: the one place a user's mistake, escaping any command, becomes
+    one line on stderr and exit 2 (in the app itself, so ``CliRunner(app)`` sees it too)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as error:
+            message = user_mistake(error)
+            if message is None:
+                raise
+            errors.print(f"[red]error:[/] {escape(message)}", highlight=False)
+            raise typer.Exit(EXIT_USAGE) from None
+
+
+app = typer.Typer(cls=Commands, add_completion=False, no_args_is_help=True,
+                  pretty_exceptions_enable=False, epilog=EXIT_CODES,
                   help="Quantization-aware training benchmarks on the hardware you deploy to.")
 plot_app = typer.Typer(help="Plots across runs.", no_args_is_help=True)
 cache_app = typer.Typer(help="The build cache: list its entries, prune it.",
@@ -65,12 +99,6 @@ def terminate_as_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-# An OSError with one of these and a path, escaping a command, is about the place (a
-# full disk, a read-only folder, a file where a folder goes...), not a bug.
-PLACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
-                errno.EEXIST, errno.ENOTDIR, errno.EISDIR}
-
-
 def save_traceback(error: BaseException) -> Path | None:
     """The traceback of an unforeseen error in a file of its own; None if none can be
     written (then it goes to stderr)."""
@@ -92,15 +120,12 @@ def save_traceback(error: BaseException) -> Path | None:
 
 
 def report_error(error: BaseException) -> int:
-    """One line for an error that escaped a command, and its exit code: 2 for a user's
-    mistake (a ``UserError``: bad input, a damaged run file, an unwritable place -- the
-    message names it) or an OSError about a named place, 70 for anything else."""
-    if isinstance(error, UserError):  # the one place a user's mistake becomes exit 2
-        errors.print(f"[red]error:[/] {escape(error.user_message())}", highlight=False)
-        return EXIT_USAGE
-    if isinstance(error, OSError) and error.errno in PLACE_ERRNOS and error.filename:
-        errors.print(f"[red]error:[/] cannot use {escape(str(error.filename))}: "
-                     f"{escape(error.strerror or str(error))}", highlight=False)
+    """One line for an error that escaped the app, and its exit code: 70, its traceback
+    saved to a file. (A user's mistake exits 2 in ``Commands``; one arising outside a
+    command is said the same way here.)"""
+    message = user_mistake(error)
+    if message is not None:
+        errors.print(f"[red]error:[/] {escape(message)}", highlight=False)
         return EXIT_USAGE
     saved = save_traceback(error)
     first = (str(error).strip().splitlines() or [""])[0]
