@@ -144,7 +144,8 @@ def bisect(
     config: Annotated[str, typer.Option(
         help="The run config, relative to the repository root at each revision.")] = (
         "qatbench.toml"),
-    repo: Annotated[Path, typer.Option(help="The git repository.")] = Path("."),
+    repo: Annotated[Path, typer.Option(exists=True, file_okay=False,
+                                       help="The git repository.")] = Path("."),
     target: Target = "cpu-xnnpack",
     threshold: Annotated[float, typer.Option(
         parser=parse_threshold, show_default="2%", help="Smallest change that matters.")
