@@ -108,16 +108,8 @@ def fraction(value: str) -> float:
     return number / 100 if percent else number
 
 
-def parse_threshold(value: str) -> float:
-    if isinstance(value, float):  # a default, already parsed
-        return value
-    try:
-        return fraction(value)
-    except ValueError as error:
-        raise typer.BadParameter(str(error)) from None
-
-
-def parse_min_step(value: str) -> float:
+def parse_fraction(value: str) -> float:
+    """``--threshold`` / ``--min-step``: a relative change (``fraction``)."""
     if isinstance(value, float):  # a default, already parsed
         return value
     try:
@@ -193,7 +185,7 @@ Threads = Annotated[ThreadCounts, typer.Option(
     parser=parse_threads, help="Thread counts, e.g. 1,2.")]
 Target = Annotated[str, typer.Option(parser=parse_target, help="The target to time on.")]
 MinStep = Annotated[float, typer.Option(
-    parser=parse_min_step, show_default="2.5%",
+    parser=parse_fraction, show_default="2.5%",
     help="Smallest step between run levels that counts: 2.5% or 0.025.")]
 StepRuns = Annotated[int, typer.Option(
     min=1, help="Runs a new level must hold to be a step (one outlier run is not).")]

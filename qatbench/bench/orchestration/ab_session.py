@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,14 +54,13 @@ class AbResult:
     failed: bool  # a series is SLOWER (or UNKNOWN, with fail_on_unknown): exit 1
 
 
-@dataclass
 class AbInterrupted(Exception):
     """Stopped before every series was decided: the pairs measured so far are on disk
     (``parquet``); no verdict was written."""
 
-    pairs: int
-    parquet: Path
-    lines: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    def __init__(self, pairs: int, parquet: Path) -> None:
+        super().__init__(f"interrupted after {pairs} pair(s), kept in {parquet}")
+        self.pairs, self.parquet = pairs, parquet
 
 
 def target_options(settings: AbSettings, device: str | None) -> dict[str, Any]:
@@ -123,7 +122,7 @@ def run_ab(request: AbRequest, timer: ab.Timer | None = None,
                                           request.folder / "work" / one.name.replace("/", "-"),
                                           measured))
     except KeyboardInterrupt:
-        raise AbInterrupted(len(lines), parquet, lines) from None
+        raise AbInterrupted(len(lines), parquet) from None
     verdicts = ab.outcome_frame(outcomes)
     atomic_write_parquet(request.folder / VERDICTS_FILE, verdicts)
     report = request.folder / REPORT_FILE

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from qatbench.errors import UserError
 
 # field -> the flag that sets it, for messages
 FLAGS = {"threshold": "--threshold", "metric": "--metric", "alpha": "--alpha",
          "accuracy_drop": "--accuracy-drop"}
+UNITS = {"threshold": "finite change like 5% or 0.05", "accuracy_drop": "number of points"}
 
 
 class CompareRequestError(UserError, ValueError):
@@ -50,12 +51,12 @@ class CompareRequest(BaseModel):
             raise ValueError(f"--metric: {value!r} is not one of p50, p90")
         return value
 
-    @field_validator("threshold")
+    @field_validator("threshold", "accuracy_drop")
     @classmethod
-    def _threshold(cls, value: float) -> float:
+    def _non_negative(cls, value: float, info: ValidationInfo) -> float:
         if not math.isfinite(value) or value < 0:
-            raise ValueError(f"--threshold must be a non-negative finite change like 5% or "
-                             f"0.05 (got {value:g})")
+            raise ValueError(f"{FLAGS[info.field_name]} must be a non-negative "
+                             f"{UNITS[info.field_name]} (got {value:g})")
         return value
 
     @field_validator("alpha")
