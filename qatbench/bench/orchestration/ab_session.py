@@ -100,10 +100,10 @@ def run_ab(request: AbRequest, timer: ab.Timer | None = None,
 
     from qatbench.bench.presentation.ab_report import ab_markdown
 
-    series = pair_inputs(request)
-    if timer is None:
+    if timer is None:  # the target's options first: a misspelt target makes no folder
         timer = ab.child_timer(request.settings, target_options(request.settings,
                                                                  request.device))
+    series = pair_inputs(request)
     status = on_status or (lambda text: None)
     parquet = request.folder / PAIRS_FILE
     lines: list[dict[str, Any]] = []

@@ -21,7 +21,7 @@ import pandas as pd
 
 from qatbench.atomic import atomic_write_text, ensure_writable_dir
 from qatbench.bench.orchestration.config import RunConfig
-from qatbench.bench.orchestration.external import inspect_in_child
+from qatbench.bench.orchestration.external import check_model_paths, inspect_in_child
 from qatbench.bench.orchestration.profiling import (
     PROFILE_TIMEOUT_FACTOR,
     profile_in_child,
@@ -50,6 +50,7 @@ class ProfileRun:
 def _variants(files: Sequence[Path], scratch: Path) -> list[tuple[Path, str]]:
     """(file, variant) with the variant read from the file; two files of one kind keep
     their stems, so a pair never collapses into one."""
+    check_model_paths(files)  # a missing --against before MODEL is read
     kinds = [inspect_in_child(path, scratch / str(i))[0] for i, path in enumerate(files)]
     if len(set(kinds)) < len(kinds):
         return [(path, path.stem) for path in files]

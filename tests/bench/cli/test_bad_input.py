@@ -32,7 +32,9 @@ def _model(tmp: Path) -> str:
 
 def _run(tmp: Path) -> str:
     """A run directory with rows (mnist_cnn on cpu-xnnpack), written by the real store."""
-    return str(write_run(tmp / "runs", "r1", matrix(1.0, seed=1)))
+    run_dir = tmp / "runs" / "r1"
+    return str(run_dir if run_dir.is_dir() else write_run(tmp / "runs", "r1",
+                                                          matrix(1.0, seed=1)))
 
 
 def _config(tmp: Path, text: str) -> str:
@@ -66,6 +68,8 @@ CASES: dict[str, Case] = {
     "bench/target": lambda t: (["bench", _model(t), "--targets", MISSPELT, "--out",
                                 str(t / "results")], MISSPELT),
     "bench/threads": lambda t: (["bench", _model(t), "--threads", "two"], "'two'"),
+    "bench/second-file": lambda t: (["bench", _model(t), _missing(t, "gone.tflite"),
+                                     "--out", str(t / "results")], "gone.tflite"),
     "bench/file": lambda t: (["bench", _missing(t, "gone.tflite"), "--out",
                               str(t / "results")], "gone.tflite"),
     "profile/target": lambda t: (["profile", _model(t), "--targets", MISSPELT, "--out",
