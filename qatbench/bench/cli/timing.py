@@ -204,22 +204,16 @@ def build(
 ) -> None:
     """Build every model's variants once (through the build cache) into an artifacts
     directory that `qatbench run --artifacts DIR` times on any host, TensorFlow or not."""
-    from qatbench.bench.orchestration.artifacts_dir import write_artifacts
-    from qatbench.bench.orchestration.build_cache import BuildCache
-    from qatbench.bench.orchestration.run_command import refuse_bad_user_models
+    from qatbench.bench.orchestration.run_command import ArtifactsRequest, build_artifacts
 
-    run_config = settings(config, ConfigOverrides(models=models, variants=variants),
-                          quick=quick)
-    refuse_bad_user_models(run_config, console)
-    cache = None if no_cache else BuildCache(cache_dir)
+    request = ArtifactsRequest(out, config, ConfigOverrides(models=models, variants=variants),
+                               quick, archive, rebuild, cache_dir, no_cache)
     try:
-        with console.status("building") as status:
-            builds = write_artifacts(run_config, out, cache, rebuild,
-                                     lambda text: status.update(escape(text)), archive)
+        builds = build_artifacts(request, console)
     except KeyboardInterrupt:
         errors.print(f"interrupted: {escape(str(out))} is incomplete (no "
                      "artifacts.json); the models built so far are in the build cache"
-                     if cache is not None else f"interrupted: {escape(str(out))} is "
+                     if not no_cache else f"interrupted: {escape(str(out))} is "
                      "incomplete (no artifacts.json)", highlight=False)
         raise typer.Exit(130) from None
     failed = 0

@@ -1,5 +1,6 @@
-"""``qatbench run`` and ``qatbench bench`` as typed calls: a ``RunRequest`` (what the
-flags said), checked whole before anything is built or timed, then planned and executed.
+"""``qatbench run``, ``bench`` and ``build`` as typed calls: a ``RunRequest`` (what the
+flags said), checked whole before anything is built or timed, then planned and executed;
+``bench_files`` for existing files; ``build_artifacts`` for ``build``.
 
 The order is the contract: every flag combination, the user's model source, the build
 cache's cap and the config are checked (``UserError``, exit 2) before a run directory
@@ -276,3 +277,33 @@ def bench_files(files: Sequence[Path], config: Path | None, overrides: ConfigOve
     record_bench_files(store, list(files))  # `run --resume` times these files again
     return execute(new_context(run_config, store), jobs, external_provider(builds),
                    console, benchmark_json)
+
+
+@dataclass(frozen=True)
+class ArtifactsRequest:
+    """``qatbench build``: every model's variants built once into ``out``."""
+
+    out: Path
+    config: Path | None = None
+    overrides: ConfigOverrides = field(default_factory=ConfigOverrides)
+    quick: bool = False
+    archive: bool = False  # also OUT.tar.gz
+    rebuild: bool = False
+    cache_dir: Path | None = None
+    no_cache: bool = False
+
+
+def build_artifacts(request: ArtifactsRequest, console: Console) -> dict[str, Any]:
+    """The config and the user's models checked (exit 2 before anything trains), then
+    every build written to ``request.out`` through the build cache; model -> build."""
+    from rich.markup import escape
+
+    from qatbench.bench.orchestration.artifacts_dir import write_artifacts
+    from qatbench.bench.orchestration.build_cache import BuildCache
+
+    config = settings(request.config, request.overrides, quick=request.quick)
+    refuse_bad_user_models(config, console)
+    cache = None if request.no_cache else BuildCache(request.cache_dir)
+    with console.status("building") as status:
+        return write_artifacts(config, request.out, cache, request.rebuild,
+                               lambda text: status.update(escape(text)), request.archive)
