@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from rich.markup import escape
 from typer.core import TyperGroup
@@ -53,7 +52,7 @@ class Commands(TyperGroup):
     """The command group: the one place a user's mistake, escaping any command, becomes
     one line on stderr and exit 2 (in the app itself, so ``CliRunner(app)`` sees it too)."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except Exception as error:
