@@ -134,7 +134,7 @@ def run_compare(request: CompareRequest, destination: Path | None = None) -> Com
     request's ``out``, else CURRENT's run directory) and the job summary. Every input
     problem (no runs, nothing matched, another host, a bad noise floor) is a
     ``UserError`` naming it."""
-    from qatbench.atomic import atomic_write_text
+    from qatbench.atomic import atomic_write_text, ensure_writable_dir
     from qatbench.bench.presentation.comparison import comparison_markdown
     from qatbench.bench.presentation.step_summary import (
         append_to_step_summary,
@@ -150,6 +150,7 @@ def run_compare(request: CompareRequest, destination: Path | None = None) -> Com
     markdown = comparison_markdown(comparison, settings, str(request.base),
                                    str(request.current))
     written = destination or request.out or request.run_dir / "compare.md"
+    ensure_writable_dir(written.parent)  # UnwritableOutput: exit 2 naming it
     atomic_write_text(written, markdown)
     append_to_step_summary(markdown, comparison_marker(str(request.base),
                                                        str(request.current)),
