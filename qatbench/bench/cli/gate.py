@@ -35,7 +35,7 @@ def compare(
                        ] = None,
     latest: Latest = None,
     threshold: Annotated[float, typer.Option(
-        parser=parse_fraction, show_default="5%",
+        parser=parse_fraction, metavar="FRACTION", show_default="5%",
         help="Smallest latency change (and int8 size growth) that matters: 5% or 0.05.")
                          ] = 0.05,
     metric: Annotated[str, typer.Option(help="p50 or p90.")] = "p50",
@@ -94,7 +94,7 @@ def ab(
     pairs: Annotated[int, typer.Option(min=3, help="Pairs to start with.")] = 4,
     max_pairs: Annotated[int, typer.Option(min=3, help="Doubling stops here.")] = 64,
     threshold: Annotated[float, typer.Option(
-        parser=parse_fraction, show_default="2%",
+        parser=parse_fraction, metavar="FRACTION", show_default="2%",
         help="Smallest change that matters, e.g. 2% (SAME: the interval is inside it).")
     ] = 0.02,
     budget: Annotated[float, typer.Option(help="Seconds per series at most.")] = 180.0,
@@ -148,7 +148,8 @@ def bisect(
                                        help="The git repository.")] = Path("."),
     target: Target = "cpu-xnnpack",
     threshold: Annotated[float, typer.Option(
-        parser=parse_fraction, show_default="2%", help="Smallest change that matters.")
+        parser=parse_fraction, metavar="FRACTION", show_default="2%",
+        help="Smallest change that matters.")
     ] = 0.02,
     max_pairs: Annotated[int, typer.Option(min=3, help="A/B pairs cap per probe.")] = 64,
     budget: Annotated[float, typer.Option(help="Seconds per series per probe.")] = 180.0,

@@ -177,15 +177,17 @@ NoCache = Annotated[bool, typer.Option(
 ConfigFile = Annotated[Path | None, typer.Option(
     help="Run config TOML, or a shipped one by name: cpu, edgetpu, nnapi (default cpu).")]
 ModelNames = Annotated[Names | None, typer.Option(
-    "--models", parser=parse_names, help="Comma-separated zoo models.")]
-Variants = Annotated[Names | None, typer.Option(parser=parse_names, help=VARIANTS_HELP)]
+    "--models", parser=parse_names, metavar="A,B", help="Comma-separated zoo models.")]
+Variants = Annotated[Names | None, typer.Option(parser=parse_names, metavar="A,B",
+                                                help=VARIANTS_HELP)]
 TargetList = Annotated[Names, typer.Option(
-    "--targets", parser=parse_names, help="Comma-separated targets.")]
+    "--targets", parser=parse_names, metavar="A,B", help="Comma-separated targets.")]
 Threads = Annotated[ThreadCounts, typer.Option(
-    parser=parse_threads, help="Thread counts, e.g. 1,2.")]
-Target = Annotated[str, typer.Option(parser=parse_target, help="The target to time on.")]
+    parser=parse_threads, metavar="N,N", help="Thread counts, e.g. 1,2.")]
+Target = Annotated[str, typer.Option(parser=parse_target, metavar="TARGET",
+                                     help="The target to time on.")]
 MinStep = Annotated[float, typer.Option(
-    parser=parse_fraction, show_default="2.5%",
+    parser=parse_fraction, show_default="2.5%", metavar="FRACTION",
     help="Smallest step between run levels that counts: 2.5% or 0.025.")]
 StepRuns = Annotated[int, typer.Option(
     min=1, help="Runs a new level must hold to be a step (one outlier run is not).")]

@@ -56,15 +56,15 @@ def run(
     models: ModelNames = None,
     variants: Variants = None,
     targets: Annotated[Names | None, typer.Option(
-        parser=parse_names, help="Comma-separated targets.")] = None,
+        parser=parse_names, metavar="A,B", help="Comma-separated targets.")] = None,
     threads: Annotated[ThreadCounts | None, typer.Option(
-        parser=parse_threads, help="Thread counts, e.g. 1,2.")] = None,
+        parser=parse_threads, metavar="N,N", help="Thread counts, e.g. 1,2.")] = None,
     out: Annotated[Path | None, typer.Option(help="Results root (default results/).")] = None,
     quick: Annotated[bool, typer.Option(help="Fewer epochs, shorter timing (~2 min).")] = False,
     timeout: Timeout = None,
     resume: Annotated[Path | None, typer.Option(help="Finish an interrupted run dir.")] = None,
     shard: Annotated[Shard | None, typer.Option(
-        parser=parse_shard, help="Run slice I of N of the matrix: I/N.")] = None,
+        parser=parse_shard, metavar="I/N", help="Run slice I of N of the matrix: I/N.")] = None,
     retry_failed: Annotated[bool, typer.Option(
         help="With --resume: run failed and unavailable jobs again.")] = False,
     repeats: Repeats = None,
@@ -85,7 +85,7 @@ def run(
         "--data", help="Data for --model: an .npz (x_train/y_train/x_eval/y_eval, or x/y), "
                        "module:function, or a folder of class subfolders of images.")] = None,
     framework: Annotated[str | None, typer.Option(
-        "--framework", parser=parse_framework,
+        "--framework", parser=parse_framework, metavar="torch|keras",
         help="`torch`: --model module:function returns a PyTorch nn.Module (PT2E QAT and "
              "litert-torch; the torch extra).")] = None,
     untrained: Annotated[bool, typer.Option(
@@ -194,7 +194,7 @@ def build(
         "artifacts"),
     config: ConfigFile = None,
     models: Annotated[Names | None, typer.Option(
-        parser=parse_names, help="Comma-separated models.")] = None,
+        parser=parse_names, metavar="A,B", help="Comma-separated models.")] = None,
     variants: Variants = None,
     quick: Annotated[bool, typer.Option(help="Fewer epochs (as `run --quick`).")] = False,
     archive: Annotated[bool, typer.Option(help="Also write OUT.tar.gz.")] = False,
@@ -259,8 +259,8 @@ def cache_list(cache_dir: CacheDir = None) -> None:
 def cache_prune(
     cache_dir: CacheDir = None,
     max_size: Annotated[int | None, typer.Option(
-        parser=parse_size, help="Keep at most this much (e.g. 500MB, 2GB); default: empty "
-                                "the cache.")] = None,
+        parser=parse_size, metavar="SIZE",
+        help="Keep at most this much (e.g. 500MB, 2GB); default: empty the cache.")] = None,
 ) -> None:
     """Remove least recently used builds until the cache fits MAX_SIZE (default: all).
     Exit 2 naming the path if a build could not be removed (e.g. a read-only cache)."""
