@@ -125,9 +125,7 @@ def main() -> int:
           f"{os.getloadavg()[0]:.2f}", flush=True)
     paths = build(args.models)
     settings = AbSettings(target="cpu-xnnpack", pairs=4, max_pairs=args.max_pairs,
-                          threshold=args.threshold, budget_s=180.0,
-                          spec={"warmup_runs": 1, "warmup_min_s": 0.2, "min_runs": 20,
-                                "min_s": 0.5, "max_s": 30.0})
+                          threshold=args.threshold, budget_s=180.0)
     record = args.record or Path(tempfile.gettempdir()) / "qatbench-ab-rates.jsonl"
     lines: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="qatbench-ab-rates-") as scratch:

@@ -70,6 +70,58 @@ def test_a_rebuild_that_computes_something_else_is_refused_with_the_figure() -> 
         prove_rebuild(original, copy, x)
 
 
+def _sensitive_keras3_model():
+    """A net whose outputs float32 rounding moves far beyond 1e-4 of their scale, like a
+    deep random-weight EfficientNetV2 (logits ~1e3 moving by ~1 under a one-ulp input
+    change): a smooth path of scale ~1e3 plus 24 steps of a tent map (slope 1.99, from
+    Dense and ReLU layers), which magnifies any rounding ~1.99^24 ~ 1.5e7 times."""
+    import keras
+
+    inputs = keras.Input((16,), name="x")
+    state = keras.layers.Dense(1, kernel_initializer=keras.initializers.Constant(
+        [[1.0]] + [[0.0]] * 15), name="start")(inputs)
+    for step in range(24):
+        halves = keras.layers.Dense(2, activation="relu", name=f"halves{step}",
+                                    kernel_initializer=keras.initializers.Constant([[1, 1]]),
+                                    bias_initializer=keras.initializers.Constant([0, -0.5]))
+        fold = keras.layers.Dense(1, name=f"fold{step}", kernel_initializer=(
+            keras.initializers.Constant([[1.99], [-3.98]])))
+        state = fold(halves(state))
+    both = keras.layers.Concatenate(name="both")([inputs, state])
+    head = keras.layers.Dense(1, name="out", kernel_initializer=keras.initializers.Constant(
+        [[10.0 * (i + 1)] for i in range(16)] + [[1.0]]))
+    return keras.Model(inputs, head(both), name="sensitive")
+
+
+def test_a_rebuild_of_a_rounding_sensitive_net_is_held_to_that_nets_own_rounding() -> None:
+    """A rebuild that rounds differently (one ulp on a tent step's kernel: two correct
+    implementations differ like this in every layer) holds on such a net, against the
+    model's own move under one-ulp input changes; a wrong bias is still refused."""
+    from qatbench.qat.keras3 import (
+        REBUILD_TOLERANCE,
+        RebuildMismatch,
+        prove_rebuild,
+        rebuild,
+    )
+
+    original = _sensitive_keras3_model()
+    x = np.random.default_rng(0).uniform(0, 1, (64, 16)).astype(np.float32)
+    copy = rebuild(original)
+    kernel, bias = copy.get_layer("halves0").get_weights()
+    copy.get_layer("halves0").set_weights([np.nextafter(kernel, np.inf), bias])
+    proof = prove_rebuild(original, copy, x)
+    # the 1e-4-of-scale rule alone would refuse this rebuild ...
+    assert proof.max_abs_diff["out"] > REBUILD_TOLERANCE * (1 + proof.scale["out"])
+    # ... the model's own sensitivity explains it, and the note says so
+    assert proof.holds and proof.rounding_bound
+    assert "one-ulp input change" in proof.describe()
+
+    head_kernel, head_bias = copy.get_layer("out").get_weights()
+    copy.get_layer("out").set_weights([head_kernel, head_bias + proof.scale["out"] / 4])
+    with pytest.raises(RebuildMismatch, match="one-ulp input change"):
+        prove_rebuild(original, copy, x)
+
+
 def test_layers_without_a_tf_keras_counterpart_are_listed_in_one_error() -> None:
     import keras
 

@@ -48,6 +48,32 @@ def stats_line(samples_us: list[float], warmup: bool) -> str:
     return text
 
 
+def input_layers(flags: dict[str, str]) -> list[tuple[str, tuple[int, int] | None]]:
+    """``--input_layer`` names with their ``--input_layer_value_range`` (none when not
+    given); the framework reads the ranges only beside ``--input_layer_shape``."""
+    if not flags.get("input_layer") or not flags.get("input_layer_shape"):
+        return []
+    ranges = {}
+    for item in filter(None, flags.get("input_layer_value_range", "").split(":")):
+        name, low, high = item.split(",")
+        ranges[name] = (int(low), int(high))
+    return [(name, ranges.get(name)) for name in flags["input_layer"].split(",")]
+
+
+def random_tensor(detail: dict, value_range: tuple[int, int] | None,
+                  rng: np.random.Generator) -> np.ndarray:
+    """What the benchmark framework's CreateRandomTensorData fills an input with: floats in
+    [-0.5, 0.5); integers in the given range, else int32/int64/int16 0..99, uint8
+    0..254, int8 -127..127 (both ends inclusive)."""
+    dtype = np.dtype(detail["dtype"])
+    shape = detail["shape"]
+    if dtype.kind == "f":
+        return rng.uniform(-0.5, 0.5, shape).astype(dtype)
+    defaults = {"uint8": (0, 254), "int8": (-127, 127)}
+    low, high = value_range or defaults.get(dtype.name, (0, 99))
+    return rng.integers(low, high, shape, endpoint=True).astype(dtype)
+
+
 def run_phase(interpreter, runs: int, min_s: float, max_s: float, overhead_s: float = 0.0
               ) -> list[float]:
     samples, start = [], time.perf_counter()
@@ -127,12 +153,16 @@ def main(argv: list[str]) -> int:
         print("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.")
         say("Explicitly applied XNNPACK delegate, and the model graph will be completely "
             "executed by the delegate.")
+    details = interpreter.get_input_details()
+    layers = input_layers(flags)
+    if layers and len(layers) != len(details):  # a TFLITE_TOOLS_CHECK: the tool aborts
+        print(f"ERROR: Inputs mismatch: Model inputs #:{len(layers)} expected: {len(details)}")
+        sys.stdout.flush()
+        os.abort()
     rng = np.random.default_rng(0)
-    for detail in interpreter.get_input_details():
-        dtype = np.dtype(detail["dtype"])
-        value = (rng.integers(-128, 127, detail["shape"]) if dtype.kind == "i"
-                 else rng.random(detail["shape"]))
-        interpreter.set_tensor(detail["index"], value.astype(dtype))
+    for position, detail in enumerate(details):
+        value_range = layers[position][1] if layers else None
+        interpreter.set_tensor(detail["index"], random_tensor(detail, value_range, rng))
     init_us = (time.perf_counter() - start) * 1e6
     say(f"The input model file size (MB): {os.path.getsize(graph) / 1e6:g}")
     say(f"Initialized session in {init_us / 1000:.3f}ms.")
@@ -149,7 +179,14 @@ def main(argv: list[str]) -> int:
     if profiling:
         overhead_s = float(os.environ.get("SIM_BM_PROFILE_OVERHEAD_US", "20")) * 1e-6 * len(
             interpreter._get_ops_details())
-    warm = run_phase(interpreter, warmup_runs, warmup_s, max_s, overhead_s)
+    try:
+        warm = run_phase(interpreter, warmup_runs, warmup_s, max_s, overhead_s)
+    except RuntimeError as error:  # the kernels' own messages, as the runtime logs them
+        for line in str(error).replace("Node number", "\nNode number").splitlines():
+            if line.strip():
+                print(f"ERROR: {line.strip()}")
+        say("Benchmarking failed.")
+        return int(os.environ.get("SIM_BM_FAIL_EXIT", "0"))
     say(stats_line(warm, True))
     say(f"Running benchmark for at least {runs} iterations and at least {min_s:g} seconds but "
         f"terminate if exceeding {max_s:g} seconds.")

@@ -26,7 +26,6 @@ from qatbench.bench.cli.params import (
     parse_fraction,
     run_paths,
 )
-from qatbench.bench.orchestration.session import EXIT_FAILED
 
 
 def compare(
@@ -67,7 +66,7 @@ def compare(
     accurate than BASE; exit 2 if the rows were measured on different hosts (or an input
     is damaged, or compare.md cannot be written); 70 on an internal error, never 1."""
     from qatbench.bench.orchestration.compare_session import CompareRequest, run_compare
-    from qatbench.bench.presentation.comparison import render_comparison
+    from qatbench.bench.presentation.gate_report import render_comparison
     from qatbench.bench.presentation.tables import rich_table
 
     request = CompareRequest.of(  # a bad metric, alpha or drop: a UserError naming it
@@ -81,9 +80,9 @@ def compare(
                              f"{result.settings.metric}: BASE → CURRENT"))
     for note in result.comparison.attrs.get("notes", []):
         console.print(f"[yellow]warning:[/] {escape(note)}")
-    console.print(("[red]REGRESSION[/]" if result.failed else "[green]no regression[/]")
+    console.print(("[red]REGRESSION[/]" if result.exit_code else "[green]no regression[/]")
                   + f" — {result.markdown}")
-    raise typer.Exit(EXIT_FAILED if result.failed else 0)
+    raise typer.Exit(result.exit_code)
 
 
 def ab(
@@ -116,7 +115,7 @@ def ab(
         ab_settings,
         run_ab,
     )
-    from qatbench.bench.presentation.ab_report import ab_table
+    from qatbench.bench.presentation.gate_report import ab_table
 
     if max_pairs < pairs:
         raise BadFlags(f"--max-pairs {max_pairs} is below --pairs {pairs}")
@@ -135,7 +134,7 @@ def ab(
         raise typer.Exit(130) from None
     console.print(ab_table(result.verdicts))
     console.print(f"ab: {result.report}")
-    raise typer.Exit(1 if result.failed else 0)
+    raise typer.Exit(result.exit_code)
 
 
 def bisect(

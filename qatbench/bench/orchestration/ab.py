@@ -11,6 +11,11 @@ both members of a pair cancels.
 Adaptive repeats: a series starts with ``pairs`` pairs and doubles them while the
 verdict is UNKNOWN, up to ``max_pairs`` or its time budget, and stops as soon as it is
 decided -- as Chrome's Pinpoint does. Every measured pair is kept (``ab.parquet``).
+
+The verdicts are the gate's (``statistics/verdict.py``): each series becomes the same
+``Pair`` ``compare`` judges, its pairs the evidence, and one latency check at the A/B
+threshold (``gate_checks``) fails it through the same rows and exit rule
+(``checks.gate_frame``, ``checks.gate_exit_code``) as ``compare`` and ``bisect``.
 """
 
 from __future__ import annotations
@@ -18,15 +23,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from qatbench.bench.orchestration.launcher import run_in_child
-from qatbench.bench.statistics.paired import PairedDecision, PairedVerdict, decide_paired
+from qatbench.bench.statistics.checks import Check, LatencyCheck, Pair, gate_frame
+from qatbench.bench.statistics.paired import PairedEvidence, decide_paired
 from qatbench.bench.statistics.stats import repeat_figure
+from qatbench.bench.statistics.verdict import Decision
 from qatbench.errors import UserError
 from qatbench.qat.artifacts import MANIFEST
 from qatbench.targets.base import MeasureSpec, Status
@@ -109,6 +116,20 @@ def pair_series(base: Path, current: Path, scratch: Path | None = None) -> list[
     return [Series(name, a[name], b[name]) for name in common]
 
 
+# How each A/B child times a file: shorter than a run's defaults (many children per
+# series), the same rules for both sides; ``--min-runs`` / ``--min-secs`` adjust it
+AB_SPEC = MeasureSpec(warmup_runs=1, warmup_min_s=0.2, min_runs=20, min_s=0.5, max_s=30.0)
+
+
+def ab_spec(min_runs: int | None = None, min_s: float | None = None) -> MeasureSpec:
+    """``AB_SPEC`` with a command's ``--min-runs`` / ``--min-secs`` (None: the default);
+    validated, so a bad value is a ``ValueError`` naming the field."""
+    return MeasureSpec.model_validate({
+        **AB_SPEC.model_dump(),
+        **({"min_runs": min_runs} if min_runs is not None else {}),
+        **({"min_s": min_s} if min_s is not None else {})})
+
+
 @dataclass(frozen=True)
 class AbSettings:
     target: str = "cpu-xnnpack"
@@ -118,14 +139,13 @@ class AbSettings:
     threshold: float = 0.02
     budget_s: float = 180.0  # per series
     seed: int = 0
-    spec: dict[str, Any] = field(default_factory=lambda: {
-        "warmup_runs": 1, "warmup_min_s": 0.2, "min_runs": 20, "min_s": 0.5, "max_s": 30.0})
+    spec: MeasureSpec = AB_SPEC  # its threads are ``threads``'
 
 
 @dataclass
 class SeriesOutcome:
     series: Series
-    decision: PairedDecision
+    decision: Decision
     pairs: list[dict[str, Any]]
     seconds: float
     stopped: str  # "decided", "max pairs", "time budget", "failed"
@@ -138,7 +158,7 @@ def child_timer(settings: AbSettings, options: dict[str, Any] | None = None,
     def time_once(side: str, model: Path, work: Path) -> float:
         request = JobRequest(target=settings.target, model=str(model), work_dir=str(work),
                              result_path=str(work / "result.json"),
-                             spec=MeasureSpec(threads=settings.threads, **settings.spec),
+                             spec=settings.spec.with_threads(settings.threads),
                              target_options=dict(options or {}))
         result = run_in_child(request, timeout_s)
         m = result.measurement
@@ -209,22 +229,48 @@ def instructions_of(pairs: list[dict[str, Any]]) -> tuple[float | None, str]:
     return None, "; ".join(sorted(notes)) or "instructions not counted"
 
 
-def outcome_frame(outcomes: list[SeriesOutcome]) -> Any:
-    import pandas as pd
+def gate_checks(settings: AbSettings, fail_on_unknown: bool = False) -> list[Check]:
+    """The A/B gate: latency alone, at the A/B threshold (what ``ab`` and each probe of
+    ``bisect`` fail on)."""
+    return [LatencyCheck(settings.threshold, "p50", fail_on_unknown)]
 
-    lines = []
+
+def series_key(name: str, settings: AbSettings) -> tuple[str, str, str, str, int]:
+    """The gate's series key of an A/B series: ``model/variant`` (or a file's stem, with
+    no variant) on the A/B target and threads."""
+    model, _, variant = name.partition("/")
+    return (model, variant, settings.target, "", settings.threads)
+
+
+def comparison_pairs(outcomes: list[SeriesOutcome], settings: AbSettings) -> list[Pair]:
+    """Each series as the gate's ``Pair``: its interleaved pairs the evidence, the verdict
+    and decision the series reached, and ``ab``'s own columns (pairs, stop, seconds,
+    instructions) for its row."""
+    judged = []
     for o in outcomes:
         ratio, note = instructions_of(o.pairs)
-        lines.append({
-            "series": o.series.name, "verdict": str(o.decision.verdict),
-            "change": o.decision.change, "ci_low": o.decision.ci_low,
-            "ci_high": o.decision.ci_high, "pairs": o.decision.pairs, "stopped": o.stopped,
-            "seconds": o.seconds, "reason": o.decision.reason,
-            "instructions_ratio": ratio, "instructions_note": note,
-            "base": str(o.series.base), "current": str(o.series.current)})
-    return pd.DataFrame(lines)
+        evidence = PairedEvidence(np.array([p["a_ms"] for p in o.pairs], float),
+                                  np.array([p["b_ms"] for p in o.pairs], float))
+        judged.append(Pair(
+            series_key(o.series.name, settings),
+            {"status": "ok", "path": str(o.series.base)},
+            {"status": "ok", "path": str(o.series.current)},
+            o.decision.verdict, o.decision, o.decision.reason, evidence=evidence,
+            columns={"series": o.series.name, "pairs": o.decision.pairs,
+                     "stopped": o.stopped, "seconds": o.seconds,
+                     "instructions_ratio": ratio, "instructions_note": note,
+                     "base": str(o.series.base), "current": str(o.series.current)}))
+    return judged
 
 
-def failed(outcomes: list[SeriesOutcome], fail_on_unknown: bool) -> bool:
-    bad = {PairedVerdict.SLOWER} | ({PairedVerdict.UNKNOWN} if fail_on_unknown else set())
-    return any(o.decision.verdict in bad for o in outcomes)
+def verdict_frame(pairs: list[Pair], settings: AbSettings,
+                  fail_on_unknown: bool = False) -> Any:
+    """``ab``'s rows (``ab_verdicts.parquet``, ``ab.md``): the gate's rows of its pairs;
+    ``checks.gate_exit_code`` of it is the exit code."""
+    return gate_frame(pairs, gate_checks(settings, fail_on_unknown))
+
+
+def outcome_frame(outcomes: list[SeriesOutcome], settings: AbSettings,
+                  fail_on_unknown: bool = False) -> Any:
+    """The rows of measured series (``verdict_frame`` of their ``comparison_pairs``)."""
+    return verdict_frame(comparison_pairs(outcomes, settings), settings, fail_on_unknown)

@@ -27,11 +27,10 @@ REPORT_FILE = "ab.md"
 def ab_settings(target: str, threshold: float, *, threads: int = 1, pairs: int = 4,
                 max_pairs: int = 64, budget_s: float = 180.0, seed: int = 0,
                 min_runs: int | None = None, min_secs: float | None = None) -> AbSettings:
-    """What one A/B series is timed with (``ab`` and each ``bisect`` probe): every timing
-    child warms up, then runs at least ``min_runs`` times (20) and ``min_secs`` (0.5 s)."""
-    spec = {"warmup_runs": 1, "warmup_min_s": 0.2, "min_runs": min_runs or 20,
-            "min_s": 0.5 if min_secs is None else min_secs, "max_s": 30.0}
-    return AbSettings(target, threads, pairs, max_pairs, threshold, budget_s, seed, spec)
+    """What one A/B series is timed with (``ab`` and each ``bisect`` probe): ``ab.AB_SPEC``
+    with the command's ``--min-runs`` / ``--min-secs`` (None: the default)."""
+    return AbSettings(target, threads, pairs, max_pairs, threshold, budget_s, seed,
+                      ab.ab_spec(min_runs or None, min_secs))
 
 
 @dataclass(frozen=True)
@@ -49,9 +48,9 @@ class AbRequest:
 @dataclass
 class AbResult:
     outcomes: list[SeriesOutcome]
-    verdicts: Any  # pandas DataFrame: one row per series (``ab.outcome_frame``)
+    verdicts: Any  # pandas DataFrame: the gate's rows, one per series (``ab.outcome_frame``)
     report: Path  # ab.md
-    failed: bool  # a series is SLOWER (or UNKNOWN, with fail_on_unknown): exit 1
+    exit_code: int  # the gate's one rule: 1 if a series fails (SLOWER; UNKNOWN if asked)
 
 
 class AbInterrupted(Exception):
@@ -98,7 +97,8 @@ def run_ab(request: AbRequest, timer: ab.Timer | None = None,
     """
     import pandas as pd
 
-    from qatbench.bench.presentation.ab_report import ab_markdown
+    from qatbench.bench.presentation.gate_report import ab_markdown
+    from qatbench.bench.statistics.checks import gate_exit_code
 
     if timer is None:  # the target's options first: a misspelt target makes no folder
         timer = ab.child_timer(request.settings, target_options(request.settings,
@@ -123,10 +123,9 @@ def run_ab(request: AbRequest, timer: ab.Timer | None = None,
                                           measured))
     except KeyboardInterrupt:
         raise AbInterrupted(len(lines), parquet) from None
-    verdicts = ab.outcome_frame(outcomes)
+    verdicts = ab.outcome_frame(outcomes, request.settings, request.fail_on_unknown)
     atomic_write_parquet(request.folder / VERDICTS_FILE, verdicts)
     report = request.folder / REPORT_FILE
     atomic_write_text(report, ab_markdown(verdicts, request.settings, str(request.base),
                                           str(request.current)))
-    return AbResult(outcomes, verdicts, report,
-                    ab.failed(outcomes, request.fail_on_unknown))
+    return AbResult(outcomes, verdicts, report, gate_exit_code(verdicts))

@@ -5,9 +5,11 @@ built there (``qatbench build`` with the revision's own config, through the buil
 a commit that did not touch the model, its data or its recipe costs a cache hit), then
 timed against GOOD's build with the interleaved A/B (``orchestration/ab.py``) on this
 host. Binary search over the commits between GOOD and BAD (first-parent history): a
-probe that is SLOWER than GOOD moves the upper end, SAME or FASTER the lower end. An
-UNKNOWN probe gets more pairs (up to the A/B cap); still UNKNOWN, the bisection stops and
-says so -- it never guesses.
+probe that fails the A/B gate against GOOD (a series SLOWER: the one exit rule of
+``compare`` and ``ab``, ``checks.gate_exit_code``, on the same pairs) moves the upper
+end, one that passes it the lower end. An UNKNOWN probe (one that would fail only with
+``--fail-on-unknown``) gets more pairs (up to the A/B cap); still UNKNOWN, the bisection
+stops and says so -- it never guesses.
 
 Its worktrees are removed when a probe ends, on Ctrl-C and SIGTERM (the CLI turns SIGTERM
 into an interrupt); a SIGKILL runs no cleanup, so the next bisection of the repository
@@ -29,9 +31,12 @@ from qatbench.bench.orchestration.ab import (
     AbSettings,
     SeriesOutcome,
     Timer,
+    comparison_pairs,
     pair_series,
     run_series,
+    verdict_frame,
 )
+from qatbench.bench.statistics.checks import Pair, gate_exit_code
 from qatbench.errors import UserError
 
 
@@ -125,6 +130,17 @@ def qatbench_builder(config: str, extra: list[str] | None = None) -> Builder:
     return build
 
 
+def probe_verdict(pairs: list[Pair], settings: AbSettings) -> str:
+    """A probe's side of the bisection from its pairs against GOOD, by the gate's one
+    exit rule: "slower" if the A/B gate fails, "unknown" if it fails only when an
+    undecided series fails it too, else "not slower"."""
+    if gate_exit_code(verdict_frame(pairs, settings)):
+        return "slower"
+    if gate_exit_code(verdict_frame(pairs, settings, fail_on_unknown=True)):
+        return "unknown"
+    return "not slower"
+
+
 @dataclass
 class Probe:
     commit: str
@@ -179,9 +195,7 @@ def bisect(repo: Path, good: str, bad: str, builder: Builder, settings: AbSettin
             return same
         outcomes = [run_series(one, settings, timer, work / "ab" / commit[:12] /
                                one.name.replace("/", "-")) for one in series]
-        verdicts = {str(o.decision.verdict) for o in outcomes}
-        verdict = "slower" if "slower" in verdicts else "unknown" if "unknown" in verdicts \
-            else "not slower"
+        verdict = probe_verdict(comparison_pairs(outcomes, settings), settings)
         worst = max(outcomes, key=lambda o: o.decision.change or 0.0)
         found = Probe(commit, git(repo, "log", "-1", "--format=%s", commit), verdict,
                       worst.decision.change, sum(o.decision.pairs for o in outcomes),

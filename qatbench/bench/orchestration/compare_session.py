@@ -95,7 +95,8 @@ class CompareResult:
     comparison: Any  # pandas DataFrame: one row per series, the gate's columns
     settings: Any  # the GateSettings it was decided with
     markdown: Path  # compare.md
-    failed: bool  # something is missing, broken, slower, bigger or less accurate
+    exit_code: int  # the gate's one rule: 1 if anything is missing, broken, slower,
+    # bigger or less accurate
 
 
 def noise_floor(request: CompareRequest) -> Any:
@@ -135,12 +136,12 @@ def run_compare(request: CompareRequest, destination: Path | None = None) -> Com
     problem (no runs, nothing matched, another host, a bad noise floor) is a
     ``UserError`` naming it."""
     from qatbench.atomic import atomic_write_text, ensure_writable_dir
-    from qatbench.bench.presentation.comparison import comparison_markdown
+    from qatbench.bench.presentation.gate_report import comparison_markdown
     from qatbench.bench.presentation.step_summary import (
         append_to_step_summary,
         comparison_marker,
     )
-    from qatbench.bench.statistics.compare import compare_runs, regressed
+    from qatbench.bench.statistics.compare import compare_runs, gate_exit_code
     from qatbench.bench.storage import runs
 
     floor = noise_floor(request)
@@ -155,4 +156,4 @@ def run_compare(request: CompareRequest, destination: Path | None = None) -> Com
     append_to_step_summary(markdown, comparison_marker(str(request.base),
                                                        str(request.current)),
                            written.parent)
-    return CompareResult(comparison, settings, written, bool(regressed(comparison)))
+    return CompareResult(comparison, settings, written, gate_exit_code(comparison))

@@ -1,23 +1,28 @@
-"""The regression checks: each one small object with its threshold and its message.
+"""The regression checks: each one small object with its threshold and its message, and
+the one rule that turns their failures into every gate command's exit code.
 
 As pytest-benchmark's ``RegressionCheck.fails()``: a check looks at one matched pair
-(BASE row, CURRENT row, and the verdict the gate reached for it) and returns the message
-that fails the gate, or None. The gate's table column ``gate`` and its exit code come
-from one list of checks (``default_checks``), so what fails and what is printed cannot
-disagree.
+(BASE row, CURRENT row, and what was measured for it) and returns the message that fails
+the gate, or None. A check owns its threshold and decides by it: ``LatencyCheck``
+re-decides the pair's measurements (``Pair.evidence``) at its own threshold, whatever
+threshold the table's verdict was reached at. ``compare``, ``ab`` and ``bisect`` all
+turn their pairs into rows with ``gate_frame`` (column ``gate``: the failures of the
+command's list of checks) and their exit code with ``gate_exit_code``, so what fails,
+what is printed and the exit code cannot disagree, and cannot differ between commands.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pandas as pd
 
 from qatbench.bench.statistics.accuracy import accuracy_drop, exceeds
-from qatbench.bench.statistics.latency import LatencyDecision, Verdict
+from qatbench.bench.statistics.verdict import Decision, Evidence, Verdict
+from qatbench.bench.storage.key import SERIES_COLUMNS
 from qatbench.bench.storage.predictions import Predictions
 
 MAX_ERROR_CHARS = 160
@@ -33,19 +38,24 @@ def first_line(error: Any, limit: int = MAX_ERROR_CHARS) -> str:
 
 @dataclass(frozen=True)
 class Pair:
-    """One series as the gate sees it: BASE's row, CURRENT's row, and the verdict."""
+    """One series as the gate sees it: BASE's row, CURRENT's row, the verdict shown, and
+    the measurements a check decides from (``evidence``; None: not timed on both sides)."""
 
     series: tuple[str, str, str, str, int]
     base: Mapping[str, Any] | None
     current: Mapping[str, Any] | None
     verdict: Verdict
-    latency: LatencyDecision | None = None
+    latency: Decision | None = None  # the decision behind ``verdict`` (the table's)
     reason: str = ""
     notes: tuple[str, ...] = field(default=())
     # per-input answers of each side, when the runs kept them: accuracy is then judged on
     # the paired inputs (McNemar), not on two percentages
     base_predictions: Predictions | None = None
     current_predictions: Predictions | None = None
+    evidence: Evidence | None = None
+    # what the command measured beside the verdict, as columns of its row (figures,
+    # statuses for ``compare``; pairs, seconds, instructions for ``ab``)
+    columns: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def variant(self) -> str:
@@ -62,23 +72,27 @@ class Check(Protocol):
 
 @dataclass(frozen=True)
 class LatencyCheck:
-    """Slower beyond the threshold and the noise floor (``latency.decide``); with
-    ``fail_on_unknown``, also a timed row the gate could not decide."""
+    """Slower beyond its threshold and the noise (the pair's statistic, decided at
+    ``threshold``); with ``fail_on_unknown``, also a timed row it could not decide."""
 
     threshold: float
     metric: str = "p50"
     fail_on_unknown: bool = False
     name: str = "latency"
 
+    def decide(self, pair: Pair) -> Decision | None:
+        """The pair's latency decision at this check's threshold (None: not timed)."""
+        return None if pair.evidence is None else pair.evidence.decide(self.threshold)
+
     def fails(self, pair: Pair) -> str | None:
-        decision = pair.latency
+        decision = self.decide(pair)
         if decision is None:
             return None
-        if pair.verdict is Verdict.SLOWER:
+        if decision.verdict is Verdict.SLOWER:
             interval = (f", interval {decision.ci_low:+.1%} to {decision.ci_high:+.1%}"
                         if decision.ci_low is not None else "")
             return f"{self.metric} {decision.change:+.1%}{interval}"
-        if pair.verdict is Verdict.UNKNOWN and self.fail_on_unknown:
+        if decision.verdict is Verdict.UNKNOWN and self.fail_on_unknown:
             return f"{self.metric} undecided (--fail-on-unknown): {decision.reason}"
         return None
 
@@ -215,3 +229,34 @@ class MissingCheck:
 def run_checks(pair: Pair, checks: list[Check]) -> list[str]:
     """Every failure message of every check, in the order of the list."""
     return [message for check in checks if (message := check.fails(pair))]
+
+
+def gate_frame(pairs: Iterable[Pair], checks: Sequence[Check]) -> pd.DataFrame:
+    """The gate's rows, one per pair: the series, the latency decision, the verdict, the
+    failures of ``checks`` (column ``gate``; empty = passes) and the command's own
+    columns (``Pair.columns``). Every gate command's table and exit code come from it."""
+    lines = []
+    for pair in pairs:
+        decision = pair.latency
+        lines.append({
+            **dict(zip(SERIES_COLUMNS, pair.series, strict=True)),
+            **pair.columns,
+            "change": decision.change if decision else None,
+            "ci_low": decision.ci_low if decision else None,
+            "ci_high": decision.ci_high if decision else None,
+            "floor": decision.floor if decision else None,
+            "threshold": decision.threshold if decision else None,
+            "verdict": str(pair.verdict),
+            "gate": "; ".join(run_checks(pair, list(checks))),
+            "reason": pair.reason,
+            "repeats_needed": decision.repeats_needed if decision else None,
+        })
+    return pd.DataFrame(lines)
+
+
+def gate_exit_code(rows: pd.DataFrame) -> int:
+    """The one exit rule of every gate command (``compare``, ``ab``, and ``bisect``'s
+    probes): 1 if any check failed for any row, else 0."""
+    if rows.empty or "gate" not in rows:
+        return 0
+    return int((rows["gate"].fillna("") != "").any())

@@ -11,7 +11,9 @@ row of BASE with the same model, variant, target and threads. Verdicts:
   skipped; compiled → failed/unavailable/skipped);
 - ``new``: only in CURRENT;
 - ``slower``/``faster``/``same``/``unknown``: both timed, decided by ``latency.decide``
-  on the repeat units (``units``) against the threshold and the noise floor (``noise``).
+  on the repeat units (``units``) against the latency check's threshold and the noise
+  floor (``noise``); the check re-decides the same units at its own threshold, so the
+  verdict shown and the gate agree.
 
 Rows measured on different hosts (fingerprints differ) are refused (``HostChanged``)
 unless ``allow_host_change``; rows without a fingerprint (old runs) are matched with a
@@ -38,14 +40,16 @@ from qatbench.bench.statistics.checks import (
     Pair,
     SizeCheck,
     first_line,
+    gate_exit_code,
+    gate_frame,
     is_quantized,
-    run_checks,
 )
-from qatbench.bench.statistics.latency import LatencyDecision, Verdict, decide
+from qatbench.bench.statistics.latency import RepeatEvidence
 from qatbench.bench.statistics.noise import NoiseFloor, for_host
 from qatbench.bench.statistics.series_noise import HistoryKey, SeriesNoise
 from qatbench.bench.statistics.stats import repeat_figure
 from qatbench.bench.statistics.units import UnitIndex
+from qatbench.bench.statistics.verdict import Verdict
 from qatbench.bench.storage.key import SERIES_COLUMNS, RowKey
 from qatbench.bench.storage.predictions import Predictions, load_predictions
 from qatbench.errors import UserError
@@ -57,7 +61,7 @@ Series = tuple[str, str, str, str, int]
 _RANK = {"ok": 2, "compiled": 1}
 
 __all__ = ["GateSettings", "HostChanged", "NothingMatched", "Verdict", "compare_runs",
-           "default_checks", "regressed"]
+           "default_checks", "gate_exit_code"]
 
 HostChanged = fingerprints.HostChanged
 
@@ -78,7 +82,7 @@ class GateSettings:
     fail_on_unknown: bool = False
     noise: NoiseFloor = field(default_factory=NoiseFloor)
     # this host's cross-run noise per (series, fingerprint), from the results root's
-    # earlier runs (``series_noise.history_noise``): what a K = 1 SLOWER rests on
+    # earlier runs (``series_noise.history_noise``): what a K = 1 SLOWER or FASTER rests on
     history: Mapping[HistoryKey, SeriesNoise] = field(default_factory=dict)
 
 
@@ -139,8 +143,9 @@ def _geometric_mean(values: np.ndarray) -> float | None:
     return float(np.exp(np.log(values).mean())) if values.size else None
 
 
-def _latency(base: Row, current: Row, base_units: UnitIndex, current_units: UnitIndex,
-             settings: GateSettings) -> tuple[LatencyDecision, str]:
+def _evidence(base: Row, current: Row, base_units: UnitIndex, current_units: UnitIndex,
+              settings: GateSettings) -> RepeatEvidence:
+    """One series' repeat units with the floor and host noise they are judged against."""
     before, after = base_units.of(base), current_units.of(current)
     scale = _geometric_mean(before.values)
     k = min(before.k, after.k)
@@ -154,17 +159,16 @@ def _latency(base: Row, current: Row, base_units: UnitIndex, current_units: Unit
             host_noise = own.describe()
         elif settings.noise.measured:
             host_noise = f"noise floor measured on this host ({settings.noise.source})"
-    decision = decide(before.values, after.values, threshold=settings.threshold, floor=floor,
-                      alpha=settings.alpha, host_noise=bool(host_noise) or k >= 2)
     source = before.source if before.source == after.source else \
         f"{before.source} / {after.source}"
-    basis = f"{decision.basis}; units: {source}" + (f"; {host_noise}" if host_noise else "")
-    return decision, basis
+    context = f"units: {source}" + (f"; {host_noise}" if host_noise else "")
+    return RepeatEvidence(before.values, after.values, floor, settings.alpha,
+                          bool(host_noise) or k >= 2, context)
 
 
 def _classify(series: Series, base: Row | None, current: Row | None, lost: dict[str, str],
               base_units: UnitIndex, current_units: UnitIndex,
-              settings: GateSettings) -> Pair:
+              settings: GateSettings, latency: LatencyCheck) -> Pair:
     target = series[2]
     if base is None:
         return Pair(series, None, current, Verdict.NEW, reason="not in BASE")
@@ -183,12 +187,14 @@ def _classify(series: Series, base: Row | None, current: Row | None, lost: dict[
     if before != "ok" or after != "ok":
         return Pair(series, base, current, Verdict.UNKNOWN,
                     reason=f"not timed on both sides ({before} → {after})")
-    decision, basis = _latency(base, current, base_units, current_units, settings)
-    reason = "; ".join(part for part in (decision.reason, basis) if part)
+    evidence = _evidence(base, current, base_units, current_units, settings)
+    decision = evidence.decide(latency.threshold)
+    reason = "; ".join(part for part in (decision.reason, decision.basis) if part)
     notes = ()
     if not fingerprints.has_fingerprint(base) or not fingerprints.has_fingerprint(current):
         notes = ("no fingerprint on a side (an old run): matched without checking the host",)
-    return Pair(series, base, current, decision.verdict, decision, reason, notes)
+    return Pair(series, base, current, decision.verdict, decision, reason, notes,
+                evidence=evidence)
 
 
 def _check_hosts(pairs: list[tuple[Series, Row | None, Row | None]],
@@ -245,26 +251,27 @@ def compare_runs(base: Any, current: Any, settings: GateSettings | None = None
     current_units = UnitIndex(current, settings.metric)
     lost = _lost_targets(current.results)
     checks = default_checks(settings)
-    lines = []
+    latency = next(check for check in checks if isinstance(check, LatencyCheck))
+    judged = []
     notes: set[str] = set(settings.noise.notes)
     for series, before, after in pairs:
-        pair = _classify(series, before, after, lost, base_units, current_units, settings)
+        pair = _classify(series, before, after, lost, base_units, current_units, settings,
+                         latency)
         pair = replace(pair, base_predictions=_predictions_of(base, before),
-                       current_predictions=_predictions_of(current, after))
+                       current_predictions=_predictions_of(current, after),
+                       columns=_columns(pair, settings))
         if series in host_changes:
-            pair = Pair(pair.series, pair.base, pair.current, pair.verdict, pair.latency,
-                        pair.reason, (*pair.notes, f"host changed: {host_changes[series]}"))
+            pair = replace(pair, notes=(*pair.notes, f"host changed: {host_changes[series]}"))
         notes.update(pair.notes)
-        lines.append(_line(pair, run_checks(pair, checks), settings))
-    frame = pd.DataFrame(lines)
+        judged.append(pair)
+    frame = gate_frame(judged, checks)
     frame.attrs.update({"notes": sorted(notes), "noise_floor": settings.noise.describe(),
                         "host_changes": sorted(set(host_changes.values()))})
     return frame
 
 
-def _line(pair: Pair, failures: list[str], settings: GateSettings) -> dict[str, Any]:
-    key = dict(zip(SERIES_COLUMNS, pair.series, strict=True))
-    decision = pair.latency
+def _columns(pair: Pair, settings: GateSettings) -> dict[str, Any]:
+    """``compare``'s own columns of a row: both sides' figures, repeats and statuses."""
     column = "latency_ms_p90" if settings.metric == "p90" else "latency_ms_p50"
 
     def figure(row: Row | None) -> float | None:
@@ -281,18 +288,9 @@ def _line(pair: Pair, failures: list[str], settings: GateSettings) -> dict[str, 
 
     return {
         "model_build": model_build(pair.base, pair.current),
-        **key,
         f"base_{settings.metric}_ms": figure(pair.base),
         f"current_{settings.metric}_ms": figure(pair.current),
-        "change": decision.change if decision else None,
-        "ci_low": decision.ci_low if decision else None,
-        "ci_high": decision.ci_high if decision else None,
-        "floor": decision.floor if decision else None,
         "base_repeats": repeats(pair.base), "current_repeats": repeats(pair.current),
-        "verdict": str(pair.verdict),
-        "gate": "; ".join(failures),
-        "reason": pair.reason,
-        "repeats_needed": decision.repeats_needed if decision else None,
         "base_status": _status(pair.base), "current_status": _status(pair.current),
         "error": first_line(pair.current.get("error")) if pair.current is not None else "",
     }
@@ -311,9 +309,3 @@ def model_build(base: Row | None, current: Row | None) -> str:
     if not before or not after:
         return ""
     return "same model" if before == after else "changed model"
-
-
-def regressed(comparison: pd.DataFrame) -> bool:
-    """Any check failed for any series: the gate fails (exit 1)."""
-    return bool((comparison["gate"].fillna("") != "").any())
-

@@ -10,11 +10,12 @@ add on logs. Two bands around zero decide, both in log space:
 
 With one run on a side (K = 1: the default, and every old result) nothing inside the
 run can tell a run-level shift from a real change, so: inside ``inner`` → ``same``,
-beyond ``outer`` → ``slower``/``faster``, the band between → ``unknown``. A ``slower``
-at K = 1 also needs the floor to be this host's own cross-run noise (``host_noise``: a
-floor file measured here, or the series' history on this host): a floor measured
-elsewhere let one run on a shared host fail the gate on identical code (issue 33), so
-without it the change is ``unknown``, naming ``--repeats K`` or ``qatbench ab``.
+beyond ``outer`` → ``slower``/``faster``, the band between → ``unknown``. A decided
+verdict at K = 1 also needs the floor to be this host's own cross-run noise
+(``host_noise``: a floor file measured here, or the series' history on this host): a
+floor measured elsewhere let one run on a shared host fail the gate on identical code,
+and call 17 of 126 A/A pairs ``faster`` under load (issue 33), so without it the change
+is ``unknown`` either way, naming ``--repeats K`` or ``qatbench ab``.
 
 With K ≥ 2 repeats on both sides the repeats measure the spread: a Welch t-interval on
 the log repeat figures (level 1 - alpha) must exclude 0 *and* the estimate must pass
@@ -34,37 +35,15 @@ back-to-back samples called identical code slower at p = 3e-64 (issue 10).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from enum import StrEnum
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
 
 from qatbench.bench.statistics.series_noise import MIN_HISTORY_RUNS
+from qatbench.bench.statistics.verdict import Decision, Verdict
 
 MAX_SUGGESTED_REPEATS = 64
-
-
-class Verdict(StrEnum):
-    SLOWER = "slower"
-    FASTER = "faster"
-    SAME = "same"
-    UNKNOWN = "unknown"
-    BROKEN = "broken"  # ok in BASE, not ok in CURRENT
-    MISSING = "missing"  # in BASE, not in CURRENT (or its whole target unavailable)
-    NEW = "new"  # only in CURRENT
-
-
-@dataclass(frozen=True)
-class LatencyDecision:
-    verdict: Verdict
-    change: float | None  # relative change of the estimate: +0.10 = 10% slower
-    ci_low: float | None  # relative, from the repeats (K ≥ 2 on both sides)
-    ci_high: float | None
-    floor: float  # the run-to-run noise floor used (relative)
-    basis: str  # what the decision rests on
-    reason: str = ""  # why unknown (and what would resolve it)
-    repeats_needed: int | None = None
 
 
 def _rel(log_change: float) -> float:
@@ -90,8 +69,14 @@ def _spread_from_floor(floor_log: float) -> float:
     return floor_log / (float(stats.norm.ppf(0.995)) * math.sqrt(2))
 
 
+def _resolve_text(k: int | None) -> str:
+    """What would decide an unknown row, as the reason and the record's ``resolve`` say it."""
+    return (f"--repeats {k} on both sides" if k is not None
+            else f"more than {MAX_SUGGESTED_REPEATS} repeats")
+
+
 def _needed_text(k: int | None) -> str:
-    return (f"--repeats {k} on both sides would resolve it" if k is not None
+    return (f"{_resolve_text(k)} would resolve it" if k is not None
             else f"more than {MAX_SUGGESTED_REPEATS} repeats would be needed: this row is "
                  "too noisy to gate here")
 
@@ -104,28 +89,30 @@ def _separated(base: np.ndarray, current: np.ndarray) -> bool:
 
 
 def decide(base: np.ndarray, current: np.ndarray, *, threshold: float, floor: float,
-           alpha: float, host_noise: bool = True) -> LatencyDecision:
+           alpha: float, host_noise: bool = True) -> Decision:
     """The latency verdict from each side's units (ms, one per independent repeat).
 
     ``host_noise``: whether ``floor`` is this host's own cross-run noise (a floor file
     measured here, or the series' history on this host). Without it one run per side
-    never decides ``slower``: the change is ``unknown``, naming what would decide it."""
+    decides neither ``slower`` nor ``faster``: the change is ``unknown``, naming what
+    would decide it."""
     base, current = np.log(np.asarray(base, float)), np.log(np.asarray(current, float))
     if base.size == 0 or current.size == 0:
-        return LatencyDecision(Verdict.UNKNOWN, None, None, None, floor, "no latency",
-                               "a side has no latency figure")
+        return Decision(Verdict.UNKNOWN, None, None, None, threshold, "no latency",
+                        "a side has no latency figure", floor=floor)
     d = float(current.mean() - base.mean())
     inner = max(math.log1p(threshold), math.log1p(floor))
     outer = max(math.log1p(threshold), 2 * math.log1p(floor))
     if base.size >= 2 and current.size >= 2:
-        return _decide_repeats(base, current, d, inner, outer, floor, alpha)
+        return _decide_repeats(base, current, d, inner, outer, floor, threshold, alpha)
     basis = (f"one run vs noise floor {floor:.1%} (K={base.size}/{current.size}; same within "
              f"±{_rel(inner):.1%}, decided beyond ±{_rel(outer):.1%})")
+    one_run = {"change": _rel(d), "ci_low": None, "ci_high": None, "threshold": threshold,
+               "basis": basis, "floor": floor}
     if abs(d) <= inner:
-        return LatencyDecision(Verdict.SAME, _rel(d), None, None, floor, basis)
-    if abs(d) > outer and (d < 0 or host_noise):
-        verdict = Verdict.SLOWER if d > 0 else Verdict.FASTER
-        return LatencyDecision(verdict, _rel(d), None, None, floor, basis)
+        return Decision(Verdict.SAME, **one_run)
+    if abs(d) > outer and host_noise:
+        return Decision(Verdict.SLOWER if d > 0 else Verdict.FASTER, **one_run)
     if abs(d) > outer:
         needed = max(3, repeats_to_resolve(_spread_from_floor(math.log1p(floor)), inner,
                                            alpha) or MAX_SUGGESTED_REPEATS)
@@ -135,19 +122,22 @@ def decide(base: np.ndarray, current: np.ndarray, *, threshold: float, floor: fl
                   "host under the results root): one run cannot tell this host's run-to-run "
                   f"noise from a change; --repeats {needed} on both sides, or `qatbench ab "
                   "BASE_FILE CURRENT_FILE` (interleaved pairs), would decide it")
-        return LatencyDecision(Verdict.UNKNOWN, _rel(d), None, None, floor, basis, reason,
-                               needed)
+        return Decision(Verdict.UNKNOWN, **one_run, reason=reason,
+                        resolve=f"{_resolve_text(needed)}, or `qatbench ab BASE_FILE "
+                                "CURRENT_FILE`",
+                        repeats_needed=needed)
     measured = [side for side in (base, current) if side.size >= 2]
     spread = (float(np.std(measured[0], ddof=1)) if measured
               else _spread_from_floor(math.log1p(floor)))
     needed = repeats_to_resolve(spread, min(abs(d), inner), alpha)
     reason = (f"{_rel(d):+.1%} is between the noise floor (±{_rel(inner):.1%}) and twice it "
               f"(±{_rel(outer):.1%}); {_needed_text(needed)}")
-    return LatencyDecision(Verdict.UNKNOWN, _rel(d), None, None, floor, basis, reason, needed)
+    return Decision(Verdict.UNKNOWN, **one_run, reason=reason, resolve=_resolve_text(needed),
+                    repeats_needed=needed)
 
 
 def _decide_repeats(base: np.ndarray, current: np.ndarray, d: float, inner: float,
-                    outer: float, floor: float, alpha: float) -> LatencyDecision:
+                    outer: float, floor: float, threshold: float, alpha: float) -> Decision:
     k = min(base.size, current.size)
     spread_base, spread_current = float(np.std(base, ddof=1)), float(np.std(current, ddof=1))
     if spread_base == 0 and spread_current == 0:
@@ -159,14 +149,14 @@ def _decide_repeats(base: np.ndarray, current: np.ndarray, d: float, inner: floa
     half = (high - low) / 2
     basis = (f"Welch t-interval ({1 - alpha:.0%}) on log repeat medians, K={base.size}/"
              f"{current.size}; floor {floor:.1%}")
-    common = {"change": _rel(d), "ci_low": _rel(low), "ci_high": _rel(high), "floor": floor,
-              "basis": basis}
+    common = {"change": _rel(d), "ci_low": _rel(low), "ci_high": _rel(high),
+              "threshold": threshold, "basis": basis, "floor": floor}
     resolved = low > 0 or high < 0  # the repeats exclude "no change"
     if abs(d) > inner and ((resolved and half <= inner)
                            or (abs(d) > outer and (resolved or half <= outer))):
-        return LatencyDecision(Verdict.SLOWER if d > 0 else Verdict.FASTER, **common)
+        return Decision(Verdict.SLOWER if d > 0 else Verdict.FASTER, **common)
     if abs(d) <= inner and half <= inner:
-        return LatencyDecision(Verdict.SAME, **common)
+        return Decision(Verdict.SAME, **common)
     separated = _separated(base, current)
     robust = float(np.median(current) - np.median(base))
     if separated and abs(robust) > outer:
@@ -176,8 +166,7 @@ def _decide_repeats(base: np.ndarray, current: np.ndarray, d: float, inner: floa
                          "basis": f"every repeat of CURRENT {'above' if robust > 0 else 'below'}"
                                   f" every repeat of BASE (K={base.size}/{current.size}), "
                                   f"median change beyond ±{_rel(outer):.1%}; floor {floor:.1%}"}
-        return LatencyDecision(Verdict.SLOWER if robust > 0 else Verdict.FASTER,
-                               **robust_common)
+        return Decision(Verdict.SLOWER if robust > 0 else Verdict.FASTER, **robust_common)
     spread = math.sqrt((spread_base**2 + spread_current**2) / 2)
     target = min(abs(d), inner) if abs(d) > inner else inner
     needed = repeats_to_resolve(spread, target, alpha)
@@ -186,4 +175,26 @@ def _decide_repeats(base: np.ndarray, current: np.ndarray, d: float, inner: floa
     reason = (f"repeats disagree: change {_rel(d):+.1%}, interval {_rel(low):+.1%} to "
               f"{_rel(high):+.1%} at K={k}, wider than ±{_rel(inner):.1%} can resolve; "
               f"{_needed_text(needed)}")
-    return LatencyDecision(Verdict.UNKNOWN, **common, reason=reason, repeats_needed=needed)
+    return Decision(Verdict.UNKNOWN, **common, reason=reason, resolve=_resolve_text(needed),
+                    repeats_needed=needed)
+
+
+@dataclass(frozen=True)
+class RepeatEvidence:
+    """Two runs' repeat units for one series (``compare``), kept so that a check decides
+    them at its own threshold (``verdict.Evidence``). ``context`` is appended to the
+    decision's basis (where the units and this host's noise come from)."""
+
+    base: np.ndarray
+    current: np.ndarray
+    floor: float
+    alpha: float
+    host_noise: bool
+    context: str = ""
+
+    def decide(self, threshold: float) -> Decision:
+        decision = decide(self.base, self.current, threshold=threshold, floor=self.floor,
+                          alpha=self.alpha, host_noise=self.host_noise)
+        if not self.context:
+            return decision
+        return replace(decision, basis=f"{decision.basis}; {self.context}")

@@ -18,40 +18,20 @@ against a threshold of practical interest ``τ``:
 
 from __future__ import annotations
 
-import enum
 import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
-
-class PairedVerdict(enum.StrEnum):
-    SAME = "same"
-    SLOWER = "slower"
-    FASTER = "faster"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True)
-class PairedDecision:
-    verdict: PairedVerdict
-    change: float | None  # B / A - 1 (geometric mean of the pair ratios)
-    ci_low: float | None  # the interval of that change
-    ci_high: float | None
-    pairs: int
-    reason: str = ""
-
-    @property
-    def decided(self) -> bool:
-        return self.verdict is not PairedVerdict.UNKNOWN
-
+from qatbench.bench.statistics.verdict import Decision, Verdict
 
 MIN_PAIRS = 3
+MORE_PAIRS = "more pairs (a higher --max-pairs or --budget)"
 
 
 def decide_paired(a_ms: np.ndarray, b_ms: np.ndarray, threshold: float = 0.02,
-                  confidence: float = 0.95) -> PairedDecision:
+                  confidence: float = 0.95) -> Decision:
     """The verdict on pairs ``(a_ms[i], b_ms[i])`` (each one process's median)."""
     a = np.asarray(a_ms, dtype=np.float64)
     b = np.asarray(b_ms, dtype=np.float64)
@@ -60,9 +40,11 @@ def decide_paired(a_ms: np.ndarray, b_ms: np.ndarray, threshold: float = 0.02,
     keep = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
     ratios = np.log(b[keep] / a[keep])
     pairs = int(ratios.size)
+    basis = f"paired t-interval ({confidence:.0%}) on {pairs} interleaved pair(s)"
     if pairs < MIN_PAIRS:
-        return PairedDecision(PairedVerdict.UNKNOWN, None, None, None, pairs,
-                              f"{pairs} complete pair(s); at least {MIN_PAIRS} are needed")
+        return Decision(Verdict.UNKNOWN, None, None, None, threshold, basis,
+                        f"{pairs} complete pair(s); at least {MIN_PAIRS} are needed",
+                        resolve=MORE_PAIRS, pairs=pairs)
     centre = float(ratios.mean())
     spread = float(ratios.std(ddof=1))
     half = 0.0 if spread == 0.0 else float(
@@ -70,14 +52,30 @@ def decide_paired(a_ms: np.ndarray, b_ms: np.ndarray, threshold: float = 0.02,
     change = math.exp(centre) - 1
     low, high = math.exp(centre - half) - 1, math.exp(centre + half) - 1
     limit = math.log1p(threshold)
+    resolve = ""
     if centre - half > 0 and centre >= limit:
-        verdict, reason = PairedVerdict.SLOWER, "interval above 1 and estimate beyond τ"
+        verdict, reason = Verdict.SLOWER, "interval above 1 and estimate beyond τ"
     elif centre + half < 0 and centre <= -limit:
-        verdict, reason = PairedVerdict.FASTER, "interval below 1 and estimate beyond τ"
+        verdict, reason = Verdict.FASTER, "interval below 1 and estimate beyond τ"
     elif -limit < centre - half and centre + half < limit:
-        verdict, reason = PairedVerdict.SAME, f"interval inside ±{threshold:.1%}"
+        verdict, reason = Verdict.SAME, f"interval inside ±{threshold:.1%}"
     else:
-        verdict, reason = PairedVerdict.UNKNOWN, (
+        verdict, reason = Verdict.UNKNOWN, (
             f"interval {low:+.1%} … {high:+.1%} neither inside ±{threshold:.1%} nor clear "
             "of it: more pairs")
-    return PairedDecision(verdict, change, low, high, pairs, reason)
+        resolve = MORE_PAIRS
+    return Decision(verdict, change, low, high, threshold, basis, reason, resolve=resolve,
+                    pairs=pairs)
+
+
+@dataclass(frozen=True)
+class PairedEvidence:
+    """One series' interleaved pairs (``qatbench ab``), kept so that a check decides them
+    at its own threshold (``verdict.Evidence``)."""
+
+    a_ms: np.ndarray
+    b_ms: np.ndarray
+    confidence: float = 0.95
+
+    def decide(self, threshold: float) -> Decision:
+        return decide_paired(self.a_ms, self.b_ms, threshold, self.confidence)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -88,6 +89,40 @@ def timing_flags(graph: str, spec: MeasureSpec) -> list[str]:
             f"--max_secs={spec.max_s:g}", "--report_peak_memory_footprint=true"]
 
 
+def _flag_names(tensor_names: list[str]) -> list[str]:
+    """Names the flags can carry: the framework splits its lists at ',' and ':', which
+    converter names hold ("serving_default_tokens:0"). It matches inputs by position and
+    only warns when a name differs, so ``tokens:0`` goes as ``tokens`` (``input<i>`` where
+    two would clash)."""
+    names = [re.sub(r"[,:]", "_", name.rsplit(":", 1)[0]) or f"input{i}"
+             for i, name in enumerate(tensor_names)]
+    return names if len(set(names)) == len(names) else [f"input{i}" for i in range(len(names))]
+
+
+def input_layer_flags(model: Path) -> list[str]:
+    """benchmark_model's input flags for a model with index inputs (token ids), else none.
+
+    The benchmark framework fills an integer input with random values in 0..99 unless
+    ``--input_layer_value_range`` says otherwise: an ``Embedding`` of fewer rows then
+    fails ("gather index out of bounds"), and a larger one is timed on its first 100
+    rows only. Every index input gets the rows of the table it indexes (0..0 when no
+    table is found, the one index every table has). The framework reads the ranges only
+    with ``--input_layer`` and ``--input_layer_shape`` naming every input, in order."""
+    from qatbench.targets.inputs import index_bounds_of_file
+
+    bounds = index_bounds_of_file(model)
+    if not bounds:
+        return []
+    inputs = inspect_tflite(model).inputs
+    names = _flag_names([tensor.name for tensor in inputs])
+    ranges = [f"{name},0,{max(bounds.get(tensor.name, 1), 1) - 1}"
+              for name, tensor in zip(names, inputs, strict=True) if tensor.name in bounds]
+    return [f"--input_layer={','.join(names)}",
+            "--input_layer_shape=" + ":".join(",".join(str(d) for d in tensor.shape)
+                                              for tensor in inputs),
+            f"--input_layer_value_range={':'.join(ranges)}"]
+
+
 class AndroidTarget:
     """A phone over adb; ``use_nnapi`` picks NNAPI, otherwise XNNPACK on the phone's CPU.
 
@@ -125,7 +160,8 @@ class AndroidTarget:
         info = inspect_tflite(model)  # a broken file fails here, on the host, with its reason
         # the device folder is named in measure, from Prepared.job (set by the worker)
         return Prepared(model=model, source=model, ops_total=info.ops_total,
-                        extra={"log": str(work / "benchmark_model.log")})
+                        extra={"log": str(work / "benchmark_model.log"),
+                               "input_flags": input_layer_flags(model)})
 
     def flags(self, graph: str, spec: MeasureSpec) -> list[str]:
         """The run's measurement settings and the delegate as benchmark_model flags."""
@@ -142,8 +178,10 @@ class AndroidTarget:
         return flags + list(self.options.extra_flags)
 
     def measure(self, prepared: Prepared, spec: MeasureSpec) -> Measurement:
+        inputs = list(prepared.extra.get("input_flags", ()))
         done = self.phone.run(prepared, spec,
-                              lambda remote: RunPlan(lambda graph: self.flags(graph, spec)),
+                              lambda remote: RunPlan(lambda graph: [*self.flags(graph, spec),
+                                                                    *inputs]),
                               op_profiling=self.options.op_profiling)
         measurement = phone_measurement(done.output, done.run.returncode, done.run.tail(),
                                         done.entry, done.props, binary=done.binary,

@@ -18,7 +18,11 @@ import os
 from pathlib import Path
 
 from qatbench.targets.android.phone import BenchmarkBinary, PhoneBenchmark, RunPlan
-from qatbench.targets.android.target import phone_measurement, timing_flags
+from qatbench.targets.android.target import (
+    input_layer_flags,
+    phone_measurement,
+    timing_flags,
+)
 from qatbench.targets.base import Measurement, MeasureSpec, Prepared, Status, TargetUnavailable
 from qatbench.targets.litert.options import LITERT_BENCHMARK_ENV, LiteRtNpuOptions
 from qatbench.targets.litert.vendors import Vendor
@@ -77,13 +81,17 @@ class LiteRtPhone:
         work = prepared.model.parent
         self.dispatch_dir()  # unavailable before anything is pushed
         return dataclasses.replace(prepared, extra={
-            **prepared.extra, "log": str(work / "benchmark_litert_model.log")})
+            **prepared.extra, "log": str(work / "benchmark_litert_model.log"),
+            "input_flags": input_layer_flags(prepared.source)})
 
-    def plan(self, remote: str, spec: MeasureSpec, *, full_delegation: bool) -> RunPlan:
+    def plan(self, remote: str, spec: MeasureSpec, *, full_delegation: bool,
+             inputs: list[str] | None = None) -> RunPlan:
         """The dispatch libraries pushed into the job's folder, the loader pointed there,
-        and the NPU flags."""
+        the NPU flags and the index inputs' value ranges (``input_layer_flags``)."""
+        inputs = inputs or []
         files = sorted(p for p in self.dispatch_dir().iterdir() if p.is_file())
-        return RunPlan(lambda graph: self.flags(graph, spec, full_delegation=full_delegation),
+        return RunPlan(lambda graph: [*self.flags(graph, spec, full_delegation=full_delegation),
+                                      *inputs],
                        support=[(p, f"{remote}/{p.name}") for p in files],
                        prefix=["env", f"LD_LIBRARY_PATH={remote}",
                                f"ADSP_LIBRARY_PATH={remote}"])
@@ -104,7 +112,9 @@ class LiteRtPhone:
         total, on_npu = prepared.ops_total, prepared.ops_on_accelerator
         full = total is not None and on_npu == total
         done = self.phone.run(prepared, spec,
-                              lambda remote: self.plan(remote, spec, full_delegation=full))
+                              lambda remote: self.plan(
+                                  remote, spec, full_delegation=full,
+                                  inputs=list(prepared.extra.get("input_flags", ()))))
         base = phone_measurement(done.output, done.run.returncode, done.run.tail(),
                                  done.entry, done.props, binary=done.binary,
                                  use_nnapi=False, cpu_mask=self.options.cpu_mask)

@@ -42,7 +42,7 @@ def test_a_current_20_percent_slower_is_slower_and_fails(tmp_path: Path) -> None
     statuses: list[str] = []
     request = AbRequest(base, current, ab_settings("cpu-ref", 0.02), tmp_path / "ab")
     result = run_ab(request, timer, statuses.append)
-    assert result.failed
+    assert result.exit_code == 1
     (verdict,) = result.verdicts.to_dict("records")
     assert verdict["verdict"] == "slower"
     assert verdict["change"] == pytest.approx(0.20, abs=0.01)  # 2.4 / 2.0 - 1
@@ -59,7 +59,7 @@ def test_the_same_file_twice_is_same_and_passes_and_unknown_fails_only_when_aske
     timer, _ = _noisy({"A": 2.0, "B": 2.0}, seed=1)
     result = run_ab(AbRequest(model, model, ab_settings("cpu-ref", 0.02), tmp_path / "ab"),
                     timer)
-    assert not result.failed
+    assert result.exit_code == 0
     assert list(result.verdicts["verdict"]) == ["same"]
     # a 2% threshold against 10% noise per timing cannot decide in 3 pairs: UNKNOWN
     # passes unless --fail-on-unknown
@@ -75,7 +75,7 @@ def test_the_same_file_twice_is_same_and_passes_and_unknown_fails_only_when_aske
         result = run_ab(AbRequest(model, model, settings, tmp_path / f"u{fail_on_unknown}",
                                   fail_on_unknown=fail_on_unknown), very_noisy)
         assert list(result.verdicts["verdict"]) == ["unknown"]
-        assert result.failed is fail_on_unknown
+        assert result.exit_code == int(fail_on_unknown)
 
 
 def test_an_interrupt_keeps_the_pairs_measured_and_writes_no_verdict(tmp_path: Path) -> None:
@@ -110,7 +110,7 @@ def test_ab_and_bisect_time_with_the_same_spec() -> None:
     """The timing spec of a series is written once: 20 runs and 0.5 s at least, unless
     the flags say otherwise."""
     spec = ab_settings("cpu-ref", 0.02).spec
-    assert spec == {"warmup_runs": 1, "warmup_min_s": 0.2, "min_runs": 20, "min_s": 0.5,
-                    "max_s": 30.0}
-    assert ab_settings("cpu-ref", 0.02, min_runs=5, min_secs=0.0).spec["min_runs"] == 5
-    assert ab_settings("cpu-ref", 0.02, min_runs=5, min_secs=0.0).spec["min_s"] == 0.0
+    assert (spec.warmup_runs, spec.warmup_min_s, spec.min_runs, spec.min_s, spec.max_s) == (
+        1, 0.2, 20, 0.5, 30.0)
+    chosen = ab_settings("cpu-ref", 0.02, min_runs=5, min_secs=0.0).spec
+    assert (chosen.min_runs, chosen.min_s) == (5, 0.0)

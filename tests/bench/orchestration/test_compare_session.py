@@ -39,12 +39,12 @@ def test_a_run_against_itself_passes_and_a_grown_model_fails(tmp_path: Path) -> 
     base = write_run(tmp_path, "base", matrix(1.0, seed=1))
     same = run_compare(CompareRequest.of(base=base, current=base),
                        tmp_path / "same" / "compare.md")
-    assert not same.failed
+    assert same.exit_code == 0
     assert (tmp_path / "same" / "compare.md").is_file()
     # qat_int8 10% larger: beyond the 5% threshold on size
     grown = write_run(tmp_path, "grown", matrix(1.0, seed=61, size_scale=1.10))
     result = run_compare(CompareRequest.of(base=base, current=grown))
-    assert result.failed
+    assert result.exit_code == 1
     assert result.markdown == grown / "compare.md" and result.markdown.is_file()
     gate = result.comparison.set_index("variant").loc["qat_int8", "gate"]
     assert "size grew" in gate

@@ -20,7 +20,8 @@ from qatbench.bench.statistics.checks import (
     run_checks,
 )
 from qatbench.bench.statistics.compare import GateSettings, compare_runs, default_checks
-from qatbench.bench.statistics.latency import LatencyDecision, Verdict
+from qatbench.bench.statistics.latency import RepeatEvidence
+from qatbench.bench.statistics.verdict import Verdict
 from qatbench.bench.storage.key import RowKey
 from qatbench.bench.storage.predictions import NO_LABEL, Predictions, save_predictions
 from qatbench.bench.storage.runs import load_runs
@@ -53,34 +54,49 @@ def test_first_line_truncates_to_the_limit_with_an_ellipsis() -> None:
 
 # -- latency ---------------------------------------------------------------------------------
 
-def decision(verdict: Verdict, change: float = 0.3, ci: tuple | None = None) -> LatencyDecision:
-    low, high = ci or (None, None)
-    return LatencyDecision(verdict, change, low, high, 0.1, "one run a side",
-                           reason="repeats disagree")
+def units(base_logs: list[float], current_logs: list[float],
+          host_noise: bool = True) -> RepeatEvidence:
+    """Repeat units at these logs, judged against a 10% floor at alpha 0.05."""
+    return RepeatEvidence(np.exp(base_logs), np.exp(current_logs), 0.10, 0.05, host_noise)
+
+
+THIRTY = units([0.0], [np.log(1.3)])  # one run a side, +30%: beyond twice the 10% floor
+# three repeats a side at [-a, 0, a] and d + [-a, 0, a]: the Welch interval is
+# d ± t(0.975, 4) · a · √(2/3) = d ± 2.7764 · 0.8165 · 0.02 = d ± 0.045338
+D, A = float(np.log(1.25)), 0.02
+REPEATED = units([-A, 0.0, A], [D - A, D, D + A])
 
 
 def test_latency_fails_a_slower_row_with_its_change_and_interval() -> None:
     check = LatencyCheck(0.05)
     assert check.name == "latency" and check.metric == "p50"
-    assert check.fails(pair({}, {}, verdict=Verdict.SLOWER,
-                            latency=decision(Verdict.SLOWER))) == "p50 +30.0%"
-    assert LatencyCheck(0.05, "p90").fails(pair(
-        {}, {}, verdict=Verdict.SLOWER, latency=decision(Verdict.SLOWER, 0.25, (0.2, 0.31)))
-    ) == "p90 +25.0%, interval +20.0% to +31.0%"
+    assert check.fails(pair({}, {}, evidence=THIRTY)) == "p50 +30.0%"
+    low, high = np.exp(D - 0.045338) - 1, np.exp(D + 0.045338) - 1  # +19.5%, +30.8%
+    assert f"{low:+.1%} to {high:+.1%}" == "+19.5% to +30.8%"
+    assert LatencyCheck(0.05, "p90").fails(pair({}, {}, evidence=REPEATED)) == (
+        "p90 +25.0%, interval +19.5% to +30.8%")
 
 
-@pytest.mark.parametrize("verdict", [Verdict.SAME, Verdict.FASTER, Verdict.UNKNOWN])
-def test_latency_passes_what_is_not_slower(verdict: Verdict) -> None:
-    assert LatencyCheck(0.05).fails(pair({}, {}, verdict=verdict,
-                                         latency=decision(verdict))) is None
+@pytest.mark.parametrize(("evidence", "verdict"), [
+    (units([0.0], [np.log(1.05)]), "same"),  # inside the 10% floor
+    (units([0.0], [np.log(0.7)]), "faster"),
+    (units([0.0], [np.log(1.3)], host_noise=False), "unknown"),  # floor not this host's
+])
+def test_latency_passes_what_is_not_slower(evidence: RepeatEvidence, verdict: str) -> None:
+    check = LatencyCheck(0.05)
+    assert check.decide(pair({}, {}, evidence=evidence)).verdict == verdict
+    assert check.fails(pair({}, {}, evidence=evidence)) is None
 
 
 def test_latency_fails_unknown_only_when_asked() -> None:
-    unknown = pair({}, {}, verdict=Verdict.UNKNOWN, latency=decision(Verdict.UNKNOWN))
-    assert LatencyCheck(0.05, fail_on_unknown=True).fails(unknown) == (
-        "p50 undecided (--fail-on-unknown): repeats disagree")
+    unknown = pair({}, {}, evidence=units([0.0], [np.log(1.3)], host_noise=False))
+    message = LatencyCheck(0.05, fail_on_unknown=True).fails(unknown)
+    assert message.startswith("p50 undecided (--fail-on-unknown): +30.0% from one run per "
+                              "side, beyond the floor 10.0% that was not measured on this "
+                              "host")
     assert LatencyCheck(0.05, fail_on_unknown=False).fails(unknown) is None
-    # a row that was not timed on both sides has no decision: nothing to fail
+    # a row that was not timed on both sides has no measurements: nothing to fail, whatever
+    # verdict it carries
     assert LatencyCheck(0.05, fail_on_unknown=True).fails(
         pair({}, {}, verdict=Verdict.UNKNOWN)) is None
     assert LatencyCheck(0.05).fails(pair({}, {}, verdict=Verdict.SLOWER)) is None

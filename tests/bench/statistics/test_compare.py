@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qatbench.bench.cli import app
-from qatbench.bench.statistics.compare import GateSettings, compare_runs, regressed
+from qatbench.bench.statistics.compare import GateSettings, compare_runs, gate_exit_code
 from qatbench.bench.storage.runs import load_runs
 from tests.bench.runs_helpers import fingerprint, lognormal, matrix, repeated, write_run
 from tests.bench.statistics.gate_helpers import HERE, floor_file
@@ -298,9 +298,19 @@ def test_rows_with_only_reported_aggregates_are_one_unit_each(tmp_path: Path) ->
 
 
 def test_a_speedup_is_faster_and_passes(tmp_path: Path) -> None:
+    """One run a side: faster on this host's measured floor, as slower is; on the built-in
+    floor alone unknown, naming what would decide it -- and the gate passes either way."""
     base = write_run(tmp_path, "base", matrix(1.0, seed=1))
     current = write_run(tmp_path, "current", matrix(0.7, seed=31))
-    assert verdicts(base, current)["mnist_cnn/qat_int8/cpu-xnnpack"] == "faster"
+    key = "mnist_cnn/qat_int8/cpu-xnnpack"
+    assert verdicts(base, current, noise=HERE)[key] == "faster"
+    assert verdicts(base, current)[key] == "unknown"
+    line = compare_runs(load_runs([base]), load_runs([current])).set_index("variant").loc[
+        "qat_int8"]
+    assert line["change"] == pytest.approx(-0.3, abs=0.01)
+    assert "% from one run per side" in line["reason"]
+    assert "not measured on this host" in line["reason"]
+    assert "--repeats 3 on both sides" in line["reason"] and line["repeats_needed"] == 3
     assert gate(base, current)[0] == 0
 
 
@@ -338,7 +348,7 @@ def test_size_growth_and_accuracy_drop_fail_the_gate(tmp_path: Path) -> None:
     worse = write_run(tmp_path, "worse", matrix(1.0, seed=71, qat_top1=0.95))
     for current, expected in ((grown, "size grew"), (worse, "top-1 dropped 2.0 points")):
         frame = compare_runs(load_runs([base]), load_runs([current]))
-        assert regressed(frame)
+        assert gate_exit_code(frame) == 1
         assert expected in frame.set_index("variant").loc["qat_int8", "gate"]
         assert gate(base, current)[0] == 1
 

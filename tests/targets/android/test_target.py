@@ -24,6 +24,7 @@ from qatbench.targets.android.target import android_cpu, nnapi
 from qatbench.targets.base import JobFailed, JobId, MeasureSpec, Status, TargetUnavailable
 from qatbench.targets.registry import create_target
 from qatbench.targets.worker import JobRequest, run_job
+from tests.targets.token_model import TOKENS, VOCAB
 from tests.tools.install import install_tool
 
 QUICK = MeasureSpec(warmup_runs=1, warmup_min_s=0, min_runs=5, min_s=0)
@@ -217,6 +218,36 @@ def test_device_trouble_makes_the_target_unavailable_with_the_reason(
     availability = nnapi().probe()
     assert not availability.available
     assert expected in availability.message()
+
+
+@pytest.mark.parametrize("variant", ["float32", "ptq_int8"])
+def test_token_ids_are_timed_inside_the_embedding_table_on_the_phone(
+        phone: Phone, token_files: dict[str, Path], tmp_path: Path, variant: str) -> None:
+    """benchmark_model fills an int32 input with 0..99 unless told a range: the 37-row
+    table would fail ("gather index out of bounds"). The target names every input with
+    its shape and gives the ids the table's rows."""
+    target = android_cpu()
+    measurement = target.measure(prepared_for(target, token_files[variant], tmp_path), QUICK)
+    assert measurement.status is Status.OK, measurement.error
+    argv = (tmp_path / "bm_argv.log").read_text().split()
+    # the converter names the input "serving_default_tokens:0"; the tool's lists split
+    # at ':' and it matches inputs by position, so the flags carry the name before it
+    assert "--input_layer=serving_default_tokens" in argv
+    assert f"--input_layer_shape=1,{TOKENS}" in argv
+    assert f"--input_layer_value_range=serving_default_tokens,0,{VOCAB - 1}" in argv
+
+
+def test_the_simulated_tool_fails_as_the_real_one_on_ids_beyond_the_table(
+        phone: Phone, token_files: dict[str, Path], tmp_path: Path) -> None:
+    """The failure the flags avoid, shown by the stand-in as the real tool prints it: the
+    runtime's gather error, then "Benchmarking failed." -- read as a failed job with
+    the kernel's reason, never a figure."""
+    target = android_cpu()
+    prepared = prepared_for(target, token_files["float32"], tmp_path)
+    prepared = dataclasses.replace(prepared, extra={**prepared.extra, "input_flags": []})
+    measurement = target.measure(prepared, QUICK)
+    assert measurement.status is not Status.OK
+    assert "gather index out of bounds" in measurement.error
 
 
 def test_missing_adb_and_missing_benchmark_model(monkeypatch, tmp_path: Path, phone) -> None:
