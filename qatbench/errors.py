@@ -1,9 +1,9 @@
 """The one marker of a user's mistake: every error a user can fix by changing what they
 gave (a flag, a config, an input file, a place to write) inherits ``UserError``.
 
-The CLI maps it to exit 2 in one place (``bench/cli.py: main``), printing the message --
-which names what is wrong and how to fix it -- so a command that forgets to catch one
-still exits 2, never 70 ("internal error"). An error type keeps its other base
+The CLI maps it to exit 2 in one place (``bench/cli/app.py: Commands``), printing the
+message -- which names what is wrong and how to fix it -- so no command catches one and
+none exits 70 ("internal error") for one. An error type keeps its other base
 (``ValueError``, ``OSError``, ...) so code that handles that still does.
 
 At the package's root, importing nothing, because user errors arise in every part.

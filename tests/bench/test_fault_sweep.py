@@ -693,8 +693,11 @@ def test_a_model_given_with_models_is_run_beside_them_not_dropped(
         opened.append(settings)
         raise typer.Exit(0)
 
-    monkeypatch.setattr(cli, "open_store", capture)
-    monkeypatch.setattr(cli, "_refuse_bad_user_models", lambda settings: None)
+    from qatbench.bench.orchestration import run_command
+
+    monkeypatch.setattr(run_command, "open_store", capture)
+    monkeypatch.setattr(run_command, "refuse_bad_user_models",
+                        lambda settings, console: None)
     code, output = qatbench(monkeypatch, capsys, "run", "--models", "digits_cnn", "--model",
                             str(keras), "--out", str(tmp_path / "results"))
     assert code == 0, output
@@ -1042,12 +1045,16 @@ def test_an_interrupted_build_says_what_is_left(
 
 def _user_error_types() -> list[type]:
     from qatbench.atomic import UnwritableOutput
+    from qatbench.bench.cli.params import BadFlags
     from qatbench.bench.orchestration.ab import AbInputError
     from qatbench.bench.orchestration.artifacts_dir import ArtifactError
     from qatbench.bench.orchestration.bisect import BisectError
     from qatbench.bench.orchestration.build_cache import CacheError, DamagedBuild
+    from qatbench.bench.orchestration.compare_session import CompareRequestError
     from qatbench.bench.orchestration.config import ConfigError
     from qatbench.bench.orchestration.explore_command import ExploreError
+    from qatbench.bench.orchestration.run_command import RunRequestError
+    from qatbench.bench.orchestration.tune_state import TuneError
     from qatbench.bench.presentation.explorer import ExplorerMissing
     from qatbench.bench.statistics.compare import NothingMatched
     from qatbench.bench.statistics.fingerprints import HostChanged
@@ -1061,7 +1068,8 @@ def _user_error_types() -> list[type]:
     return [UnwritableOutput, AbInputError, ArtifactError, BisectError, CacheError,
             DamagedBuild, ConfigError, ExploreError, ExplorerMissing, NothingMatched,
             HostChanged, NoiseFloorError, RunsNotFound, DamagedStoreFile, RunDirError,
-            TargetOptionsError, UnknownTarget, InvalidModelFile]
+            TargetOptionsError, UnknownTarget, InvalidModelFile, BadFlags,
+            CompareRequestError, RunRequestError, TuneError]
 
 
 def test_every_user_facing_error_type_is_a_user_error() -> None:

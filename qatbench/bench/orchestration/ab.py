@@ -34,6 +34,7 @@ from qatbench.bench.statistics.checks import Check, LatencyCheck, Pair, gate_fra
 from qatbench.bench.statistics.paired import PairedEvidence, decide_paired
 from qatbench.bench.statistics.stats import repeat_figure
 from qatbench.bench.statistics.verdict import Decision
+from qatbench.bench.storage.layout import ARTIFACTS_DIR
 from qatbench.errors import UserError
 from qatbench.qat.artifacts import MANIFEST
 from qatbench.targets.base import MeasureSpec, Status
@@ -71,7 +72,7 @@ def _files_of(path: Path, scratch: Path | None = None) -> dict[str, Path]:
         return {path.stem: path}
     if not path.is_dir():
         raise AbInputError(f"{path}: no such file or directory")
-    roots = [path / "artifacts", path]
+    roots = [path / ARTIFACTS_DIR, path]
     found: dict[str, Path] = {}
     for root in roots:
         if not root.is_dir():

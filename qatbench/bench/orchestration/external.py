@@ -60,12 +60,19 @@ def model_path_problem(path: Path) -> str | None:
     return None
 
 
+def check_model_paths(paths: Sequence[Path]) -> None:
+    """Every file is there and regular, checked before any is read in a child:
+    ``InvalidModelFile`` naming the first that is not."""
+    for path in paths:
+        problem = model_path_problem(path)
+        if problem:
+            raise InvalidModelFile(f"{path}: {problem}")
+
+
 def inspect_in_child(path: Path, work: Path, timeout_s: float = INSPECT_TIMEOUT_S
                      ) -> tuple[str, int]:
     """(kind, size in bytes) of one ``.tflite`` file, read in a child process."""
-    problem = model_path_problem(path)
-    if problem:
-        raise InvalidModelFile(f"{path}: {problem}")
+    check_model_paths([path])
     request = InspectRequest(files=[str(path)], result_path=str(work / "inspect.json"))
     (found,) = call_child(request, timeout_s=timeout_s)
     if found.error:
@@ -78,6 +85,7 @@ def plan_file_jobs(files: Sequence[Path], config: RunConfig
     """Jobs for ``files``; raises ``InvalidModelFile`` naming the first bad one."""
     builds: dict[str, ModelBuild] = {}
     jobs: list[Job] = []
+    check_model_paths(files)  # a missing second file before the first is read
     with tempfile.TemporaryDirectory(prefix="qatbench-inspect-") as scratch:
         timeout_s = min(INSPECT_TIMEOUT_S, config.run.timeout_s)
         found = [(path, *inspect_in_child(path, Path(scratch) / str(index), timeout_s))

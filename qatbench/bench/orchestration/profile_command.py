@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from qatbench.atomic import atomic_write_text
+from qatbench.atomic import atomic_write_text, ensure_writable_dir
 from qatbench.bench.orchestration.config import RunConfig
-from qatbench.bench.orchestration.external import inspect_in_child
+from qatbench.bench.orchestration.external import check_model_paths, inspect_in_child
 from qatbench.bench.orchestration.profiling import (
     PROFILE_TIMEOUT_FACTOR,
     profile_in_child,
@@ -51,6 +51,7 @@ class ProfileRun:
 def _variants(files: Sequence[Path], scratch: Path) -> list[tuple[Path, str]]:
     """(file, variant) with the variant read from the file; two files of one kind keep
     their stems, so a pair never collapses into one."""
+    check_model_paths(files)  # a missing --against before MODEL is read
     kinds = [inspect_in_child(path, scratch / str(i))[0] for i, path in enumerate(files)]
     if len(set(kinds)) < len(kinds):
         return [(path, path.stem) for path in files]
@@ -76,11 +77,13 @@ def _profile_one(name: str, model: Path, work: Path, settings: RunConfig, thread
 
 
 def profile_files(files: Sequence[Path], settings: RunConfig) -> ProfileRun:
-    """Profile every file on every target and thread count of ``settings``."""
-    run_dir = Path(settings.run.out) / new_run_id()
-    run_dir.mkdir(parents=True, exist_ok=False)
+    """Profile every file on every target and thread count of ``settings``. Each file is
+    read (``InvalidModelFile``, exit 2) before the run directory exists."""
+    ensure_writable_dir(Path(settings.run.out))  # UnwritableOutput: exit 2 naming it
     with tempfile.TemporaryDirectory(prefix="qatbench-inspect-") as scratch:
         labelled = _variants(files, Path(scratch))
+    run_dir = Path(settings.run.out) / new_run_id()
+    run_dir.mkdir(parents=True, exist_ok=False)
     model = files[0].stem
     environment = capture_environment()
     failures = []

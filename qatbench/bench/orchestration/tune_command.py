@@ -4,7 +4,6 @@ the console."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +18,8 @@ from qatbench.bench.orchestration.tune_state import (
 )
 from qatbench.bench.statistics.decision import Outcome
 from qatbench.bench.statistics.goals import Goals
-from qatbench.bench.storage.store import (
-    RunDirError,
-    read_config,
-)
+from qatbench.bench.storage.store import RunDirError, read_config
+from qatbench.errors import UserError
 
 
 def request_from(run_dir: Path, model: str, target: str, threads: int | None,
@@ -68,30 +65,29 @@ def parse_goals(values: list[str]) -> dict[str, Any]:
 
 def run_tune_command(model: str, target: str, run: Path | None, threads: int | None,
                      goals: list[str], budget_min: float | None, out: Path | None,
-                     console: Any, fail_usage: Callable[[str], Exception]) -> int:
+                     console: Any) -> int:
     """``qatbench tune``: 0 when the chosen file meets every goal, 1 when nothing does
-    (within the budget), 2 (``fail_usage``) for bad input, before anything is built."""
+    (within the budget); bad input is a ``UserError`` (exit 2) before anything is built."""
     from rich.markup import escape
 
     from qatbench.bench.presentation.tables import rich_table
-    from qatbench.bench.storage.runs import RunsNotFound, latest_run
-    from qatbench.bench.storage.store import DamagedStoreFile
+    from qatbench.bench.storage.runs import latest_run
 
-    try:
+    try:  # RunDirError, RunsNotFound, DamagedStoreFile, TuneError: UserErrors
         run_dir = run if run is not None else latest_run(Path("results"))
         request = request_from(run_dir, model, target, threads, parse_goals(goals),
                                budget_min, out)
         plan = plan_tune(request)
-    except (TuneError, RunDirError, RunsNotFound, DamagedStoreFile, ValueError) as error:
-        raise fail_usage(str(error)) from None
+    except ValueError as error:  # a goal pydantic refused
+        if isinstance(error, UserError):
+            raise
+        raise TuneError(str(error)) from None
     console.print(f"[bold]qatbench tune[/] {escape(model)} on {escape(target)} "
                   f"x{request.threads} -> {request.directory}")
     console.print(f"goals: {escape(request.goals.describe())}", highlight=False)
-    try:
+    try:  # a TuneError on the way is a UserError: exit 2
         with console.status("tuning") as status:
             state = tune(plan, lambda text: status.update(escape(text)))
-    except TuneError as error:
-        raise fail_usage(str(error)) from None
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: finished candidates are kept; run the same "
                       "command again to continue")

@@ -16,6 +16,7 @@ from qatbench.bench.statistics.decision import GroupDecision
 from qatbench.bench.statistics.goals import Goals
 from qatbench.bench.statistics.keep_float import RankedOp
 from qatbench.bench.storage.store import atomic_write_json
+from qatbench.errors import UserError
 
 TUNE_FILE = "tune.json"
 RECIPE_FILE = "recipe.toml"
@@ -28,7 +29,7 @@ REFERENCE = "float32"
 CANDIDATE_VARIANT = "mixed_int8"
 
 
-class TuneError(ValueError):
+class TuneError(UserError, ValueError):
     """The tune cannot start: the message names what is missing and how to get it."""
 
 
