@@ -230,12 +230,14 @@ def test_a_folder_digest_is_its_paths_and_contents_or_sizes_and_times(tmp_path: 
 def test_the_users_modules_are_followed_through_every_import_form(tmp_path: Path) -> None:
     (tmp_path / "pkg" / "deep").mkdir(parents=True)
     files = {
-        "main.py": "import helper\nfrom pkg import tool\nfrom pkg.deep import leaf\n"
+        "main.py": "import only_here\nfrom pkg import tool\nfrom pkg.deep import leaf\n"
                    "import numpy\nimport os.path\n",
+        "only_here.py": "import main\n",  # a cycle back to the entry
         "helper.py": "X = 1\n",
+        "top_only.py": "T = 1\n",
         "pkg/__init__.py": "",
-        "pkg/tool.py": "from . import sibling\nfrom .deep.leaf import Y\n",
-        "pkg/sibling.py": "from .. import helper\n",
+        "pkg/tool.py": "from . import sibling\nfrom .deep.leaf import Y\nimport helper\n",
+        "pkg/sibling.py": "from .. import top_only\n",
         "pkg/deep/__init__.py": "",
         "pkg/deep/leaf.py": "from ..sibling import *\nY = 2\n",
         "unused.py": "Z = 3\n",
@@ -244,10 +246,23 @@ def test_the_users_modules_are_followed_through_every_import_form(tmp_path: Path
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     found = {str(p.relative_to(tmp_path)) for p in local_modules(tmp_path / "main.py")}
-    assert found == {"main.py", "helper.py", "pkg/__init__.py", "pkg/tool.py",
-                     "pkg/sibling.py", "pkg/deep/__init__.py", "pkg/deep/leaf.py"}
+    assert found == {"main.py", "only_here.py", "helper.py", "top_only.py",
+                     "pkg/__init__.py", "pkg/tool.py", "pkg/sibling.py",
+                     "pkg/deep/__init__.py", "pkg/deep/leaf.py"}
     (tmp_path / "main.py").write_text("import broken\n")
     assert {p.name for p in local_modules(tmp_path / "main.py")} == {"main.py", "broken.py"}
+
+
+def test_a_damaged_entry_names_its_file_and_discard_removes_it(tmp_path: Path) -> None:
+    error = build_cache.DamagedBuild(tmp_path / "entry.json", "no files")
+    assert str(error) == f"{tmp_path / 'entry.json'} is damaged (no files)"
+    assert error.path == tmp_path / "entry.json"
+    cache = BuildCache(tmp_path / "cache", limit=10**9)
+    kept = _store(cache, tmp_path, "kept", b"k")
+    gone = _store(cache, tmp_path, "gone", b"g")
+    cache.discard(gone)
+    assert not cache.entry(gone).exists() and cache.lookup(kept) == cache.entry(kept)
+    cache.discard("never-stored")  # nothing to remove: no error
 
 
 def test_a_custom_fit_in_the_budget_is_keyed_by_its_code(tmp_path: Path) -> None:
