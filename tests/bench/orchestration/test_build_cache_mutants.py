@@ -91,7 +91,7 @@ def test_the_size_cap_defaults_to_5_gib_and_a_bad_one_names_the_variable(
 
 
 def test_cache_list_shows_each_entry_with_its_model_size_and_digests(tmp_path: Path) -> None:
-    cache = BuildCache(tmp_path / "cache", limit=10**9)
+    cache = BuildCache(tmp_path / "nested" / "cache", limit=10**9)  # made with its parents
     before = time.time()
     older = _store(cache, tmp_path, "older", b"x" * 100)
     time.sleep(0.02)
@@ -115,6 +115,12 @@ def test_cache_list_shows_each_entry_with_its_model_size_and_digests(tmp_path: P
     assert record["key"] == newer and record["ingredients"]["model"] == "newer"
     assert not (cache.root / newer / "build").exists()
     assert record["built_in"] == str(tmp_path / "built-newer")
+    assert record["op_determinism"] is None  # not stated by the builder: not claimed
+    key = build_key("det", ["qat_int8"], BUDGET, None, None)
+    cache.store(key, tmp_path / "built-newer", deterministic=True)
+    stored = json.loads((cache.root / key.key / "entry.json").read_text())
+    assert stored["op_determinism"] is True
+    assert stored["ingredients"] == json.loads(json.dumps(key.ingredients))
 
 
 @pytest.mark.parametrize(("content", "why"), [
@@ -127,6 +133,8 @@ def test_cache_list_shows_each_entry_with_its_model_size_and_digests(tmp_path: P
                             "build_cache.py belongs to another branch -- drop this mark "
                             "with the fix")),
     ('{"files": [], "ingredients": {}}', 'no table of file digests under "files"'),
+    ('{"files": {"a.tflite": 1}, "ingredients": {}}', 'no table of file digests under "files"'),
+    ("[1, 2]", 'no table of file digests under "files"'),
     ('{"files": {}}', "KeyError"),
 ])
 def test_a_corrupt_entry_is_listed_with_why_and_can_be_pruned(tmp_path: Path, content: str,
