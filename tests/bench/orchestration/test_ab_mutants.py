@@ -4,6 +4,7 @@ perf counts on the host. Hand-made pairs, hand-computed medians."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from qatbench.bench.orchestration.ab import instructions_of
@@ -31,3 +32,51 @@ def test_without_a_counted_pair_the_reasons_are_named_once_each_in_order() -> No
     assert instructions_of(pairs) == (None, "no cycle counter in this VM; perf not installed")
     assert instructions_of([{}, {"a_instructions": 5}]) == (None, "instructions not counted")
     assert instructions_of([]) == (None, "instructions not counted")
+
+
+def _outcome(base_ms: list[float], current_ms: list[float], name: str = "m/qat_int8"):
+    from pathlib import Path
+
+    from qatbench.bench.orchestration.ab import Series, SeriesOutcome
+    from qatbench.bench.statistics.paired import decide_paired
+
+    decision = decide_paired(np.array(base_ms), np.array(current_ms), threshold=0.02)
+    pairs = [{"a_instructions": 100.0, "b_instructions": 150.0}]
+    return SeriesOutcome(Series(name, Path("/b.tflite"), Path("/c.tflite")), decision,
+                         pairs, 12.5, "decided")
+
+
+def test_the_exit_code_fails_on_slower_and_on_unknown_only_when_asked() -> None:
+    """`qatbench ab` exits 1 when any series is slower; an undecided series fails it only
+    with --fail-on-unknown; faster and same never do."""
+    from qatbench.bench.orchestration.ab import failed
+
+    slower = _outcome([1.0, 1.0, 1.0, 1.0], [1.10, 1.11, 1.09, 1.10])
+    faster = _outcome([1.10, 1.11, 1.09, 1.10], [1.0, 1.0, 1.0, 1.0])
+    same = _outcome([1.0, 1.0, 1.0, 1.0], [1.001, 0.999, 1.0, 1.0005])
+    unknown = _outcome([1.0, 1.0], [1.5, 1.5])  # two pairs: too few to decide
+    assert [str(o.decision.verdict) for o in (slower, faster, same, unknown)] == [
+        "slower", "faster", "same", "unknown"]
+    assert failed([faster, slower], fail_on_unknown=False) is True
+    assert failed([faster, same], fail_on_unknown=True) is False
+    assert failed([same, unknown], fail_on_unknown=False) is False
+    assert failed([same, unknown], fail_on_unknown=True) is True
+    assert failed([], fail_on_unknown=True) is False
+
+
+def test_the_verdict_table_holds_one_line_per_series_with_its_figures() -> None:
+    from qatbench.bench.orchestration.ab import outcome_frame
+
+    outcome = _outcome([1.0, 1.0, 1.0, 1.0], [1.10, 1.11, 1.09, 1.10], name="a/b")
+    frame = outcome_frame([outcome])
+    line = frame.iloc[0].to_dict()
+    decision = outcome.decision
+    assert list(frame.columns) == [
+        "series", "verdict", "change", "ci_low", "ci_high", "pairs", "stopped", "seconds",
+        "reason", "instructions_ratio", "instructions_note", "base", "current"]
+    assert line == {
+        "series": "a/b", "verdict": "slower", "change": decision.change,
+        "ci_low": decision.ci_low, "ci_high": decision.ci_high, "pairs": 4,
+        "stopped": "decided", "seconds": 12.5, "reason": decision.reason,
+        "instructions_ratio": 1.5, "instructions_note": "median of 1 pairs",
+        "base": "/b.tflite", "current": "/c.tflite"}
