@@ -120,3 +120,20 @@ def test_the_k_to_resolve_follows_the_pooled_t_half_width_exactly() -> None:
         edge = target / (float(stats.t.ppf(1 - alpha / 2, 2 * k - 2)) * math.sqrt(2 / k))
         assert repeats_to_resolve(edge * 0.999, target, alpha) == k
         assert repeats_to_resolve(edge * 1.001, target, alpha) == k + 1
+
+
+def test_a_resolved_change_beyond_twice_the_floor_is_decided_however_wide_its_interval(
+) -> None:
+    """K = 8 a side, log spread 0.2 on each (Welch df = 14): half-width t(0.975, 14) · 0.2 ·
+    √(2/8) = 0.2145, wider than twice the 5% floor, yet the interval 0.3 ± 0.2145
+    excludes 0 and the change is beyond twice the floor: slower -- although the repeats
+    overlap (no "every repeat beyond every other" to fall back on)."""
+    offsets = np.array([-3.5, -2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5])
+    logs = 0.2 * offsets / float(np.std(offsets, ddof=1))
+    base, current = np.exp(logs), np.exp(0.3 + logs)
+    assert current.min() < base.max()  # overlapping repeats
+    decision = decide(base, current, threshold=0.05, floor=0.05, alpha=0.05)
+    half = float(stats.t.ppf(0.975, 14)) * 0.2 * math.sqrt(2 / 8)
+    assert decision.verdict is Verdict.SLOWER
+    assert decision.ci_low == pytest.approx(_rel(0.3 - half), abs=1e-9)
+    assert decision.ci_high == pytest.approx(_rel(0.3 + half), abs=1e-9)
