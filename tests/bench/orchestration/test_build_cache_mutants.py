@@ -10,7 +10,9 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -339,15 +341,22 @@ def test_a_module_reference_is_keyed_by_its_files_content(tmp_path: Path,
                                                           ) -> None:
     """``build = "package.module:function"`` (importable, not a path): the module's file
     and its own imports are hashed, so editing it is another build."""
-    (tmp_path / "userpkg").mkdir()
-    (tmp_path / "userpkg" / "__init__.py").write_text("")
-    (tmp_path / "userpkg" / "nets.py").write_text("def b():\n    return 1\n")
+    # a fresh package name: finding the module imports its package, and a package left in
+    # sys.modules by an earlier run in this process would point at that run's folder
+    package = f"userpkg_{uuid.uuid4().hex[:12]}"
+    (tmp_path / package).mkdir()
+    (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / package / "nets.py").write_text("def b():\n    return 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    source = {"build": "userpkg.nets:b"}
-    first = build_key("mine", ["qat_int8"], BUDGET, source, None)
-    assert first.ingredients["source"]["build"].endswith(":userpkg.nets:b")
-    (tmp_path / "userpkg" / "nets.py").write_text("def b():\n    return 2\n")
-    assert build_key("mine", ["qat_int8"], BUDGET, source, None).key != first.key
+    source = {"build": f"{package}.nets:b"}
+    try:
+        first = build_key("mine", ["qat_int8"], BUDGET, source, None)
+        assert first.ingredients["source"]["build"].endswith(f":{package}.nets:b")
+        (tmp_path / package / "nets.py").write_text("def b():\n    return 2\n")
+        assert build_key("mine", ["qat_int8"], BUDGET, source, None).key != first.key
+    finally:
+        for name in [n for n in sys.modules if n.split(".")[0] == package]:
+            del sys.modules[name]
     missing = {"build": "no_such_package_here.nets:b"}
     assert build_key("mine", ["qat_int8"], BUDGET, missing,
                      None).ingredients["source"]["build"] == "no_such_package_here.nets:b"
