@@ -271,21 +271,24 @@ def mutation(session: nox.Session) -> None:
     """Mutation testing (mutmut 3) of bench/statistics, bench/storage and orchestration's
     ab, bisect, repeats and build_cache against tests/bench's fast, in-process tests.
 
-    Configured in pyproject's [tool.mutmut] (which tests, and why the slow and whole-CLI
-    ones are left out). Arguments after `--` name the mutants to run (globs), e.g.
-    `-- "qatbench.bench.statistics.latency*" "qatbench.bench.statistics.paired*"`: the
-    whole selection is ~5,000 mutants, several hours on 2 cores (a killed mutant stops at
-    its first failing test; a survivor runs all of its tests). Starts from a fresh
-    `mutants/` (git-ignored), so no stale copy of the code or the tests is judged; lists
-    every survivor (`mutmut show NAME` prints its diff), then the score of each module
-    and of the whole run (killed / checked; mutants outside a glob are not checked).
+    Configured in pyproject's [tool.mutmut] (which tests, and why the slow, child-process
+    and whole-CLI ones are left out: with them the run never finished). Arguments after
+    `--` go to `mutmut run`: globs naming the mutants to run, e.g.
+    `-- "qatbench.bench.statistics.latency*" "qatbench.bench.statistics.paired*"`, and
+    `--max-children N` (default: one per core, at most 4). Starts from a fresh `mutants/`
+    (git-ignored), so no stale copy of the code or the tests is judged; lists every
+    survivor (`mutmut show NAME` prints its diff), then the score of each module and of
+    the whole run (killed / checked; mutants outside a glob are not checked), and how
+    long it took. Measured times and scores: benchmarks/measured/mutation_scores-*.
     """
     import json
     import shutil
+    import time
 
     _install(session, "-e", FULL)
     _install(session, "mutmut>=3.8,<4")
     shutil.rmtree("mutants", ignore_errors=True)
+    started = time.monotonic()
     if session.run("mutmut", "run", "--max-children", str(_test_workers()),
                    *session.posargs) is None and not os.path.isdir("mutants"):
         return  # --install-only: nothing ran
@@ -303,6 +306,7 @@ def mutation(session: nox.Session) -> None:
     score = stats["killed"] / checked if checked else 0.0
     session.log(f"mutation score {score:.1%}: {stats['killed']} of {checked} mutants killed, "
                 f"{stats['survived']} survived, {stats['no_tests']} without a test")
+    session.log(f"mutation testing took {(time.monotonic() - started) / 60:.1f} min")
 
 
 # mutmut 3's exit codes of a mutant's test run (mutmut/stats.py): which are a kill; None

@@ -386,9 +386,9 @@ class BuildCache:
             try:
                 data = json.loads(record.read_text())
                 entry_files(record)
-                ingredients = data["ingredients"]
-                if not isinstance(ingredients, dict):
+                if not isinstance(data["ingredients"], dict):
                     raise DamagedBuild(record, "its ingredients are not a table")
+                ingredients = data["ingredients"]  # only a table is kept: it is listed
                 created = data.get("created")
             except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
                 corrupt = str(error) if isinstance(error, DamagedBuild) else \
