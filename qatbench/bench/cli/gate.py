@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -182,32 +182,6 @@ def bisect(
                   f" ({culprit.change:+.1%} against {good})")
 
 
-def history_and_steps(root: Path, model: str | None, target: str | None, min_step: float,
-                      min_runs: int) -> tuple[Any, Any]:
-    """(history, steps) under a results root, or exit 2 saying why there are none."""
-    from qatbench.bench.statistics.history import find_history_steps, load_history
-
-    history = load_history(root, model=model, target=target)  # RunsNotFound: exit 2
-    if history.empty:
-        raise BadFlags(f"{root}: no measured rows"
-                       + (f" for model {model!r}" if model else "")
-                       + (f" on target {target!r}" if target else ""))
-    return history, find_history_steps(history, min_step=min_step, min_runs=min_runs)
-
-
-def steps_frame(steps: Any) -> Any:
-    """One line per series' step, as ``history --steps`` shows it."""
-    shown = steps.copy()
-    shown["change"] = shown["change"].map(lambda v: f"{v:+.1%}")
-    shown["before → after ms"] = [f"{b:.4g} → {a:.4g}" for b, a in
-                                  zip(shown["before_ms"], shown["after_ms"], strict=True)]
-    shown["between"] = [f"{cb} ({db}) → {ca} ({da})" for cb, db, ca, da in zip(
-        shown["commit_before"], shown["date_before"], shown["commit_after"],
-        shown["date_after"], strict=True)]
-    return shown[["model", "variant", "target", "device", "threads", "change",
-                  "before → after ms", "between", "first_run_after"]]
-
-
 def history(
     root: ResultsRoot,
     model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
@@ -223,30 +197,25 @@ def history(
     """Which run made it slower: one alert per change point (the steps of every series
     at the same commit range grouped), with the commits and dates around it; a step that
     later went away is marked, not alerted twice (change points by ruptures' PELT)."""
+    from qatbench.bench.orchestration.history_command import HistoryRequest, read_history
+    from qatbench.bench.presentation.history_table import steps_frame
     from qatbench.bench.presentation.tables import rich_table
-    from qatbench.bench.statistics.alerts import group_alerts
 
-    found, steps = history_and_steps(root, model, target, min_step, min_runs)
-    series = found.groupby(["model", "variant", "target", "device", "threads"]).ngroups
-    runs = list(dict.fromkeys(found["run_id"]))
-    if since is not None and since not in runs:
-        raise BadFlags(f"--since {since}: no such run under {root} (runs: "
-                       f"{', '.join(runs[-5:])}{', ...' if len(runs) > 5 else ''})")
+    found = read_history(HistoryRequest(root, model, target, min_step, min_runs, since),
+                         alerts=not steps_only)
+    runs, series, steps = len(found.runs), found.series, found.steps
     if steps.empty:
-        console.print(f"{len(runs)} runs, {series} series: no steps")
-        return
-    if steps_only:
+        console.print(f"{runs} runs, {series} series: no steps")
+    elif steps_only:
         console.print(rich_table(steps_frame(steps), "steps"))
-        console.print(f"{len(runs)} runs, {series} series, {len(steps)} step(s)")
-        return
-    alerts = group_alerts(steps, runs, min_step, since)
-    if alerts.empty:
-        console.print(f"{len(runs)} runs, {series} series: no change point after {since}")
-        return
-    console.print(rich_table(alerts, "change points"))
-    open_alerts = int((alerts["state"] == "open").sum())
-    console.print(f"{len(runs)} runs, {series} series, {len(steps)} step(s) in "
-                  f"{len(alerts)} change point(s), {open_alerts} open")
+        console.print(f"{runs} runs, {series} series, {len(steps)} step(s)")
+    elif found.alerts.empty:
+        console.print(f"{runs} runs, {series} series: no change point after {since}")
+    else:
+        console.print(rich_table(found.alerts, "change points"))
+        open_alerts = int((found.alerts["state"] == "open").sum())
+        console.print(f"{runs} runs, {series} series, {len(steps)} step(s) in "
+                      f"{len(found.alerts)} change point(s), {open_alerts} open")
 
 
 def plot_history(
@@ -259,15 +228,11 @@ def plot_history(
 ) -> None:
     """Latency across runs, one panel per model, each series relative to its first run,
     the repeat spread as a band and the detected steps drawn."""
-    from matplotlib.figure import Figure
+    from qatbench.bench.orchestration.history_command import (
+        HistoryRequest,
+        plot_history_file,
+    )
 
-    from qatbench.bench.presentation.history_plot import plot_history as draw
-
-    destination = out or root / "history.png"
-    kinds = Figure().canvas.get_supported_filetypes()
-    if destination.suffix.lstrip(".").lower() not in kinds:
-        raise BadFlags(f"--out {destination}: give an image file ending in one of "
-                       f"{', '.join('.' + kind for kind in sorted(kinds))}")
-    found, steps = history_and_steps(root, model, target, min_step, min_runs)
-    path = draw(found, output_file(destination), steps)
-    console.print(f"{found['run_id'].nunique()} runs, {len(steps)} step(s) drawn: {path}")
+    path, found = plot_history_file(HistoryRequest(root, model, target, min_step, min_runs),
+                                    output_file(out or root / "history.png"))
+    console.print(f"{len(found.runs)} runs, {len(found.steps)} step(s) drawn: {path}")

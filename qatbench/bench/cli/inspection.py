@@ -21,26 +21,15 @@ def report(
         help="Where to write (default: the run dir, or merged-report/ for several).")] = None,
 ) -> None:
     """report.md, self-contained report.html and plots; several runs (shards) merge."""
-    from qatbench.atomic import ensure_writable_dir
-    from qatbench.bench.presentation.report import write_report
-    from qatbench.bench.presentation.summary import summary_frame
+    from qatbench.bench.orchestration.report_command import write_run_report
     from qatbench.bench.presentation.tables import rich_table
-    from qatbench.bench.storage import runs as stored
 
-    loaded = stored.load_runs(run_paths(runs, latest))  # RunsNotFound: exit 2
-    target_dir = out or (loaded.run_dirs[0] if len(loaded.run_dirs) == 1
-                         else loaded.run_dirs[0].parent / "merged-report")
-    ensure_writable_dir(target_dir)  # a file in the way, a read-only run: exit 2 naming it
-    path = write_report(loaded.results, loaded.run_dirs, target_dir)
-    if not loaded.results.empty:
-        from qatbench.bench.presentation.what_to_ship import decide_results, headline_frame
-
-        console.print(rich_table(summary_frame(loaded.results), "float → int8"))
-        console.print(rich_table(headline_frame(decide_results(loaded.results,
-                                                               loaded.run_dirs)),
-                                 "what to ship"))
-    console.print(f"{len(loaded.results)} rows from {len(loaded.run_dirs)} run(s); "
-                  f"report: {path} and {path.with_suffix('.html')}")
+    written = write_run_report(run_paths(runs, latest), out)  # RunsNotFound: exit 2
+    if written.summary is not None:
+        console.print(rich_table(written.summary, "float → int8"))
+        console.print(rich_table(written.what_to_ship, "what to ship"))
+    console.print(f"{written.rows} rows from {written.runs} run(s); "
+                  f"report: {written.path} and {written.path.with_suffix('.html')}")
 
 
 def explore(
@@ -78,22 +67,13 @@ def targets(
     from rich.table import Table
 
     from qatbench.bench.orchestration.config import RunConfig
-    from qatbench.targets.registry import create_target, target_names
+    from qatbench.bench.orchestration.listings import target_statuses
 
-    run_config = settings(config) if config else RunConfig()  # ConfigError: exit 2
     table = Table("target", "status", "details")
-    for name in target_names():
-        try:
-            target = create_target(name, run_config.target_options(name))
-            availability = target.probe()
-        except Exception as error:
-            table.add_row(name, "[red]error[/]", escape(f"{type(error).__name__}: {error}"))
-            continue
-        if availability.available:
-            details = ", ".join(f"{k}={v}" for k, v in availability.details.items())
-            table.add_row(name, "[green]available[/]", escape(f"{target.description}; {details}"))
-        else:
-            table.add_row(name, "[yellow]unavailable[/]", escape(availability.message()))
+    colour = {"available": "green", "unavailable": "yellow", "error": "red"}
+    for status in target_statuses(settings(config) if config else RunConfig()):
+        table.add_row(status.name, f"[{colour[status.state]}]{status.state}[/]",
+                      escape(status.details))
     console.print(table)
 
 
@@ -103,20 +83,16 @@ def models() -> None:
     Your own model goes in a [models.NAME] table of a run config, or `run --model`."""
     from rich.table import Table
 
-    from qatbench.models.zoo import ZOO, known_models
+    from qatbench.bench.orchestration.listings import model_listing
 
-    try:
-        specs = known_models()
-    except Exception as error:  # a broken plug-in: name it, list the built-in zoo
-        console.print(f"[yellow]a plug-in zoo (entry points qatbench.models) failed to load: "
-                      f"{escape(f'{type(error).__name__}: {error}')}[/]")
-        specs = dict(ZOO)
+    listing = model_listing()
+    if listing.plugin_error:
+        console.print(f"[yellow]{escape(listing.plugin_error)}[/]")
     table = Table("model", "input", "classes", "data", "from", "description")
-    for spec in specs.values():
+    for spec in listing.specs.values():
         data = "shipped in a package" if spec.trainable_here else "none (latency only)"
-        origin = "zoo" if spec.name in ZOO else "plug-in"
         table.add_row(spec.name, "x".join(map(str, spec.input_shape)), str(spec.num_classes),
-                      data, origin, spec.description)
+                      data, listing.origins[spec.name], spec.description)
     console.print(table)
 
 
