@@ -34,7 +34,7 @@ from qatbench.bench.statistics.checks import Check, LatencyCheck, Pair, gate_fra
 from qatbench.bench.statistics.paired import PairedEvidence, decide_paired
 from qatbench.bench.statistics.stats import repeat_figure
 from qatbench.bench.statistics.verdict import Decision
-from qatbench.bench.storage.layout import ARTIFACTS_DIR
+from qatbench.bench.storage.layout import ARTIFACTS_DIR, CHILD_RESULT_FILE
 from qatbench.errors import UserError
 from qatbench.qat.artifacts import MANIFEST
 from qatbench.targets.base import MeasureSpec, Status
@@ -158,7 +158,7 @@ def child_timer(settings: AbSettings, options: dict[str, Any] | None = None,
 
     def time_once(side: str, model: Path, work: Path) -> float:
         request = JobRequest(target=settings.target, model=str(model), work_dir=str(work),
-                             result_path=str(work / "result.json"),
+                             result_path=str(work / CHILD_RESULT_FILE),
                              spec=settings.spec.with_threads(settings.threads),
                              target_options=dict(options or {}))
         result = run_in_child(request, timeout_s)

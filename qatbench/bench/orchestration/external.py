@@ -20,6 +20,7 @@ from typing import Any
 from qatbench.bench.orchestration.config import RunConfig
 from qatbench.bench.orchestration.launcher import call_child
 from qatbench.bench.orchestration.runner import Job, ModelProvider, plan_jobs
+from qatbench.bench.storage.layout import INSPECT_RESULT_FILE
 from qatbench.bench.storage.store import (
     COMMAND_FILE,
     RESULTS_ADVICE,
@@ -73,7 +74,7 @@ def inspect_in_child(path: Path, work: Path, timeout_s: float = INSPECT_TIMEOUT_
                      ) -> tuple[str, int]:
     """(kind, size in bytes) of one ``.tflite`` file, read in a child process."""
     check_model_paths([path])
-    request = InspectRequest(files=[str(path)], result_path=str(work / "inspect.json"))
+    request = InspectRequest(files=[str(path)], result_path=str(work / INSPECT_RESULT_FILE))
     (found,) = call_child(request, timeout_s=timeout_s)
     if found.error:
         raise InvalidModelFile(found.error)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
+from qatbench.bench.storage.layout import CHILD_LOG_FILE, CHILD_REQUEST_FILE
 from qatbench.qat.artifacts import BuildRequest, ModelBuild
 from qatbench.targets.child import MODULE as CHILD_ENTRY
 from qatbench.targets.child import ChildRequest, read_record, save_request
@@ -123,9 +124,9 @@ def run_child(request: ChildRequest, work: Path, timeout_s: float, *,
     """Run the child entry on ``work/request.json`` (the request's kind in it); never
     raises for what the child does."""
     work.mkdir(parents=True, exist_ok=True)
-    request_path = work / "request.json"
+    request_path = work / CHILD_REQUEST_FILE
     save_request(request_path, request)  # its kind picks what the child runs
-    log_path = work / "child.log"
+    log_path = work / CHILD_LOG_FILE
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [python or sys.executable, "-m", CHILD_ENTRY, str(request_path)],

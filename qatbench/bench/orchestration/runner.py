@@ -41,7 +41,12 @@ from qatbench.bench.statistics.stats import noisy_cv
 from qatbench.bench.storage.environment import Environment
 from qatbench.bench.storage.fingerprint import fingerprint_of, fingerprint_parts, host_parts
 from qatbench.bench.storage.key import RowKey
-from qatbench.bench.storage.layout import artifacts_dir, job_work_dir, recorded_model_file
+from qatbench.bench.storage.layout import (
+    CHILD_RESULT_FILE,
+    artifacts_dir,
+    job_work_dir,
+    recorded_model_file,
+)
 from qatbench.bench.storage.predictions import Predictions, save_predictions
 from qatbench.bench.storage.store import RunStore, failed_for_space
 from qatbench.qat.artifacts import MANIFEST, BuildRequest, ModelBuild, VariantArtifact
@@ -478,7 +483,7 @@ class JobRunner:
                                      repeat)  # e.g. a phone's per-op profile: once per job
         request = JobRequest(
             target=job.target, model=str(artifact.path), work_dir=str(work),
-            result_path=str(work / "result.json"),
+            result_path=str(work / CHILD_RESULT_FILE),
             run_id=self.context.store.run_id, job=job.slug, repeat=repeat,  # Prepared.job
             spec=self.context.config.spec(job.threads), target_options=options,
             eval_path=build.eval_path if repeat == 0 else None)  # top-1 needs one run

@@ -37,6 +37,12 @@ ARTIFACTS_DIR = "artifacts"
 JOBS_DIR = "jobs"
 LOCK_FILE = ".lock"
 EXPLORER_DIR = "explorer"  # ``qatbench explore``'s overlays, by default
+# a child's files in its job folder (``jobs/<slug>[/r<k>]``): what it was asked, what it
+# printed, what it found (an inspection's result beside the others)
+CHILD_REQUEST_FILE = "request.json"
+CHILD_LOG_FILE = "child.log"
+CHILD_RESULT_FILE = "result.json"
+INSPECT_RESULT_FILE = "inspect.json"
 
 
 def resumed_environment_file(number: int) -> str:

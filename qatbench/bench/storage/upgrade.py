@@ -38,6 +38,7 @@ import pandas as pd
 
 from qatbench.bench.storage.key import KEY_COLUMNS, RowKey
 from qatbench.bench.storage.layout import (
+    CHILD_REQUEST_FILE,
     COMMAND_FILE,
     CONFIG_FILE,
     artifacts_dir,
@@ -186,7 +187,8 @@ def old_model_file(run_dir: Path, key: RowKey) -> str | None:
     for slug in (f"{key.model}-{key.variant}-{target}-t{key.threads}",
                  f"{key.variant}-{target}-t{key.threads}"):
         folder = job_dir(run_dir, slug)
-        for request in [folder / "request.json", *sorted(folder.glob("r*/request.json"))]:
+        for request in [folder / CHILD_REQUEST_FILE,
+                        *sorted(folder.glob(f"r*/{CHILD_REQUEST_FILE}"))]:
             found = _existing(run_dir, _requested_model(request), folder)
             if found is not None:
                 return found
