@@ -18,6 +18,8 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from qatbench.targets.android.adb import DeviceEntry
 from qatbench.targets.android.benchmark_model_output import (
     BenchmarkOutput,
@@ -40,7 +42,7 @@ from qatbench.targets.base import (
 )
 from qatbench.targets.op_profile import OpProfile
 from qatbench.targets.options import PhoneOptions
-from qatbench.targets.tflite_file import inspect_tflite
+from qatbench.targets.tflite_file import TensorInfo, inspect_tflite
 from qatbench.targets.tools import ToolRun
 
 BENCHMARK_MODEL_ENV = "QATBENCH_BENCHMARK_MODEL"
@@ -99,7 +101,8 @@ def _flag_names(tensor_names: list[str]) -> list[str]:
     return names if len(set(names)) == len(names) else [f"input{i}" for i in range(len(names))]
 
 
-def input_layer_flags(model: Path) -> list[str]:
+def input_layer_flags(model: Path, inputs: tuple[TensorInfo, ...] | None = None
+                      ) -> list[str]:
     """benchmark_model's input flags for a model with index inputs (token ids), else none.
 
     The benchmark framework fills an integer input with random values in 0..99 unless
@@ -107,16 +110,20 @@ def input_layer_flags(model: Path) -> list[str]:
     fails ("gather index out of bounds"), and a larger one is timed on its first 100
     rows only. Every index input gets the rows of the table it indexes (0..0 when no
     table is found, the one index every table has). The framework reads the ranges only
-    with ``--input_layer`` and ``--input_layer_shape`` naming every input, in order."""
+    with ``--input_layer`` and ``--input_layer_shape`` naming every input, in order.
+    ``inputs``: the file's inputs when the caller has read them (``inspect_tflite``);
+    the tables are looked up only when an input is an index."""
     from qatbench.targets.inputs import index_bounds_of_file
 
-    bounds = index_bounds_of_file(model)
-    if not bounds:
+    inputs = inspect_tflite(model).inputs if inputs is None else inputs
+    indices = [t.name for t in inputs
+               if np.issubdtype(np.dtype(t.dtype), np.integer) and not t.scale]
+    if not indices:
         return []
-    inputs = inspect_tflite(model).inputs
+    bounds = index_bounds_of_file(model)
     names = _flag_names([tensor.name for tensor in inputs])
     ranges = [f"{name},0,{max(bounds.get(tensor.name, 1), 1) - 1}"
-              for name, tensor in zip(names, inputs, strict=True) if tensor.name in bounds]
+              for name, tensor in zip(names, inputs, strict=True) if tensor.name in indices]
     return [f"--input_layer={','.join(names)}",
             "--input_layer_shape=" + ":".join(",".join(str(d) for d in tensor.shape)
                                               for tensor in inputs),
@@ -161,7 +168,7 @@ class AndroidTarget:
         # the device folder is named in measure, from Prepared.job (set by the worker)
         return Prepared(model=model, source=model, ops_total=info.ops_total,
                         extra={"log": str(work / "benchmark_model.log"),
-                               "input_flags": input_layer_flags(model)})
+                               "input_flags": input_layer_flags(model, info.inputs)})
 
     def flags(self, graph: str, spec: MeasureSpec) -> list[str]:
         """The run's measurement settings and the delegate as benchmark_model flags."""
