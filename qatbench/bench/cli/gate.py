@@ -19,6 +19,8 @@ from qatbench.bench.cli.params import (
     MinRuns,
     MinSecs,
     MinStep,
+    OnlyModel,
+    OnlyTarget,
     ResultsRoot,
     StepRuns,
     Target,
@@ -184,8 +186,8 @@ def bisect(
 
 def history(
     root: ResultsRoot,
-    model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
-    target: Annotated[str | None, typer.Option(help="Only this target.")] = None,
+    model: OnlyModel = None,
+    target: OnlyTarget = None,
     min_step: MinStep = 0.025,
     min_runs: StepRuns = 2,
     since: Annotated[str | None, typer.Option(
@@ -220,8 +222,8 @@ def history(
 
 def plot_history(
     root: ResultsRoot,
-    model: Annotated[str | None, typer.Option(help="Only this model.")] = None,
-    target: Annotated[str | None, typer.Option(help="Only this target.")] = None,
+    model: OnlyModel = None,
+    target: OnlyTarget = None,
     out: Annotated[Path | None, typer.Option(help="PNG path.")] = None,
     min_step: MinStep = 0.025,
     min_runs: StepRuns = 2,

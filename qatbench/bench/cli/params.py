@@ -186,6 +186,8 @@ Threads = Annotated[ThreadCounts, typer.Option(
     parser=parse_threads, metavar="N,N", help="Thread counts, e.g. 1,2.")]
 Target = Annotated[str, typer.Option(parser=parse_target, metavar="TARGET",
                                      help="The target to time on.")]
+OnlyModel = Annotated[str | None, typer.Option(help="Only this model.")]
+OnlyTarget = Annotated[str | None, typer.Option(help="Only this target.")]
 MinStep = Annotated[float, typer.Option(
     parser=parse_fraction, show_default="2.5%", metavar="FRACTION",
     help="Smallest step between run levels that counts: 2.5% or 0.025.")]
