@@ -26,6 +26,7 @@ import argparse
 import datetime
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -192,6 +193,8 @@ def main() -> None:
         result = run_one(name, root / name)
         results.append(result)
         print(line(result), flush=True)
+        if not args.keep:  # the largest architectures leave gigabytes of models
+            shutil.rmtree(root / name, ignore_errors=True)
     made = [r for r in results if r.get("made")]
     all_rows = [r for r in results if all(
         ((r.get("variants") or {}).get(v) or {}).get("status") == "ok"  # type: ignore[union-attr]
@@ -205,7 +208,8 @@ def main() -> None:
           f"float32, ptq_int8 and qat_int8 rows; {len(results) - len(all_rows)} missing a row "
           f"(each with its reason above); QAT SNR within 3 dB of PTQ's or better on "
           f"{len(qat_better)} of {len(all_rows)}")
-    print(f"work folder: {root}")
+    if args.keep:
+        print(f"work folder: {root}")
 
 
 if __name__ == "__main__":
