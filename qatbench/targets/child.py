@@ -20,8 +20,9 @@ The request file names its ``kind``; the kind is looked up in ``KINDS``, a table
 *string* references like the target registry's -- the kind's request model and its
 work: this module imports no kind's code, so the timing side never imports ``qat`` (or
 TensorFlow) by starting a child, and a child imports only the kind it runs. The
-parent-death signal is set by the launcher before the child's program starts
-(``preexec_fn``), so it covers this module's imports too.
+child asks for SIGTERM when its parent dies (``end_with_parent``) as its first step, and
+checks the parent it was started by (``QATBENCH_PARENT_PID``) is still its parent, so a
+parent that died while this module was importing is caught too.
 
 Requests and results are typed records (pydantic dataclasses, or plain dataclasses
 pydantic reads) written and read here by one codec (``record_text``/``read_record``),
@@ -30,8 +31,10 @@ so no type hand-writes its own JSON.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
+import os
 import signal
 import sys
 import traceback
@@ -67,6 +70,8 @@ KINDS: dict[str, Kind] = {
                          "qatbench.qat.source_check:serve"),
 }
 MODULE = "qatbench.targets.child"  # what the launcher runs with ``python -m``
+PARENT_PID_VARIABLE = "QATBENCH_PARENT_PID"  # the launcher's pid, set in the child's env
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 INTERRUPTED_EXIT = 128 + signal.SIGTERM
 BAD_REQUEST_EXIT = 2
 
@@ -207,6 +212,23 @@ def typed_request(path: Path) -> ChildRequest:
                          f"{error}") from None
 
 
+def end_with_parent() -> bool:
+    """SIGTERM to this child when its parent dies, even by SIGKILL (Linux
+    ``prctl(PR_SET_PDEATHSIG)``); False when the parent that started it is already gone.
+
+    The child lives in its own process group, so a kill of the run's group does not reach
+    it; without this an orphaned timing child keeps going and shares its job's folder with
+    the resumed run. SIGTERM, not SIGKILL: the worker's ``finally`` blocks clean up (a
+    phone's benchmark process). Set here, not in the launcher's ``preexec_fn``: Python
+    code between fork and exec can deadlock in a parent with threads."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    expected = os.environ.get(PARENT_PID_VARIABLE, "")
+    return not expected.isdigit() or os.getppid() == int(expected)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
@@ -237,5 +259,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def entry() -> int:
+    """The process entry: the parent-death signal first (in this process only -- ``main``
+    also runs inside tests), then ``main``."""
+    if not end_with_parent():
+        print(f"qatbench child: the run that started it (pid {os.environ[PARENT_PID_VARIABLE]}) "
+              "has already ended; nothing done", file=sys.stderr, flush=True)
+        return INTERRUPTED_EXIT
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

@@ -144,6 +144,27 @@ def test_a_crashed_build_leaves_a_manifest_naming_the_error(tmp_path: Path,
                and "the user's data loader broke" in v.error for v in built.variants.values())
 
 
+def test_a_child_whose_parent_is_already_gone_does_nothing(tmp_path: Path) -> None:
+    """The launcher names itself in the child's environment: a child that finds another
+    parent (its own died while it was starting, before the parent-death signal was set)
+    exits as if stopped, without reading its request or writing a result."""
+    out = tmp_path / "build"
+    save_request(tmp_path / "request.json",
+                 BuildRequest(model="some_model", variants=["float32"], out_dir=str(out)))
+    import os
+
+    gone = {**os.environ, child.PARENT_PID_VARIABLE: str(os.getpid() + 1_000_000)}
+    done = subprocess.run([sys.executable, "-m", MODULE, str(tmp_path / "request.json")],
+                          capture_output=True, text=True, timeout=60, env=gone)
+    assert done.returncode == child.INTERRUPTED_EXIT, done.stderr
+    assert "has already ended; nothing done" in done.stderr
+    assert not out.exists()
+    mine = {**os.environ, child.PARENT_PID_VARIABLE: str(os.getpid())}
+    done = subprocess.run([sys.executable, "-m", MODULE], capture_output=True, text=True,
+                          timeout=60, env=mine)
+    assert done.returncode == 2, done.stderr  # its own parent: on to the usage check
+
+
 def test_the_entry_refuses_a_call_without_one_request_file(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", MODULE], capture_output=True, text=True,
                           timeout=60)

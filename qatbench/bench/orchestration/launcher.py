@@ -34,7 +34,7 @@ from typing import TypeVar
 from qatbench.bench.storage.layout import CHILD_LOG_FILE, CHILD_REQUEST_FILE
 from qatbench.qat.artifacts import BuildRequest, ModelBuild
 from qatbench.targets.child import MODULE as CHILD_ENTRY
-from qatbench.targets.child import ChildRequest, read_record, save_request
+from qatbench.targets.child import PARENT_PID_VARIABLE, ChildRequest, read_record, save_request
 from qatbench.targets.worker import JobRequest, JobResult
 
 R = TypeVar("R")  # a kind's result
@@ -103,22 +103,6 @@ class ChildOutcome:
         return f"{head}; log: {self.log_path}\n{self.tail()}".strip()
 
 
-PR_SET_PDEATHSIG = 1
-
-
-def _end_with_parent() -> None:
-    """In the child, before it runs: SIGTERM when the parent dies, even by SIGKILL (Linux
-    ``prctl(PR_SET_PDEATHSIG)``). The child lives in its own process group, so a kill of
-    the run's group would not reach it; without this an orphaned timing child keeps
-    going and shares its job's folder with the resumed run. SIGTERM, not SIGKILL: the
-    worker's ``finally`` blocks clean up (a phone's benchmark process)."""
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 def run_child(request: ChildRequest, work: Path, timeout_s: float, *,
               python: str | None = None) -> ChildOutcome:
     """Run the child entry on ``work/request.json`` (the request's kind in it); never
@@ -128,10 +112,14 @@ def run_child(request: ChildRequest, work: Path, timeout_s: float, *,
     save_request(request_path, request)  # its kind picks what the child runs
     log_path = work / CHILD_LOG_FILE
     with log_path.open("wb") as log:
+        # no preexec_fn: code run between fork and exec can deadlock on a lock another
+        # thread held at the fork (pyarrow's pools are up once a parquet is written) --
+        # and it holds the parent's stdout until it execs. The child sets its own
+        # parent-death signal, told who its parent is (targets/child.py).
         process = subprocess.Popen(
             [python or sys.executable, "-m", CHILD_ENTRY, str(request_path)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_end_with_parent)
+            start_new_session=True, env={**os.environ, PARENT_PID_VARIABLE: str(os.getpid())})
         try:
             returncode: int | None = process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
