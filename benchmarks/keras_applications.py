@@ -14,7 +14,11 @@ against PTQ's), then the totals, with the date, host, CPU flags and how many ind
 processes the figures rest on. Asserts nothing.
 
     python benchmarks/keras_applications.py [--only MobileNetV3Small,ConvNeXtTiny]
-                                            [--keep DIR]
+                                            [--keep DIR] [--merge EARLIER_OUTPUT ...]
+
+``--merge`` takes what earlier runs printed (saved with ``> file``): those architectures
+are not run again and count in the totals, so the hours-long whole run can be resumed,
+or split over two processes on a host with cores to spare.
 
 About 5 minutes per architecture on 2 shared cores (most of it TensorFlow starting in
 the build and timing children); all of them take hours.
@@ -26,6 +30,7 @@ import argparse
 import datetime
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -150,13 +155,60 @@ def line(result: dict[str, object]) -> str:
         elif row["status"] == "ok":
             parts.append(f"{variant} ok")
         else:
-            parts.append(f"{variant} {row['status']}: {row['error'][:160]}")
+            parts.append(f"{variant} {row['status']}: {' '.join(row['error'].split())[:160]}")
     ptq = (variants.get("ptq_int8") or {}).get("snr")  # type: ignore[union-attr]
     qat = (variants.get("qat_int8") or {}).get("snr")  # type: ignore[union-attr]
     fidelity = f"SNR vs float: PTQ {ptq:.1f} dB, QAT {qat:.1f} dB" \
         if ptq is not None and qat is not None else "SNR: -"
     return (f"{name:20s} {result.get('size', '?')}px  rebuilt: {'yes' if rebuilt(result) else 'no'}"
             f"  {'; '.join(parts)}  {fidelity}  ({result.get('seconds', 0):.0f} s)")
+
+
+_NOT_MADE = re.compile(r"^(?P<name>\S+)\s+not made by Keras 3: (?P<reason>.*)$")
+_REFUSED = re.compile(r"^(?P<name>\S+)\s+(?P<size>\d+)px  refused: (?P<reason>.*)$")
+_RAN = re.compile(r"^(?P<name>\S+)\s+(?P<size>\d+)px  rebuilt: (?:yes|no)  (?P<variants>.*)  "
+                  r"(?:SNR vs float: PTQ (?P<ptq>-?[\d.]+) dB, QAT (?P<qat>-?[\d.]+) dB|SNR: -)"
+                  r"  \((?P<seconds>\d+) s\)$")
+_VARIANT = re.compile(rf"(?:^|; )(?P<variant>{'|'.join(VARIANTS)}) ")
+
+
+def results_from_output(text: str) -> dict[str, dict[str, object]]:
+    """The results an earlier run of this script printed, one per architecture line, as
+    ``line`` wrote them (``--merge``: a long run resumed, or split over processes, and the
+    totals taken over all of it). The reasons are the printed ones: at most 160
+    characters of each variant's error."""
+    results: dict[str, dict[str, object]] = {}
+    for raw in text.splitlines():
+        for pattern in (_NOT_MADE, _REFUSED):
+            match = pattern.match(raw)
+            if match:
+                fields = match.groupdict()
+                results[fields["name"]] = {"name": fields["name"], "made": pattern is _REFUSED,
+                                           "size": fields.get("size"), "reason": fields["reason"]}
+                break
+        else:
+            match = _RAN.match(raw)
+            if match:
+                results[match["name"]] = {
+                    "name": match["name"], "made": True, "size": match["size"],
+                    "seconds": float(match["seconds"]),
+                    "variants": _variants_from(match["variants"], match["ptq"], match["qat"])}
+    return results
+
+
+def _variants_from(text: str, ptq: str | None, qat: str | None) -> dict[str, dict[str, object]]:
+    marks = list(_VARIANT.finditer(text))
+    snr = {"ptq_int8": ptq, "qat_int8": qat}
+    variants: dict[str, dict[str, object]] = {}
+    for mark, after in zip(marks, [*marks[1:], None], strict=True):
+        said = text[mark.end(): after.start() if after else len(text)]
+        if said == "missing":
+            continue
+        status, _, error = said.partition(": ")
+        value = snr.get(mark["variant"])
+        variants[mark["variant"]] = {"status": status, "error": error, "note": "",
+                                     "snr": float(value) if value is not None else None}
+    return variants
 
 
 def cpu_flags() -> str:
@@ -176,6 +228,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="Comma-separated architectures (default: all).")
     parser.add_argument("--keep", type=Path, help="Work folder kept after the run.")
+    parser.add_argument("--merge", type=Path, nargs="+", default=[], metavar="OUTPUT",
+                        help="Earlier outputs of this script: their architectures are not "
+                             "run again, and count in the totals (a run resumed or split "
+                             "over processes).")
     parser.add_argument("--make", help=argparse.SUPPRESS)  # the child that saves one model
     args = parser.parse_args()
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -187,9 +243,19 @@ def main() -> None:
           f"UTC, {platform.node()}: {cpu_flags()}")
     print(f"{len(names)} architecture(s), each made and run in its own processes "
           "(qatbench run --quick, cpu-ref, synthetic inputs in [0, 255], random weights)")
+    earlier: dict[str, dict[str, object]] = {}
+    for output in args.merge:
+        earlier.update(results_from_output(output.read_text()))
+    if earlier:
+        print(f"{len(earlier)} of them from earlier output(s) ({', '.join(map(str, args.merge))}),"
+              f" not run again: {', '.join(sorted(set(earlier) & set(names)))}")
     root = args.keep or Path(tempfile.mkdtemp(prefix="qatbench_apps_"))
     results = []
     for name in names:
+        if name in earlier:
+            results.append(earlier[name])
+            print(line(earlier[name]), flush=True)
+            continue
         result = run_one(name, root / name)
         results.append(result)
         print(line(result), flush=True)
