@@ -92,6 +92,7 @@ def _test_workers() -> int:
     return max(1, min(4, usable or 1))
 
 
+SLOWEST = "--durations=25"  # CI's log names where the wall time went
 PARALLEL = ["-n", str(_test_workers()), "--dist", "worksteal"]  # pytest-xdist (test extra)
 # uv installs without byte-compiling unless asked. Where PYTHONDONTWRITEBYTECODE is set (CI
 # images often set it) nothing is ever compiled later, and every process -- each pytest
@@ -155,9 +156,9 @@ def tests(session: nox.Session) -> None:
     if session.posargs:
         args = list(session.posargs)
     elif session.python == PRIMARY:
-        args = ["-q", *PARALLEL]
+        args = ["-q", *PARALLEL, SLOWEST]
     else:
-        args = ["-q", *PARALLEL, "-m", "not slow",
+        args = ["-q", *PARALLEL, SLOWEST, "-m", "not slow",
                 *(f"--ignore={path}" for path in HEAVY_ELSEWHERE)]
     session.run("pytest", *args)
 
