@@ -115,7 +115,7 @@ def run_one(name: str, work: Path) -> dict[str, object]:
     for _, row in rows.iterrows():
         variants[row["variant"]] = {
             "status": row["status"], "snr": _number(row.get("output_snr_db")),
-            "error": str(row.get("error") or ""), "note": str(row.get("note") or "")}
+            "error": _text(row.get("error")), "note": _text(row.get("note"))}
     return {"name": name, "made": True, "size": maker.stdout.strip(), "variants": variants,
             "seconds": seconds, "exit": done.returncode,
             "reason": _last_line(done.stderr) if done.returncode else ""}
@@ -127,6 +127,13 @@ def _number(value: object) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if number != number else number
+
+
+def _text(value: object) -> str:
+    """A string cell as text: missing (None, NaN, pandas' NA) is empty."""
+    import pandas as pd
+
+    return "" if value is None or pd.isna(value) else str(value)  # type: ignore[arg-type]
 
 
 def _last_line(text: str) -> str:
