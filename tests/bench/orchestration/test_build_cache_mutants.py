@@ -673,3 +673,32 @@ def test_a_full_disk_while_copying_keeps_the_systems_words() -> None:
     found = build_cache.first_os_error(error)
     assert found.strerror == "No space left on device"
     assert str(found) == "[Errno 28] No space left on device: '/cache/x/a'"
+
+
+def test_the_same_files_in_another_folder_are_the_same_build(tmp_path: Path) -> None:
+    """A source is keyed by its files' content, not where they lie: a second clone, or a
+    CI workspace at another path, finds the build the first one stored. (The paths
+    themselves must not reach the key alongside the digests.)"""
+    first = tmp_path / "clone-a"
+    (first / "images").mkdir(parents=True)
+    for name, text in {"m.keras": "k", "f.tflite": "t", "nets.py": "def b(): pass\n",
+                       "net.py": "def make(): pass\n", "prep.py": "def p(x): return x\n",
+                       "d.npz": "d", "fit.py": "def f(m, d): pass\n", "images/a.png": "i"
+                       }.items():
+        (first / name).write_text(text)
+    second = tmp_path / "elsewhere" / "clone-b"
+    shutil.copytree(first, second)  # contents, and the images' times, copied
+
+    def source(root: Path) -> dict:
+        return {"keras": str(root / "m.keras"), "tflite": {"float32": str(root / "f.tflite")},
+                "build": f"{root / 'nets.py'}:b", "torch": f"{root / 'net.py'}:make",
+                "preprocess": f"{root / 'prep.py'}:p", "data": str(root / "d.npz"),
+                "image_dir": str(root / "images"),
+                "training": {"fit": f"{root / 'fit.py'}:f", "epochs": 3}}
+
+    def key(root: Path) -> str:
+        return build_key("mine", ["qat_int8"], BUDGET, source(root), None).key
+
+    assert key(second) == key(first)
+    (second / "d.npz").write_text("other data")
+    assert key(second) != key(first)
