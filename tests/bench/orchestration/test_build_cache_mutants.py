@@ -20,6 +20,7 @@ import pytest
 from qatbench.bench.orchestration import build_cache
 from qatbench.bench.orchestration.build_cache import (
     BuildCache,
+    BuildKey,
     CacheError,
     build_key,
     cache_dir,
@@ -370,3 +371,334 @@ def test_the_hashed_build_code_is_every_listed_file_by_path_and_bytes() -> None:
                 expected.update(item.read_bytes())
     assert build_cache.code_digest() == expected.hexdigest()
     assert os.path.isdir(root / "qat") and "qat" in build_cache._CODE
+
+
+# --- the second sort of survivors (2026-12-07): what a key is made of, and what a
+# damaged, half-written or re-stored entry does
+
+
+def test_entry_files_names_the_record_and_why_it_cannot_be_read(tmp_path: Path) -> None:
+    record = tmp_path / "entry.json"
+    record.write_text("{not json")
+    with pytest.raises(build_cache.DamagedBuild) as raised:
+        build_cache.entry_files(record)
+    assert raised.value.path == record
+    assert str(raised.value).startswith(f"{record} is damaged (JSONDecodeError: ")
+    record.write_text('{"files": [1]}')
+    with pytest.raises(build_cache.DamagedBuild) as raised:
+        build_cache.entry_files(record)
+    assert str(raised.value) == f'{record} is damaged (no table of file digests under "files")'
+    record.write_text('{"files": {"a.tflite": "00ff"}}')
+    assert build_cache.entry_files(record) == {"a.tflite": "00ff"}
+
+
+def test_a_corrupt_entry_is_listed_with_one_plain_reason(tmp_path: Path) -> None:
+    """``cache list`` shows why an entry is corrupt once, in the words of the check that
+    refused it (not wrapped a second time in the path and the exception's class)."""
+    cache = BuildCache(tmp_path / "cache", limit=10**9)
+    bad = cache.root / "0123456789abcdef"
+    bad.mkdir(parents=True)
+    (bad / "entry.json").write_text('{"files": {}, "ingredients": [1]}')
+    [listed] = cache.entries()
+    assert listed["corrupt"] == f"{bad / 'entry.json'} is damaged (its ingredients are not a table)"
+
+
+def test_only_python_text_and_toml_files_of_the_build_code_are_hashed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Byte code caches appear after the first import and data files are not code: were
+    they hashed, the second run of one config would miss the cache. A .toml is code
+    (settings the build reads)."""
+    root = tmp_path / "pkg"
+    (root / "bench" / "orchestration").mkdir(parents=True)
+    (root / "qat" / "__pycache__").mkdir(parents=True)
+    files = {"qat/a.py": b"A = 1\n", "qat/notes.txt": b"n", "qat/rules.toml": b"x = 1\n",
+             "atomic.py": b"B = 2\n"}
+    for name, content in files.items():
+        (root / name).write_bytes(content)
+    (root / "qat" / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\x00compiled")
+    (root / "qat" / "weights.json").write_text("{}")
+    monkeypatch.setattr(build_cache, "__file__",
+                        str(root / "bench" / "orchestration" / "build_cache.py"))
+    monkeypatch.setattr(build_cache, "_CODE", ("qat", "atomic.py"))
+    expected = hashlib.sha256()
+    for name in ("qat/a.py", "qat/notes.txt", "qat/rules.toml", "atomic.py"):  # _CODE order
+        expected.update(name.encode())
+        expected.update(files[name])
+    assert build_cache.code_digest() == expected.hexdigest()
+
+
+def test_a_module_that_does_not_parse_does_not_stop_the_others_being_followed(
+        tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text("import good\nimport broken\n")
+    (tmp_path / "good.py").write_text("import deeper\n")
+    (tmp_path / "deeper.py").write_text("D = 1\n")
+    (tmp_path / "broken.py").write_text("def (:\n")
+    assert {p.name for p in local_modules(tmp_path / "main.py")} == {
+        "main.py", "good.py", "deeper.py", "broken.py"}
+
+
+def test_a_sibling_module_whose_name_starts_with_x_is_followed(tmp_path: Path) -> None:
+    (tmp_path / "nets").mkdir()
+    (tmp_path / "nets" / "__init__.py").write_text("")
+    (tmp_path / "nets" / "main.py").write_text("from . import Xception\n")
+    (tmp_path / "nets" / "Xception.py").write_text("X = 1\n")
+    found = local_modules(tmp_path / "nets" / "main.py", tmp_path)
+    assert tmp_path / "nets" / "Xception.py" in found
+
+
+def test_a_reference_in_a_folder_with_a_colon_is_keyed_by_its_content_and_function(
+        tmp_path: Path) -> None:
+    """``build = "/runs/2026-12-07T10:00/nets.py:small"``: the function is what follows
+    the last colon, the file what comes before it; two functions of one file are two
+    builds, and editing the file is another build."""
+    folder = tmp_path / "run:1"
+    folder.mkdir()
+    nets = folder / "nets.py"
+    nets.write_text("def small(): pass\ndef big(): pass\n")
+
+    def built(function: str) -> BuildKey:
+        return build_key("mine", ["qat_int8"], BUDGET, {"build": f"{nets}:{function}"}, None)
+
+    small, big = built("small"), built("big")
+    assert small.key != big.key
+    content = hashlib.sha256()
+    content.update(b"nets.py")
+    content.update(hashlib.sha256(nets.read_bytes()).hexdigest().encode())
+    assert small.ingredients["source"]["build"] == f"{content.hexdigest()}:small"
+    nets.write_text("def small(): return 1\ndef big(): pass\n")
+    assert built("small").key != small.key
+
+
+def test_a_torch_source_is_keyed_by_its_code_and_the_torch_versions(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``torch = "file.py:function"``: another module, function or torch / torchao /
+    litert-torch version is another build (the PyTorch recipe depends on them)."""
+    from importlib import metadata
+
+    versions = {"torch": "2.0.0", "torchao": "0.1.0"}  # litert-torch: not installed
+
+    def version(name: str) -> str:
+        if name in versions:
+            return versions[name]
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", version)
+    net = tmp_path / "net.py"
+    net.write_text("def make(): pass\ndef other(): pass\n")
+
+    def built(reference: str) -> BuildKey:
+        return build_key("mine", ["qat_int8"], BUDGET, {"torch": reference}, None)
+
+    first = built(f"{net}:make")
+    assert first.ingredients["source"]["torch_packages"] == versions
+    assert first.ingredients["source"]["torch"].endswith(":make")
+    assert built(f"{net}:make").key == first.key
+    assert built(f"{net}:other").key != first.key
+    versions["torch"] = "2.1.0"
+    upgraded = built(f"{net}:make")
+    assert upgraded.key != first.key
+    net.write_text("def make(): return 1\ndef other(): pass\n")
+    assert built(f"{net}:make").key not in (first.key, upgraded.key)
+
+
+def test_data_made_by_code_is_keyed_by_that_code(tmp_path: Path) -> None:
+    gen = tmp_path / "gen.py"
+    gen.write_text("def load(): return 1\n")
+    source = {"build": "nets:b", "data": f"{gen}:load"}
+    first = build_key("mine", ["qat_int8"], BUDGET, source, None).key
+    gen.write_text("def load(): return 2\n")
+    assert build_key("mine", ["qat_int8"], BUDGET, source, None).key != first
+
+
+def test_an_image_folder_is_keyed_by_its_listing_not_read(tmp_path: Path) -> None:
+    """Image folders (a user's ``image_dir``, ``--imagenet-dir``) can hold gigabytes: the
+    key covers each file's name, size and modification time, so a file touched (same
+    bytes, new time) is another key -- a content digest would not see that."""
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "a.png").write_bytes(b"pixels")
+
+    def keys() -> tuple[str, str]:
+        mine = build_key("mine", ["qat_int8"], BUDGET,
+                         {"build": "nets:b", "image_dir": str(images)}, None).key
+        zoo = build_key("mobilenet_v2", ["qat_int8"], BUDGET, None, str(images)).key
+        return mine, zoo
+
+    before = keys()
+    assert keys() == before
+    stat = (images / "a.png").stat()
+    os.utime(images / "a.png", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    after = keys()
+    assert after[0] != before[0] and after[1] != before[1]
+
+
+def test_one_budget_or_source_written_in_another_order_is_one_key(tmp_path: Path) -> None:
+    """``bench-edgetpu`` after ``bench-cpu`` finds the build whatever order the settings
+    were written in."""
+    source = {"build": "nets:b", "trained": False, "description": "d"}
+    first = build_key("mine", ["qat_int8", "float32"], {"seed": 0, "qat_epochs": 1},
+                      source, None)
+    again = build_key("mine", ["float32", "qat_int8"], {"qat_epochs": 1, "seed": 0},
+                      dict(reversed(list(source.items()))), None)
+    assert again.key == first.key
+
+
+def test_the_cache_folder_given_is_the_one_used(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QATBENCH_CACHE_DIR", str(tmp_path / "from-env"))
+    assert BuildCache(tmp_path / "given").root == tmp_path / "given"
+
+
+def test_a_damaged_entry_is_never_used_and_is_removed(tmp_path: Path) -> None:
+    cache = BuildCache(tmp_path / "cache", limit=10**9)
+    key = _store(cache, tmp_path, "m", b"m" * 8)
+    (cache.entry(key) / "entry.json").write_text("{not json")
+    assert cache.lookup(key) is None
+    assert not cache.entry(key).exists()
+
+
+def test_an_entry_that_cannot_be_removed_is_still_not_used(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only cache: the damaged or partial entry stays on disk, the lookup is a
+    miss (the model is rebuilt), and the run does not fail on the clean-up."""
+    cache = BuildCache(tmp_path / "cache", limit=10**9)
+    damaged = _store(cache, tmp_path, "damaged", b"d" * 8)
+    (cache.entry(damaged) / "qat_int8.tflite").write_bytes(b"e" * 8)
+    partial = cache.root / "fedcba9876543210"
+    (partial / "half").mkdir(parents=True)
+
+    def read_only(path, ignore_errors=False, onerror=None, **kwargs):
+        if not ignore_errors:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(shutil, "rmtree", read_only)
+    assert cache.lookup(damaged) is None
+    assert cache.lookup(partial.name) is None
+
+
+def test_a_full_disk_while_storing_is_reported_as_the_cache_unwritable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The copy fails before its staging folder exists: the error names the cache and
+    the disk being full, not the clean-up of a folder that was never made."""
+    from qatbench.atomic import UnwritableOutput
+
+    cache = BuildCache(tmp_path / "cache", limit=10**9)
+    built = tmp_path / "built"
+    built.mkdir()
+    (built / "qat_int8.tflite").write_bytes(b"q")
+
+    def full(source, target, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(target))
+
+    monkeypatch.setattr(shutil, "copytree", full)
+    with pytest.raises(UnwritableOutput) as raised:
+        cache.store(build_key("m", ["qat_int8"], BUDGET, None, None), built)
+    assert raised.value.errno == errno.ENOSPC and raised.value.path == cache.root
+    assert list(cache.root.iterdir()) == []
+
+
+def test_a_copy_left_by_a_killed_store_is_replaced_not_stored(tmp_path: Path) -> None:
+    """A run killed mid-copy leaves ``.KEY.PID.tmp``; the next store with that pid (pids
+    repeat, in a container nearly always) starts it again from the build."""
+    cache = BuildCache(tmp_path / "cache", limit=10**9)
+    key = build_key("m", ["qat_int8"], BUDGET, None, None)
+    leftover = cache.root / f".{key.key}.{os.getpid()}.tmp"
+    leftover.mkdir(parents=True)
+    (leftover / "stale.tflite").write_bytes(b"old")
+    built = tmp_path / "built"
+    built.mkdir()
+    (built / "qat_int8.tflite").write_bytes(b"new")
+    entry = cache.store(key, built)
+    assert sorted(p.name for p in entry.iterdir()) == ["entry.json", "qat_int8.tflite"]
+    assert not leftover.exists()
+
+
+def test_a_build_folder_holding_an_entry_record_is_stored_whole(tmp_path: Path) -> None:
+    """A build copied out of a cache entry (``entry.json`` inside) stored again: the old
+    record is not one of the files, so the new entry checks whole on lookup."""
+    cache = BuildCache(tmp_path / "cache", limit=10**9)
+    built = tmp_path / "built"
+    built.mkdir()
+    (built / "qat_int8.tflite").write_bytes(b"q")
+    (built / "entry.json").write_text('{"files": {}}')
+    key = build_key("m", ["qat_int8"], BUDGET, None, None)
+    cache.store(key, built)
+    record = json.loads((cache.entry(key.key) / "entry.json").read_text())
+    assert record["files"] == {"qat_int8.tflite": hashlib.sha256(b"q").hexdigest()}
+    assert cache.lookup(key.key) == cache.entry(key.key)
+
+
+def test_a_rebuild_replaces_the_entry_of_its_key(tmp_path: Path) -> None:
+    """``--rebuild`` stores over an existing entry: the new build's files, none left of
+    the old one."""
+    cache = BuildCache(tmp_path / "cache", limit=10**9)
+    key = build_key("m", ["qat_int8"], BUDGET, None, None)
+    for name, payload in (("old", b"first"), ("new", b"second")):
+        built = tmp_path / name
+        built.mkdir()
+        (built / f"{name}.tflite").write_bytes(payload)
+        cache.store(key, built)
+    entry = cache.lookup(key.key)
+    assert entry is not None
+    assert sorted(p.name for p in entry.iterdir()) == ["entry.json", "new.tflite"]
+
+
+def test_a_store_in_progress_is_not_listed_or_pruned(tmp_path: Path) -> None:
+    """The staging folder holds ``entry.json`` just before it is renamed into place: a
+    ``cache list`` or ``prune`` at that moment must not show or remove it."""
+    cache = BuildCache(tmp_path / "cache", limit=10**9)
+    kept = _store(cache, tmp_path, "kept", b"k")
+    staging = cache.root / f".{kept}.4242.tmp"
+    shutil.copytree(cache.entry(kept), staging)
+    assert [e["key"] for e in cache.entries()] == [kept]
+    assert cache.prune(limit=0).removed == [kept]
+    assert staging.is_dir()
+
+
+def test_prune_names_the_entry_when_the_error_names_no_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = BuildCache(tmp_path / "cache", limit=10**9)
+    stuck = _store(cache, tmp_path, "stuck", b"s")
+
+    def refuse(path, *args, **kwargs):
+        raise OSError(errno.EBUSY, "Device or resource busy")
+
+    monkeypatch.setattr(shutil, "rmtree", refuse)
+    assert cache.prune(limit=0).failed == {
+        stuck: f"{cache.root / stuck}: Device or resource busy"}
+
+
+def test_a_full_disk_while_copying_keeps_the_systems_words() -> None:
+    error = shutil.Error([("a", "/cache/x/a", "[Errno 28] No space left on device: 'a'")])
+    found = build_cache.first_os_error(error)
+    assert found.strerror == "No space left on device"
+    assert str(found) == "[Errno 28] No space left on device: '/cache/x/a'"
+
+
+def test_the_same_files_in_another_folder_are_the_same_build(tmp_path: Path) -> None:
+    """A source is keyed by its files' content, not where they lie: a second clone, or a
+    CI workspace at another path, finds the build the first one stored. (The paths
+    themselves must not reach the key alongside the digests.)"""
+    first = tmp_path / "clone-a"
+    (first / "images").mkdir(parents=True)
+    for name, text in {"m.keras": "k", "f.tflite": "t", "nets.py": "def b(): pass\n",
+                       "net.py": "def make(): pass\n", "prep.py": "def p(x): return x\n",
+                       "d.npz": "d", "fit.py": "def f(m, d): pass\n", "images/a.png": "i"
+                       }.items():
+        (first / name).write_text(text)
+    second = tmp_path / "elsewhere" / "clone-b"
+    shutil.copytree(first, second)  # contents, and the images' times, copied
+
+    def source(root: Path) -> dict:
+        return {"keras": str(root / "m.keras"), "tflite": {"float32": str(root / "f.tflite")},
+                "build": f"{root / 'nets.py'}:b", "torch": f"{root / 'net.py'}:make",
+                "preprocess": f"{root / 'prep.py'}:p", "data": str(root / "d.npz"),
+                "image_dir": str(root / "images"),
+                "training": {"fit": f"{root / 'fit.py'}:f", "epochs": 3}}
+
+    def key(root: Path) -> str:
+        return build_key("mine", ["qat_int8"], BUDGET, source(root), None).key
+
+    assert key(second) == key(first)
+    (second / "d.npz").write_text("other data")
+    assert key(second) != key(first)

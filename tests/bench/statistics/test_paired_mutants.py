@@ -24,3 +24,21 @@ def test_the_default_threshold_is_two_percent(ratio: float, verdict: Verdict) ->
     assert decision.change == pytest.approx(ratio - 1)
     assert decision.ci_low == pytest.approx(ratio - 1) == decision.ci_high
     assert decision.pairs == 4
+
+
+def test_paired_evidence_decides_at_its_own_confidence() -> None:
+    """``PairedEvidence(confidence=0.5)`` is a 50% interval, not the default 95%: with
+    log-ratios 0.01, 0.03, 0.05 (mean 0.03, sd 0.02) the half-width is t(0.75, 2) *
+    0.02 / sqrt(3) (scipy's t quantile, worked out here)."""
+    from scipy import stats
+
+    from qatbench.bench.statistics.paired import PairedEvidence
+
+    a = np.ones(3)
+    b = np.exp(np.array([0.01, 0.03, 0.05]))
+    half = stats.t.ppf(0.75, 2) * 0.02 / np.sqrt(3)
+    decision = PairedEvidence(a, b, confidence=0.5).decide(0.02)
+    assert decision.ci_low == pytest.approx(np.exp(0.03 - half) - 1)
+    assert decision.ci_high == pytest.approx(np.exp(0.03 + half) - 1)
+    assert decision.verdict is Verdict.SLOWER  # the 95% interval would reach below 1
+    assert PairedEvidence(a, b).decide(0.02).verdict is Verdict.UNKNOWN
