@@ -310,10 +310,10 @@ def test_an_undecided_series_is_judged_at_doubling_pair_counts(
     judged: list[int] = []
     decide = ab.decide_paired
 
-    def counting(a_ms, b_ms, threshold):
+    def counting(a_ms, b_ms, *args, **kwargs):
         if len(a_ms):
             judged.append(len(a_ms))
-        return decide(a_ms, b_ms, threshold)
+        return decide(a_ms, b_ms, *args, **kwargs)
 
     monkeypatch.setattr(ab, "decide_paired", counting)
     outcome = run_series(Series("m/v", Path("a"), Path("b")), AbSettings(pairs=4,

@@ -98,10 +98,11 @@ def test_bad_right_after_good_is_the_culprit_when_slower(tmp_path: Path, out: st
 # -- a bisection's record: each probe, the progress -------------------------------------
 
 
-@pytest.fixture(scope="module")
-def same_bytes_bisection(tmp_path_factory: pytest.TempPathFactory):
-    """GOOD 10, a README-only commit (GOOD's bytes), BAD 20; the progress recorded."""
-    tmp_path = tmp_path_factory.mktemp("bisection")
+@pytest.fixture
+def same_bytes_bisection(tmp_path: Path):
+    """GOOD 10, a README-only commit (GOOD's bytes), BAD 20; the progress recorded. Run
+    per test: mutmut runs, for a mutant, only the tests that called its function, and a
+    module-scoped bisection is called in the first test's set-up alone."""
     repo, shas = repository(tmp_path, [{"work.txt": "10"}, {"README": "docs"},
                                        {"work.txt": "20"}])
     status: list[str] = []
