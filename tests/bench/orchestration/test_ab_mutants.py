@@ -118,7 +118,7 @@ def test_each_row_is_keyed_by_model_variant_target_and_threads() -> None:
         {"model": "net", "variant": "", "target": "cpu-ref", "device": "", "threads": 2}]
 
 
-def test_an_undecided_series_passes_the_gate_unless_asked_by_default() -> None:
+def test_by_default_an_undecided_series_passes_the_ab_gate() -> None:
     """The A/B gate's default (``outcome_frame``, ``gate_checks``) is not to fail an
     UNKNOWN series: only --fail-on-unknown does."""
     from qatbench.bench.orchestration.ab import comparison_pairs, gate_checks, outcome_frame
