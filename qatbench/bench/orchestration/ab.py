@@ -62,7 +62,7 @@ def _files_of(path: Path, scratch: Path | None = None) -> dict[str, Path]:
         from qatbench.bench.orchestration.artifacts_dir import ArtifactError, unpack
 
         try:
-            path = unpack(path, scratch)
+            path = unpack(path, scratch, option="")  # a positional BASE/CURRENT
         except ArtifactError as error:
             raise AbInputError(str(error)) from None
     if path.is_file():

@@ -83,20 +83,23 @@ def write_artifacts(config: RunConfig, out: Path, cache: Any, rebuild: bool = Fa
     return builds
 
 
-def unpack(path: Path, scratch: Path) -> Path:
-    """``path`` itself when it is a directory; an archive extracted into ``scratch``."""
+def unpack(path: Path, scratch: Path, *, option: str = "--artifacts") -> Path:
+    """``path`` itself when it is a directory; an archive extracted into ``scratch``. Errors
+    name ``path`` after ``option``, the command-line option that gave it (none for ``ab``'s
+    positional BASE and CURRENT)."""
+    named = f"{option} {path}".strip()
     if path.is_dir():
         return path
     if not path.is_file():
-        raise ArtifactError(f"--artifacts {path}: no such directory or archive")
+        raise ArtifactError(f"{named}: no such directory or archive")
     try:
         with tarfile.open(path) as bundle:
             bundle.extractall(scratch, filter="data")
     except (tarfile.TarError, OSError) as error:
-        raise ArtifactError(f"--artifacts {path}: not a readable .tar.gz ({error})") from None
+        raise ArtifactError(f"{named}: not a readable .tar.gz ({error})") from None
     found = [p for p in scratch.iterdir() if (p / INDEX).is_file()]
     if len(found) != 1:
-        raise ArtifactError(f"--artifacts {path}: the archive holds no artifacts directory "
+        raise ArtifactError(f"{named}: the archive holds no artifacts directory "
                             f"(no {INDEX}); make it with `qatbench build --archive`")
     return found[0]
 

@@ -251,3 +251,18 @@ def test_a_signal_to_qatbench_ab_keeps_every_pair_it_measured(
     assert f"pair(s) measured so far are kept in {out / 'ab.parquet'}" in " ".join(
         stderr.split())
     assert not (out / "ab_verdicts.parquet").exists()
+
+
+def test_an_unreadable_archive_given_to_ab_is_named_without_an_option_ab_lacks(
+        tmp_path: Path) -> None:
+    """`qatbench ab BASE.tar.gz CURRENT.tar.gz`: a broken archive is named by its path alone
+    (the same unpack step serves `run --artifacts`, whose errors name that option; `ab`
+    has no such option)."""
+    from qatbench.bench.orchestration.ab import AbInputError, _files_of
+
+    broken = tmp_path / "base.tar.gz"
+    broken.write_bytes(b"not a gzip stream")
+    with pytest.raises(AbInputError) as raised:
+        _files_of(broken, tmp_path / "scratch")
+    assert str(raised.value).startswith(f"{broken}: not a readable .tar.gz")
+    assert "--artifacts" not in str(raised.value)
