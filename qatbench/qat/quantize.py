@@ -23,16 +23,18 @@ One layer tfmot does accept gets qatbench's config instead of tfmot's
 (``SAME_SCALE_LAYERS``): ``AveragePooling2D`` (and 1-D), a same-scale op -- TFLite's int8
 ``AVERAGE_POOL_2D`` writes its output on its input's scale. tfmot gives the pool an
 output quantizer of its own, so the pool's value carries a second scale, and where it
-also feeds a ``Concatenate`` (which takes its inputs at its output's scale) a third:
-DenseNet's transition (``conv 1x1 -> pool``, the pool feeding the next dense block's
-concatenation and its first BatchNorm) and Inception's pool branches. TensorFlow's
-converter cannot reconcile that and stops with "'tfl.average_pool_2d' op quantization
-parameters violate the same scale constraint". tfmot's own concatenation rule
-(``ConcatTransform``, which drops the output quantizers of a concatenation's inputs)
-never applies there: its graph matcher takes no layer whose output has a second consumer.
-With the pass-through config the pool has no quantizer of its own, as tfmot already does
-for ``MaxPooling2D``: the converter keeps the input's scale through the pool and
-requantizes once where the concatenation needs its own (tests/qat/test_same_scale.py).
+also feeds a ``Concatenate`` (which takes its inputs at its output's scale) a third.
+DenseNet's transitions do (``conv 1x1 -> pool``, the pool feeding the next dense block's
+concatenation and its first BatchNorm), and TensorFlow's converter stops with
+"'tfl.average_pool_2d' op quantization parameters violate the same scale constraint".
+tfmot's own concatenation rule (``ConcatTransform``, which drops the output quantizers
+of a concatenation's inputs) never applies there: its graph matcher takes no layer whose
+output has a second consumer. With the pass-through config the pool has no quantizer of
+its own, as tfmot already does for ``MaxPooling2D``: the converter keeps the input's
+scale through the pool and requantizes once where the concatenation needs its own (the
+pool's other consumer then reads it on that scale, a rounding QAT does not simulate);
+a pool feeding no concatenation loses the requantize tfmot's config put after it
+(tests/qat/test_same_scale.py).
 
 Any other rejected layer is still an error that lists every such layer at once, with the
 selective-QAT route (keep it float) beside each.
@@ -67,8 +69,8 @@ CONFIGURED_LAYERS: dict[str, tuple[str, str]] = {
 # and every layer feeding it are quantized: next to a float layer tfmot's stays)
 _SAME_SCALE_WHY = ("same-scale op: TFLite's int8 average pool keeps its input's scale; "
                    "tfmot's own output quantizer gives it a second one, which the converter "
-                   "cannot reconcile where the pool also feeds a Concatenate (DenseNet, "
-                   "Inception)")
+                   "cannot reconcile where the pool feeds a Concatenate and another layer "
+                   "(DenseNet's transitions)")
 SAME_SCALE_LAYERS: dict[str, tuple[str, str]] = {
     "AveragePooling2D": (PASS, _SAME_SCALE_WHY),
     "AveragePooling1D": (PASS, _SAME_SCALE_WHY),

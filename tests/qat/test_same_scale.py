@@ -1,5 +1,5 @@
-"""An average pool feeding a concatenation and another layer -- DenseNet's transition,
-Inception's pool branches -- converts full-integer and runs in LiteRT like the QAT model.
+"""An average pool feeding a concatenation and another layer -- DenseNet's transition --
+converts full-integer and runs in LiteRT like the QAT model.
 
 tfmot quantizes an ``AveragePooling2D``'s output with a range of its own; TFLite's int8
 average pool keeps its input's scale, and the concatenation takes its inputs at its
