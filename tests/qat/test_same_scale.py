@@ -20,6 +20,7 @@ pytest.importorskip("tensorflow_model_optimization")
 
 import tf_keras as keras
 
+from qatbench.qat.conversion_hints import conversion_hint
 from qatbench.qat.export import Variant, export_variant, full_integer_converter
 from qatbench.qat.quantize import LayerSelection, plan_quantization, quantize_for_training
 from qatbench.qat.range_init import start_ranges_from_data
@@ -92,15 +93,22 @@ def _litert_outputs(path: Path, x: np.ndarray) -> tuple[np.ndarray, float]:
 def test_with_tfmots_config_on_the_pool_the_converter_refuses_it(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The cause, shown: the same model with the pool left to tfmot's config (the rule
-    taken out of the table) stops TensorFlow's converter."""
+    taken out of the table) stops TensorFlow's converter; the row's error then says
+    which layer and how to keep it float."""
     from tensorflow.lite.python.convert import ConverterError
 
     from qatbench.qat import quantize
 
     monkeypatch.setattr(quantize, "SAME_SCALE_LAYERS", {})
-    qat_model = _qat(densenet_transition())
-    with pytest.raises(ConverterError, match=r"average_pool_2d.*same scale constraint"):
+    model = densenet_transition()
+    qat_model = _qat(model)
+    with pytest.raises(ConverterError, match=r"average_pool_2d.*same scale constraint") \
+            as refused:
         full_integer_converter(qat_model, _inputs(16, (16, 16, 3), seed=2)).convert()
+    # a pattern no config reconciles gets the layer and the way around it, not MLIR alone
+    hint = conversion_hint(model, refused.value)
+    assert "average_pool_2d" in hint and "transition_pool (AveragePooling2D)" in hint
+    assert "qat_selective" in hint and "qat_layers" in hint
 
 
 @pytest.mark.parametrize("build", [densenet_transition, pool_branch_1d])
