@@ -19,6 +19,23 @@ Each gets one of three configs (``CONFIGURED_LAYERS``, the one table, with why):
 - pass-through: a reshape, transpose or slice (``KerasOp`` of a shape op) -- int8 in,
   the same int8 out, nothing to quantize.
 
+One layer tfmot does accept gets qatbench's config instead of tfmot's
+(``SAME_SCALE_LAYERS``): ``AveragePooling2D`` (and 1-D), a same-scale op -- TFLite's int8
+``AVERAGE_POOL_2D`` writes its output on its input's scale. tfmot gives the pool an
+output quantizer of its own, so the pool's value carries a second scale, and where it
+also feeds a ``Concatenate`` (which takes its inputs at its output's scale) a third.
+DenseNet's transitions do (``conv 1x1 -> pool``, the pool feeding the next dense block's
+concatenation and its first BatchNorm), and TensorFlow's converter stops with
+"'tfl.average_pool_2d' op quantization parameters violate the same scale constraint".
+tfmot's own concatenation rule (``ConcatTransform``, which drops the output quantizers
+of a concatenation's inputs) never applies there: its graph matcher takes no layer whose
+output has a second consumer. With the pass-through config the pool has no quantizer of
+its own, as tfmot already does for ``MaxPooling2D``: the converter keeps the input's
+scale through the pool and requantizes once where the concatenation needs its own (the
+pool's other consumer then reads it on that scale, a rounding QAT does not simulate);
+a pool feeding no concatenation loses the requantize tfmot's config put after it
+(tests/qat/test_same_scale.py).
+
 Any other rejected layer is still an error that lists every such layer at once, with the
 selective-QAT route (keep it float) beside each.
 """
@@ -47,6 +64,17 @@ CONFIGURED_LAYERS: dict[str, tuple[str, str]] = {
     "KerasOp": (OUTPUT, "Keras 3 arithmetic (hard-swish, hard-sigmoid, constant add/multiply, "
                         "mean, ...): its output 8-bit"),
 }
+# layer class -> (config kind, why): layers tfmot accepts but quantizes in a way TFLite's
+# int8 kernel cannot honour; qatbench's config replaces tfmot's on each (when the layer
+# and every layer feeding it are quantized: next to a float layer tfmot's stays)
+_SAME_SCALE_WHY = ("same-scale op: TFLite's int8 average pool keeps its input's scale; "
+                   "tfmot's own output quantizer gives it a second one, which the converter "
+                   "cannot reconcile where the pool feeds a Concatenate and another layer "
+                   "(DenseNet's transitions)")
+SAME_SCALE_LAYERS: dict[str, tuple[str, str]] = {
+    "AveragePooling2D": (PASS, _SAME_SCALE_WHY),
+    "AveragePooling1D": (PASS, _SAME_SCALE_WHY),
+}
 # tfmot's weight attribute per weights-and-output layer
 WEIGHT_ATTRIBUTES = {"Conv1D": ("kernel",), "Embedding": ("embeddings",)}
 # kept for callers of the earlier name: the classes whose output gets the 8-bit quantizer
@@ -55,7 +83,8 @@ OUTPUT_ONLY_LAYERS = {k: why for k, (kind, why) in CONFIGURED_LAYERS.items() if 
 
 def config_kind(layer: Any) -> str | None:
     """Which of qatbench's configs ``layer`` takes, or None (none fits)."""
-    entry = CONFIGURED_LAYERS.get(type(layer).__name__)
+    entry = CONFIGURED_LAYERS.get(type(layer).__name__) \
+        or SAME_SCALE_LAYERS.get(type(layer).__name__)
     if entry is None:
         return None
     if type(layer).__name__ == "KerasOp":
@@ -185,6 +214,8 @@ class QuantizePlan:
 
     configured: dict[str, str] = field(default_factory=dict)  # layer -> class (our config)
     kept_float: list[str] = field(default_factory=list)
+    # layer -> class: tfmot's config replaced by qatbench's (SAME_SCALE_LAYERS)
+    same_scale: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         parts = []
@@ -192,6 +223,11 @@ class QuantizePlan:
             classes = sorted(set(self.configured.values()))
             parts.append(f"qatbench quantize configs on {len(self.configured)} layer(s) tfmot "
                          f"rejects ({', '.join(classes)})")
+        if self.same_scale:
+            classes = sorted(set(self.same_scale.values()))
+            parts.append(f"{len(self.same_scale)} {', '.join(classes)} layer(s) on their "
+                         "input's scale (same-scale op; tfmot's own output quantizer "
+                         "removed)")
         if self.kept_float:
             shown = ", ".join(self.kept_float[:12])
             more = f" and {len(self.kept_float) - 12} more" if len(self.kept_float) > 12 else ""
@@ -203,7 +239,7 @@ def plan_quantization(model: Any, selection: LayerSelection | None = None
                       ) -> tuple[QuantizePlan, set[str]]:
     """Which layers get our config, which stay float; every layer nobody can quantize raises.
 
-    Returns the plan and the names of layers that get the output-only config.
+    Returns the plan and the names of the layers that get a qatbench config.
     """
     check_model_kind(model)
     rejected = find_unsupported_layers(model)
@@ -226,10 +262,19 @@ def plan_quantization(model: Any, selection: LayerSelection | None = None
         elif layer.name in fixable:
             op = getattr(layer, "op", None) if type(layer).__name__ == "KerasOp" else None
             plan.configured[layer.name] = f"KerasOp[{op}]" if op else type(layer).__name__
+        elif type(layer).__name__ in SAME_SCALE_LAYERS and not any(
+                source in plan.kept_float for source in _feeding_layers(layer)):
+            plan.same_scale[layer.name] = type(layer).__name__
     if selection and len(plan.kept_float) == len(quantizable):
         raise QatModelError(f"selective QAT on {model_label(model)!r}: no layer matches "
                             f"{selection}; nothing would be quantized")
-    return plan, fixable
+    return plan, fixable | set(plan.same_scale)
+
+
+def _feeding_layers(layer: Any) -> list[str]:
+    """The names of the layers whose outputs ``layer`` takes (every call of it)."""
+    return [source.name for node in getattr(layer, "inbound_nodes", [])
+            for source, *_ in node.iterate_inbound()]
 
 
 def quantize_for_training(model: Any, selection: LayerSelection | None = None
