@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from qatbench.qat.errors import QatModelError, UnsupportedLayer, UnsupportedLayersError
+from qatbench.qat.layer_names import reserve_layer_names
 from qatbench.qat.validate import check_model_kind, find_unsupported_layers, model_label
 
 OUTPUT, WEIGHTS, PASS = "output", "weights", "pass"
@@ -310,6 +311,7 @@ def quantize_for_training(model: Any, selection: LayerSelection | None = None
         with tf_keras.utils.custom_object_scope(custom_objects()):
             annotated = tf_keras.models.clone_model(model, clone_function=annotate)
         annotated.set_weights(model.get_weights())
+        reserve_layer_names(annotated)
         with quantize_scope():
             return keras_q.quantize_apply(annotated, scheme=float_input_scheme()), plan
     except (ValueError, RuntimeError, TypeError) as error:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from qatbench.qat.errors import QatModelError, UnsupportedLayer
+from qatbench.qat.layer_names import reserve_layer_names
 
 _NEEDS = ("QAT needs a Sequential or Functional tf_keras model "
           "(build it with `import tf_keras as keras`)")
@@ -54,6 +55,7 @@ def find_unsupported_layers(model: Any, scheme: Any | None = None) -> list[Unsup
         layer.name: {"quantize_config": None}
         for layer in model.layers if not isinstance(layer, tf_keras.layers.InputLayer)
     }
+    reserve_layer_names(model)
     transformed, layer_quantize_map = scheme.get_layout_transformer().apply(
         model, layer_quantize_map)
     unsupported = []
