@@ -37,8 +37,8 @@ from qatbench.qat.keras3_ops import (
     ACTIVATION_OPS,
     OPS,
     SAME_ACTIVATION,
+    application_layer_classes,
     keras_op_class,
-    layer_scale_class,
     make_op_layer,
 )
 
@@ -431,14 +431,15 @@ def _activation(value: Any) -> tuple[str | None, str | None, str | None]:
 
 
 def _tf_keras_class(entry: dict[str, Any]) -> type | None:
-    """The tf_keras class rebuilding ``entry``: the same-named Keras layer, ConvNeXt's
-    LayerScale, or a class the user's ``imports`` registered with tf_keras under the
+    """The tf_keras class rebuilding ``entry``: the same-named Keras layer, a layer of
+    ``keras.applications``' own (ConvNeXt's LayerScale, Inception-ResNet's
+    CustomScaleLayer), or a class the user's ``imports`` registered with tf_keras under the
     entry's registered name."""
     import tf_keras
 
     module, kind = str(entry.get("module") or ""), entry["class_name"]
-    if module.startswith("keras.src.applications") and kind == "LayerScale":
-        return layer_scale_class()
+    if module.startswith("keras.src.applications") and kind in application_layer_classes():
+        return application_layer_classes()[kind]
     if module.startswith("keras") and not _is_nested_model(entry):
         return getattr(tf_keras.layers, kind, None)
     registered = entry.get("registered_name") or kind

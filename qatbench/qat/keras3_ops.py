@@ -316,8 +316,35 @@ def layer_scale_class() -> type:
     return LayerScale
 
 
+def custom_scale_class() -> type:
+    """Keras 3 Inception-ResNet's ``CustomScaleLayer`` (``x + scale * residual``) in
+    tf_keras, where the same block is a ``Lambda`` (a Python function tfmot cannot see)."""
+    global _CUSTOM_SCALE
+    if _CUSTOM_SCALE is not None:
+        return _CUSTOM_SCALE
+    import tf_keras
+
+    @tf_keras.saving.register_keras_serializable(package="qatbench")
+    class CustomScaleLayer(tf_keras.layers.Layer):
+        """``inputs[0] + inputs[1] * scale``: a residual added at a fixed scale."""
+
+        def __init__(self, scale: float, **base: Any) -> None:
+            super().__init__(**base)
+            self.scale = scale
+
+        def call(self, inputs: Any) -> Any:
+            return inputs[0] + inputs[1] * self.scale
+
+        def get_config(self) -> dict:
+            return {**super().get_config(), "scale": self.scale}
+
+    _CUSTOM_SCALE = CustomScaleLayer
+    return CustomScaleLayer
+
+
 _KERAS_OP: type | None = None
 _LAYER_SCALE: type | None = None
+_CUSTOM_SCALE: type | None = None
 
 
 def make_op_layer(op: str, name: str, args: Any, kwargs: Any, options: dict[str, Any]
@@ -331,5 +358,11 @@ def make_op_layer(op: str, name: str, args: Any, kwargs: Any, options: dict[str,
 
 def custom_objects() -> dict[str, type]:
     """The layer classes a rebuilt model may hold, for loading or cloning it."""
-    return {"KerasOp": keras_op_class(), "LayerScale": layer_scale_class(),
-            "qatbench>KerasOp": keras_op_class(), "qatbench>LayerScale": layer_scale_class()}
+    classes = {"KerasOp": keras_op_class(), **application_layer_classes()}
+    return {**classes, **{f"qatbench>{name}": kind for name, kind in classes.items()}}
+
+
+def application_layer_classes() -> dict[str, type]:
+    """The layers ``keras.applications`` defines for itself (not in ``keras.layers``),
+    by class name: each rebuilt as its tf_keras twin here."""
+    return {"LayerScale": layer_scale_class(), "CustomScaleLayer": custom_scale_class()}

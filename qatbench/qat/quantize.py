@@ -4,7 +4,8 @@ automatically -- and only -- to the layers that scheme rejects, plus selective Q
 tfmot 0.8.1 rejects layers real architectures use: a standalone (pre-activation)
 ``BatchNormalization`` in ResNet50V2 and NASNetMobile, ``Rescaling``/``Normalization``
 at the input, the squeeze-excite ``Multiply`` in EfficientNet and MobileNetV3,
-``LayerNormalization`` and ConvNeXt's ``LayerScale``, ``Conv1D`` and ``Embedding``,
+``LayerNormalization``, ConvNeXt's ``LayerScale``, Inception-ResNet's
+``CustomScaleLayer``, ``Conv1D`` and ``Embedding``,
 and the ``KerasOp`` layers a Keras 3 rebuild makes of op nodes and of activations
 tf_keras lacks (hard-swish, hard-sigmoid, ``x + 3.0``, ``* (1/6)``, ...).
 
@@ -60,6 +61,7 @@ CONFIGURED_LAYERS: dict[str, tuple[str, str]] = {
     "Multiply": (OUTPUT, "elementwise product of quantized tensors"),
     "LayerNormalization": (OUTPUT, "layer norm: per-sample statistics, then an affine map"),
     "LayerScale": (OUTPUT, "per-channel scale (ConvNeXt)"),
+    "CustomScaleLayer": (OUTPUT, "residual added at a fixed scale (Inception-ResNet)"),
     "Conv1D": (WEIGHTS, "1-D convolution: kernel and output 8-bit"),
     "Embedding": (WEIGHTS, "table lookup: table and output 8-bit"),
     "KerasOp": (OUTPUT, "Keras 3 arithmetic (hard-swish, hard-sigmoid, constant add/multiply, "

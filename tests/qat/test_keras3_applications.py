@@ -1,6 +1,7 @@
 """Real architectures saved by Keras 3 get float32, PTQ and QAT files: MobileNetV3Small
 (hard-swish, squeeze-excite arithmetic) through ``qatbench run --model``, and
-EfficientNetV2B0 and a ConvNeXt (LayerNorm, GELU, LayerScale, nested Sequential) through
+EfficientNetV2B0, a ConvNeXt (LayerNorm, GELU, LayerScale, nested Sequential) and an
+Inception-ResNet block (CustomScaleLayer) through
 rebuild -> QAT -> full-integer conversion. Every model is made with Keras 3 at the
 smallest input, with random weights whose BatchNorm statistics come from one pass
 (fresh statistics shrink random activations to where any two models agree)."""
@@ -61,6 +62,21 @@ def _convnext_small_widths() -> object:
                     input_shape=(SIZE, SIZE, 3), classes=10, classifier_activation=None)
 
 
+def _inception_resnet_block() -> object:
+    """keras.applications' Inception-ResNet block (the code InceptionResNetV2 repeats)
+    on a small stem: its residual is added at a fixed scale by ``CustomScaleLayer``, a
+    layer of keras.applications' own (no ``keras.layers`` class of that name)."""
+    import keras
+    from keras.src.applications.inception_resnet_v2 import inception_resnet_block
+
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)
+    x = inception_resnet_block(x, scale=0.17, block_type="block35", block_idx=1)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(10)(x), name="inception_resnet_mini")
+
+
 def _snr_db(reference: np.ndarray, other: np.ndarray) -> float:
     noise = np.mean((reference - other) ** 2)
     return float(10 * np.log10(np.mean(reference ** 2) / max(noise, 1e-30)))
@@ -70,8 +86,9 @@ def _snr_db(reference: np.ndarray, other: np.ndarray) -> float:
 @pytest.mark.parametrize(("builder", "fidelity"), [
     # random EfficientNetV2B0 weights are chaotic (logits ~1e3, 1-ulp rounding grows to
     # 1e-1 of them): int8 cannot follow such a net, so only its files are checked
-    (_efficientnet_v2_b0, False), (_convnext_small_widths, True)],
-    ids=["EfficientNetV2B0", "ConvNeXt"])
+    (_efficientnet_v2_b0, False), (_convnext_small_widths, True),
+    (_inception_resnet_block, True)],
+    ids=["EfficientNetV2B0", "ConvNeXt", "InceptionResNet"])
 def test_keras3_architecture_gets_float_ptq_and_qat_files(
         builder: Callable[[], object], fidelity: bool, tmp_path: Path) -> None:
     import keras
