@@ -207,6 +207,16 @@ def test_one_run_exactly_at_twice_the_floor_is_not_beyond_it(host_noise: bool) -
     beyond = decide(np.array([1.0]), np.array([1.1]), threshold=0.01,
                     floor=TWICE_FLOOR_AT * 0.999, alpha=0.05, host_noise=host_noise)
     assert beyond.verdict is (Verdict.SLOWER if host_noise else Verdict.UNKNOWN)
+    if not host_noise:
+        # K: t(0.975, 2K - 2) · σ · √(2/K) ≤ ln(1 + floor) with σ = ln(1 + floor) /
+        # (z(0.995) · √2) -- 0.622 · ln(1 + floor) at K = 3, and at least 3 anyway
+        assert beyond.repeats_needed == 3
+        assert beyond.reason == (
+            "+10.0% from one run per side, beyond the floor 4.9% that was not measured on "
+            "this host (no noise-floor file from here, and fewer than 5 earlier runs of "
+            "this series on this host under the results root): one run cannot tell this "
+            "host's run-to-run noise from a change; --repeats 3 on both sides, or `qatbench "
+            "ab BASE_FILE CURRENT_FILE` (interleaved pairs), would decide it")
 
 
 def test_repeats_whose_mean_change_is_exactly_twice_the_floor_need_a_narrow_interval() -> None:
