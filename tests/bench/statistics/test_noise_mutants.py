@@ -42,3 +42,19 @@ def test_a_zero_or_negative_level_is_no_run_of_the_history() -> None:
     noise = floor_from_levels([1.0, 0.0, 1.01, 1.0, -1.0, 1.01, 1.0])
     assert noise is not None and noise.runs == 5
     assert noise.floor == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("entry", [
+    '{"p50_ms": 3, "repeats": 1, "floor": 0}',
+    '{"p50_ms": 0, "repeats": 1, "floor": 0.1}',
+    '{"p50_ms": 3, "repeats": 0, "floor": 0.1}',
+])
+def test_an_out_of_range_floor_entry_is_refused_with_the_rule_it_breaks(
+        tmp_path: Path, entry: str) -> None:
+    """The message states what a valid entry is, so the file can be fixed from it."""
+    path = tmp_path / "floor.json"
+    path.write_text(f'{{"floors": [{entry}]}}')
+    with pytest.raises(NoiseFloorError) as raised:
+        load_noise_floor(path)
+    assert str(raised.value) == (f"{path}: every floor must have p50_ms > 0, repeats ≥ 1 "
+                                 "and 1 > floor > 0 (a fraction: 0.08 = 8%)")
