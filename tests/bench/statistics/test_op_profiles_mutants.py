@@ -69,9 +69,10 @@ def test_side_by_side_puts_float_beside_int8_by_the_larger_side() -> None:
 
 
 def test_side_by_side_counts_an_op_type_only_float_has_as_removed_time() -> None:
-    table = side_by_side(lines(("CONV_2D", 2.0), ("LOGISTIC", 0.5), ("HARD_SWISH", 0.25)),
+    table = side_by_side(lines(("CONV_2D", 2.0), ("LOGISTIC", 0.5), ("HARD_SWISH", 0.25),
+                               ("RESHAPE", 0.125)),
                          lines(("CONV_2D", 1.0), ("HARD_SWISH", 0.375)))
-    assert table["op_type"].tolist() == ["CONV_2D", "LOGISTIC", "HARD_SWISH"]
+    assert table["op_type"].tolist() == ["CONV_2D", "LOGISTIC", "HARD_SWISH", "RESHAPE"]
     gone = table.set_index("op_type").loc["LOGISTIC"]
     assert gone["int8_ops"] == 0 and gone["float_ops"] == 1
     assert gone["change_ms"] == -0.5
