@@ -12,8 +12,12 @@ import pytest
 
 from qatbench.bench.statistics.op_profiles import (
     SERIES,
+    ProfilePair,
+    grown,
     op_type_totals,
+    outside_delegate,
     profile_pairs,
+    propose_keep_float,
     side_by_side,
 )
 
@@ -115,3 +119,80 @@ def test_profile_pairs_pair_each_int8_variant_with_float32_on_the_same_series() 
 
 def test_profile_pairs_of_no_profiles_is_none() -> None:
     assert list(profile_pairs(profile_lines("float32", "fp", "host", 1).iloc[0:0])) == []
+
+
+# -- grown, outside the delegate, the keep-float proposal ----------------------------------
+
+def test_grown_lists_the_op_types_int8_made_slower_by_the_time_added() -> None:
+    table = side_by_side(lines(("CONV_2D", 6.0), ("LOGISTIC", 0.5), ("MEAN", 0.75)),
+                         lines(("CONV_2D", 1.5), ("LOGISTIC", 1.0), ("MEAN", 0.75),
+                               ("QUANTIZE", 0.25), ("DEQUANTIZE", 0.0625)))
+    assert grown(table)["op_type"].tolist() == ["LOGISTIC", "QUANTIZE", "DEQUANTIZE"]
+
+
+def delegated(delegate: str, *ops: tuple[str, float, bool]) -> pd.DataFrame:
+    """Profile lines on a delegate target: (op type, p50 ms, taken by the delegate)."""
+    frame = lines(*[(op, ms) for op, ms, _ in ops])
+    return frame.assign(delegated=pd.array([d for _, _, d in ops], dtype="boolean"),
+                        delegate=pd.array([delegate] * len(ops), dtype="string"))
+
+
+FLOAT = delegated(
+    "xnnpack",
+    ("CONV_2D", 5.0, True), ("CONV_2D", 5.0, True), ("LOGISTIC", 1.0, True),
+    ("MEAN", 0.5, True), ("SOFTMAX", 0.03125, True), ("HARD_SWISH", 0.25, True),
+    ("PAD", 0.125, False), ("DEQUANTIZE", 0.125, True), ("TfLiteXNNPackDelegate", 0.5, True),
+    ("TANH", 0.25, True), ("RESHAPE", 0.0, True))
+INT8 = delegated(
+    "xnnpack",
+    ("CONV_2D", 4.0, True), ("CONV_2D", 4.0, True),
+    ("LOGISTIC", 1.25, True),  # 1.25x float, adds 0.25 ms: proposed
+    ("MEAN", 0.55, True),  # exactly 1.10x float: not "more than 10% slower"
+    ("SOFTMAX", 0.0625, True),  # 2x, but adds 0.03 ms: under 1% of the int8 sum
+    ("HARD_SWISH", 0.25, False),  # as fast, but left outside: cuts a partition
+    ("PAD", 0.125, False),  # outside in float too: int8 changed nothing
+    ("QUANTIZE", 0.4375, False),  # int8 only: nothing to compare, never proposed
+    ("DEQUANTIZE", 0.375, False),  # 3x and left outside, but int8's boundary op
+    ("TfLiteXNNPackDelegate", 1.0, True),  # a delegate partition, not an op type
+    ("TANH", 0.5, False),  # 2x and outside: proposed once, for the slowdown
+    ("RESHAPE", 0.25, True))  # float timed it at 0 ms: no ratio to judge
+
+
+def test_ops_left_outside_the_delegate_slowest_first() -> None:
+    assert outside_delegate(INT8)["op_type"].tolist() == ["TANH", "QUANTIZE", "DEQUANTIZE",
+                                                          "HARD_SWISH", "PAD"]
+    builtin = INT8.assign(delegated=pd.array([False] * len(INT8), dtype="boolean"),
+                          delegate="none")
+    assert outside_delegate(builtin).empty  # no delegate: nothing is "outside" it
+
+
+def test_keep_float_proposes_op_types_slower_in_int8_or_pushed_out_of_the_delegate() -> None:
+    int8_sum = float(INT8["p50_ms"].sum())
+    assert int8_sum == pytest.approx(12.8)  # 1%: 0.128 ms; SOFTMAX adds 0.031, others 0.25
+    pair = ProfilePair({}, "qat_int8", FLOAT, INT8)
+    assert propose_keep_float(pair) == {
+        "LOGISTIC": "1.25 ms in int8 vs 1 ms in float (1 ops)",
+        "HARD_SWISH": "1 ops left outside the delegate in int8 (0.25 ms), taken in float",
+        "TANH": "0.5 ms in int8 vs 0.25 ms in float (1 ops)",
+    }
+    assert propose_keep_float(pair, min_slowdown=1.3) == {
+        "HARD_SWISH": "1 ops left outside the delegate in int8 (0.25 ms), taken in float",
+        "TANH": "0.5 ms in int8 vs 0.25 ms in float (1 ops)",
+    }
+
+
+def test_keep_float_counts_an_op_type_adding_exactly_one_percent_of_int8_time() -> None:
+    float_lines = delegated("xnnpack", ("CONV_2D", 12.0, True), ("LOGISTIC", 1.0, True),
+                            ("LOGISTIC", 1.0, True))
+    # int8 sum 12.5 ms: 1% is 0.125 ms, what the two LOGISTICs add together
+    int8_lines = delegated("xnnpack", ("CONV_2D", 10.25, True), ("LOGISTIC", 1.125, True),
+                           ("LOGISTIC", 1.125, True))
+    assert propose_keep_float(ProfilePair({}, "ptq_int8", float_lines, int8_lines)) == {
+        "LOGISTIC": "2.25 ms in int8 vs 2 ms in float (2 ops)"}
+
+
+def test_keep_float_proposes_nothing_on_a_target_without_a_delegate() -> None:
+    builtin = INT8.assign(delegated=pd.array([False] * len(INT8), dtype="boolean"),
+                          delegate="none")
+    slower_only = {"LOGISTIC", "TANH"}
+    assert set(propose_keep_float(ProfilePair({}, "int8", FLOAT, builtin))) == slower_only
