@@ -155,6 +155,23 @@ def test_an_unpaired_top1_drop_is_judged_on_newcombe_s_interval() -> None:
         f"about {needed:,} eval inputs (now 200) would tell")
 
 
+def test_a_row_without_a_top1_interval_counts_as_its_point() -> None:
+    """An older row kept top-1 but no interval: its side adds no width, so Newcombe's
+    interval is the other row's Wilson interval around the difference."""
+    l2, u2 = wilson(170, 200)
+    bare_float = row("float32", top1=0.9, eval_samples=200)
+    check = only_check([bare_float, labelled("ptq_int8", 170, 200)], Goals(max_top1_drop=1),
+                       "ptq_int8")
+    low, high = 100 * (0.05 - (u2 - 0.85)), 100 * (0.05 + (0.85 - l2))
+    assert check.figure == f"top-1 drop (unpaired) 5 pt [{low:.3g}–{high:.3g}] straddles 1 pt"
+    l1, u1 = wilson(180, 200)
+    bare_variant = row("ptq_int8", top1=0.85, eval_samples=200)
+    check = only_check([labelled("float32", 180, 200), bare_variant],
+                       Goals(max_top1_drop=1), "ptq_int8")
+    low, high = 100 * (0.05 - (0.9 - l1)), 100 * (0.05 + (u1 - 0.9))
+    assert check.figure == f"top-1 drop (unpaired) 5 pt [{low:.3g}–{high:.3g}] straddles 1 pt"
+
+
 def test_an_undecided_drop_without_a_count_or_on_the_bound_promises_no_count() -> None:
     no_count = row("ptq_int8", top1=0.85, top1_low=0.80, top1_high=0.90)
     check = only_check([labelled("float32", 180, 200), no_count], Goals(max_top1_drop=1),
