@@ -111,6 +111,17 @@ def test_the_default_uses_fisher_on_the_counts_when_one_side_kept_no_predictions
                          f"float32 (p = {p_near:.2g}, Fisher exact, unpaired)")
 
 
+def test_the_default_at_p_exactly_alpha_is_no_measurable_drop() -> None:
+    """12 of 12 against 2 of 4: Fisher's exact p is 0.05 to the last bit (scipy), and
+    "measurable" is p < 0.05, as the gate's own accuracy rule."""
+    assert stats.fisher_exact([[12, 0], [2, 2]]).pvalue == 0.05
+    rows = [row("float32", top1=1.0, eval_samples=12), row("ptq_int8", top1=0.5,
+                                                          eval_samples=4)]
+    assert only_check(rows, Goals(), "ptq_int8") == Check(
+        DEFAULT, Outcome.MEETS, "no measurable drop: top-1 +50.0 pt below float32 "
+        "(p = 0.05, Fisher exact, unpaired)")
+
+
 def paired_rows(n: int, lost: int) -> list[Candidate]:
     """float32 right on every input, the variant wrong on ``lost`` of them."""
     reference = np.ones(n, bool)
