@@ -96,3 +96,25 @@ def test_another_table_under_the_profiles_name_is_named_for_what_it_is(
     message = str(raised.value)
     assert message.startswith(f"{path} is not a per-op profile ({problem}")
     assert "it holds the run's per-op profiles: restore it" in message
+
+
+def _ops(model: str, source: str, *times: float) -> pd.DataFrame:
+    return profile_frame({**KEY, "model": model, "source": source},
+                         [{"op_index": i, "op_type": "ADD", "p50_ms": t}
+                          for i, t in enumerate(times)], whole_p50_ms=None)
+
+
+def test_a_profile_replaces_its_earlier_lines_and_keeps_every_other(tmp_path: Path) -> None:
+    """Same key and source: the new lines replace the old; another model or another
+    source (a phone's ``benchmark_model`` table beside the host cut) stays."""
+    add_profile(tmp_path, pd.DataFrame())  # nothing yet, nothing added: an empty file
+    assert read_profiles(tmp_path).empty
+    add_profile(tmp_path, _ops("m", "host-cut", 1.0, 2.0))
+    add_profile(tmp_path, _ops("n", "host-cut", 5.0))
+    add_profile(tmp_path, _ops("m", "benchmark_model", 7.0))
+    add_profile(tmp_path, _ops("m", "host-cut", 3.0))  # measured again
+    add_profile(tmp_path, pd.DataFrame())  # an empty profile removes nothing
+    lines = read_profiles(tmp_path)
+    assert list(lines.columns) == list(PROFILE_COLUMNS)
+    assert sorted(zip(lines["model"], lines["source"], lines["p50_ms"], strict=True)) == [
+        ("m", "benchmark_model", 7.0), ("m", "host-cut", 3.0), ("n", "host-cut", 5.0)]

@@ -332,3 +332,33 @@ def test_an_environment_record_as_written_is_read(tmp_path: Path) -> None:
     (tmp_path / ENVIRONMENT_FILE).write_text(json.dumps(record))
     assert read_environment(tmp_path) == record
     assert os.path.exists(tmp_path / ENVIRONMENT_FILE)
+
+
+# -- a full disk and the gate's column ---------------------------------------------------------
+
+def test_only_rows_that_failed_for_a_full_disk_run_again_once_space_is_freed(
+        tmp_path: Path) -> None:
+    full, quota = os.strerror(28), os.strerror(122)  # ENOSPC, EDQUOT on Linux
+    assert store_module.failed_for_space(f"OSError: [Errno 28] {full}: '/x'")
+    assert store_module.failed_for_space(f"write failed: {quota}")
+    assert not store_module.failed_for_space("the model did not convert")
+    assert not store_module.failed_for_space(float("nan"))  # a row with no error
+    store = new_store(tmp_path)
+    store.add(row("a", status="failed", error=f"[Errno 28] {full}"))
+    store.add(row("b", status="failed", error="the delegate refused the model"))
+    store.add(row("c", error=f"warning seen: {full}"))  # finished: kept
+    store.add(row("d", status="failed"))
+    assert store.jobs_failed_for_space() == {A}
+    store.close()
+
+
+def test_the_gates_column_is_set_on_the_rows_named_and_written(tmp_path: Path) -> None:
+    store = new_store(tmp_path)
+    store.add(row("a"))
+    store.add(row("b"))
+    store.set_cells("decision", {A: "faster", ("gone", "float32", "cpu-xnnpack", 1): "x"})
+    on_disk = pd.read_parquet(store.run_dir / RESULTS_FILE).set_index("model")["decision"]
+    assert on_disk.get("a") == "faster"
+    assert pd.isna(on_disk.get("b"))
+    assert set(on_disk.index) == {"a", "b"}
+    store.close()
