@@ -309,6 +309,7 @@ GOOD_ENVIRONMENT = {"host": "h", "cpu_model": "c", "cpu_count": 2, "machine": "x
 @pytest.mark.parametrize(("text", "problem"), [
     ("{not json", "Expecting property name"),
     ("[1, 2]", "not a JSON object"),
+    (json.dumps({"host": "h", "cpu_count": 2}), "no cpu_model, machine, python, git_commit)"),
     (json.dumps({**GOOD_ENVIRONMENT, "host": 1, "cpu_count": "2"}),
      "of the wrong type: host=1, cpu_count='2'"),
     (json.dumps({**GOOD_ENVIRONMENT, "load_average": ["a", "b", "c"]}),
