@@ -6,7 +6,8 @@ the suite (its apt and pip steps cost seconds on a warm machine). ``--fresh`` re
 each session's virtualenv first from an empty uv cache, as on CI's fresh machine
 (downloading and installing are then part of the figure). ``--serial`` also runs the
 primary Python's whole suite without pytest-xdist (``-- -q``), so the speedup of running
-on every core is measured on the same day.
+on every core is measured on the same day. Under each session's line: its failed tests
+and the slowest tests pytest lists (``--durations``), where CI's time went.
 
     python benchmarks/ci_wall_time.py [--fresh] [--serial] [--python 3.12 ...]
     python benchmarks/ci_wall_time.py --fresh --install-only [--backend uv|virtualenv]
@@ -67,9 +68,25 @@ def timed_session(name: str, *posargs: str, fresh: bool = False, install_only: b
     elapsed = time.perf_counter() - start
     if fresh:
         shutil.rmtree(env["UV_CACHE_DIR"], ignore_errors=True)
-    summary = next((line.strip("= ") for line in reversed(result.stdout.splitlines())
+    lines = result.stdout.splitlines()
+    summary = next((line.strip("= ") for line in reversed(lines)
                     if " passed" in line or " failed" in line), "no pytest summary")
-    return elapsed, result.returncode, summary
+    return elapsed, result.returncode, "\n".join([summary, *_details(lines)])
+
+
+def _details(lines: list[str]) -> list[str]:
+    """What CI's log would show beside the summary: each failed test, and the slowest
+    tests pytest lists (``--durations``), so the figure says where the time went."""
+    failed = [line for line in lines if line.startswith(("FAILED ", "ERROR "))]
+    slowest: list[str] = []
+    for index, line in enumerate(lines):
+        if "slowest" in line and "durations" in line:
+            for row in lines[index + 1:]:
+                if not row.strip() or row.startswith("="):
+                    break
+                slowest.append(row)
+            break
+    return [f"    {line}" for line in (*failed, *slowest)]
 
 
 def main() -> int:
