@@ -15,6 +15,7 @@ An op missing from it is a rebuild problem naming the op, never a silent guess.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -244,12 +245,10 @@ def _decode(value: Any, inputs: list[Any]) -> Any:
     return value
 
 
+@functools.cache
 def keras_op_class() -> type:
     """The tf_keras layer one Keras 3 op node becomes (made on first use: tf_keras loads
     lazily, after ``TF_USE_LEGACY_KERAS`` is set)."""
-    global _KERAS_OP
-    if _KERAS_OP is not None:
-        return _KERAS_OP
     import tf_keras
 
     @tf_keras.saving.register_keras_serializable(package="qatbench")
@@ -280,15 +279,12 @@ def keras_op_class() -> type:
             return {**super().get_config(), "op": self.op, "args": self.args,
                     "kwargs": self.op_kwargs, "options": self.options}
 
-    _KERAS_OP = KerasOp
     return KerasOp
 
 
+@functools.cache
 def layer_scale_class() -> type:
     """Keras 3 ConvNeXt's ``LayerScale`` (x times a learned per-channel gamma) in tf_keras."""
-    global _LAYER_SCALE
-    if _LAYER_SCALE is not None:
-        return _LAYER_SCALE
     import tf_keras
 
     @tf_keras.saving.register_keras_serializable(package="qatbench")
@@ -312,16 +308,13 @@ def layer_scale_class() -> type:
             return {**super().get_config(), "init_values": self.init_values,
                     "projection_dim": self.projection_dim}
 
-    _LAYER_SCALE = LayerScale
     return LayerScale
 
 
+@functools.cache
 def custom_scale_class() -> type:
     """Keras 3 Inception-ResNet's ``CustomScaleLayer`` (``x + scale * residual``) in
     tf_keras, where the same block is a ``Lambda`` (a Python function tfmot cannot see)."""
-    global _CUSTOM_SCALE
-    if _CUSTOM_SCALE is not None:
-        return _CUSTOM_SCALE
     import tf_keras
 
     @tf_keras.saving.register_keras_serializable(package="qatbench")
@@ -338,13 +331,7 @@ def custom_scale_class() -> type:
         def get_config(self) -> dict:
             return {**super().get_config(), "scale": self.scale}
 
-    _CUSTOM_SCALE = CustomScaleLayer
     return CustomScaleLayer
-
-
-_KERAS_OP: type | None = None
-_LAYER_SCALE: type | None = None
-_CUSTOM_SCALE: type | None = None
 
 
 def make_op_layer(op: str, name: str, args: Any, kwargs: Any, options: dict[str, Any]
