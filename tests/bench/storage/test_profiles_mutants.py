@@ -20,6 +20,7 @@ from qatbench.bench.storage.profiles import (
     read_profiles,
 )
 from qatbench.bench.storage.store import DamagedStoreFile
+from tests.bench.storage.damaged import refusal
 
 KEY = {"run_id": "r", "model": "m", "variant": "ptq_int8", "target": "cpu-xnnpack",
        "device": "host", "threads": 1, "fingerprint": "f", "source": "host-cut"}
@@ -90,10 +91,7 @@ def test_another_table_under_the_profiles_name_is_named_for_what_it_is(
         tmp_path: Path, table: dict, problem: str) -> None:
     path = tmp_path / PROFILE_FILE
     pd.DataFrame(table).to_parquet(path)
-    with pytest.raises(DamagedStoreFile) as raised:
-        read_profiles(tmp_path)
-    assert raised.value.path == path
-    message = str(raised.value)
+    message = refusal(read_profiles, tmp_path, path)
     assert message.startswith(f"{path} is not a per-op profile ({problem}")
     assert "it holds the run's per-op profiles: restore it" in message
 

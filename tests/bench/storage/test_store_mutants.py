@@ -34,6 +34,7 @@ from qatbench.bench.storage.store import (
     read_samples,
 )
 from qatbench.bench.storage.upgrade import FORMAT_VERSION, NewerRunFormat
+from tests.bench.storage.damaged import refusal
 from tests.bench.storage.old_runs import copy_old_run
 
 A = ("a", "float32", "cpu-xnnpack", 1)
@@ -282,10 +283,7 @@ def test_a_damaged_command_record_is_named_with_the_error_and_what_to_do(
         tmp_path: Path, text: str, problem: str) -> None:
     path = tmp_path / COMMAND_FILE
     path.write_text(text)
-    with pytest.raises(DamagedStoreFile) as raised:
-        read_command(tmp_path)
-    assert raised.value.path == path
-    message = str(raised.value)
+    message = refusal(read_command, tmp_path, path)
     assert message.startswith(f"{path} is damaged ({problem}: ")
     assert "restore it from a copy of the run directory" in message
 
@@ -319,10 +317,7 @@ def test_a_damaged_environment_record_is_named_with_the_problem_and_what_to_do(
         tmp_path: Path, text: str, problem: str) -> None:
     path = tmp_path / ENVIRONMENT_FILE
     path.write_text(text)
-    with pytest.raises(DamagedStoreFile) as raised:
-        read_environment(tmp_path)
-    assert raised.value.path == path
-    message = str(raised.value)
+    message = refusal(read_environment, tmp_path, path)
     assert message.startswith(f"{path} is damaged ({problem}")
     assert "it records the host the run was measured on" in message
     assert message.endswith("Nothing was changed")
