@@ -168,8 +168,9 @@ def _decide_repeats(base: np.ndarray, current: np.ndarray, d: float, inner: floa
                                   f"median change beyond ±{_rel(outer):.1%}; floor {floor:.1%}"}
         return Decision(Verdict.SLOWER if robust > 0 else Verdict.FASTER, **robust_common)
     spread = math.sqrt((spread_base**2 + spread_current**2) / 2)
-    target = min(abs(d), inner) if abs(d) > inner else inner
-    needed = repeats_to_resolve(spread, target, alpha)
+    # either way the interval must shrink to the inner band: inside it to call the change
+    # `same`, or clear of zero by at most that half-width to call it a change
+    needed = repeats_to_resolve(spread, inner, alpha)
     if needed is not None and needed <= k:
         needed = k + 1
     reason = (f"repeats disagree: change {_rel(d):+.1%}, interval {_rel(low):+.1%} to "
