@@ -5,9 +5,10 @@ mutated function (stopping at the first failure); a survivor runs all of them. S
 sum, over mutants, of those tests' durations bounds the run from above. This prints that
 bound per module, with and without tests slower than ``--cap`` seconds, and the mutants
 no selected test reaches -- the figures behind the selection in pyproject's
-[tool.mutmut] (README, "nox sessions").
+[tool.mutmut] (README, "nox sessions"). ``--remaining`` bounds only what a paused run has
+still to check (mutmut keeps every result, and ``mutmut run`` resumes where it stopped).
 
-    python benchmarks/mutation_cost.py [--mutants mutants] [--cap 1.0]
+    python benchmarks/mutation_cost.py [--mutants mutants] [--cap 1.0] [--remaining]
 
 Reads ``mutants/mutmut-stats.json`` and ``mutants/**/*.py.meta`` (run `nox -s mutation`
 or `mutmut run` first); the durations are those of the stats pass on the host that ran it.
@@ -43,6 +44,8 @@ def main() -> None:
     parser.add_argument("--mutants", type=Path, default=Path("mutants"))
     parser.add_argument("--cap", type=float, default=None,
                         help="also show the bound without tests slower than this (s)")
+    parser.add_argument("--remaining", action="store_true",
+                        help="only the mutants a resumed run has still to check")
     args = parser.parse_args()
     stats = json.loads((args.mutants / "mutmut-stats.json").read_text())
     durations: dict[str, float] = stats["duration_by_test"]
@@ -55,13 +58,17 @@ def main() -> None:
     for meta in sorted(args.mutants.rglob("*.py.meta")):
         module = str(meta.relative_to(args.mutants))[: -len(".py.meta")].replace("/", ".")
         keys = json.loads(meta.read_text()).get("exit_code_by_key", {})
-        for key in keys:
+        for key, exit_code in keys.items():
+            if args.remaining and exit_code is not None:
+                continue
             tests = [t for t in tests_of.get(key.rsplit("__mutmut_", 1)[0], ())
                      if args.cap is None or durations.get(t, 0.0) <= args.cap]
             count[module] += 1
             untested[module] += not tests
             bound[module] += sum(durations.get(t, 0.0) for t in tests)
     cap = "" if args.cap is None else f" (tests over {args.cap:g} s left out)"
+    if args.remaining:
+        cap += " (mutants still to check)"
     print(f"upper bound{cap}: hours | mutants | reached by no test | module")
     for module, seconds in bound.most_common():
         print(f"{seconds / 3600:7.2f} | {count[module]:5d} | {untested[module]:5d} | {module}")
