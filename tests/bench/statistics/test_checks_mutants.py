@@ -2,7 +2,9 @@
 pinning them: a table whose ``gate`` cell is empty (NaN, as a concatenated or re-read
 frame has it) passes; a table without a ``gate`` column exits 0; a base model with an
 infinite SNR (its outputs equal float's) or a current row without an SNR is not judged;
-a fall of exactly ``snr_drop_db`` passes (the README: "fell by more than")."""
+a fall of exactly ``snr_drop_db`` passes (the README: "fell by more than"); a gate row
+(what ``ab`` writes to ab_verdicts.parquet) keeps its decision's noise floor and K, and
+every failing check's message."""
 
 from __future__ import annotations
 
@@ -10,8 +12,15 @@ import math
 
 import pandas as pd
 
-from qatbench.bench.statistics.checks import OutputFidelityCheck, Pair, gate_exit_code
-from qatbench.bench.statistics.verdict import Verdict
+from qatbench.bench.statistics.checks import (
+    AccuracyCheck,
+    OutputFidelityCheck,
+    Pair,
+    SizeCheck,
+    gate_exit_code,
+    gate_frame,
+)
+from qatbench.bench.statistics.verdict import Decision, Verdict
 
 SERIES = ("yamnet", "qat_int8", "cpu-xnnpack", "host", 1)
 
@@ -46,3 +55,24 @@ def test_fidelity_judges_only_two_finite_snrs_and_a_fall_beyond_the_threshold() 
     assert fidelity(30.0, 27.0) is None
     assert fidelity(30.0, 26.5) == ("output SNR vs float fell 3.5 dB (30.0 -> 26.5 dB; "
                                     "worst output)")
+
+
+def test_the_gate_row_keeps_the_decision_s_floor_and_k_and_every_failure_in_order() -> None:
+    """``gate_frame`` is what ``ab`` writes to ab_verdicts.parquet and what ``compare``
+    renders: a decided row carries the noise floor and the ``--repeats`` K its decision
+    used, under those names; a row without a latency decision has none; two failing
+    checks are both in ``gate``, in the checks' order, joined by "; "."""
+    decision = Decision(Verdict.UNKNOWN, change=0.05, ci_low=-0.01, ci_high=0.11,
+                        threshold=0.02, basis="repeats", repeats_needed=5, floor=0.08)
+    grown = Pair(SERIES, {"size_bytes": 1_000_000, "accuracy_top1": 0.90},
+                 {"size_bytes": 1_500_000, "accuracy_top1": 0.85}, Verdict.UNKNOWN,
+                 latency=decision)
+    untimed = Pair(("yamnet", "float32", "cpu-xnnpack", "host", 1), {}, {}, Verdict.NEW)
+    frame = gate_frame([grown, untimed], [SizeCheck(threshold=0.1),
+                                          AccuracyCheck(drop_points=1.0)])
+    first, second = frame.to_dict("records")
+    assert (first["floor"], first["repeats_needed"], first["threshold"]) == (0.08, 5, 0.02)
+    assert first["gate"] == "size grew +50.0%; top-1 dropped 5.0 points"
+    assert pd.isna(second["floor"]) and pd.isna(second["repeats_needed"])
+    assert second["gate"] == ""
+    assert gate_exit_code(frame) == 1

@@ -2,9 +2,12 @@
 key, outcome and words for float32 and for rows it cannot judge, the unpaired paths
 (Newcombe's interval from two Wilson intervals, Fisher's exact test), which side of an
 interval decides against a lower and an upper bound (and an interval that touches it),
-the counts of inputs and ``--repeats`` suggested to tell, ties on touching intervals, and
-Tango's score where its variance vanishes. Expected figures are worked out here by hand
-or with scipy (Wilson intervals, Fisher's test, t quantiles), never with the product."""
+the counts of inputs and ``--repeats`` suggested to tell, ties on touching intervals,
+Tango's score where its variance vanishes, min_agreement and the single figures (SNR,
+size, peak memory) on and beyond their bounds or missing, the winner and its ties under
+each preference, the headline, and how a results row (empty, NaN, infinite cells) is read.
+Expected figures are worked out here by hand or with scipy (Wilson intervals, Fisher's
+test, t quantiles), never with the product."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import math
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 from scipy.optimize import minimize_scalar
@@ -322,3 +326,155 @@ def test_tango_score_at_the_edges_of_delta() -> None:
     assert tango_score(0, 0, 50, 0.0) == 0.0
     assert tango_score(10, 0, 10, 1.0) == 0.0
     assert tango_score(7, 3, 10, 1.0) == -math.inf
+
+
+# -- min_agreement: float32, a row without agreement, a row without its interval ----------
+
+AGREEMENT_MISSING = ("the row's note says why (no float32 reference, or a float model that "
+                     "gives one class for every input); set min_snr_db instead")
+
+
+def test_min_agreement_of_float32_of_a_row_without_it_and_of_a_bare_figure() -> None:
+    rows = [row("float32"), row("ptq_int8"), row("qat_int8", agreement=0.97)]
+    goals = Goals(min_agreement=0.95)
+    assert only_check(rows, goals, "float32") == Check("min_agreement", Outcome.MEETS,
+                                                        "float32 is the reference")
+    assert only_check(rows, goals, "ptq_int8") == Check(
+        "min_agreement", Outcome.UNDECIDED, "no agreement with float32 measured",
+        AGREEMENT_MISSING)
+    # no interval kept: the figure is its own interval, 97% ≥ 95%
+    assert only_check(rows, goals, "qat_int8") == Check("min_agreement", Outcome.MEETS,
+                                                        "agreement 97% [97–97] ≥ 95%")
+
+
+def test_an_undecided_agreement_says_how_many_inputs_would_tell() -> None:
+    """Binary fractions, so the arithmetic is exact: a bound of 62.5%, 400 inputs. Above
+    the bound (75% [50–87.5]) the low side, 25 points, must shrink to the 12.5-point gap;
+    below it (50% [25–75]) the high side, 25 points, to the same gap: (25 / 12.5)² = 4
+    times the inputs, 1,600, either way."""
+    goals = Goals(min_agreement=0.625)
+    above = [row("float32"), row("ptq_int8", agreement=0.75, agreement_low=0.5,
+                                 agreement_high=0.875, eval_samples=400)]
+    assert only_check(above, goals, "ptq_int8") == Check(
+        "min_agreement", Outcome.UNDECIDED, "agreement 75% [50–87.5] straddles 62.5%",
+        "about 1,600 eval inputs (now 400) would tell")
+    below = [row("float32"), row("ptq_int8", agreement=0.5, agreement_low=0.25,
+                                 agreement_high=0.75, eval_samples=400)]
+    assert only_check(below, goals, "ptq_int8") == Check(
+        "min_agreement", Outcome.UNDECIDED, "agreement 50% [25–75] straddles 62.5%",
+        "about 1,600 eval inputs (now 400) would tell")
+
+
+# -- the single figures: SNR, size, peak memory ---------------------------------------------
+
+SNR_MISSING = "the row's note says why (no float32 reference, or outputs below one int8 step)"
+
+
+def test_snr_size_and_peak_memory_meet_on_the_bound_miss_beyond_it_and_say_what_is_missing(
+        ) -> None:
+    decision = decide_group([
+        row("float32"),
+        row("ptq_int8", snr_db=20.0, size_bytes=2_000_000, peak_memory_mb=250.0),
+        row("fp16", snr_db=19.5, size_bytes=2_500_000, peak_memory_mb=300.0),
+        row("qat_int8"),
+    ], Goals(min_snr_db=20, max_size_mb=2, max_peak_memory_mb=250))
+    size_missing = Check("max_size_mb", Outcome.UNDECIDED, "no size measured",
+                         "the file's size was not recorded")
+    memory_missing = Check("max_peak_memory_mb", Outcome.UNDECIDED, "no peak memory measured",
+                           "this target does not report peak memory")
+    assert decision.of("float32").checks == (
+        Check("min_snr_db", Outcome.MEETS, "float32 is the reference"), size_missing,
+        memory_missing)
+    assert decision.of("ptq_int8").checks == (
+        Check("min_snr_db", Outcome.MEETS, "worst-output SNR 20 dB ≥ 20 dB"),
+        Check("max_size_mb", Outcome.MEETS, "size 2 MB ≤ 2 MB"),
+        Check("max_peak_memory_mb", Outcome.MEETS, "peak memory 250 MB ≤ 250 MB"))
+    assert decision.of("fp16").checks == (
+        Check("min_snr_db", Outcome.MISSES, "worst-output SNR 19.5 dB < 20 dB"),
+        Check("max_size_mb", Outcome.MISSES, "size 2.5 MB > 2 MB"),
+        Check("max_peak_memory_mb", Outcome.MISSES, "peak memory 300 MB > 250 MB"))
+    assert decision.of("qat_int8").checks == (
+        Check("min_snr_db", Outcome.UNDECIDED, "no worst-output SNR measured", SNR_MISSING),
+        size_missing, memory_missing)
+    assert decision.winner == "ptq_int8"
+
+
+def test_a_p50_on_the_latency_bound_promises_no_repeat_count() -> None:
+    assert latency(10.0, 9.0, 11.0) == Check(
+        "max_latency_ms", Outcome.UNDECIDED, "p50 10 ms [9–11] straddles 10 ms",
+        "the p50 sits on the bound (or more than 100 repeats would be needed): no repeat "
+        "count can be promised to tell")
+
+
+# -- the winner, its ties, the headline -----------------------------------------------------
+
+def test_latency_preference_ships_the_fastest_even_when_every_size_is_known() -> None:
+    decision = decide_group([row("ptq_int8", 5.0, 4.8, 5.2, size_bytes=2_000_000),
+                             row("int4_weights", 7.0, 6.8, 7.2, size_bytes=1_000_000)],
+                            Goals())
+    assert decision.winner == "ptq_int8" and decision.ties == ()
+
+
+def test_size_preference_ties_only_files_of_the_same_size_whose_latency_overlaps() -> None:
+    decision = decide_group([
+        row("ptq_int8", 5.0, 4.8, 5.2, size_bytes=1_000_000),
+        row("qat_int8", 5.1, 5.0, 5.3, size_bytes=1_000_000),  # same size, overlaps: tie
+        row("dynamic_int8", 6.0, 5.8, 6.2, size_bytes=1_000_000),  # same size, clear of it
+        row("fp16", 5.0, 4.9, 5.1, size_bytes=2_000_000),  # overlaps, larger file
+    ], Goals(prefer="size"))
+    assert decision.winner == "ptq_int8"
+    assert decision.ties == ("qat_int8",)
+
+
+def test_the_headline_lists_every_tie_and_every_undecided_variant() -> None:
+    tied = decide_group([row("ptq_int8", 5.0, 4.8, 5.2), row("qat_int8", 5.1, 5.0, 5.3),
+                         row("fp16", 5.2, 5.1, 5.4)], Goals())
+    assert tied.headline() == ("ship ptq_int8; tied on latency (overlapping intervals, not "
+                               "ranked): qat_int8, fp16")
+    open_ = decide_group([row("ptq_int8"), row("qat_int8")], Goals(max_size_mb=2))
+    reason = "no size measured; the file's size was not recorded"
+    assert open_.headline() == ("no variant is known to meet the goals; undecided: "
+                                f"ptq_int8 ({reason}); qat_int8 ({reason})")
+
+
+def test_a_variant_not_measured_has_no_checks_and_the_ones_after_it_are_decided() -> None:
+    decision = decide_group([Candidate(variant="int4_weights", status="failed"),
+                             row("ptq_int8")], Goals())
+    assert [v.variant for v in decision.variants] == ["int4_weights", "ptq_int8"]
+    not_measured = decision.of("int4_weights")
+    assert not_measured.checks == () and not_measured.reasons(Outcome.MISSES) == []
+    assert decision.winner == "ptq_int8"
+
+
+# -- reading a results row ------------------------------------------------------------------
+
+def test_a_results_row_is_read_column_by_column() -> None:
+    full = {"variant": "ptq_int8", "status": "ok", "latency_ms_p50": 5.0,
+            "latency_ms_p50_ci_low": 4.5, "latency_ms_p50_ci_high": 5.5, "repeats": 3,
+            "size_bytes": 1_200_000, "peak_memory_mb": 40.0, "accuracy_top1": 0.85,
+            "accuracy_top1_ci_low": 0.8, "accuracy_top1_ci_high": 0.9,
+            "eval_samples": 200, "agreement_top1": 0.95, "agreement_top1_ci_low": 0.92,
+            "agreement_top1_ci_high": 0.97, "output_snr_db": math.inf}
+    assert Candidate.of_row(full) == Candidate(
+        variant="ptq_int8", status="ok", latency_ms=5.0, latency_low=4.5, latency_high=5.5,
+        repeats=3, size_bytes=1_200_000, peak_memory_mb=40.0, top1=0.85, top1_low=0.8,
+        top1_high=0.9, eval_samples=200, agreement=0.95, agreement_low=0.92,
+        agreement_high=0.97, snr_db=math.inf)
+
+
+def test_an_empty_or_infinite_cell_is_no_figure_but_an_infinite_snr_is_a_perfect_one(
+        ) -> None:
+    """What pandas hands over for a row that measured little (nullable columns: <NA>,
+    NaN; no status, no repeats): no figure, one repeat, an empty status. An infinite
+    latency bound is no bound; an SNR of +inf (int8 outputs equal float's) meets any
+    min_snr_db."""
+    sparse = {"variant": "fp16", "status": None, "latency_ms_p50": math.nan,
+              "latency_ms_p50_ci_high": math.inf, "repeats": pd.NA, "size_bytes": pd.NA,
+              "accuracy_top1": math.nan, "eval_samples": pd.NA, "output_snr_db": math.nan}
+    assert Candidate.of_row(sparse) == Candidate(variant="fp16", status="")
+    timed = Candidate.of_row({"variant": "ptq_int8", "status": "ok", "latency_ms_p50": 5.0,
+                              "latency_ms_p50_ci_low": 4.5,
+                              "latency_ms_p50_ci_high": math.inf, "output_snr_db": math.inf})
+    assert (timed.latency_interval, timed.repeats) == ((4.5, 5.0), 1)
+    assert only_check([timed], Goals(min_snr_db=60), "ptq_int8") == Check(
+        "min_snr_db", Outcome.MEETS, "worst-output SNR inf dB ≥ 60 dB")
