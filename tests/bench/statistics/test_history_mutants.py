@@ -1,15 +1,28 @@
 """How the history names the runs around a step (``statistics/history.py``), in process:
-the short commit and the date each alert shows, and each step's line (its series, levels,
+the lines read from the runs under a root (level, band, repeats, which rows, in which
+order), the short commit and the date each alert shows, and each step's line (its series, levels,
 the runs, commits and dates either side), which `nox -s mutation` found held only by the
 command-line history tests (outside the mutation selection) or not stated at all. Every
 expectation is written out by hand."""
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import gmean
 
-from qatbench.bench.statistics.history import date_of, find_history_steps, short_commit
+from qatbench.bench.statistics.history import (
+    date_of,
+    find_history_steps,
+    load_history,
+    short_commit,
+)
+from qatbench.bench.storage.runs import load_runs
+from tests.bench.runs_helpers import write_run
 
 SHA = "04ababababababababababababababababababab"
 
@@ -75,3 +88,74 @@ def test_min_step_and_min_runs_reach_the_detector() -> None:
     assert len(find_history_steps(rows)) == 1
     assert find_history_steps(rows, min_step=0.2).empty  # 10% < 20%
     assert find_history_steps(rows, min_runs=5).empty  # 4 runs a side < 5
+
+
+def spread(median_ms: float) -> np.ndarray:
+    """15 samples of one repeat whose median is ``median_ms`` exactly."""
+    return median_ms * np.array([0.98, 0.99, 1.0, 1.01, 1.02] * 3)
+
+
+def job(model: str, samples: object = None, target: str = "cpu-xnnpack", **extra) -> dict:
+    return {"model": model, "variant": "qat_int8", "target": target,
+            **({} if samples is None else {"samples": samples}), **extra}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two runs whose ids sort against their start times: ``-late`` started on January 3,
+    ``-early`` (the larger id) on January 2."""
+    tmp_path = tmp_path_factory.mktemp("history")
+    write_run(tmp_path, "20260101T000000Z-late", [
+        job("mobilenet_v2", [spread(2.9), spread(3.0), spread(3.2)]),  # three repeats
+        job("mnist_cnn", spread(0.02)),  # one repeat
+        job("resnet50", status="failed"),  # nothing measured
+    ], started_at="2026-01-03T08:00:00+00:00", git_commit="b" * 40)
+    write_run(tmp_path, "20260102T000000Z-early", [
+        job("mobilenet_v2", spread(1.0), target="edgetpu"),
+        job("nasnet_mobile", latency_ms_p50=7.0),  # a reported p50 only: no band
+    ], started_at="2026-01-02T08:00:00+00:00", git_commit=None)
+    return tmp_path
+
+
+def test_the_history_has_one_line_per_measured_row_oldest_run_first(root: Path) -> None:
+    lines = load_history(root)
+    assert list(zip(lines["run_id"], lines["model"], lines["target"], strict=True)) == [
+        ("20260102T000000Z-early", "mobilenet_v2", "edgetpu"),
+        ("20260102T000000Z-early", "nasnet_mobile", "cpu-xnnpack"),
+        ("20260101T000000Z-late", "mobilenet_v2", "cpu-xnnpack"),
+        ("20260101T000000Z-late", "mnist_cnn", "cpu-xnnpack")]
+    assert list(lines["started_at"]) == ["2026-01-02T08:00:00+00:00"] * 2 + [
+        "2026-01-03T08:00:00+00:00"] * 2
+    assert list(lines["git_commit"]) == ["", "", "b" * 40, "b" * 40]  # none recorded: ""
+    assert list(lines["device"]) == ["host"] * 4 and list(lines["threads"]) == [1] * 4
+
+
+def test_a_level_is_the_geometric_mean_of_the_repeats_and_its_band_their_range(
+        root: Path) -> None:
+    line = load_history(root, model="mobilenet_v2", target="cpu-xnnpack").iloc[0]
+    assert line["level_ms"] == pytest.approx(gmean([2.9, 3.0, 3.2]), rel=1e-12)
+    assert (line["band_low_ms"], line["band_high_ms"]) == (pytest.approx(2.9),
+                                                           pytest.approx(3.2))
+    assert (line["band"], line["repeats"]) == ("repeat range", 3)
+
+
+def test_one_repeat_has_the_rows_own_ci_as_its_band_and_a_bare_p50_none(root: Path) -> None:
+    line = load_history(root, model="mnist_cnn").iloc[0]
+    stored = load_runs([root / "20260101T000000Z-late"]).results.set_index("model")
+    assert line["level_ms"] == pytest.approx(0.02, rel=1e-12)
+    assert (line["band_low_ms"], line["band_high_ms"]) == (
+        stored.at["mnist_cnn", "latency_ms_p50_ci_low"],
+        stored.at["mnist_cnn", "latency_ms_p50_ci_high"])
+    assert line["band_low_ms"] < 0.02 < line["band_high_ms"]
+    assert (line["band"], line["repeats"]) == ("within-run CI", 1)
+    bare = load_history(root, model="nasnet_mobile").iloc[0]
+    assert bare["level_ms"] == pytest.approx(7.0, rel=1e-12) and bare["repeats"] == 1
+    assert math.isnan(bare["band_low_ms"]) and math.isnan(bare["band_high_ms"])
+
+
+def test_model_and_target_keep_only_their_rows_and_nothing_matching_is_empty(
+        root: Path) -> None:
+    assert list(load_history(root, model="mobilenet_v2")["target"]) == ["edgetpu",
+                                                                         "cpu-xnnpack"]
+    assert list(load_history(root, target="edgetpu")["model"]) == ["mobilenet_v2"]
+    assert load_history(root, model="resnet50").empty  # failed: not a measured row
