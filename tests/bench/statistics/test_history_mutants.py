@@ -113,19 +113,23 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_run(tmp_path, "20260102T000000Z-early", [
         job("efficientnet_lite0"),  # "ok" with no latency figure at all: not a line
         job("mobilenet_v2", spread(1.0), target="edgetpu"),
-        job("nasnet_mobile", latency_ms_p50=7.0),  # a reported p50 only: no band
+        job("nasnet_mobile", latency_ms_p50=7.0,  # a reported p50 only: no band,
+            started_at=None),  # and no start time recorded (an old run's row)
     ], started_at="2026-01-02T08:00:00+00:00", git_commit=None)
     return tmp_path
 
 
 def test_the_history_has_one_line_per_measured_row_oldest_run_first(root: Path) -> None:
     lines = load_history(root)
+    assert list(lines.columns) == ["model", "variant", "target", "device", "threads",
+                                   "run_id", "started_at", "git_commit", "level_ms",
+                                   "band_low_ms", "band_high_ms", "band", "repeats"]
     assert list(zip(lines["run_id"], lines["model"], lines["target"], strict=True)) == [
+        ("20260102T000000Z-early", "nasnet_mobile", "cpu-xnnpack"),  # no start: first
         ("20260102T000000Z-early", "mobilenet_v2", "edgetpu"),
-        ("20260102T000000Z-early", "nasnet_mobile", "cpu-xnnpack"),
         ("20260101T000000Z-late", "mobilenet_v2", "cpu-xnnpack"),
         ("20260101T000000Z-late", "mnist_cnn", "cpu-xnnpack")]
-    assert list(lines["started_at"]) == ["2026-01-02T08:00:00+00:00"] * 2 + [
+    assert list(lines["started_at"]) == ["", "2026-01-02T08:00:00+00:00"] + [
         "2026-01-03T08:00:00+00:00"] * 2
     assert list(lines["git_commit"]) == ["", "", "b" * 40, "b" * 40]  # none recorded: ""
     assert list(lines["device"]) == ["host"] * 4 and list(lines["threads"]) == [1] * 4
