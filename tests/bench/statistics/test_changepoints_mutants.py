@@ -119,3 +119,12 @@ def test_of_two_steps_the_one_below_min_step_is_merged_away_not_the_other() -> N
     assert step.index == 5
     assert step.before == pytest.approx(3.0) and step.after == pytest.approx(
         math.sqrt(3.6 * 3.636))
+
+
+def test_with_min_runs_1_a_level_held_one_run_between_two_steps_is_its_own_level() -> None:
+    # 3.0 ms, one run at 3.3 (its neighbours disagree: not a spike), then 3.6 ms
+    first, second = find_steps([3.0] * 4 + [3.3] + [3.6] * 4, min_runs=1)
+    assert (first.index, first.before, first.after) == (4, pytest.approx(3.0),
+                                                        pytest.approx(3.3))
+    assert (second.index, second.before, second.after) == (5, pytest.approx(3.3),
+                                                           pytest.approx(3.6))
