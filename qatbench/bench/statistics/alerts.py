@@ -8,7 +8,8 @@ channel quiet without hiding anything:
 
 - a step whose series later steps back to within ``min_step`` of its old level "went
   away" (at the run where it returned); the return is not a new alert, it is marked as
-  the reversal of the first;
+  the reversal of the first -- and a return is never itself "undone": a series that
+  steps again after it (slow, fixed, slow again) has a new, open alert;
 - ``since``: only alerts whose first run at the new level comes after that run -- what
   is new since the last time someone looked.
 """
@@ -38,8 +39,8 @@ def mark_reversals(steps: pd.DataFrame, min_step: float) -> pd.DataFrame:
         for first, later in itertools.pairwise(indices):
             original = steps.at[first, "before_ms"]
             returned = steps.at[later, "after_ms"]
-            if steps.at[later, "reverts"]:
-                continue
+            if steps.at[first, "reverts"]:
+                continue  # a return is not undone: the series stepping again is new
             opposite = (steps.at[first, "change"] > 0) != (steps.at[later, "change"] > 0)
             if opposite and abs(returned / original - 1) < min_step:
                 steps.at[first, "went_away_at"] = steps.at[later, "first_run_after"]

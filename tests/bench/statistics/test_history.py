@@ -1,45 +1,17 @@
 """Which run made it slower: a step in a history is found at the run that made it, with
-its commit; one outlier run is not a step."""
+its commit (the detector on one series of levels: test_changepoints.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from typer.testing import CliRunner
 
 from qatbench.bench.cli import app
-from qatbench.bench.statistics.changepoints import find_steps
 from qatbench.bench.statistics.history import find_history_steps, load_history
 from tests.bench.runs_helpers import lognormal, repeated, write_run
 
 MS = 3.0
-
-
-def levels(n: int, noise: float, seed: int) -> np.ndarray:
-    return MS * np.exp(np.random.default_rng(seed).normal(0, noise, n))
-
-
-def test_a_5_percent_step_is_found_at_the_run_that_made_it() -> None:
-    for seed in range(5):
-        series = levels(14, 0.01, seed)
-        series[8:] *= 1.05
-        (step,) = find_steps(series)
-        assert step.index == 8
-        assert 0.03 < step.change < 0.07
-
-
-def test_one_outlier_run_is_not_a_step() -> None:
-    for seed in range(5):
-        for where in (0, 5, 13):  # first, middle, newest run
-            series = levels(14, 0.01, seed)
-            series[where] *= 1.3
-            assert find_steps(series) == [], (seed, where)
-
-
-def test_noise_alone_has_no_steps() -> None:
-    for seed in range(10):
-        assert find_steps(levels(20, 0.02, seed)) == []
 
 
 def history_root(tmp_path: Path, scales: list[float], k: int = 1) -> Path:
