@@ -80,7 +80,43 @@ def find_steps(levels: np.ndarray, *, min_runs: int = MIN_RUNS,
     penalty = 2 * sigma**2 * math.log(values.size) * 2
     breaks = ruptures.Pelt(model="l2", min_size=min_runs, jump=1).fit(
         cleaned.reshape(-1, 1)).predict(pen=penalty)[:-1]
-    return _large_enough([0, *breaks, values.size], cleaned, min_step)
+    bounds = _placed([0, *breaks, values.size], cleaned, min_runs)
+    return _large_enough(bounds, cleaned, min_step)
+
+
+def _placed(bounds: list[int], logs: np.ndarray, min_runs: int) -> list[int]:
+    """Each break moved to where it fits best between its neighbours, then every level
+    held by fewer than ``min_runs`` runs merged into its nearer neighbour.
+
+    PELT's ``min_size`` only lets it cut where both sides hold ``min_runs`` runs. Where
+    the data has fewer (two runs at a new level at the end of the series, a two-run
+    excursion) its best allowed cut is off by the runs missing, and the step would be
+    blamed on a run still at the old level. So the cut is placed by least squares (the
+    same l2 cost) without that constraint; a level it then finds too short is not a level
+    yet, and its break goes."""
+    placed = list(bounds)
+    sums = np.concatenate([[0.0], np.cumsum(logs)])
+    squares = np.concatenate([[0.0], np.cumsum(logs**2)])
+
+    def cost(a: int, b: int) -> float:
+        return float(squares[b] - squares[a] - (sums[b] - sums[a]) ** 2 / (b - a))
+
+    for i in range(1, len(placed) - 1):
+        a, c = placed[i - 1], placed[i + 1]
+        placed[i] = min(range(a + 1, c), key=lambda b: cost(a, b) + cost(b, c))
+    while len(placed) > 2:
+        lengths = [b - a for a, b in itertools.pairwise(placed)]
+        short = min(range(len(lengths)), key=lengths.__getitem__)
+        if lengths[short] >= min_runs:
+            break
+        if short == 0 or short == len(lengths) - 1:
+            del placed[1 if short == 0 else -2]
+            continue
+        level = float(np.mean(logs[placed[short]:placed[short + 1]]))
+        left = float(np.mean(logs[placed[short - 1]:placed[short]]))
+        right = float(np.mean(logs[placed[short + 1]:placed[short + 2]]))
+        del placed[short if abs(level - left) <= abs(level - right) else short + 1]
+    return placed
 
 
 def _large_enough(bounds: list[int], logs: np.ndarray, min_step: float) -> list[Step]:
