@@ -26,7 +26,7 @@ from qatbench.bench.storage.layout import (
     RESULTS_FILE,
     SAMPLES_FILE,
 )
-from qatbench.bench.storage.schema import SAMPLE_COLUMNS
+from qatbench.bench.storage.schema import RESULT_COLUMNS, SAMPLE_COLUMNS
 from qatbench.bench.storage.store import (
     DamagedStoreFile,
     RunDirError,
@@ -230,7 +230,8 @@ def test_an_old_sample_table_rewritten_as_parts_is_the_parts_todays_store_names(
     reopened.close()
 
 
-def test_no_samples_is_an_empty_table_with_the_samples_columns(tmp_path: Path) -> None:
+def test_no_samples_or_rows_is_an_empty_table_with_the_documented_columns(
+        tmp_path: Path) -> None:
     empty = tmp_path / SAMPLES_FILE
     empty.mkdir()
     read = read_samples(empty)
@@ -239,6 +240,10 @@ def test_no_samples_is_an_empty_table_with_the_samples_columns(tmp_path: Path) -
     store = new_store(tmp_path / "run")
     assert list(store.samples.columns) == list(SAMPLE_COLUMNS)
     assert str(store.samples["latency_ms"].dtype) == "float64"
+    results = store.results  # a run before its first row: every results column, typed
+    assert results.empty
+    assert list(results.columns)[:len(RESULT_COLUMNS)] == list(RESULT_COLUMNS)
+    assert {c: str(results[c].dtype) for c in RESULT_COLUMNS} == RESULT_COLUMNS
     store.close()
 
 
