@@ -50,12 +50,13 @@ def test_latest_under_a_folder_without_finished_runs_says_what_is_there(
     with pytest.raises(RunsNotFound) as raised:
         latest_run(tmp_path)
     assert str(raised.value) == f"{tmp_path}: no run directories (*/results.parquet) found"
-    make_runs(tmp_path, [], ["20261202T090000Z-bbbbbb", "20261201T090000Z-aaaaaa"])
+    make_runs(tmp_path, [], ["20261202T090000Z-bbbbbb", "20261203T090000Z-cccccc",
+                             "20261201T090000Z-aaaaaa"])
     with pytest.raises(RunsNotFound) as raised:
         latest_run(tmp_path)
     assert str(raised.value) == (
-        f"{tmp_path}: no run directories (*/results.parquet) found; 2 run(s) there have no "
-        f"results yet (newest: {tmp_path / '20261202T090000Z-bbbbbb'})")
+        f"{tmp_path}: no run directories (*/results.parquet) found; 3 run(s) there have no "
+        f"results yet (newest: {tmp_path / '20261203T090000Z-cccccc'})")
 
 
 def test_a_rows_samples_are_those_of_its_run_and_key_only() -> None:
