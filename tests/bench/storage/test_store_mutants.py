@@ -1,8 +1,9 @@
 """The run store's promises that `nox -s mutation` found no test holding: what a resumed
 run reads back (only committed repeats, its own run id, its repeat lines and samples),
 what ``--retry-failed`` removes from disk, an old single-file sample table rewritten as
-parts even after a crash mid-way, and the damaged-file errors naming the file, what is
-wrong and what to do. Every expectation is stated here, not computed by the store."""
+parts even after a crash mid-way, and the damaged-file errors (results, repeats, command,
+environment, config) naming the file, what is wrong and what to do. Every expectation is
+stated here, not computed by the store."""
 
 from __future__ import annotations
 
@@ -19,17 +20,20 @@ import pytest
 from qatbench.bench.storage import store as store_module
 from qatbench.bench.storage.layout import (
     COMMAND_FILE,
+    CONFIG_FILE,
     ENVIRONMENT_FILE,
     REPEATS_FILE,
     RESULTS_FILE,
     SAMPLES_FILE,
 )
-from qatbench.bench.storage.schema import SAMPLE_COLUMNS
+from qatbench.bench.storage.schema import RESULT_COLUMNS, SAMPLE_COLUMNS
 from qatbench.bench.storage.store import (
     DamagedStoreFile,
+    RunDirError,
     RunStore,
     new_run_id,
     read_command,
+    read_config,
     read_environment,
     read_samples,
 )
@@ -226,7 +230,8 @@ def test_an_old_sample_table_rewritten_as_parts_is_the_parts_todays_store_names(
     reopened.close()
 
 
-def test_no_samples_is_an_empty_table_with_the_samples_columns(tmp_path: Path) -> None:
+def test_no_samples_or_rows_is_an_empty_table_with_the_documented_columns(
+        tmp_path: Path) -> None:
     empty = tmp_path / SAMPLES_FILE
     empty.mkdir()
     read = read_samples(empty)
@@ -235,6 +240,10 @@ def test_no_samples_is_an_empty_table_with_the_samples_columns(tmp_path: Path) -
     store = new_store(tmp_path / "run")
     assert list(store.samples.columns) == list(SAMPLE_COLUMNS)
     assert str(store.samples["latency_ms"].dtype) == "float64"
+    results = store.results  # a run before its first row: every results column, typed
+    assert results.empty
+    assert list(results.columns)[:len(RESULT_COLUMNS)] == list(RESULT_COLUMNS)
+    assert {c: str(results[c].dtype) for c in RESULT_COLUMNS} == RESULT_COLUMNS
     store.close()
 
 
@@ -286,6 +295,30 @@ def test_a_damaged_command_record_is_named_with_the_error_and_what_to_do(
     message = refusal(read_command, tmp_path, path)
     assert message.startswith(f"{path} is damaged ({problem}: ")
     assert "restore it from a copy of the run directory" in message
+
+
+RESUME_ADVICE = "the run cannot be resumed -- start a new run, or restore config.json from a copy"
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("{not json", "(Expecting property name enclosed in double quotes: line 1 column 2 "
+                  f"(char 1)); {RESUME_ADVICE}"),
+    ("", f"(Expecting value: line 1 column 1 (char 0)); {RESUME_ADVICE}"),  # written empty
+    ('["run"]', "(not a JSON object); start a new run"),
+])
+def test_a_corrupt_config_is_named_with_what_is_wrong_and_what_to_do(
+        tmp_path: Path, text: str, said: str) -> None:
+    """What ``--resume`` (and every reader of the run's configuration) says of a
+    config.json it cannot use: the file, the JSON error, and that the run cannot go on."""
+    path = tmp_path / CONFIG_FILE
+    path.write_text(text)
+    assert refusal(read_config, tmp_path, path) == f"{path} is corrupt {said}. Nothing was changed"
+
+
+def test_a_folder_without_a_config_is_named_as_no_run_directory(tmp_path: Path) -> None:
+    with pytest.raises(RunDirError) as raised:
+        read_config(tmp_path)
+    assert str(raised.value) == f"{tmp_path}: not a qatbench run directory (no config.json)"
 
 
 def test_a_command_record_without_files_times_none_and_a_newer_one_is_named(
