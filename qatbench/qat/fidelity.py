@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from qatbench.qat import eager
+
 
 def argmax_agreement(a: np.ndarray, b: np.ndarray) -> float:
     """Fraction of inputs where the two outputs pick the same class."""
@@ -66,7 +68,7 @@ class ConversionGap:
 
 def conversion_gap(qat_model: Any, path: Path, float_outputs: np.ndarray, x: np.ndarray,
                    y: np.ndarray | None, inputs: str) -> ConversionGap:
-    keras = qat_model.predict(x.astype(np.float32), batch_size=64, verbose=0)
+    keras = eager.predict(qat_model, x.astype(np.float32), batch_size=64)
     converted = tflite_outputs(path, x)
     keras_agree = argmax_agreement(keras, float_outputs)
     tflite_agree = argmax_agreement(converted, float_outputs)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from qatbench.qat import eager
 from qatbench.qat.export import full_integer_converter, input_dtypes, representative_inputs
 
 METHOD_VS_FLOAT = "int8 vs float model layer outputs"
@@ -125,7 +126,7 @@ def qat_layer_errors(reference_model: Any, int8_path: Path, samples: np.ndarray,
     matched = [name for name in layer_names if name in last_output]
     probe = tf_keras.Model(float_model.inputs,
                            [float_model.get_layer(name).output for name in matched])
-    reference = probe.predict(samples.astype(np.float32), verbose=0, batch_size=16)
+    reference = eager.predict(probe, samples.astype(np.float32), batch_size=16)
     if len(matched) == 1:
         reference = [reference]
     input_detail = interpreter.get_input_details()[0]

@@ -24,6 +24,7 @@ from qatbench.models.arrays import as_float32, count, take
 from qatbench.models.datasets import Dataset, synthetic_inputs
 from qatbench.models.user_data import truth_rows
 from qatbench.models.zoo import ModelSpec
+from qatbench.qat import eager
 from qatbench.qat.artifacts import ModelBuild, VariantArtifact, keep_float_ops_for
 from qatbench.qat.budget import TrainingBudget
 from qatbench.qat.chance import chance_note
@@ -156,7 +157,7 @@ def build_data(spec: ModelSpec, budget: TrainingBudget, weights: str,
 
 def keras_top1(model: Any, x: Any, y: np.ndarray, class_output: int | None = 0) -> float:
     """Top-1 of a Keras model (the reference before conversion), on its class output."""
-    logits = model.predict(as_float32(x), batch_size=64, verbose=0)
+    logits = eager.predict(model, as_float32(x), batch_size=64)
     if isinstance(logits, list):
         logits = logits[class_output or 0]
     return float(np.mean(np.argmax(logits, axis=-1) == y))
@@ -202,8 +203,7 @@ def _conversion_gap(qat_model: Any, float_model: Any, path: Path, data: BuildDat
 
     x, y, inputs = data.fidelity_inputs
     if data.float_outputs is None:
-        data.float_outputs = float_model.predict(x.astype(np.float32), batch_size=64,
-                                                 verbose=0)
+        data.float_outputs = eager.predict(float_model, x.astype(np.float32), batch_size=64)
     gap = conversion_gap(qat_model, path, data.float_outputs, x, y, inputs)
     fields = gap.as_fields()
     fields.pop("conversion_inputs")
@@ -297,7 +297,7 @@ def _output_specs(spec: ModelSpec, model: Any) -> tuple[OutputSpec, ...]:
 
 
 def _keras_reference(model: Any, inputs: Any) -> np.ndarray:
-    predicted = model.predict(inputs, batch_size=64, verbose=0)
+    predicted = eager.predict(model, inputs, batch_size=64)
     predicted = predicted if isinstance(predicted, list) else [predicted]
     return np.concatenate([np.asarray(p).reshape(len(p), -1) for p in predicted], axis=1)
 

@@ -40,6 +40,7 @@ import numpy as np
 from qatbench.models.arrays import count as data_count
 from qatbench.models.arrays import take
 from qatbench.models.datasets import Dataset
+from qatbench.qat import eager
 from qatbench.qat.budget import TrainingBudget
 from qatbench.qat.errors import FineTuningDivergedError, QatModelError
 from qatbench.qat.range_init import RangeStart, start_ranges
@@ -287,6 +288,16 @@ def _compile(model: Any, learning_rate: float, budget: TrainingBudget | None = N
                   metrics=["accuracy"] if single_class else None)
 
 
+def _fit(model: Any, x: Any, y: Any, epochs: int, batch_size: int,
+         placement: Placement | None) -> None:
+    """``model.fit``, op by op when it is a few steps on one device (``qat.eager``: no
+    graph traced for two steps of a 770-layer model)."""
+    distributed = placement is not None and placement.distributed
+    model.run_eagerly = eager.runs_eagerly(eager.fit_steps(x, batch_size, epochs)) \
+        and not distributed
+    model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+
+
 def _labels(model: Any, y: Any) -> Any:
     """Labels as Keras wants them for this model: the user's dict keyed by output name
     becomes a list in the model's output order (a QAT model's outputs are renamed)."""
@@ -336,8 +347,7 @@ def train_float(model: Any, data: Dataset, budget: TrainingBudget,
             return 0
         x, y, left_out = placement.fit_arrays(data.x_train, _labels(model, data.y_train),
                                               budget.batch_size, "batch_size", budget.seed)
-        model.fit(x, y, epochs=budget.float_epochs, batch_size=budget.batch_size,
-                  shuffle=True, verbose=0)
+        _fit(model, x, y, budget.float_epochs, budget.batch_size, placement)
     return left_out
 
 
@@ -444,7 +454,7 @@ def _distill(qat_model: Any, float_model: Any, x: Any, epochs: int, batch_size: 
     from qatbench.models.arrays import as_float32
 
     x = as_float32(x)
-    teacher = float_model.predict(x, batch_size=64, verbose=0)
+    teacher = eager.predict(float_model, x, batch_size=64)
     teacher = teacher if isinstance(teacher, list) else [teacher]
     targets, losses = [], []
     for index, task in enumerate(_tasks(float_model, tasks)):
@@ -461,7 +471,7 @@ def _distill(qat_model: Any, float_model: Any, x: Any, epochs: int, batch_size: 
     y = targets if len(targets) > 1 else targets[0]
     if placement is not None:  # leaves out what _left_out counted (the same seed)
         x, y, _ = placement.fit_arrays(x, y, batch_size, batch_key, budget.seed)
-    qat_model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+    _fit(qat_model, x, y, epochs, batch_size, placement)
 
 
 def left_out_note(extra: int, replicas: int) -> str:
@@ -525,8 +535,7 @@ def _fine_tune(qat_model: Any, float_model: Any, labelled: Dataset | None,
             x, y, _ = placement.fit_arrays(labelled.x_train,
                                            _labels(qat_model, labelled.y_train),
                                            budget.batch_size, "batch_size", budget.seed)
-            qat_model.fit(x, y, epochs=budget.qat_epochs, batch_size=budget.batch_size,
-                          shuffle=True, verbose=0)
+            _fit(qat_model, x, y, budget.qat_epochs, budget.batch_size, placement)
         return FineTuning("labels", count, "training samples",
                           _epochs(budget.qat_epochs) + left_out,
                           "labels" if tasks else "integer labels", steps=steps,

@@ -1,0 +1,53 @@
+"""Few steps run eagerly: no graph is traced for work that runs a handful of batches.
+
+tf_keras's ``fit`` and ``predict`` trace a ``tf.function`` the first time each model is
+used, and the trace grows with the layer count: on NASNet-Mobile (~770 layers, with
+fake quantizers) at ``--quick``, tracing took about 85 s of the 118 s QAT fine-tuning
+spent on two steps, and about 27 s of the 44 s its ``predict`` calls spent on a few
+dozen images (py-spy, one run). Keras's own guidance for inputs that fit in a batch is to
+call the model directly. So a fit of at most ``MAX_EAGER_STEPS`` steps compiles with
+``run_eagerly=True``, and a prediction of at most ``MAX_EAGER_BATCHES`` batches calls
+the model batch by batch; longer work keeps the traced graph, whose per-step speed wins.
+The arithmetic is the same either way (``benchmarks/quick_build_time.py`` measures both).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+MAX_EAGER_STEPS = 8
+MAX_EAGER_BATCHES = 4
+
+
+def fit_steps(x: Any, batch_size: int, epochs: int) -> int:
+    """How many optimizer steps ``fit(x, epochs=epochs, batch_size=batch_size)`` takes."""
+    return epochs * -(-_length(x) // batch_size)
+
+
+def runs_eagerly(steps: int) -> bool:
+    """Whether a fit of this many steps is cheaper op by op than traced."""
+    return steps <= MAX_EAGER_STEPS
+
+
+def predict(model: Any, x: Any, batch_size: int) -> Any:
+    """``model.predict(x, batch_size=batch_size, verbose=0)``, the same structure of
+    NumPy arrays back (one array, a list, or a dict), without tracing when ``x`` is a few
+    batches."""
+    count = _length(x)
+    if count == 0 or -(-count // batch_size) > MAX_EAGER_BATCHES:
+        return model.predict(x, batch_size=batch_size, verbose=0)
+    import tensorflow as tf
+
+    batches = [tf.nest.map_structure(np.asarray, model(
+        tf.nest.map_structure(lambda a, s=start: a[s:s + batch_size], x), training=False))
+        for start in range(0, count, batch_size)]
+    joined = tf.nest.map_structure(lambda *parts: np.concatenate(parts, axis=0), *batches)
+    return list(joined) if isinstance(joined, tuple) else joined
+
+
+def _length(x: Any) -> int:
+    import tensorflow as tf
+
+    return len(tf.nest.flatten(x)[0])
