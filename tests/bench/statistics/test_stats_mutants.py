@@ -55,3 +55,51 @@ def test_repeat_ci_of_identical_repeats_is_the_point_and_of_one_repeat_an_error(
     assert repeat_ci(np.array(values)) == pytest.approx(t_interval_on_logs(values))
     with pytest.raises(ValueError, match=r"at least 2 positive repeat medians, got 1"):
         repeat_ci(np.array([3.0, 0.0, math.nan]))
+
+
+# -- latency_stats, median_ci and is_missing (survivors of the run's later part) ----------
+
+def test_one_sample_has_zero_spread_and_two_have_their_sample_std() -> None:
+    """A row timed once reports a std of 0 (not NaN: the noisy flag and the report read
+    it); two samples 4 and 6 ms have the textbook sample std sqrt(2)."""
+    from qatbench.bench.statistics.stats import latency_stats
+
+    assert latency_stats([5.0]).std == 0.0
+    assert latency_stats([4.0, 6.0]).std == pytest.approx(math.sqrt(2), rel=1e-12)
+
+
+def test_no_samples_is_an_error_that_says_so() -> None:
+    from qatbench.bench.statistics.stats import latency_stats
+
+    with pytest.raises(ValueError, match=r"^no samples to summarise$"):
+        latency_stats([])
+
+
+def test_the_median_interval_is_scipys_percentile_bootstrap_of_2000_seeded_resamples(
+        ) -> None:
+    """The interval a row reports is reproducible: scipy's percentile bootstrap of the
+    median with 2,000 resamples from ``default_rng(0)``, computed here with scipy."""
+    from qatbench.bench.statistics.stats import median_ci
+
+    samples = 3.0 + np.random.default_rng(5).exponential(0.4, 60)
+    want = stats.bootstrap((samples,), np.median, n_resamples=2000, method="percentile",
+                           random_state=np.random.default_rng(0)).confidence_interval
+    assert median_ci(samples) == (pytest.approx(want.low, rel=1e-12),
+                                  pytest.approx(want.high, rel=1e-12))
+
+
+def test_two_different_samples_get_an_interval_and_identical_ones_a_point() -> None:
+    from qatbench.bench.statistics.stats import median_ci
+
+    low, high = median_ci(np.array([1.0, 3.0]))
+    assert low == 1.0 and high == 3.0  # the resampled medians span both values
+    assert median_ci(np.array([2.5] * 7)) == (2.5, 2.5)
+    assert median_ci(np.array([4.0])) == (4.0, 4.0)
+
+
+def test_pandas_na_is_missing() -> None:
+    from qatbench.bench.statistics.stats import is_missing
+
+    assert is_missing(pd.NA) is True  # its comparison is NA, whose truth raises
+    assert is_missing(None) is True and is_missing(math.nan) is True
+    assert is_missing(0.0) is False
