@@ -102,3 +102,55 @@ def test_units_come_from_repeats_with_samples_only() -> None:
     half = stats.t.ppf(0.975, 1) * logs.std(ddof=1) / np.sqrt(2)
     assert row["latency_ms_p50_ci_low"] == pytest.approx(np.exp(logs.mean() - half))
     assert row["latency_ms_p50_ci_high"] == pytest.approx(np.exp(logs.mean() + half))
+
+
+def _t_interval(units: list[float]) -> tuple[float, float]:
+    """95% t-interval on the logs of the units, as latencies (scipy, not the product)."""
+    from scipy import stats
+
+    logs = np.log(units)
+    half = stats.t.ppf(0.975, len(units) - 1) * logs.std(ddof=1) / np.sqrt(len(units))
+    return float(np.exp(logs.mean() - half)), float(np.exp(logs.mean() + half))
+
+
+def test_aggregate_only_units_are_the_p50s_not_the_means() -> None:
+    """Where a repeat reports both, its p50 is the unit: the CI is the one of 2.0, 3.0,
+    2.4 (the means 4.0, 6.0, 5.0 would give another)."""
+    rows = [{"status": "ok", "latency_ms_p50": p50, "latency_ms_mean": mean}
+            for p50, mean in ((2.0, 4.0), (3.0, 6.0), (2.4, 5.0))]
+    row = summarise(rows, {})
+    low, high = _t_interval([2.0, 3.0, 2.4])
+    assert row["latency_ms_p50_ci_low"] == pytest.approx(low)
+    assert row["latency_ms_p50_ci_high"] == pytest.approx(high)
+
+
+def _aggregate(*p50s: float, noisy: bool = False) -> list[dict[str, object]]:
+    return [{"status": "ok", "latency_ms_p50": p50, "noisy": noisy} for p50 in p50s]
+
+
+@pytest.mark.parametrize(("units", "noisy"), [
+    # std (ddof=1) / mean by hand: 1.0, 2.0, 3.0 -> 1 / 2 = 0.5
+    ((1.0, 2.0, 3.0), True),
+    # 1.0, 1.2: std = 0.2 / sqrt(2) = 0.141, mean 1.1 -> 0.129 > 0.1 (ddof=0 would be 0.091)
+    ((1.0, 1.2), True),
+    # 1.0, 1.1, 1.2: std = 0.1, mean 1.1 -> 0.091 <= 0.1 (ddof=2 would be 0.129)
+    ((1.0, 1.1, 1.2), False),
+])
+def test_repeats_that_disagree_by_over_10_percent_make_the_row_noisy(
+        units: tuple[float, ...], noisy: bool) -> None:
+    assert summarise(_aggregate(*units), {})["noisy"] is noisy
+
+
+def test_a_row_noisy_in_its_first_repeat_stays_noisy_when_the_repeats_agree() -> None:
+    assert summarise(_aggregate(2.0, 2.0, 2.01, noisy=True), {})["noisy"] is True
+
+
+def test_an_ok_repeat_without_samples_is_no_unit_of_a_sampled_row() -> None:
+    """Repeats 0 and 2 timed 1.0 and 1.2 ms (cv 0.129: noisy, see above); repeat 1 has an
+    empty sample array and repeat 3 none at all: neither is a unit, nor breaks the row."""
+    rows = [{"status": "ok", "latency_ms_p50": p50} for p50 in (1.0, 9.0, 1.2, 9.0)]
+    samples = {0: np.full(6, 1.0), 1: np.array([]), 2: np.full(6, 1.2)}
+    row = summarise(rows, samples)
+    assert row["noisy"] is True  # the pooled samples alone: cv 0.095, not noisy
+    assert (row["latency_ms_p50_ci_low"], row["latency_ms_p50_ci_high"]) == pytest.approx(
+        _t_interval([1.0, 1.2]))
