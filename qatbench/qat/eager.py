@@ -17,13 +17,15 @@ from typing import Any
 
 import numpy as np
 
+from qatbench.models.arrays import count, take
+
 MAX_EAGER_STEPS = 8
 MAX_EAGER_BATCHES = 4
 
 
-def fit_steps(x: Any, batch_size: int, epochs: int) -> int:
-    """How many optimizer steps ``fit(x, epochs=epochs, batch_size=batch_size)`` takes."""
-    return epochs * -(-_length(x) // batch_size)
+def fit_steps(samples: int, batch_size: int, epochs: int) -> int:
+    """How many optimizer steps ``fit`` takes over ``samples`` (the last batch partial)."""
+    return epochs * -(-samples // batch_size)
 
 
 def runs_eagerly(steps: int) -> bool:
@@ -33,21 +35,15 @@ def runs_eagerly(steps: int) -> bool:
 
 def predict(model: Any, x: Any, batch_size: int) -> Any:
     """``model.predict(x, batch_size=batch_size, verbose=0)``, the same structure of
-    NumPy arrays back (one array, a list, or a dict), without tracing when ``x`` is a few
-    batches."""
-    count = _length(x)
-    if count == 0 or -(-count // batch_size) > MAX_EAGER_BATCHES:
+    NumPy arrays back (one array, a list, or a dict), without tracing when ``x`` (an
+    array, or a dict or list of them) is a few batches."""
+    samples = count(x)
+    if samples == 0 or fit_steps(samples, batch_size, 1) > MAX_EAGER_BATCHES:
         return model.predict(x, batch_size=batch_size, verbose=0)
     import tensorflow as tf
 
     batches = [tf.nest.map_structure(np.asarray, model(
-        tf.nest.map_structure(lambda a, s=start: a[s:s + batch_size], x), training=False))
-        for start in range(0, count, batch_size)]
+        take(x, slice(start, start + batch_size)), training=False))
+        for start in range(0, samples, batch_size)]
     joined = tf.nest.map_structure(lambda *parts: np.concatenate(parts, axis=0), *batches)
     return list(joined) if isinstance(joined, tuple) else joined
-
-
-def _length(x: Any) -> int:
-    import tensorflow as tf
-
-    return len(tf.nest.flatten(x)[0])

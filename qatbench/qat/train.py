@@ -292,9 +292,9 @@ def _fit(model: Any, x: Any, y: Any, epochs: int, batch_size: int,
          placement: Placement | None) -> None:
     """``model.fit``, op by op when it is a few steps on one device (``qat.eager``: no
     graph traced for two steps of a 770-layer model)."""
+    steps = eager.fit_steps(data_count(x), batch_size, epochs)
     distributed = placement is not None and placement.distributed
-    model.run_eagerly = eager.runs_eagerly(eager.fit_steps(x, batch_size, epochs)) \
-        and not distributed
+    model.run_eagerly = eager.runs_eagerly(steps) and not distributed
     model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
 
 
@@ -527,7 +527,7 @@ def _fine_tune(qat_model: Any, float_model: Any, labelled: Dataset | None,
         if budget.qat_epochs and not budget.fit:  # the user's loop picks its own batches
             count, left_out = _left_out(placement, labelled.x_train, budget.batch_size,
                                         "batch_size")
-        steps = budget.qat_epochs * -(-count // budget.batch_size)
+        steps = eager.fit_steps(count, budget.batch_size, budget.qat_epochs)
         ranges = start_ranges(qat_model, labelled.x_train, budget)
         if steps and budget.fit:
             run_user_fit(budget.fit, qat_model, for_model(qat_model, labelled))
@@ -545,7 +545,7 @@ def _fine_tune(qat_model: Any, float_model: Any, labelled: Dataset | None,
         count, left_out = data_count(x), ""
         if budget.qat_epochs:
             count, left_out = _left_out(placement, x, budget.batch_size, "batch_size")
-        steps = budget.qat_epochs * -(-count // budget.batch_size)
+        steps = eager.fit_steps(count, budget.batch_size, budget.qat_epochs)
         ranges = start_ranges(qat_model, x, budget)
         if steps:
             _distill(qat_model, float_model, x, budget.qat_epochs, budget.batch_size, budget,

@@ -65,8 +65,8 @@ def test_more_batches_than_the_eager_limit_go_through_predict(monkeypatch) -> No
 
 
 def test_a_fit_of_a_few_steps_runs_eagerly_and_a_long_one_is_traced() -> None:
-    assert eager.fit_steps(np.zeros((10, 3)), batch_size=4, epochs=2) == 6  # 3 batches x 2
-    assert eager.fit_steps(_inputs(9), batch_size=3, epochs=1) == 3
+    assert eager.fit_steps(10, batch_size=4, epochs=2) == 6  # 3 batches (one partial) x 2
+    assert eager.fit_steps(9, batch_size=3, epochs=1) == 3
     assert eager.runs_eagerly(eager.MAX_EAGER_STEPS)
     assert not eager.runs_eagerly(eager.MAX_EAGER_STEPS + 1)
 
