@@ -2,9 +2,9 @@
 
 tf_keras's ``fit`` and ``predict`` trace a ``tf.function`` the first time each model is
 used, and the trace grows with the layer count: on NASNet-Mobile (~770 layers, with
-fake quantizers) at ``--quick``, tracing took about 85 s of the 118 s QAT fine-tuning
-spent on two steps, and about 27 s of the 44 s its ``predict`` calls spent on a few
-dozen images (py-spy, one run). Keras's own guidance for inputs that fit in a batch is to
+QAT's quantize wrappers) at ``--quick``, a py-spy profile (one run) put most of the two
+fine-tuning steps' time, and over half of the ``predict`` calls', in tracing. Keras's
+own guidance for inputs that fit in a batch is to
 call the model directly. So a fit of at most ``MAX_EAGER_STEPS`` steps compiles with
 ``run_eagerly=True``, and a prediction of at most ``MAX_EAGER_BATCHES`` batches calls
 the model batch by batch; longer work keeps the traced graph, whose per-step speed wins.
